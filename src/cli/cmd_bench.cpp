@@ -1,0 +1,194 @@
+// `hearth bench MODEL`: prompt-processing and generation speed, llama-bench style.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "kernels/cpu.h"
+#include "kernels/quantize_model.h"
+#include "kernels/thread_pool.h"
+#include "runtime/context.h"
+
+namespace hearth::cli {
+
+namespace {
+
+struct BenchOptions {
+    std::string model;
+    std::vector<int> prompt_sizes = {512};
+    std::vector<int> gen_sizes = {128};
+    std::vector<int> threads = {0};
+    int repetitions = 3;
+    bool json = false;
+};
+
+struct Measurement {
+    std::string test;  // "pp512", "tg128"
+    int threads;
+    int tokens;
+    std::vector<double> tokens_per_second;
+    double mean() const {
+        double s = 0;
+        for (double v : tokens_per_second) s += v;
+        return tokens_per_second.empty() ? 0 : s / tokens_per_second.size();
+    }
+    double stddev() const {
+        if (tokens_per_second.size() < 2) return 0;
+        double m = mean(), s = 0;
+        for (double v : tokens_per_second) s += (v - m) * (v - m);
+        return std::sqrt(s / (tokens_per_second.size() - 1));
+    }
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::vector<int32_t> random_tokens(int n, int64_t n_vocab, std::mt19937& rng) {
+    std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(n_vocab - 1));
+    std::vector<int32_t> tokens(n);
+    for (auto& t : tokens) t = dist(rng);
+    return tokens;
+}
+
+// One prompt of n tokens in one batch, from an empty cache.
+double time_prompt(runtime::Context& ctx, const std::vector<int32_t>& tokens) {
+    ctx.cache().clear(0);
+    auto start = std::chrono::steady_clock::now();
+    ctx.append(0, tokens);
+    return seconds_since(start);
+}
+
+// n tokens generated one at a time from an empty cache (as llama-bench's tg test does).
+double time_generation(runtime::Context& ctx, const std::vector<int32_t>& tokens) {
+    ctx.cache().clear(0);
+    auto start = std::chrono::steady_clock::now();
+    for (int32_t t : tokens) ctx.append(0, {t});
+    return seconds_since(start);
+}
+
+std::string model_label(const model::Model& m) {
+    const auto& f = m.file();
+    std::string name = f.get_string("general.name", "model");
+    uint64_t file_type = f.get_u64("general.file_type", 9999);
+    for (const auto& r : kernels::quant_recipes()) {
+        if (r.file_type == file_type) return name + " " + std::string(r.name);
+    }
+    return name;
+}
+
+void bench(const BenchOptions& o) {
+    auto model = model::Model::load(o.model);
+    uint64_t n_params = 0;
+    for (const auto& t : model->file().tensors()) n_params += static_cast<uint64_t>(t.n_elements());
+    const int64_t n_vocab = static_cast<int64_t>(model->file().tensor("token_embd.weight").ne[1]);
+    int max_tokens = 16;
+    for (int p : o.prompt_sizes) max_tokens = std::max(max_tokens, p);
+    for (int n : o.gen_sizes) max_tokens = std::max(max_tokens, n);
+    std::mt19937 rng(1234);
+    std::vector<Measurement> results;
+    for (int t : o.threads) {
+        runtime::ContextParams params;
+        params.n_ctx = max_tokens + 64;
+        params.threads = t;
+        runtime::Context ctx(model, params);
+        const int n_threads = ctx.pool().size();
+        time_prompt(ctx, random_tokens(std::min(max_tokens, 32), n_vocab,
+                                       rng));  // warm-up: page in, grow buffers
+        time_generation(ctx, random_tokens(2, n_vocab, rng));
+        for (int p : o.prompt_sizes) {
+            if (p <= 0) continue;
+            Measurement m{"pp" + std::to_string(p), n_threads, p, {}};
+            for (int r = 0; r < o.repetitions; ++r)
+                m.tokens_per_second.push_back(p / time_prompt(ctx, random_tokens(p, n_vocab, rng)));
+            results.push_back(m);
+        }
+        for (int n : o.gen_sizes) {
+            if (n <= 0) continue;
+            Measurement m{"tg" + std::to_string(n), n_threads, n, {}};
+            for (int r = 0; r < o.repetitions; ++r)
+                m.tokens_per_second.push_back(n /
+                                              time_generation(ctx, random_tokens(n, n_vocab, rng)));
+            results.push_back(m);
+        }
+    }
+    const std::string label = model_label(*model);
+    const double size_mib = model->weight_bytes() / 1048576.0;
+    const std::string simd(kernels::cpu_level_name(kernels::cpu_level()));
+    if (o.json) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& m : results) {
+            out.push_back({{"model", label},
+                           {"model_size_bytes", model->weight_bytes()},
+                           {"n_params", n_params},
+                           {"simd", simd},
+                           {"threads", m.threads},
+                           {"test", m.test},
+                           {"n_tokens", m.tokens},
+                           {"avg_ts", m.mean()},
+                           {"stddev_ts", m.stddev()},
+                           {"samples_ts", m.tokens_per_second}});
+        }
+        std::printf("%s\n", out.dump(2).c_str());
+        return;
+    }
+    std::printf(
+        "| model | size | params | simd | threads | test | t/s "
+        "|\n|---|---:|---:|---|---:|---:|---:|\n");
+    for (const auto& m : results) {
+        std::printf("| %s | %.1f MiB | %.2f B | %s | %d | %s | %.2f ± %.2f |\n", label.c_str(),
+                    size_mib, n_params / 1e9, simd.c_str(), m.threads, m.test.c_str(), m.mean(),
+                    m.stddev());
+    }
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+    auto opts = std::make_shared<BenchOptions>();
+    CLI::App* cmd = app.add_subcommand(
+        "bench", "Measure prompt processing (pp) and generation (tg) speed in tokens/s.");
+    cmd->add_option("model", opts->model, "The .gguf model to measure")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("-p,--n-prompt", opts->prompt_sizes,
+                    "Prompt sizes to process in one batch (comma list; 0 = skip)")
+        ->delimiter(',')
+        ->capture_default_str();
+    cmd->add_option("-n,--n-gen", opts->gen_sizes,
+                    "Tokens to generate one at a time (comma list; 0 = skip)")
+        ->delimiter(',')
+        ->capture_default_str();
+    cmd->add_option("-t,--threads", opts->threads,
+                    "Thread counts to try (comma list; 0 = all cores)")
+        ->delimiter(',')
+        ->capture_default_str();
+    cmd->add_option("-r,--repetitions", opts->repetitions,
+                    "Runs of each test; the table shows mean ± standard deviation")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    cmd->add_flag("--json", opts->json,
+                  "Print the results as JSON (one object per test, with every sample)");
+    cmd->footer(
+        "Tokens are random; each test starts from an empty cache, after one warm-up. Other busy "
+        "processes on the "
+        "machine lower the figures: compare engines side by side in one run. "
+        "HEARTH_CPU=scalar|avx2|avx512 "
+        "forces a SIMD level.\n"
+        "Examples:\n"
+        "  hearth synth 1b /tmp/1b.gguf --type Q4_K_M --vocab "
+        "tests/data/vocab/ggml-vocab-gpt-2.gguf\n"
+        "  hearth bench /tmp/1b.gguf -p 512 -n 128 -t 2 -r 3\n"
+        "  hearth bench model.gguf -t 1,2 --json");
+    cmd->callback([opts] { bench(*opts); });
+}
+
+}  // namespace hearth::cli

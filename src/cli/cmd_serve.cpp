@@ -1,0 +1,239 @@
+// `hearth serve`: options, keys and models from flags, environment and files, then the server.
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "registry/models_dir.h"
+#include "server/auth.h"
+#include "server/server.h"
+
+namespace hearth::cli {
+
+namespace {
+
+struct ServeOptions {
+    std::vector<std::string> models;
+    std::string models_dir;
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    std::string api_key_file;
+    std::string env_file = ".env";
+    std::string max_memory;
+    double idle_unload = 0;
+    int64_t parallel = 4;
+    int64_t ctx_size = 2048;
+    int threads = 0;
+    size_t max_queue = 64;
+    size_t max_body = 8u << 20;
+    int http_threads = 128;
+};
+
+// "8G", "512M", "1.5GiB", "1000000" -> bytes.
+uint64_t parse_bytes(const std::string& text) {
+    size_t used = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &used);
+    } catch (const std::exception&) {
+        throw Error("'" + text + "' is not a size (examples: 8G, 512M, 1000000)");
+    }
+    std::string unit = text.substr(used);
+    if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
+    if (unit.size() == 2 && unit[1] == 'i') unit.pop_back();
+    double scale = 1;
+    if (unit == "K" || unit == "k")
+        scale = 1024.0;
+    else if (unit == "M" || unit == "m")
+        scale = 1024.0 * 1024;
+    else if (unit == "G" || unit == "g")
+        scale = 1024.0 * 1024 * 1024;
+    else if (unit == "T" || unit == "t")
+        scale = 1024.0 * 1024 * 1024 * 1024;
+    else if (!unit.empty())
+        throw Error("unknown size unit in '" + text + "' (use K, M, G or T)");
+    if (value < 0) throw Error("a size cannot be negative: '" + text + "'");
+    return static_cast<uint64_t>(value * scale);
+}
+
+server::ModelEntry entry_for_file(const std::string& path) {
+    server::ModelEntry e;
+    e.name = std::filesystem::path(path).stem().string();
+    e.path = path;
+    return e;
+}
+
+// A model of the models directory, as its YAML config describes it.
+server::ModelEntry entry_for_config(const registry::ModelsDir& dir,
+                                    const registry::ModelConfig& c) {
+    server::ModelEntry e;
+    e.name = c.name;
+    e.path = dir.model_path(c).string();
+    e.aliases = c.aliases;
+    e.ctx_size = c.context_size.value_or(0);
+    e.threads = c.threads.value_or(0);
+    e.mlock = c.mlock;
+    e.chat_template = c.template_override;
+    const registry::SamplingDefaults& p = c.parameters;
+    if (p.temperature) e.defaults.temperature = static_cast<float>(*p.temperature);
+    if (p.top_p) e.defaults.top_p = static_cast<float>(*p.top_p);
+    if (p.min_p) e.defaults.min_p = static_cast<float>(*p.min_p);
+    if (p.top_k) e.defaults.top_k = *p.top_k;
+    if (p.max_tokens) e.defaults.max_tokens = *p.max_tokens;
+    if (p.seed && *p.seed >= 0) e.defaults.seed = static_cast<uint64_t>(*p.seed);
+    return e;
+}
+
+std::vector<server::ModelEntry> collect_models(const ServeOptions& o) {
+    std::vector<server::ModelEntry> entries;
+    for (const std::string& file : o.models) entries.push_back(entry_for_file(file));
+    std::string models_dir = o.models_dir;
+    // Like `ollama serve`: with nothing named, serve what `hearth pull` put in the default place.
+    if (models_dir.empty() && o.models.empty() &&
+        std::filesystem::is_directory(registry::ModelsDir::default_path())) {
+        models_dir = registry::ModelsDir::default_path().string();
+    }
+    if (!models_dir.empty()) {
+        registry::ModelsDir dir(models_dir);
+        for (const registry::ModelConfig& config : dir.list()) {
+            entries.push_back(entry_for_config(dir, config));
+        }
+    }
+    for (size_t i = 0; i < entries.size(); ++i) {
+        for (size_t j = 0; j < i; ++j) {
+            if (entries[i].name == entries[j].name) {
+                throw Error("two models are named '" + entries[i].name + "' (" + entries[j].path +
+                            " and " + entries[i].path + "); rename one file");
+            }
+        }
+    }
+    if (entries.empty())
+        throw Error(
+            "no models to serve: pass --model FILE.gguf or --models-dir DIR, or fetch one with "
+            "`hearth pull`");
+    return entries;
+}
+
+// Keys from --api-key-file, plus HEARTH_API_KEYS from the environment or else the .env file.
+std::vector<std::string> collect_keys(const ServeOptions& o) {
+    std::vector<std::string> keys;
+    if (!o.api_key_file.empty()) keys = server::read_key_file(o.api_key_file);
+    std::optional<std::string> list;
+    if (const char* env = std::getenv("HEARTH_API_KEYS"))
+        list = env;
+    else
+        list = server::read_env_file_value(o.env_file, "HEARTH_API_KEYS");
+    if (list) {
+        for (std::string& k : server::parse_key_list(*list)) keys.push_back(std::move(k));
+    }
+    return keys;
+}
+
+void serve(const ServeOptions& o) {
+    server::ServerOptions options;
+    options.host = o.host;
+    options.port = o.port;
+    options.api_keys = collect_keys(o);
+    options.max_body_bytes = o.max_body;
+    options.http_threads = o.http_threads;
+    options.pool.max_memory = o.max_memory.empty() ? 0 : parse_bytes(o.max_memory);
+    options.pool.idle_unload_seconds = o.idle_unload;
+    options.pool.parallel = o.parallel;
+    options.pool.ctx_size = o.ctx_size;
+    options.pool.threads = o.threads;
+    options.pool.max_queue = o.max_queue;
+
+    // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
+    // server starts), which stops the server so in-flight work ends cleanly.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    server::Server srv(options, collect_models(o));
+    srv.bind();
+    std::thread watcher([&] {
+        int sig = 0;
+        sigwait(&signals, &sig);
+        if (sig != 0) log::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        srv.stop();
+    });
+    srv.run();
+    // run() also returns if listening fails; wake the watcher so it can be joined.
+    pthread_kill(watcher.native_handle(), SIGTERM);
+    watcher.join();
+    log::info("server stopped");
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+    auto o = std::make_shared<ServeOptions>();
+    CLI::App* cmd = app.add_subcommand("serve", "Serve models over an OpenAI-compatible HTTP API.");
+    cmd->add_option("-m,--model", o->models,
+                    "A .gguf model to serve, named by its file stem (repeatable)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--models-dir", o->models_dir, "Serve every model in this directory")
+        ->envname("HEARTH_MODELS_DIR")
+        ->check(CLI::ExistingDirectory);
+    cmd->add_option("--host", o->host, "Address to listen on (without API keys: always 127.0.0.1)")
+        ->capture_default_str()
+        ->envname("HEARTH_HOST");
+    cmd->add_option("--port", o->port, "Port to listen on (0: any free port)")
+        ->capture_default_str()
+        ->envname("HEARTH_PORT")
+        ->check(CLI::Range(0, 65535));
+    cmd->add_option("--api-key-file", o->api_key_file, "File with one API key per line")
+        ->envname("HEARTH_API_KEY_FILE")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--env-file", o->env_file,
+                    "Read HEARTH_API_KEYS from this .env file when the variable is unset")
+        ->capture_default_str();
+    cmd->add_option("--max-memory", o->max_memory,
+                    "Memory budget for loaded models, e.g. 8G (unset: no limit)")
+        ->envname("HEARTH_MAX_MEMORY");
+    cmd->add_option("--idle-unload", o->idle_unload,
+                    "Unload a model unused for this many seconds (0: never)")
+        ->capture_default_str()
+        ->envname("HEARTH_IDLE_UNLOAD")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--parallel", o->parallel, "Sequences generated together per model")
+        ->capture_default_str()
+        ->envname("HEARTH_PARALLEL")
+        ->check(CLI::Range(int64_t{1}, int64_t{256}));
+    cmd->add_option("-c,--ctx-size", o->ctx_size,
+                    "Context per sequence in tokens (capped at the model's)")
+        ->capture_default_str()
+        ->envname("HEARTH_CTX_SIZE")
+        ->check(CLI::Range(int64_t{16}, int64_t{1} << 24));
+    cmd->add_option("-t,--threads", o->threads, "Compute threads per model (0: all cores)")
+        ->capture_default_str()
+        ->envname("HEARTH_THREADS");
+    cmd->add_option("--max-queue", o->max_queue, "Requests that may wait per model before 429")
+        ->capture_default_str()
+        ->envname("HEARTH_MAX_QUEUE");
+    cmd->add_option("--max-body", o->max_body, "Largest request body in bytes (larger: 413)")
+        ->capture_default_str()
+        ->envname("HEARTH_MAX_BODY");
+    cmd->add_option("--http-threads", o->http_threads,
+                    "Connections served at once (keep-alive clients hold one each)")
+        ->capture_default_str()
+        ->envname("HEARTH_HTTP_THREADS")
+        ->check(CLI::Range(4, 4096));
+    cmd->footer(
+        "Examples:\n"
+        "  hearth serve --model tests/data/models/stories260K.gguf\n"
+        "  HEARTH_API_KEYS=secret hearth serve --models-dir ~/models --host 0.0.0.0 --max-memory "
+        "8G");
+    cmd->callback([o] { serve(*o); });
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,31 @@
+#pragma once
+// A read-only memory map of a whole file. Weights are used in place from these pages, so several
+// processes serving one model share them through the page cache.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace hearth {
+
+class MappedFile {
+  public:
+    // Throws hearth::Error naming the path and the OS reason when the file cannot be mapped.
+    explicit MappedFile(const std::string& path);
+    ~MappedFile();
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    const uint8_t* data() const { return data_; }
+    size_t size() const { return size_; }
+    const std::string& path() const { return path_; }
+
+    // Locks the pages in RAM (mlock); returns false with a warning when the OS refuses.
+    bool lock_in_memory();
+
+  private:
+    std::string path_;
+    const uint8_t* data_ = nullptr;
+    size_t size_ = 0;
+};
+
+}  // namespace hearth

@@ -1,0 +1,194 @@
+#include "hub/http.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <exception>
+#include <memory>
+#include <mutex>
+
+namespace hearth::hub {
+namespace {
+
+std::string lower(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return text;
+}
+
+std::string trim(const std::string& text) {
+    size_t begin = text.find_first_not_of(" \t\r\n");
+    if (begin == std::string::npos) return "";
+    size_t end = text.find_last_not_of(" \t\r\n");
+    return text.substr(begin, end - begin + 1);
+}
+
+void init_curl_once() {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// State shared with the C callbacks of one transfer.
+struct Transfer {
+    HttpResponse response;
+    CURL* curl = nullptr;
+    const Http::Sink* sink = nullptr;
+    const Http::StatusHook* on_status = nullptr;
+    bool status_reported = false;
+    bool streaming_body = false;
+    std::exception_ptr sink_error;  // thrown by the sink; re-thrown once curl has returned
+};
+
+size_t on_header(char* data, size_t size, size_t count, void* user) {
+    auto* transfer = static_cast<Transfer*>(user);
+    std::string line(data, size * count);
+    if (line.rfind("HTTP/", 0) == 0) {
+        transfer->response.headers.clear();  // a new response (after a redirect) starts here
+        return size * count;
+    }
+    size_t colon = line.find(':');
+    if (colon != std::string::npos) {
+        transfer->response.headers[lower(trim(line.substr(0, colon)))] =
+            trim(line.substr(colon + 1));
+    }
+    return size * count;
+}
+
+size_t on_body(char* data, size_t size, size_t count, void* user) {
+    auto* transfer = static_cast<Transfer*>(user);
+    size_t n = size * count;
+    if (!transfer->status_reported) {
+        curl_easy_getinfo(transfer->curl, CURLINFO_RESPONSE_CODE, &transfer->response.status);
+        transfer->status_reported = true;
+        long status = transfer->response.status;
+        transfer->streaming_body = transfer->sink && (status == 200 || status == 206);
+        if (transfer->on_status && *transfer->on_status) {
+            try {
+                (*transfer->on_status)(status);
+            } catch (...) {
+                transfer->sink_error = std::current_exception();
+                return 0;
+            }
+        }
+    }
+    if (!transfer->streaming_body) {
+        // Error bodies are small; cap them so a misbehaving server cannot fill memory.
+        if (transfer->response.body.size() < (1u << 20)) transfer->response.body.append(data, n);
+        return n;
+    }
+    try {
+        (*transfer->sink)(data, n);
+    } catch (...) {
+        transfer->sink_error = std::current_exception();
+        return 0;  // makes curl stop with CURLE_WRITE_ERROR
+    }
+    return n;
+}
+
+int on_progress(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return cancel_flag().load() ? 1 : 0;
+}
+
+struct CurlDeleter {
+    void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
+};
+struct HeaderListDeleter {
+    void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+
+}  // namespace
+
+std::atomic<bool>& cancel_flag() {
+    static std::atomic<bool> flag{false};
+    return flag;
+}
+
+std::string HttpResponse::header(const std::string& name) const {
+    auto it = headers.find(lower(name));
+    return it == headers.end() ? "" : it->second;
+}
+
+Http::Http(HttpSettings settings) : settings_(std::move(settings)) {
+    init_curl_once();
+}
+
+namespace {
+
+HttpResponse perform(const HttpSettings& settings, const std::string& url, bool head,
+                     bool follow_redirects, uint64_t resume_from, const Http::Sink* sink,
+                     const Http::StatusHook* on_status) {
+    std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+    if (!curl) throw TransportError("could not start an HTTP transfer (curl_easy_init)", false);
+    Transfer transfer;
+    transfer.curl = curl.get();
+    transfer.sink = sink;
+    transfer.on_status = on_status;
+
+    std::unique_ptr<curl_slist, HeaderListDeleter> headers;
+    if (!settings.bearer_token.empty()) {
+        std::string auth = "Authorization: Bearer " + settings.bearer_token;
+        headers.reset(curl_slist_append(nullptr, auth.c_str()));
+    }
+    CURL* c = curl.get();
+    char error_buffer[CURL_ERROR_SIZE] = {};
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buffer);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, settings.user_agent.c_str());
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    // libcurl drops our Authorization header when a redirect leaves the original host, so the
+    // token never reaches a CDN.
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow_redirects ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, settings.connect_timeout_s);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, settings.stall_timeout_s);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // let the API compress JSON
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &transfer);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    if (head) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    // CURLOPT_RANGE rather than CURLOPT_RESUME_FROM: the latter makes curl fail on a server that
+    // answers a Range request with 200 or 416, and we want to handle those ourselves.
+    std::string range = std::to_string(resume_from) + "-";
+    if (resume_from > 0) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
+
+    CURLcode code = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &transfer.response.status);
+    char* effective = nullptr;
+    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
+    if (effective) transfer.response.effective_url = effective;
+
+    if (transfer.sink_error) std::rethrow_exception(transfer.sink_error);
+    if (code == CURLE_ABORTED_BY_CALLBACK) {
+        throw TransportError("cancelled while fetching " + url, true);
+    }
+    if (code != CURLE_OK) {
+        std::string detail = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
+        throw TransportError(detail + " (" + url + "). Check the network, the proxy settings " +
+                                 "(HTTPS_PROXY, NO_PROXY) and HF_ENDPOINT.",
+                             false);
+    }
+    return transfer.response;
+}
+
+}  // namespace
+
+HttpResponse Http::get(const std::string& url) const {
+    return perform(settings_, url, false, true, 0, nullptr, nullptr);
+}
+
+HttpResponse Http::head(const std::string& url, bool follow_redirects) const {
+    return perform(settings_, url, true, follow_redirects, 0, nullptr, nullptr);
+}
+
+HttpResponse Http::download(const std::string& url, uint64_t resume_from, const Sink& sink,
+                            const StatusHook& on_status) const {
+    return perform(settings_, url, false, true, resume_from, &sink, &on_status);
+}
+
+}  // namespace hearth::hub

@@ -1,0 +1,68 @@
+#pragma once
+// A small, blocking libcurl wrapper: just the three requests the hub client needs (GET into
+// memory, HEAD, streaming GET with Range). Proxies come from the usual environment variables
+// (http_proxy, HTTPS_PROXY, no_proxy), which libcurl reads on its own.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "core/error.h"
+
+namespace hearth::hub {
+
+struct HttpSettings {
+    std::string bearer_token;  // sent as "Authorization: Bearer ..." to the first host only
+    long connect_timeout_s = 30;
+    long stall_timeout_s = 60;  // abort when fewer than 1 byte/s arrive for this long
+    std::string user_agent = "hearth/0.1";
+};
+
+struct HttpResponse {
+    long status = 0;
+    std::string body;                            // empty for streamed downloads
+    std::map<std::string, std::string> headers;  // of the last response, names lower-cased
+    std::string effective_url;                   // after redirects
+
+    // Header value or "" when absent; `name` is matched case-insensitively.
+    std::string header(const std::string& name) const;
+};
+
+// Transport failures (no connection, reset, timeout, cancelled). HTTP statuses are not errors
+// here: callers look at HttpResponse::status and explain it in their own terms.
+class TransportError : public Error {
+  public:
+    TransportError(const std::string& message, bool cancelled)
+        : Error(message), cancelled_(cancelled) {}
+    bool cancelled() const { return cancelled_; }
+
+  private:
+    bool cancelled_;
+};
+
+// Set from a SIGINT handler (or anything else) to stop every transfer in progress.
+std::atomic<bool>& cancel_flag();
+
+class Http {
+  public:
+    explicit Http(HttpSettings settings = {});
+
+    HttpResponse get(const std::string& url) const;
+    HttpResponse head(const std::string& url, bool follow_redirects) const;
+
+    // Streams a 200/206 body into `sink`; other statuses are buffered into HttpResponse::body.
+    // `resume_from` > 0 asks for "Range: bytes=N-". `on_status` runs once the final status is
+    // known, before the first body byte (so a resumed download can restart on a plain 200).
+    using Sink = std::function<void(const char* data, size_t size)>;
+    using StatusHook = std::function<void(long status)>;
+    HttpResponse download(const std::string& url, uint64_t resume_from, const Sink& sink,
+                          const StatusHook& on_status = {}) const;
+
+    const HttpSettings& settings() const { return settings_; }
+
+  private:
+    HttpSettings settings_;
+};
+
+}  // namespace hearth::hub

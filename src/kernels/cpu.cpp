@@ -1,0 +1,114 @@
+#include "kernels/cpu.h"
+
+#include <cpuid.h>
+
+#include <atomic>
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace hearth::kernels {
+
+// CPUID bits as Intel's SDM lists them (clang 14's __builtin_cpu_supports lacks some, e.g.
+// "f16c"). The OS must also save the wide registers (XGETBV), or the features are unusable.
+CpuFeatures cpu_features() {
+    auto bit = [](unsigned reg, int n) { return (reg & (1u << n)) != 0; };
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    CpuFeatures f{};
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    const bool osxsave = bit(c, 27);
+    unsigned long long xcr0 = 0;
+    if (osxsave) {
+        unsigned lo = 0, hi = 0;
+        __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        xcr0 = (static_cast<unsigned long long>(hi) << 32) | lo;
+    }
+    const bool ymm = (xcr0 & 0x6) == 0x6;    // SSE and AVX state
+    const bool zmm = (xcr0 & 0xE6) == 0xE6;  // plus opmask and ZMM state
+    f.fma = ymm && bit(c, 12);
+    f.f16c = ymm && bit(c, 29);
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        f.avx2 = ymm && bit(b, 5);
+        f.avx512f = zmm && bit(b, 16);
+        f.avx512bw = zmm && bit(b, 30);
+        f.avx512vl = zmm && bit(b, 31);
+        f.avx512vnni = zmm && bit(c, 11);
+    }
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = zmm && bit(a, 5);
+    return f;
+}
+
+namespace {
+
+CpuLevel probe() {
+    const CpuFeatures f = cpu_features();
+    const bool avx2 = f.avx2 && f.fma && f.f16c;
+    const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni;
+    if (avx512) return CpuLevel::Avx512;
+    return avx2 ? CpuLevel::Avx2 : CpuLevel::Scalar;
+}
+
+CpuLevel cap(CpuLevel wanted) {
+    return static_cast<int>(wanted) <= static_cast<int>(detected_cpu_level())
+               ? wanted
+               : detected_cpu_level();
+}
+
+CpuLevel initial_level() {
+    const char* env = std::getenv("HEARTH_CPU");
+    if (!env || !*env) return detected_cpu_level();
+    auto level = cpu_level_from_name(env);
+    if (!level)
+        throw Error(std::string("HEARTH_CPU=") + env + " is not one of scalar, avx2, avx512");
+    return cap(*level);
+}
+
+std::atomic<int>& current() {
+    static std::atomic<int> level{static_cast<int>(initial_level())};
+    return level;
+}
+
+}  // namespace
+
+std::string_view cpu_level_name(CpuLevel level) {
+    switch (level) {
+        case CpuLevel::Scalar:
+            return "scalar";
+        case CpuLevel::Avx2:
+            return "avx2";
+        case CpuLevel::Avx512:
+            return "avx512";
+    }
+    return "?";
+}
+
+std::optional<CpuLevel> cpu_level_from_name(std::string_view name) {
+    for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
+        if (name == cpu_level_name(level)) return level;
+    }
+    return std::nullopt;
+}
+
+CpuLevel detected_cpu_level() {
+    static const CpuLevel level = probe();
+    return level;
+}
+
+std::vector<CpuLevel> supported_cpu_levels() {
+    std::vector<CpuLevel> levels;
+    for (int l = 0; l <= static_cast<int>(detected_cpu_level()); ++l)
+        levels.push_back(static_cast<CpuLevel>(l));
+    return levels;
+}
+
+CpuLevel cpu_level() {
+    return static_cast<CpuLevel>(current().load(std::memory_order_relaxed));
+}
+
+CpuLevel set_cpu_level(CpuLevel level) {
+    CpuLevel capped = cap(level);
+    current().store(static_cast<int>(capped), std::memory_order_relaxed);
+    return capped;
+}
+
+}  // namespace hearth::kernels

@@ -1,0 +1,562 @@
+// AVX-512 (F/BW/VL + VNNI) dot products. vpdpbusd multiplies u8 x s8 and accumulates four
+// products into each s32 lane with no 16-bit saturation step, so unsigned weight levels are
+// used directly and signed ones go through |x| with x's sign moved onto y.
+// GCC 12's AVX-512 headers build casts and reductions from _mm512_undefined_*(), which trips
+// -Wuninitialized at every use (GCC bug 105593, fixed in 13); the values are never read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/quants.h"
+#include "kernels/quants_simd.h"
+#include "kernels/quants_tile.h"
+
+namespace hearth::kernels::avx512 {
+namespace {
+
+inline float half(uint16_t h) {
+    return _cvtsh_ss(h);
+}
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Decode streams weights from memory: ask for the block a few iterations ahead so the loads
+// overlap with the arithmetic even when the hardware prefetcher is slow to ramp up on a row.
+constexpr int kPrefetchBytes = 1024;
+inline void prefetch_ahead(const uint8_t* block, size_t block_bytes) {
+    for (size_t offset = 0; offset < block_bytes; offset += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchBytes + offset), _MM_HINT_T0);
+    }
+}
+
+inline __m256i load256(const void* p) {
+    return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+inline __m512i load512(const void* p) {
+    return _mm512_loadu_si512(p);
+}
+// The same 32 bytes in both 256-bit halves.
+inline __m512i broadcast256(const void* p) {
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
+}
+
+inline __m256i dot_s8_s8(__m256i x, __m256i y) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(x, x),
+                               _mm256_sign_epi8(y, x));
+}
+
+inline __m256i unpack_nibbles_16(const uint8_t* p) {
+    __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m256i both = _mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+}  // namespace
+
+float vec_dot_q8_0(int64_t n, const void* weights, const void* activations) {
+    const auto* w = static_cast<const BlockQ8_0*>(weights);
+    const auto* a = static_cast<const BlockQ8_0*>(activations);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / kBlock32; ++b) {
+        _mm_prefetch(reinterpret_cast<const char*>(&w[b]) + kPrefetchBytes, _MM_HINT_T0);
+        __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(load256(w[b].qs), load256(a[b].qs))),
+                              acc);
+    }
+    return hsum(acc);
+}
+
+float vec_dot_q4_0(int64_t n, const void* weights, const void* activations) {
+    const auto* w = static_cast<const BlockQ4_0*>(weights);
+    const auto* a = static_cast<const BlockQ8_0*>(activations);
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / kBlock32; ++b) {
+        _mm_prefetch(reinterpret_cast<const char*>(&w[b]) + kPrefetchBytes, _MM_HINT_T0);
+        __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
+        __m256i y = load256(a[b].qs);
+        // sum (q - 8) y = sum q y - sum 8 y, both as u8 x s8 products.
+        __m256i qy = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack_nibbles_16(w[b].qs), y);
+        __m256i bias = _mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, y);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(qy, bias)), acc);
+    }
+    return hsum(acc);
+}
+
+float vec_dot_iq4_nl(int64_t n, const void* weights, const void* activations) {
+    const auto* w = static_cast<const BlockIQ4_NL*>(weights);
+    const auto* a = static_cast<const BlockQ8_0*>(activations);
+    const __m256i levels =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values)));
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / kBlock32; ++b) {
+        _mm_prefetch(reinterpret_cast<const char*>(&w[b]) + kPrefetchBytes, _MM_HINT_T0);
+        __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
+        __m256i q = _mm256_shuffle_epi8(levels, unpack_nibbles_16(w[b].qs));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(q, load256(a[b].qs))), acc);
+    }
+    return hsum(acc);
+}
+
+// Q5_0 with the fifth bits applied straight from qh as a byte mask (no bit-spreading
+// shuffles), and the -16 offset as a second vpdpbusd against 16s.
+float vec_dot_q5_0(int64_t n, const void* weights, const void* activations) {
+    const auto* w = static_cast<const BlockQ5_0*>(weights);
+    const auto* a = static_cast<const BlockQ8_0*>(activations);
+    const __m256i sixteen = _mm256_set1_epi8(16);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / kBlock32; ++b) {
+        _mm_prefetch(reinterpret_cast<const char*>(&w[b]) + kPrefetchBytes, _MM_HINT_T0);
+        uint32_t high_bits;
+        std::memcpy(&high_bits, w[b].qh, 4);
+        __m256i q = _mm256_mask_mov_epi8(unpack_nibbles_16(w[b].qs), high_bits,
+                                         _mm256_or_si256(unpack_nibbles_16(w[b].qs), sixteen));
+        __m256i y = load256(a[b].qs);
+        __m256i qy = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, y);
+        __m256i bias = _mm256_dpbusd_epi32(_mm256_setzero_si256(), sixteen, y);
+        __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(qy, bias)), acc);
+    }
+    return hsum(acc);
+}
+
+namespace {
+
+// Sub-block scales as s16 lanes for vpdpwssd: lane i of the result = scales16[index[i]].
+// maddubs (u8 levels x s8 activations, pairs summed to s16) followed by vpdpwssd with these
+// scales applies the scale and accumulates in two instructions, with no 32-bit multiply.
+inline __m512i spread16(__m512i scales16, __m512i index) {
+    return _mm512_permutexvar_epi16(index, scales16);
+}
+
+// Q4_K chunk c: s16 lanes 0..15 belong to sub-block 2c, 16..31 to 2c+1.
+inline __m512i k4_index16(int c) {
+    return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(2 * c)),
+                              _mm256_set1_epi16(static_cast<short>(2 * c + 1)), 1);
+}
+
+// Q6_K part p: eight s16 lanes per 16-group, groups 4p .. 4p+3.
+inline __m512i q6_index16(int p) {
+    alignas(32) static const uint8_t group_of_lane[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1,
+                                                          1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2,
+                                                          2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+    return _mm512_add_epi16(
+        _mm512_cvtepu8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(group_of_lane))),
+        _mm512_set1_epi16(static_cast<short>(4 * p)));
+}
+
+// The 8 scales (bytes 0-7) and 8 mins (bytes 8-15) of a Q4_K/Q5_K super-block, unpacked from
+// the 12 packed bytes with 32-bit word operations (four scales or mins per word) instead of
+// sixteen scalar bit-field extractions.
+inline __m128i k4_scales_and_mins(const uint8_t* packed) {
+    alignas(16) uint8_t bytes[16];
+    unpack_scales_mins_k4(packed, bytes);
+    return _mm_load_si128(reinterpret_cast<const __m128i*>(bytes));
+}
+
+// sum_j mins_j * (bsums[2j] + bsums[2j+1]) as four s32 partial sums.
+inline __m128i k4_min_products(__m128i scales_and_mins, const int16_t* bsums) {
+    __m128i pair_sums =
+        _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums)),
+                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8)));
+    return _mm_madd_epi16(pair_sums, _mm_cvtepu8_epi16(_mm_srli_si128(scales_and_mins, 8)));
+}
+
+inline float hsum(__m128 v) {
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));
+    return _mm_cvtss_f32(v);
+}
+
+// The 64 levels of chunk c (elements 64c .. 64c+63) of a Q4_K/Q5_K super-block, in element
+// order: low nibbles of the chunk's 32 bytes, then high nibbles (plus the fifth bit for Q5_K).
+template <bool kFiveBit>
+inline __m512i k4_chunk_levels(const uint8_t* qs, const uint8_t* qh, int c) {
+    const __m512i nibble_shift =
+        _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+    __m512i levels = _mm512_and_si512(_mm512_srlv_epi16(broadcast256(qs + 32 * c), nibble_shift),
+                                      _mm512_set1_epi8(0x0F));
+    if constexpr (kFiveBit) {
+        __m512i bit_shift = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(2 * c)),
+                                               _mm256_set1_epi16(static_cast<short>(2 * c + 1)), 1);
+        __m512i bit =
+            _mm512_and_si512(_mm512_srlv_epi16(broadcast256(qh), bit_shift), _mm512_set1_epi8(1));
+        levels = _mm512_or_si512(levels, _mm512_slli_epi16(bit, 4));
+    }
+    return levels;
+}
+
+template <bool kFiveBit>
+float dot_k4(int64_t n, const uint8_t* blocks, size_t block_bytes, const BlockQ8_K* a) {
+    __m512 acc = _mm512_setzero_ps();
+    __m128 min_acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / kSuperBlock; ++b) {
+        const uint8_t* blk = blocks + b * block_bytes;
+        prefetch_ahead(blk, block_bytes);
+        uint16_t d, dmin;
+        std::memcpy(&d, blk, 2), std::memcpy(&dmin, blk + 2, 2);
+        const uint8_t* qh = blk + 16;
+        const uint8_t* qs = kFiveBit ? blk + 48 : blk + 16;
+        __m128i scales_and_mins = k4_scales_and_mins(blk + 4);
+        __m512i scales16 = _mm512_cvtepu8_epi16(_mm256_zextsi128_si256(scales_and_mins));
+        // Four independent sums, added as a tree: a chain of dependent vpdpwssd would make the
+        // loop wait on their latency instead of on memory.
+        __m512i part[4];
+        for (int c = 0; c < 4; ++c) {
+            __m512i pairs = _mm512_maddubs_epi16(k4_chunk_levels<kFiveBit>(qs, qh, c),
+                                                 load512(a[b].qs + 64 * c));
+            part[c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), pairs,
+                                          spread16(scales16, k4_index16(c)));
+        }
+        __m512i isum = _mm512_add_epi32(_mm512_add_epi32(part[0], part[1]),
+                                        _mm512_add_epi32(part[2], part[3]));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(half(d) * a[b].d), _mm512_cvtepi32_ps(isum), acc);
+        min_acc =
+            _mm_fmadd_ps(_mm_set1_ps(half(dmin) * a[b].d),
+                         _mm_cvtepi32_ps(k4_min_products(scales_and_mins, a[b].bsums)), min_acc);
+    }
+    return _mm512_reduce_add_ps(acc) - hsum(min_acc);
+}
+
+}  // namespace
+
+float vec_dot_q4_k(int64_t n, const void* weights, const void* activations) {
+    return dot_k4<false>(n, static_cast<const uint8_t*>(weights), sizeof(BlockQ4_K),
+                         static_cast<const BlockQ8_K*>(activations));
+}
+
+float vec_dot_q5_k(int64_t n, const void* weights, const void* activations) {
+    return dot_k4<true>(n, static_cast<const uint8_t*>(weights), sizeof(BlockQ5_K),
+                        static_cast<const BlockQ8_K*>(activations));
+}
+
+namespace {
+
+// The 64 levels (0..63) of part p: half h = p / 2; part 2h takes the low nibbles of ql[64h..]
+// with qh bits 0-1 / 2-3, part 2h+1 the high nibbles with qh bits 4-5 / 6-7.
+inline __m512i q6_part_levels(const BlockQ6_K& blk, int p) {
+    int h = p / 2, upper = p % 2;
+    __m512i ql = load512(blk.ql + 64 * h);
+    if (upper) ql = _mm512_srli_epi16(ql, 4);
+    __m512i low = _mm512_and_si512(ql, _mm512_set1_epi8(0x0F));
+    __m512i shift = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(4 * upper)),
+                                       _mm256_set1_epi16(static_cast<short>(4 * upper + 2)), 1);
+    __m512i high = _mm512_and_si512(_mm512_srlv_epi16(broadcast256(blk.qh + 32 * h), shift),
+                                    _mm512_set1_epi8(3));
+    return _mm512_or_si512(low, _mm512_slli_epi16(high, 4));
+}
+// The Q6_K levels carry a +32 bias: the sum starts from -32 * sum_j sc_j * bsums_j.
+inline __m512i q6_bias(__m256i scales16, const int16_t* bsums) {
+    __m256i products = _mm256_madd_epi16(scales16, load256(bsums));
+    return _mm512_zextsi256_si512(
+        _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(products, 5)));
+}
+}  // namespace
+
+float vec_dot_q6_k(int64_t n, const void* weights, const void* activations) {
+    const auto* w = static_cast<const BlockQ6_K*>(weights);
+    const auto* a = static_cast<const BlockQ8_K*>(activations);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / kSuperBlock; ++b) {
+        const BlockQ6_K& blk = w[b];
+        prefetch_ahead(reinterpret_cast<const uint8_t*>(&blk), sizeof(BlockQ6_K));
+        __m256i scales16 =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
+        __m512i part[4];  // independent sums, as in dot_k4
+        for (int p = 0; p < 4; ++p) {
+            __m512i pairs = _mm512_maddubs_epi16(q6_part_levels(blk, p), load512(a[b].qs + 64 * p));
+            part[p] = _mm512_dpwssd_epi32(
+                p == 0 ? q6_bias(scales16, a[b].bsums) : _mm512_setzero_si512(), pairs,
+                spread16(_mm512_zextsi256_si512(scales16), q6_index16(p)));
+        }
+        __m512i isum = _mm512_add_epi32(_mm512_add_epi32(part[0], part[1]),
+                                        _mm512_add_epi32(part[2], part[3]));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(half(blk.d) * a[b].d), _mm512_cvtepi32_ps(isum), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+// ---------------------------------------------------------------- tiles (prompt processing)
+//
+// One weight row against four tokens at a time: the row's levels and scales are unpacked once
+// per super-block and used for all four, so the unpacking cost per token drops fourfold.
+
+namespace {
+
+constexpr int kTokensPerPass = 8;
+using VecDotFnPtr = float (*)(int64_t, const void*, const void*);
+
+using tile::TileArgs;
+
+template <typename Pass, typename One>
+void for_each_tile_pass(const TileArgs& t, Pass pass, One one) {
+    tile::for_each_pass<kTokensPerPass>(t, pass, one);
+}
+
+inline const BlockQ8_K* q8k_block(const TileArgs& t, int tok, int64_t b) {
+    return tile::q8_k_blocks(t, tok) + b;
+}
+
+// Q4_K, and Q5_K (Block = BlockQ5_K: the same with a fifth bit per level in qh).
+template <typename Block>
+void k4_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
+    constexpr bool kFiveBit = sizeof(Block) == sizeof(BlockQ5_K);
+    __m512 acc[kTokensPerPass];
+    __m128 min_acc[kTokensPerPass];
+    for (int k = 0; k < kTokensPerPass; ++k)
+        acc[k] = _mm512_setzero_ps(), min_acc[k] = _mm_setzero_ps();
+    for (int64_t b = 0; b < t.n / kSuperBlock; ++b) {
+        const auto* blk = reinterpret_cast<const Block*>(row) + b;
+        const uint8_t* qh = nullptr;
+        if constexpr (kFiveBit) qh = blk->qh;
+        __m128i scales_and_mins = k4_scales_and_mins(blk->scales);
+        __m512i scales16 = _mm512_cvtepu8_epi16(_mm256_zextsi128_si256(scales_and_mins));
+        __m512i levels[4], scale[4];
+        for (int c = 0; c < 4; ++c) {
+            levels[c] = k4_chunk_levels<kFiveBit>(blk->qs, qh, c);
+            scale[c] = spread16(scales16, k4_index16(c));
+        }
+        const float d = half(blk->d), dmin = half(blk->dmin);
+        for (int k = 0; k < kTokensPerPass; ++k) {
+            const BlockQ8_K* a = q8k_block(t, tok0 + k, b);
+            __m512i isum = _mm512_setzero_si512();
+            for (int c = 0; c < 4; ++c) {
+                isum = _mm512_dpwssd_epi32(
+                    isum, _mm512_maddubs_epi16(levels[c], load512(a->qs + 64 * c)), scale[c]);
+            }
+            acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(d * a->d), _mm512_cvtepi32_ps(isum), acc[k]);
+            min_acc[k] = _mm_fmadd_ps(_mm_set1_ps(dmin * a->d),
+                                      _mm_cvtepi32_ps(k4_min_products(scales_and_mins, a->bsums)),
+                                      min_acc[k]);
+        }
+    }
+    for (int k = 0; k < kTokensPerPass; ++k)
+        t.out[(tok0 + k) * t.out_stride + r] = _mm512_reduce_add_ps(acc[k]) - hsum(min_acc[k]);
+}
+
+void q6_k_row_x4(const TileArgs& t, const uint8_t* row, int r, int tok0) {
+    __m512 acc[kTokensPerPass];
+    for (int k = 0; k < kTokensPerPass; ++k) acc[k] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < t.n / kSuperBlock; ++b) {
+        const auto& blk = reinterpret_cast<const BlockQ6_K*>(row)[b];
+        __m256i scales16 =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
+        __m512i levels[4], scale[4];
+        for (int p = 0; p < 4; ++p) {
+            levels[p] = q6_part_levels(blk, p);
+            scale[p] = spread16(_mm512_zextsi256_si512(scales16), q6_index16(p));
+        }
+        const float d = half(blk.d);
+        for (int k = 0; k < kTokensPerPass; ++k) {
+            const BlockQ8_K* a = q8k_block(t, tok0 + k, b);
+            __m512i isum = q6_bias(scales16, a->bsums);
+            for (int p = 0; p < 4; ++p) {
+                isum = _mm512_dpwssd_epi32(
+                    isum, _mm512_maddubs_epi16(levels[p], load512(a->qs + 64 * p)), scale[p]);
+            }
+            acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(d * a->d), _mm512_cvtepi32_ps(isum), acc[k]);
+        }
+    }
+    for (int k = 0; k < kTokensPerPass; ++k)
+        t.out[(tok0 + k) * t.out_stride + r] = _mm512_reduce_add_ps(acc[k]);
+}
+
+}  // namespace
+
+void vec_dot_tile_q4_k(int64_t n, const uint8_t* weights, size_t weight_row_bytes, int n_rows,
+                       const uint8_t* activations, size_t activation_row_bytes, int n_tokens,
+                       float* out, size_t out_stride) {
+    TileArgs t{n,        weights, weight_row_bytes, n_rows, activations, activation_row_bytes,
+               n_tokens, out,     out_stride};
+    for_each_tile_pass(
+        t, [&](const uint8_t* row, int r, int tok) { k4_row_pass<BlockQ4_K>(t, row, r, tok); },
+        vec_dot_q4_k);
+}
+
+void vec_dot_tile_q6_k(int64_t n, const uint8_t* weights, size_t weight_row_bytes, int n_rows,
+                       const uint8_t* activations, size_t activation_row_bytes, int n_tokens,
+                       float* out, size_t out_stride) {
+    TileArgs t{n,        weights, weight_row_bytes, n_rows, activations, activation_row_bytes,
+               n_tokens, out,     out_stride};
+    for_each_tile_pass(
+        t, [&](const uint8_t* row, int r, int tok) { q6_k_row_x4(t, row, r, tok); }, vec_dot_q6_k);
+}
+
+namespace {
+
+inline const BlockQ8_0* q8_0_row(const TileArgs& t, int tok) {
+    return tile::q8_0_blocks(t, tok);
+}
+
+// Q4_0 and Q8_0 against kTokensPerPass tokens, two blocks per 512-bit register. Per block
+// pair, the weight magnitudes |w|, their sign mask and scales are prepared once; each token
+// then costs two loads, a masked negate (moving w's sign onto y), one vpdpbusd and one FMA.
+// The tokens' block scales come converted to float beforehand (`act_scales`, token-major).
+template <typename Block, __m256i (*SignedLevels)(const Block&)>
+void block32_row_pass(const TileArgs& t, const float* act_scales, const uint8_t* row, int r,
+                      int tok0) {
+    const Block* w = reinterpret_cast<const Block*>(row);
+    const int64_t n_blocks = t.n / kBlock32;
+    const BlockQ8_0* a[kTokensPerPass];
+    __m512 acc[kTokensPerPass];
+    for (int k = 0; k < kTokensPerPass; ++k)
+        a[k] = q8_0_row(t, tok0 + k), acc[k] = _mm512_setzero_ps();
+    const __m512i pair_index = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi32(1), 1);
+    for (int64_t b = 0; b < n_blocks; b += 2) {
+        __m512i levels = _mm512_inserti64x4(_mm512_castsi256_si512(SignedLevels(w[b])),
+                                            SignedLevels(w[b + 1]), 1);
+        __m512i magnitude = _mm512_abs_epi8(levels);
+        __mmask64 negative = _mm512_movepi8_mask(levels);
+        __m512 dw =
+            _mm512_insertf32x8(_mm512_set1_ps(half(w[b].d)), _mm256_set1_ps(half(w[b + 1].d)), 1);
+        for (int k = 0; k < kTokensPerPass; ++k) {
+            __m512i y = _mm512_inserti64x4(_mm512_castsi256_si512(load256(a[k][b].qs)),
+                                           load256(a[k][b + 1].qs), 1);
+            y = _mm512_mask_sub_epi8(y, negative, _mm512_setzero_si512(), y);
+            __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), magnitude, y);
+            __m128 da_pair = _mm_castpd_ps(_mm_load_sd(
+                reinterpret_cast<const double*>(act_scales + (tok0 + k) * n_blocks + b)));
+            __m512 scale = _mm512_mul_ps(
+                dw, _mm512_permutexvar_ps(pair_index, _mm512_castps128_ps512(da_pair)));
+            acc[k] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(dot), acc[k]);
+        }
+    }
+    for (int k = 0; k < kTokensPerPass; ++k)
+        t.out[(tok0 + k) * t.out_stride + r] = _mm512_reduce_add_ps(acc[k]);
+}
+
+// The fp16 block scales of the tile's activation rows as floats, token-major, in a buffer
+// that grows once per thread and is then reused (no allocation per call in steady state).
+// Grows once per thread, then reused. A raw buffer on purpose: this file is compiled with
+// AVX-512 flags, and any std:: template it instantiates (std::vector's members ...) becomes a
+// weak symbol the linker may pick for the whole program, AVX-512 instructions and all.
+struct ScaleBuffer {
+    float* data = nullptr;
+    size_t capacity = 0;
+    ~ScaleBuffer() { delete[] data; }
+    float* reserve(size_t n) {
+        if (n > capacity) {
+            delete[] data;
+            data = new float[n];
+            capacity = n;
+        }
+        return data;
+    }
+};
+
+const float* activation_scales(const TileArgs& t) {
+    thread_local ScaleBuffer buffer;
+    const int64_t n_blocks = t.n / kBlock32;
+    float* scales = buffer.reserve(static_cast<size_t>(t.n_tokens * n_blocks));
+    for (int tok = 0; tok < t.n_tokens; ++tok) {
+        const BlockQ8_0* a = q8_0_row(t, tok);
+        for (int64_t b = 0; b < n_blocks; ++b) scales[tok * n_blocks + b] = half(a[b].d);
+    }
+    return scales;
+}
+
+template <typename Block, __m256i (*SignedLevels)(const Block&), VecDotFnPtr kVecDot>
+void block32_tile(const TileArgs& t) {
+    if ((t.n / kBlock32) % 2 != 0) {  // pairs of blocks only; odd rows (rare) go one by one
+        for (int r = 0; r < t.n_rows; ++r) {
+            for (int tok = 0; tok < t.n_tokens; ++tok) {
+                t.out[tok * t.out_stride + r] =
+                    kVecDot(t.n, t.weights + r * t.weight_row_bytes,
+                            t.activations + tok * t.activation_row_bytes);
+            }
+        }
+        return;
+    }
+    const float* act_scales = activation_scales(t);
+    for_each_tile_pass(
+        t,
+        [&](const uint8_t* row, int r, int tok) {
+            block32_row_pass<Block, SignedLevels>(t, act_scales, row, r, tok);
+        },
+        kVecDot);
+}
+
+inline __m256i q4_0_levels(const BlockQ4_0& b) {
+    return _mm256_sub_epi8(unpack_nibbles_16(b.qs), _mm256_set1_epi8(8));
+}
+// The fifth bits of a Q5 block (bit j of qh -> element j) as 0x10 bytes.
+inline __m256i q5_high_bits(const uint8_t* qh) {
+    uint32_t bits;
+    std::memcpy(&bits, qh, 4);
+    const __m256i byte_of_element =
+        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                         3, 3, 3, 3, 3, 3, 3);
+    __m256i spread =
+        _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), byte_of_element);
+    const __m256i bit_of_element =
+        _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+    __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit_of_element), bit_of_element);
+    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+inline __m256i q5_0_levels(const BlockQ5_0& b) {
+    return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles_16(b.qs), q5_high_bits(b.qh)),
+                           _mm256_set1_epi8(16));
+}
+inline __m256i iq4_nl_levels(const BlockIQ4_NL& b) {
+    const __m256i table =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values)));
+    return _mm256_shuffle_epi8(table, unpack_nibbles_16(b.qs));
+}
+inline __m256i q8_0_levels(const BlockQ8_0& b) {
+    return load256(b.qs);
+}
+
+}  // namespace
+
+void vec_dot_tile_q4_0(int64_t n, const uint8_t* weights, size_t weight_row_bytes, int n_rows,
+                       const uint8_t* activations, size_t activation_row_bytes, int n_tokens,
+                       float* out, size_t out_stride) {
+    TileArgs t{n,        weights, weight_row_bytes, n_rows, activations, activation_row_bytes,
+               n_tokens, out,     out_stride};
+    block32_tile<BlockQ4_0, q4_0_levels, vec_dot_q4_0>(t);
+}
+
+void vec_dot_tile_q8_0(int64_t n, const uint8_t* weights, size_t weight_row_bytes, int n_rows,
+                       const uint8_t* activations, size_t activation_row_bytes, int n_tokens,
+                       float* out, size_t out_stride) {
+    TileArgs t{n,        weights, weight_row_bytes, n_rows, activations, activation_row_bytes,
+               n_tokens, out,     out_stride};
+    block32_tile<BlockQ8_0, q8_0_levels, vec_dot_q8_0>(t);
+}
+
+void vec_dot_tile_q5_0(int64_t n, const uint8_t* weights, size_t weight_row_bytes, int n_rows,
+                       const uint8_t* activations, size_t activation_row_bytes, int n_tokens,
+                       float* out, size_t out_stride) {
+    TileArgs t{n,        weights, weight_row_bytes, n_rows, activations, activation_row_bytes,
+               n_tokens, out,     out_stride};
+    block32_tile<BlockQ5_0, q5_0_levels, vec_dot_q5_0>(t);
+}
+
+void vec_dot_tile_iq4_nl(int64_t n, const uint8_t* weights, size_t weight_row_bytes, int n_rows,
+                         const uint8_t* activations, size_t activation_row_bytes, int n_tokens,
+                         float* out, size_t out_stride) {
+    TileArgs t{n,        weights, weight_row_bytes, n_rows, activations, activation_row_bytes,
+               n_tokens, out,     out_stride};
+    block32_tile<BlockIQ4_NL, iq4_nl_levels, vec_dot_iq4_nl>(t);
+}
+
+void vec_dot_tile_q5_k(int64_t n, const uint8_t* weights, size_t weight_row_bytes, int n_rows,
+                       const uint8_t* activations, size_t activation_row_bytes, int n_tokens,
+                       float* out, size_t out_stride) {
+    TileArgs t{n,        weights, weight_row_bytes, n_rows, activations, activation_row_bytes,
+               n_tokens, out,     out_stride};
+    for_each_tile_pass(
+        t, [&](const uint8_t* row, int r, int tok) { k4_row_pass<BlockQ5_K>(t, row, r, tok); },
+        vec_dot_q5_k);
+}
+
+}  // namespace hearth::kernels::avx512

@@ -1,0 +1,47 @@
+#pragma once
+// Loop skeleton shared by the SIMD tile kernels (prompt processing): each weight row is
+// decoded once per pass over kTokens activation rows. Plain C++ (no intrinsics), so each SIMD
+// file includes it and instantiates it with its own kernels.
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/quants.h"
+
+namespace hearth::kernels::tile {
+
+struct TileArgs {
+    int64_t n;
+    const uint8_t* weights;
+    size_t weight_row_bytes;
+    int n_rows;
+    const uint8_t* activations;
+    size_t activation_row_bytes;
+    int n_tokens;
+    float* out;
+    size_t out_stride;
+};
+
+// Runs pass(row, r, first_token) over groups of kTokens tokens and one(n, row, activation_row)
+// for the tokens left over.
+template <int kTokens, typename Pass, typename One>
+void for_each_pass(const TileArgs& t, Pass pass, One one) {
+    for (int r = 0; r < t.n_rows; ++r) {
+        const uint8_t* row = t.weights + r * t.weight_row_bytes;
+        int tok = 0;
+        for (; tok + kTokens <= t.n_tokens; tok += kTokens) pass(row, r, tok);
+        for (; tok < t.n_tokens; ++tok) {
+            t.out[tok * t.out_stride + r] =
+                one(t.n, row, t.activations + tok * t.activation_row_bytes);
+        }
+    }
+}
+
+static inline const BlockQ8_K* q8_k_blocks(const TileArgs& t, int tok) {
+    return reinterpret_cast<const BlockQ8_K*>(t.activations + tok * t.activation_row_bytes);
+}
+
+static inline const BlockQ8_0* q8_0_blocks(const TileArgs& t, int tok) {
+    return reinterpret_cast<const BlockQ8_0*>(t.activations + tok * t.activation_row_bytes);
+}
+
+}  // namespace hearth::kernels::tile

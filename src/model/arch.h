@@ -1,0 +1,42 @@
+#pragma once
+// What differs between the architectures hearth runs, as data: one row per GGUF
+// `general.architecture`. Loading reads this table to decide which tensors to map; the forward
+// functions read the loaded weights, so no architecture if-chains sit in the hot loop.
+#include <string>
+#include <string_view>
+
+#include "kernels/ops.h"
+
+namespace hearth::model {
+
+// Architectures whose math differs get their own forward function; within a family the
+// differences are optional tensors and the flags below.
+enum class Family {
+    Llama,  // pre-norm decoder: llama, mistral (as llama), qwen2, qwen3, phi3
+    Gemma,  // llama plus scaled embeddings, GELU, post-norms, soft-capping, sliding windows
+    Bert,   // post-norm bidirectional encoder producing embeddings: bert, nomic-bert
+};
+
+enum class Activation { Silu, GeluTanh, GeluErf };
+
+struct ArchSpec {
+    std::string_view name;
+    Family family;
+    kernels::RopeStyle rope_style;
+    Activation activation;
+    bool fused_qkv;          // `attn_qkv` holds the Q rows, then K, then V
+    bool fused_gate_up;      // `ffn_up` holds the gate rows, then the up rows (2 * n_ff)
+    bool gated_ffn;          // act(gate) * up; otherwise act(up) (classic BERT)
+    bool qkv_bias;           // `attn_{q,k,v}.bias` are required
+    bool qk_norm;            // per-head RMSNorm of Q and K before RoPE (qwen3, gemma3)
+    bool post_norms;         // norm of the attention / FFN output before the residual add
+    bool learned_positions;  // `position_embd` added to the embeddings instead of RoPE
+    int sliding_pattern;     // n: layers with (layer % n) < n - 1 use the sliding window; 0: none
+    bool local_rope;         // sliding layers use rope.freq_base_swa, unscaled (gemma3)
+};
+
+// The row for `architecture`; throws hearth::Error naming it and listing the supported ones.
+const ArchSpec& arch_spec(const std::string& architecture);
+std::string supported_architectures();  // "llama, qwen2, ..." for messages and --help
+
+}  // namespace hearth::model

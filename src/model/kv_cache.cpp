@@ -1,0 +1,100 @@
+#include "model/kv_cache.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace hearth::model {
+
+KvCache::KvCache(int64_t n_layer, int64_t kv_dim, int64_t n_blocks, int64_t block_size,
+                 int64_t max_seqs)
+    : n_layer_(n_layer), kv_dim_(kv_dim), n_blocks_(n_blocks), block_size_(block_size) {
+    if (n_blocks <= 0 || block_size <= 0 || max_seqs <= 0)
+        throw Error("KV cache needs at least one block and one sequence");
+    size_t n = static_cast<size_t>(n_layer * n_blocks * block_size * kv_dim);
+    k_.assign(n, 0.0f);
+    v_.assign(n, 0.0f);
+    refcount_.assign(n_blocks, 0);
+    for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(b);
+    tables_.resize(max_seqs);
+    lengths_.assign(max_seqs, 0);
+}
+
+void KvCache::release(int64_t block) {
+    if (--refcount_[block] == 0) free_.push_back(block);
+}
+
+int64_t KvCache::copy_block(int64_t block) {
+    int64_t fresh = free_.back();
+    free_.pop_back();
+    refcount_[fresh] = 1;
+    size_t block_floats = static_cast<size_t>(block_size_ * kv_dim_);
+    for (int64_t l = 0; l < n_layer_; ++l) {
+        size_t from = static_cast<size_t>((l * n_blocks_ + block) * block_size_ * kv_dim_);
+        size_t to = static_cast<size_t>((l * n_blocks_ + fresh) * block_size_ * kv_dim_);
+        std::memcpy(k_.data() + to, k_.data() + from, block_floats * sizeof(float));
+        std::memcpy(v_.data() + to, v_.data() + from, block_floats * sizeof(float));
+    }
+    release(block);
+    return fresh;
+}
+
+bool KvCache::reserve(int32_t seq, int64_t n) {
+    auto& table = tables_.at(seq);
+    int64_t have = lengths_[seq];
+    int64_t needed_blocks = (n + block_size_ - 1) / block_size_;
+    // Blocks that will be written and are shared must be copied first (copy-on-write).
+    int64_t first_written = have / block_size_;
+    int64_t copies = 0;
+    for (int64_t b = first_written; b < static_cast<int64_t>(table.size()) && b < needed_blocks;
+         ++b) {
+        if (refcount_[table[b]] > 1) ++copies;
+    }
+    int64_t new_blocks = std::max<int64_t>(0, needed_blocks - static_cast<int64_t>(table.size()));
+    if (new_blocks + copies > free_blocks()) return false;
+    for (int64_t b = first_written; b < static_cast<int64_t>(table.size()) && b < needed_blocks;
+         ++b) {
+        if (refcount_[table[b]] > 1) table[b] = copy_block(table[b]);
+    }
+    for (int64_t i = 0; i < new_blocks; ++i) {
+        int64_t block = free_.back();
+        free_.pop_back();
+        refcount_[block] = 1;
+        table.push_back(block);
+    }
+    lengths_[seq] = std::max(have, n);
+    return true;
+}
+
+void KvCache::clear(int32_t seq) {
+    truncate(seq, 0);
+}
+
+void KvCache::truncate(int32_t seq, int64_t n) {
+    auto& table = tables_.at(seq);
+    int64_t keep_blocks = (n + block_size_ - 1) / block_size_;
+    while (static_cast<int64_t>(table.size()) > keep_blocks) {
+        release(table.back());
+        table.pop_back();
+    }
+    lengths_[seq] = std::min(lengths_[seq], n);
+}
+
+void KvCache::share_prefix(int32_t src, int32_t dst, int64_t n) {
+    if (src == dst) {
+        truncate(src, n);
+        return;
+    }
+    clear(dst);
+    n = std::min(n, lengths_.at(src));
+    int64_t blocks = (n + block_size_ - 1) / block_size_;
+    for (int64_t b = 0; b < blocks; ++b) {
+        int64_t block = tables_[src][b];
+        ++refcount_[block];
+        tables_[dst].push_back(block);
+    }
+    lengths_[dst] = n;
+}
+
+}  // namespace hearth::model

@@ -1,0 +1,204 @@
+#include "model/model.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/type_traits.h"
+#include "model/arch.h"
+
+namespace hearth::model {
+
+namespace {
+
+// A vector of n floats (norm weights, biases, RoPE factors): always F32 in GGUF files.
+const float* vector_f32(const gguf::File& f, const std::string& name, int64_t n) {
+    const gguf::TensorInfo& t = f.tensor(name);
+    if (t.type != gguf::TensorType::F32 || t.n_elements() != n) {
+        throw Error("tensor '" + name + "' must be F32 with " + std::to_string(n) +
+                    " elements, found " + std::string(gguf::type_name(t.type)) + " " +
+                    t.shape_string());
+    }
+    return reinterpret_cast<const float*>(t.data);
+}
+
+const float* optional_vector_f32(const gguf::File& f, const std::string& name, int64_t n) {
+    return f.find_tensor(name) ? vector_f32(f, name, n) : nullptr;
+}
+
+kernels::WeightMatrix matrix(const gguf::File& f, const std::string& name, int64_t cols,
+                             int64_t rows) {
+    const gguf::TensorInfo& t = f.tensor(name);
+    if (t.ne[0] != cols || t.n_rows() != rows) {
+        throw Error("tensor '" + name + "' has shape " + t.shape_string() + ", expected [" +
+                    std::to_string(cols) + ", " + std::to_string(rows) + "]");
+    }
+    kernels::traits(t.type);  // refuses types we cannot compute with, naming them
+    return kernels::WeightMatrix::from_tensor(t);
+}
+
+void load_attention(const gguf::File& f, const std::string& p, const ArchSpec& spec,
+                    const HParams& hp, LayerWeights& lw) {
+    const int64_t E = hp.n_embd;
+    if (spec.fused_qkv) {
+        lw.wqkv = matrix(f, p + "attn_qkv.weight", E, hp.q_dim() + 2 * hp.kv_dim());
+    } else {
+        lw.wq = matrix(f, p + "attn_q.weight", E, hp.q_dim());
+        lw.wk = matrix(f, p + "attn_k.weight", E, hp.kv_dim());
+        lw.wv = matrix(f, p + "attn_v.weight", E, hp.kv_dim());
+    }
+    // Biases are required where the architecture defines them and accepted wherever present.
+    auto bias = [&](const std::string& name, int64_t n) {
+        return spec.qkv_bias ? vector_f32(f, p + name, n) : optional_vector_f32(f, p + name, n);
+    };
+    if (!spec.fused_qkv) {
+        lw.bq = bias("attn_q.bias", hp.q_dim());
+        lw.bk = bias("attn_k.bias", hp.kv_dim());
+        lw.bv = bias("attn_v.bias", hp.kv_dim());
+    }
+    lw.wo = matrix(f, p + "attn_output.weight", hp.q_dim(), E);
+    lw.bo = optional_vector_f32(f, p + "attn_output.bias", E);
+    if (spec.qk_norm) {
+        lw.q_norm = vector_f32(f, p + "attn_q_norm.weight", hp.head_dim);
+        lw.k_norm = vector_f32(f, p + "attn_k_norm.weight", hp.head_dim);
+    }
+}
+
+void load_ffn(const gguf::File& f, const std::string& p, const ArchSpec& spec, const HParams& hp,
+              LayerWeights& lw) {
+    const int64_t E = hp.n_embd;
+    if (spec.fused_gate_up) {
+        lw.w_up = matrix(f, p + "ffn_up.weight", E, 2 * hp.n_ff);
+    } else {
+        if (spec.gated_ffn) lw.w_gate = matrix(f, p + "ffn_gate.weight", E, hp.n_ff);
+        lw.w_up = matrix(f, p + "ffn_up.weight", E, hp.n_ff);
+    }
+    lw.w_down = matrix(f, p + "ffn_down.weight", hp.n_ff, E);
+    lw.b_up = optional_vector_f32(f, p + "ffn_up.bias", hp.n_ff);
+    lw.b_down = optional_vector_f32(f, p + "ffn_down.bias", E);
+}
+
+// Decoders normalize before each block (pre-norm); gemma2/3 also after (post-norms).
+void load_decoder_norms(const gguf::File& f, const std::string& p, const ArchSpec& spec,
+                        const HParams& hp, LayerWeights& lw) {
+    lw.attn_norm = vector_f32(f, p + "attn_norm.weight", hp.n_embd);
+    lw.ffn_norm = vector_f32(f, p + "ffn_norm.weight", hp.n_embd);
+    if (spec.post_norms) {
+        lw.post_attn_norm = vector_f32(f, p + "post_attention_norm.weight", hp.n_embd);
+        lw.post_ffn_norm = vector_f32(f, p + "post_ffw_norm.weight", hp.n_embd);
+    }
+}
+
+// BERT normalizes after each residual add (post-norm), with LayerNorm weight and bias.
+void load_encoder_norms(const gguf::File& f, const std::string& p, const HParams& hp,
+                        LayerWeights& lw) {
+    lw.post_attn_norm = vector_f32(f, p + "attn_output_norm.weight", hp.n_embd);
+    lw.post_attn_norm_bias = vector_f32(f, p + "attn_output_norm.bias", hp.n_embd);
+    lw.post_ffn_norm = vector_f32(f, p + "layer_output_norm.weight", hp.n_embd);
+    lw.post_ffn_norm_bias = vector_f32(f, p + "layer_output_norm.bias", hp.n_embd);
+}
+
+// phi3 LongRoPE: per-pair divisors for contexts within (short) or beyond (long) the original
+// training context, and a cos/sin scale that compensates the longer context's flatter attention.
+const float* longrope_factors(const gguf::File& f, HParams& hp, const LoadOptions& options,
+                              float& mscale) {
+    const int64_t n = hp.rope_dims / 2;
+    const bool is_long = options.n_ctx > hp.rope_orig_ctx;
+    const float* factors = optional_vector_f32(
+        f, is_long ? "rope_factors_long.weight" : "rope_factors_short.weight", n);
+    if (!factors) return nullptr;
+    if (hp.rope_attn_factor > 0) {
+        mscale = hp.rope_attn_factor;
+    } else if (hp.n_ctx_train > hp.rope_orig_ctx) {
+        const double scale =
+            static_cast<double>(hp.n_ctx_train) / static_cast<double>(hp.rope_orig_ctx);
+        mscale = static_cast<float>(
+            std::sqrt(1.0 + std::log(scale) / std::log(static_cast<double>(hp.rope_orig_ctx))));
+    }
+    return factors;
+}
+
+}  // namespace
+
+Model::Model(gguf::File file) : file_(std::move(file)) {}
+
+std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
+    std::shared_ptr<Model> m(new Model(gguf::File::open(path)));
+    m->hparams_ = HParams::from_gguf(m->file_);
+    m->spec_ = &arch_spec(m->hparams_.architecture);
+    m->load_weights(options);
+    if (options.mlock && m->file_.mapping()) m->file_.mapping()->lock_in_memory();
+    return m;
+}
+
+void Model::load_weights(const LoadOptions& options) {
+    const gguf::File& f = file_;
+    const ArchSpec& spec = *spec_;
+    HParams& hp = hparams_;
+    const int64_t E = hp.n_embd;
+    hp.n_vocab = f.tensor("token_embd.weight").n_rows();
+
+    Weights& w = weights_;
+    w.token_embd = matrix(f, "token_embd.weight", E, hp.n_vocab);
+    if (spec.family == Family::Bert) {
+        if (const gguf::TensorInfo* types = f.find_tensor("token_types.weight")) {
+            w.token_types = matrix(f, "token_types.weight", E, types->n_rows());
+        }
+        if (spec.learned_positions)
+            w.position_embd = matrix(f, "position_embd.weight", E, hp.n_ctx_train);
+        w.embd_norm = vector_f32(f, "token_embd_norm.weight", E);
+        w.embd_norm_bias = vector_f32(f, "token_embd_norm.bias", E);
+    } else {
+        w.output_norm = vector_f32(f, "output_norm.weight", E);
+        w.output = f.find_tensor("output.weight") ? matrix(f, "output.weight", E, hp.n_vocab)
+                                                  : w.token_embd;
+    }
+
+    for (int64_t l = 0; l < hp.n_layer; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        LayerWeights lw;
+        load_attention(f, p, spec, hp, lw);
+        load_ffn(f, p, spec, hp, lw);
+        if (spec.family == Family::Bert) {
+            load_encoder_norms(f, p, hp, lw);
+        } else {
+            load_decoder_norms(f, p, spec, hp, lw);
+        }
+        const int n = spec.sliding_pattern;
+        lw.sliding = n > 0 && hp.sliding_window > 0 && l % n < n - 1;
+        w.layers.push_back(lw);
+    }
+
+    // Llama 3 stores its frequency divisors as `rope_freqs`; phi3 as `rope_factors_{long,short}`.
+    float longrope_mscale = 1.0f;
+    const float* factors = optional_vector_f32(f, "rope_freqs.weight", hp.rope_dims / 2);
+    if (const float* lr = longrope_factors(f, hp, options, longrope_mscale)) factors = lr;
+    w.rope_global =
+        RopeTable::build(hp, hp.rope_freq_base, hp.rope_scaling, hp.rope_freq_scale, factors);
+    w.rope_global.mscale *= longrope_mscale;
+    // gemma3's local layers keep the original short-context RoPE; gemma2 has one RoPE for all.
+    w.rope_local = spec.local_rope ? RopeTable::build(hp, hp.rope_freq_base_swa, RopeScaling::None,
+                                                      1.0f, nullptr)
+                                   : w.rope_global;
+}
+
+void Model::forward(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
+                    ForwardScratch& scratch, std::vector<float>& logits) const {
+    switch (spec_->family) {
+        case Family::Llama:
+            return forward_llama(batch, cache, pool, scratch, logits);
+        case Family::Gemma:
+            return forward_gemma(batch, cache, pool, scratch, logits);
+        case Family::Bert:
+            break;
+    }
+    throw Error("'" + file_.name() + "' is an embedding model (" + hparams_.architecture +
+                "): it makes embeddings (hearth embed, /v1/embeddings), not text");
+}
+
+uint64_t Model::weight_bytes() const {
+    uint64_t total = 0;
+    for (const auto& t : file_.tensors()) total += t.n_bytes;
+    return total;
+}
+
+}  // namespace hearth::model

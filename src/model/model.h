@@ -1,0 +1,115 @@
+#pragma once
+// A loaded model: read-only weights used in place from the mapped GGUF, its hyperparameters,
+// and the forward function of its architecture. Many contexts (KV caches) may share one Model.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/reader.h"
+#include "kernels/matmul.h"
+#include "kernels/thread_pool.h"
+#include "model/batch.h"
+#include "model/hparams.h"
+#include "model/kv_cache.h"
+#include "model/rope.h"
+
+namespace hearth::model {
+
+struct ArchSpec;
+
+// One layer's tensors. Optional ones (biases, Q/K norms, post-norms) are null when the
+// architecture has none; the forward functions test the pointer once per layer, not per element.
+struct LayerWeights {
+    const float* attn_norm = nullptr;
+    kernels::WeightMatrix wq, wk, wv, wo;
+    kernels::WeightMatrix wqkv;  // fused Q, K, V rows (phi3, nomic-bert); then wq/wk/wv are empty
+    const float* bq = nullptr;
+    const float* bk = nullptr;
+    const float* bv = nullptr;
+    const float* bo = nullptr;
+    const float* q_norm = nullptr;  // head_dim weights shared by all heads
+    const float* k_norm = nullptr;
+    const float* post_attn_norm = nullptr;  // gemma2/3 RMSNorm; bert's post-attention LayerNorm
+    const float* post_attn_norm_bias = nullptr;
+    const float* ffn_norm = nullptr;
+    kernels::WeightMatrix w_gate, w_up, w_down;  // fused gate+up: w_up has 2 * n_ff rows
+    const float* b_up = nullptr;
+    const float* b_down = nullptr;
+    const float* post_ffn_norm = nullptr;  // gemma2/3 RMSNorm; bert's output LayerNorm
+    const float* post_ffn_norm_bias = nullptr;
+    bool sliding = false;  // attends only to the last `sliding_window` positions (local RoPE)
+};
+
+struct Weights {
+    kernels::WeightMatrix token_embd;
+    kernels::WeightMatrix token_types;    // bert: segment embeddings (row 0 is used)
+    kernels::WeightMatrix position_embd;  // bert: learned absolute positions
+    const float* embd_norm = nullptr;     // bert: LayerNorm of the summed embeddings
+    const float* embd_norm_bias = nullptr;
+    const float* output_norm = nullptr;
+    kernels::WeightMatrix output;  // token_embd when the embeddings are tied
+    std::vector<LayerWeights> layers;
+    RopeTable rope_global;  // all layers but the sliding ones
+    RopeTable rope_local;   // sliding-window layers (gemma3 uses a different base there)
+};
+
+// Buffers a forward pass writes; grown to the largest batch seen, then reused.
+struct ForwardScratch {
+    std::vector<float> x, xn, q, k, v, qkv, attn, proj, gate, up, ffn, scores, logits_in;
+    kernels::MatmulScratch matmul;
+};
+
+struct LoadOptions {
+    bool mlock = false;
+    // Context size the model will serve; phi3 LongRoPE picks its long factors beyond the
+    // original training context. 0: the original context (short factors).
+    int64_t n_ctx = 0;
+};
+
+class Model {
+  public:
+    static std::shared_ptr<Model> load(const std::string& path, const LoadOptions& options = {});
+
+    const HParams& hparams() const { return hparams_; }
+    const gguf::File& file() const { return file_; }
+    const Weights& weights() const { return weights_; }
+    // Bytes of tensor data (what the model costs in RAM once its pages are touched).
+    uint64_t weight_bytes() const;
+
+    // Runs the batch through the network, writing K/V into `cache`, and returns logits for the
+    // rows whose want_logits flag is set, in batch order: logits[i * n_vocab ...].
+    // Throws hearth::Error for embedding models (see embed()).
+    void forward(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
+                 ForwardScratch& scratch, std::vector<float>& logits) const;
+
+    // Made for embeddings: an encoder (bert, nomic-bert; these cannot generate text) or a
+    // decoder whose file declares a pooling_type (e.g. Qwen3-Embedding).
+    bool is_embedding_model() const;
+    // One n_embd vector for the whole input (tokens as the model's tokenizer made them, with
+    // its [CLS]/[SEP]). Works for every model: decoders pool their final normalized hidden
+    // states. Pooling::Default is the file's pooling_type (else mean for encoders, last token
+    // for decoders); Pooling::None is refused (it would give one vector per token).
+    // normalize: scale to unit L2 length. Thread-safe: each call has its own scratch.
+    std::vector<float> embed(const std::vector<int32_t>& tokens, Pooling pooling, bool normalize,
+                             kernels::ThreadPool& pool) const;
+
+  private:
+    Model(gguf::File file);
+    void load_weights(const LoadOptions& options);
+    void forward_llama(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
+                       ForwardScratch& scratch, std::vector<float>& logits) const;
+    void forward_gemma(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
+                       ForwardScratch& scratch, std::vector<float>& logits) const;
+    // Final hidden state of every token (n_tokens x n_embd in scratch.x) of one input.
+    void encode(const std::vector<int32_t>& tokens, kernels::ThreadPool& pool,
+                ForwardScratch& scratch) const;
+    void decoder_states(const std::vector<int32_t>& tokens, kernels::ThreadPool& pool,
+                        ForwardScratch& scratch) const;
+
+    gguf::File file_;
+    HParams hparams_;
+    const ArchSpec* spec_ = nullptr;
+    Weights weights_;
+};
+
+}  // namespace hearth::model

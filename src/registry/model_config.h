@@ -1,0 +1,68 @@
+#pragma once
+// One YAML file per model, next to its GGUF in the models directory. Field names follow
+// LocalAI so existing configs read naturally; docs/CONFIG.md describes each one.
+//
+//   name: llama-3.2-1b
+//   file: Llama-3.2-1B-Instruct-Q4_K_M.gguf      # relative to the models directory
+//   aliases: [gpt-3.5-turbo]
+//   context_size: 8192
+//   threads: 4
+//   template: "..."                               # overrides the GGUF's chat template
+//   parameters: {temperature: 0.7, top_p: 0.9, top_k: 40, min_p: 0.05, max_tokens: 512, seed: 1}
+//   mmap: true
+//   mlock: false
+//   embeddings: false
+//   source: {repo: owner/repo, revision: <commit>, file: path/in/repo.gguf, sha256: <hex>}
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hearth::registry {
+
+struct SamplingDefaults {
+    std::optional<double> temperature;
+    std::optional<double> top_p;
+    std::optional<int> top_k;
+    std::optional<double> min_p;
+    std::optional<int> max_tokens;
+    std::optional<int64_t> seed;
+};
+
+// Where a pulled model came from, so `hearth update` can look for a newer revision.
+struct ModelSource {
+    std::string repo;
+    std::string revision;  // the commit the file was downloaded at
+    std::string file;      // path in the repo (first part of a split model)
+    std::string sha256;    // of `file`
+    std::string endpoint;  // only when not the default hub (a mirror or a URL pull)
+};
+
+struct ModelConfig {
+    std::string name;
+    std::string file;  // relative to the models directory (absolute paths are allowed too)
+    std::vector<std::string> aliases;
+    std::optional<int> context_size;
+    std::optional<int> threads;
+    std::string template_override;  // YAML key "template"; empty = use the GGUF's template
+    SamplingDefaults parameters;
+    bool mmap = true;
+    bool mlock = false;
+    bool embeddings = false;
+    std::optional<ModelSource> source;
+
+    // The YAML file this config was read from; empty for configs built in memory.
+    std::filesystem::path config_path;
+    // Keys hearth does not know (other LocalAI settings), kept verbatim on save.
+    std::string extra_yaml;
+};
+
+// Throws hearth::Error naming the file and the problem.
+ModelConfig load_model_config(const std::filesystem::path& path);
+ModelConfig parse_model_config(const std::string& yaml_text, const std::string& source_name);
+// Writes atomically (temp file + rename), so a reader never sees half a config.
+void save_model_config(const std::filesystem::path& path, const ModelConfig& config);
+std::string to_yaml(const ModelConfig& config);
+
+}  // namespace hearth::registry

@@ -1,0 +1,69 @@
+#pragma once
+// Sampling as a chain of small steps over one logits row: penalties -> top-k -> top-p ->
+// min-p -> temperature -> pick. Each step is a free function testable alone; Sampler runs the
+// chain with a seeded generator so equal seeds give equal output.
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+namespace hearth::runtime {
+
+struct Candidate {
+    int32_t id;
+    float logit;
+    float p;  // filled by softmax_candidates
+};
+
+struct SamplingParams {
+    float temperature = 0.8f;               // <= 0: greedy
+    int32_t top_k = 40;                     // <= 0: off
+    float top_p = 0.95f;                    // >= 1: off
+    float min_p = 0.05f;                    // <= 0: off
+    float repeat_penalty = 1.0f;            // 1: off
+    float frequency_penalty = 0.0f;         // 0: off
+    float presence_penalty = 0.0f;          // 0: off
+    int32_t penalty_last_n = 64;            // how many recent tokens penalties look at
+    uint64_t seed = 0xFFFFFFFFFFFFFFFFull;  // this value: random seed
+};
+
+// The steps (public for tests).
+void apply_penalties(std::vector<Candidate>& c, const std::deque<int32_t>& recent, float repeat,
+                     float frequency, float presence);
+void sort_and_keep_top_k(std::vector<Candidate>& c, int32_t k);  // sorts descending by logit
+void softmax_candidates(std::vector<Candidate>& c);              // needs sorted input
+void keep_top_p(std::vector<Candidate>& c, float p);             // needs softmax
+void keep_min_p(std::vector<Candidate>& c, float min_p);         // needs softmax
+void apply_temperature(std::vector<Candidate>& c, float t);
+
+// SplitMix64-seeded xoshiro256**: fully specified, so a seed means the same stream everywhere.
+class Rng {
+  public:
+    explicit Rng(uint64_t seed);
+    uint64_t next();
+    double uniform();  // [0, 1)
+
+  private:
+    uint64_t s_[4];
+};
+
+class Sampler {
+  public:
+    Sampler(const SamplingParams& params, int32_t n_vocab);
+
+    int32_t sample(const float* logits);
+    // Tells the penalties which tokens were produced (prompt or generated).
+    void accept(int32_t token);
+    uint64_t seed() const { return seed_; }
+    // Probabilities of the final distribution (for logprobs), valid after sample().
+    const std::vector<Candidate>& candidates() const { return candidates_; }
+
+  private:
+    SamplingParams params_;
+    int32_t n_vocab_;
+    uint64_t seed_;
+    Rng rng_;
+    std::deque<int32_t> recent_;
+    std::vector<Candidate> candidates_;
+};
+
+}  // namespace hearth::runtime

@@ -1,0 +1,397 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/log.h"
+
+namespace hearth::runtime {
+
+struct Scheduler::Sequence {
+    SequenceRequest req;
+    std::shared_ptr<Ticket> ticket;
+    Sampler sampler;
+    tokenizer::StreamDecoder decoder;
+    StopMatcher stops;
+    int32_t slot = -1;
+    size_t prompt_done = 0;  // prompt tokens already in the KV cache
+    int64_t cached_prompt = 0;
+    int32_t next_token = -1;  // sampled, not yet in the cache
+    int32_t generated = 0;
+    bool done = false;
+    std::vector<TokenLogprob> logprobs;  // not yet reported
+
+    Sequence(SequenceRequest r, int32_t n_vocab, const tokenizer::Tokenizer& tok)
+        : req(std::move(r)),
+          ticket(std::make_shared<Ticket>()),
+          sampler(req.sampling, n_vocab),
+          decoder(tok),
+          stops(req.stop) {}
+};
+
+namespace {
+
+// Rounds up so every slot can reach ctx_per_seq even when its blocks are not shared.
+int64_t kv_tokens_for(const SchedulerParams& p) {
+    constexpr int64_t kBlock = ContextParams{}.kv_block_size;
+    return p.parallel * ((p.ctx_per_seq + kBlock - 1) / kBlock) * kBlock;
+}
+
+// OpenAI's logprobs describe the model's distribution, before sampling settings reshape it.
+TokenLogprob logprob_of(const float* logits, int32_t n_vocab, int32_t chosen, int32_t n_top) {
+    const float max = *std::max_element(logits, logits + n_vocab);
+    double sum = 0;
+    for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - max));
+    const float log_sum = static_cast<float>(std::log(sum));
+    auto logprob = [&](int32_t id) { return logits[id] - max - log_sum; };
+
+    TokenLogprob out;
+    out.id = chosen;
+    out.logprob = logprob(chosen);
+    n_top = std::min(n_top, n_vocab);
+    if (n_top > 0) {
+        std::vector<int32_t> ids(n_vocab);
+        std::iota(ids.begin(), ids.end(), 0);
+        std::partial_sort(ids.begin(), ids.begin() + n_top, ids.end(), [&](int32_t a, int32_t b) {
+            return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+        });
+        for (int32_t i = 0; i < n_top; ++i) out.top.emplace_back(ids[i], logprob(ids[i]));
+    }
+    return out;
+}
+
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+    size_t n = std::min(a.size(), b.size());
+    size_t i = 0;
+    while (i < n && a[i] == b[i]) ++i;
+    return i;
+}
+
+}  // namespace
+
+Scheduler::Scheduler(std::shared_ptr<const model::Model> model,
+                     const tokenizer::Tokenizer& tokenizer, const SchedulerParams& params)
+    : params_(params),
+      tokenizer_(tokenizer),
+      ctx_(
+          std::move(model),
+          {.n_ctx = kv_tokens_for(params), .max_seqs = params.parallel, .threads = params.threads}),
+      n_vocab_(static_cast<int32_t>(ctx_.model().hparams().n_vocab)),
+      kv_cache_bytes_(ctx_.cache().bytes()),
+      slots_(static_cast<size_t>(params.parallel)) {
+    worker_ = std::thread([this] { run(); });
+}
+
+Scheduler::~Scheduler() {
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
+    }
+    wake_.notify_all();
+    worker_.join();
+}
+
+std::vector<std::shared_ptr<Ticket>> Scheduler::submit(std::vector<SequenceRequest> requests) {
+    std::vector<std::unique_ptr<Sequence>> seqs;
+    std::vector<std::shared_ptr<Ticket>> tickets;
+    for (SequenceRequest& r : requests) {
+        seqs.push_back(std::make_unique<Sequence>(std::move(r), n_vocab_, tokenizer_));
+        tickets.push_back(seqs.back()->ticket);
+    }
+    {
+        std::lock_guard lock(mutex_);
+        if (stop_ || waiting_.size() + seqs.size() > params_.max_queue) return {};
+        for (auto& s : seqs) waiting_.push_back(std::move(s));
+        stats_.queued = waiting_.size();
+    }
+    wake_.notify_all();
+    return tickets;
+}
+
+SchedulerStats Scheduler::stats() const {
+    std::lock_guard lock(mutex_);
+    return stats_;
+}
+
+void Scheduler::run() {
+    while (wait_for_work()) {
+        admit_waiting();
+        try {
+            step();
+        } catch (const std::exception& e) {
+            // The engine failed (not the request): fail what was running, start clean.
+            log::error("scheduler step failed: {}", e.what());
+            for (auto& seq : active_) {
+                if (!seq->done) finish(*seq, FinishReason::Stop, "", false, e.what());
+            }
+            for (size_t s = 0; s < slots_.size(); ++s) {
+                ctx_.cache().clear(static_cast<int32_t>(s));
+                slots_[s].cached.clear();
+            }
+            drop_finished();
+        }
+    }
+    for (auto& seq : active_) finish(*seq, FinishReason::Cancelled);
+    std::lock_guard lock(mutex_);
+    for (auto& seq : waiting_) {
+        SequenceEvent ev;
+        ev.finished = true;
+        ev.finish = FinishReason::Cancelled;
+        seq->req.on_event(std::move(ev));
+    }
+    waiting_.clear();
+}
+
+bool Scheduler::wait_for_work() {
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, [&] { return stop_ || !waiting_.empty() || !active_.empty(); });
+    return !stop_;
+}
+
+void Scheduler::admit_waiting() {
+    std::vector<std::unique_ptr<Sequence>> admitted;
+    {
+        std::lock_guard lock(mutex_);
+        const size_t free_slots = slots_.size() - active_.size();
+        while (!waiting_.empty() && admitted.size() < free_slots) {
+            admitted.push_back(std::move(waiting_.front()));
+            waiting_.pop_front();
+        }
+        stats_.queued = waiting_.size();
+    }
+    std::vector<std::unique_ptr<Sequence>> deferred;
+    for (auto& seq : admitted) {
+        if (seq->ticket->cancelled()) {
+            SequenceEvent ev;
+            ev.finished = true;
+            ev.finish = FinishReason::Cancelled;
+            seq->req.on_event(std::move(ev));
+            continue;
+        }
+        int32_t source = -1;
+        int64_t reuse = 0;
+        int32_t slot = pick_slot(seq->req.prompt, source, reuse);
+        if (worth_waiting_for_prefill(seq->req.prompt, reuse)) {
+            deferred.push_back(std::move(seq));
+            continue;
+        }
+        auto& cache = ctx_.cache();
+        if (source == slot) {
+            cache.truncate(slot, reuse);
+            slots_[slot].cached.resize(static_cast<size_t>(reuse));
+        } else if (source >= 0) {
+            cache.share_prefix(source, slot, reuse);
+            const auto& from = slots_[source].cached;
+            slots_[slot].cached.assign(from.begin(), from.begin() + reuse);
+        } else {
+            cache.clear(slot);
+            slots_[slot].cached.clear();
+        }
+        seq->prompt_done = static_cast<size_t>(reuse);
+        seq->cached_prompt = reuse;
+        start_sequence(std::move(seq), slot);
+    }
+    if (deferred.empty()) return;
+    std::lock_guard lock(mutex_);
+    for (auto it = deferred.rbegin(); it != deferred.rend(); ++it)
+        waiting_.push_front(std::move(*it));
+    stats_.queued = waiting_.size();
+}
+
+// True when a running sequence is still evaluating a prompt that shares at least a block with
+// `prompt`, more than the cache can lend now: waiting until it is done and then sharing its blocks
+// beats evaluating the same tokens twice (n > 1 choices, many users with one system prompt).
+bool Scheduler::worth_waiting_for_prefill(const std::vector<int32_t>& prompt, int64_t reuse) {
+    const size_t limit = prompt.size() - 1;
+    for (const auto& other : active_) {
+        if (other->done || other->prompt_done >= other->req.prompt.size()) continue;
+        const auto shared =
+            static_cast<int64_t>(std::min(common_prefix(other->req.prompt, prompt), limit));
+        if (shared >= ctx_.cache().block_size() && shared > reuse) return true;
+    }
+    return false;
+}
+
+// Picks a free slot for `prompt` and the longest cached prefix any slot can lend it. At least
+// one prompt token is always left to evaluate: its logits give the first output token.
+int32_t Scheduler::pick_slot(const std::vector<int32_t>& prompt, int32_t& source,
+                             int64_t& reuse) const {
+    source = -1;
+    reuse = 0;
+    const size_t limit = prompt.size() - 1;
+    for (size_t s = 0; s < slots_.size(); ++s) {
+        const int64_t n =
+            static_cast<int64_t>(std::min(common_prefix(slots_[s].cached, prompt), limit));
+        const bool better = n > reuse || (n == reuse && n > 0 && !slots_[s].busy);
+        if (better) {
+            reuse = n;
+            source = static_cast<int32_t>(s);
+        }
+    }
+    if (source >= 0 && !slots_[source].busy) return source;
+    // Otherwise the free slot whose own cache is least worth keeping: empty, else least recent.
+    int32_t pick = -1;
+    for (size_t s = 0; s < slots_.size(); ++s) {
+        if (slots_[s].busy) continue;
+        auto worth = [&](size_t i) {
+            return slots_[i].cached.empty() ? 0 : slots_[i].last_used + 1;
+        };
+        if (pick < 0 || worth(s) < worth(static_cast<size_t>(pick))) pick = static_cast<int32_t>(s);
+    }
+    return pick;
+}
+
+void Scheduler::start_sequence(std::unique_ptr<Sequence> seq, int32_t slot) {
+    seq->slot = slot;
+    slots_[slot].busy = true;
+    slots_[slot].last_used = ++clock_;
+    for (int32_t t : seq->req.prompt) seq->sampler.accept(t);
+    {
+        std::lock_guard lock(mutex_);
+        stats_.prompt_tokens_reused += static_cast<uint64_t>(seq->cached_prompt);
+    }
+    active_.push_back(std::move(seq));
+}
+
+// Reserves cache positions, evicting idle slots' cached prefixes (least recent first) when the
+// blocks run out.
+bool Scheduler::reserve(int32_t slot, int64_t length) {
+    auto& cache = ctx_.cache();
+    while (!cache.reserve(slot, length)) {
+        int32_t victim = -1;
+        for (size_t s = 0; s < slots_.size(); ++s) {
+            if (slots_[s].busy || slots_[s].cached.empty()) continue;
+            if (victim < 0 || slots_[s].last_used < slots_[victim].last_used)
+                victim = static_cast<int32_t>(s);
+        }
+        if (victim < 0) return false;
+        cache.clear(victim);
+        slots_[victim].cached.clear();
+    }
+    return true;
+}
+
+void Scheduler::step() {
+    batch_.clear();
+    std::vector<Sequence*> logit_rows;
+    int64_t prefill_budget = params_.prefill_chunk;
+    uint64_t prompt_evaluated = 0;
+    for (auto& seq_ptr : active_) {
+        Sequence& seq = *seq_ptr;
+        if (seq.ticket->cancelled()) {
+            finish(seq, FinishReason::Cancelled);
+            continue;
+        }
+        auto& cached = slots_[seq.slot].cached;
+        const int32_t pos = static_cast<int32_t>(cached.size());
+        const auto& prompt = seq.req.prompt;
+        if (seq.prompt_done < prompt.size()) {
+            if (prefill_budget <= 0) continue;
+            const size_t n =
+                std::min(prompt.size() - seq.prompt_done, static_cast<size_t>(prefill_budget));
+            if (!reserve(seq.slot, pos + static_cast<int64_t>(n))) {
+                finish(seq, FinishReason::Length, "", false, "the KV cache is full");
+                continue;
+            }
+            const bool completes = seq.prompt_done + n == prompt.size();
+            for (size_t i = 0; i < n; ++i) {
+                const int32_t token = prompt[seq.prompt_done + i];
+                batch_.add(token, seq.slot, pos + static_cast<int32_t>(i), completes && i + 1 == n);
+                cached.push_back(token);
+            }
+            seq.prompt_done += n;
+            prefill_budget -= static_cast<int64_t>(n);
+            prompt_evaluated += n;
+            if (completes) logit_rows.push_back(&seq);
+        } else {
+            if (!reserve(seq.slot, pos + 1)) {
+                finish(seq, FinishReason::Length, "", true);
+                continue;
+            }
+            batch_.add(seq.next_token, seq.slot, pos, true);
+            cached.push_back(seq.next_token);
+            logit_rows.push_back(&seq);
+        }
+    }
+    if (batch_.size() > 0) {
+        const std::vector<float>& logits = ctx_.decode(batch_);
+        for (size_t i = 0; i < logit_rows.size(); ++i) {
+            on_logits(*logit_rows[i], logits.data() + i * static_cast<size_t>(n_vocab_));
+        }
+    }
+    drop_finished();
+    std::lock_guard lock(mutex_);
+    ++stats_.steps;
+    stats_.prompt_tokens_evaluated += prompt_evaluated;
+    stats_.tokens_generated += logit_rows.size();
+}
+
+void Scheduler::on_logits(Sequence& seq, const float* logits) {
+    if (seq.done) return;
+    const int32_t id = seq.sampler.sample(logits);
+    if (!seq.req.ignore_eos && tokenizer_.vocab().is_end_of_generation(id)) {
+        finish(seq, FinishReason::Stop, "", true);
+        return;
+    }
+    seq.sampler.accept(id);
+    ++seq.generated;
+    if (seq.req.top_logprobs >= 0) {
+        seq.logprobs.push_back(logprob_of(logits, n_vocab_, id, seq.req.top_logprobs));
+    }
+    bool stopped = false;
+    std::string text = seq.stops.push(seq.decoder.push(id), stopped);
+    if (stopped) {
+        finish(seq, FinishReason::Stop, std::move(text));
+        return;
+    }
+    // The sampled token enters the cache next step: it needs one more position.
+    const int64_t length_after_next = static_cast<int64_t>(slots_[seq.slot].cached.size()) + 1;
+    if (seq.generated >= seq.req.max_tokens || length_after_next > params_.ctx_per_seq) {
+        finish(seq, FinishReason::Length, std::move(text), true);
+        return;
+    }
+    seq.next_token = id;
+    if (!text.empty() || !seq.logprobs.empty()) {
+        SequenceEvent ev;
+        ev.text = std::move(text);
+        ev.logprobs = std::move(seq.logprobs);
+        ev.completion_tokens = seq.generated;
+        seq.logprobs.clear();
+        seq.req.on_event(std::move(ev));
+    }
+}
+
+void Scheduler::finish(Sequence& seq, FinishReason reason, std::string text, bool flush_held,
+                       const std::string& error) {
+    if (flush_held) {
+        // What the decoder and stop matcher still hold was not a stop string: release it.
+        bool stopped = false;
+        std::string tail = seq.stops.push(seq.decoder.flush(), stopped);
+        if (!stopped) tail += seq.stops.flush();
+        text += tail;
+    }
+    SequenceEvent ev;
+    ev.text = std::move(text);
+    ev.logprobs = std::move(seq.logprobs);
+    ev.finished = true;
+    ev.finish = reason;
+    ev.error = error;
+    ev.prompt_tokens = static_cast<int64_t>(seq.req.prompt.size());
+    ev.cached_prompt_tokens = seq.cached_prompt;
+    ev.completion_tokens = seq.generated;
+    seq.req.on_event(std::move(ev));
+    seq.done = true;
+    if (seq.slot >= 0) {
+        slots_[seq.slot].busy = false;
+        slots_[seq.slot].last_used = ++clock_;
+    }
+}
+
+void Scheduler::drop_finished() {
+    std::erase_if(active_, [](const std::unique_ptr<Sequence>& s) { return s->done; });
+    std::lock_guard lock(mutex_);
+    stats_.active = active_.size();
+}
+
+}  // namespace hearth::runtime

@@ -1,0 +1,144 @@
+#pragma once
+// Continuous batching for one model: a worker thread owns a Context whose KV cache has one slot
+// per parallel sequence. Each step it admits queued requests into free slots (reusing a cached
+// prompt prefix when one matches), then runs ONE forward pass holding a decode row for every
+// generating sequence plus prompt chunks of newly admitted ones, samples, and reports text.
+//
+// Every batch row is computed independently of the others, so a sequence gets exactly the
+// tokens the single-sequence runtime::generate() loop would give it (the tests check this).
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/context.h"
+#include "runtime/generate.h"
+#include "runtime/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace hearth::runtime {
+
+// Log-probability of a generated token and, when asked, of the most likely alternatives.
+struct TokenLogprob {
+    int32_t id = 0;
+    float logprob = 0;
+    std::vector<std::pair<int32_t, float>> top;  // (id, logprob), most likely first
+};
+
+// What a sequence reports: new text as it becomes safe to show, then a final event.
+struct SequenceEvent {
+    std::string text;                    // never contains (the start of) a stop string
+    std::vector<TokenLogprob> logprobs;  // tokens since the last event, when requested
+    bool finished = false;
+    FinishReason finish = FinishReason::Stop;
+    std::string error;  // set when the sequence failed for a reason other than its input
+    int64_t prompt_tokens = 0;
+    int64_t cached_prompt_tokens = 0;  // prompt tokens reused from the prefix cache
+    int64_t completion_tokens = 0;     // generated so far (every event carries it)
+};
+
+struct SequenceRequest {
+    std::vector<int32_t> prompt;  // must not be empty
+    SamplingParams sampling;
+    int32_t max_tokens = 128;
+    std::vector<std::string> stop;
+    bool ignore_eos = false;
+    int32_t top_logprobs = -1;  // < 0: no logprobs; 0: only the chosen token's
+    // Called on the scheduler thread; must return quickly and never block on the network.
+    std::function<void(SequenceEvent&&)> on_event;
+};
+
+// The caller's handle on a submitted sequence.
+class Ticket {
+  public:
+    // Stops the sequence at the next step and frees its slot.
+    void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+    bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+
+  private:
+    std::atomic<bool> cancelled_{false};
+};
+
+struct SchedulerParams {
+    int64_t ctx_per_seq = 2048;   // the longest a sequence (prompt + output) may get
+    int64_t parallel = 4;         // sequences decoded together (KV cache slots)
+    int threads = 0;              // 0: all cores
+    size_t max_queue = 64;        // waiting requests beyond the slots; more are refused
+    int64_t prefill_chunk = 256;  // prompt tokens evaluated per step, shared by new sequences
+};
+
+struct SchedulerStats {
+    size_t active = 0;
+    size_t queued = 0;
+    uint64_t steps = 0;
+    uint64_t prompt_tokens_evaluated = 0;
+    uint64_t prompt_tokens_reused = 0;
+    uint64_t tokens_generated = 0;
+};
+
+class Scheduler {
+  public:
+    Scheduler(std::shared_ptr<const model::Model> model, const tokenizer::Tokenizer& tokenizer,
+              const SchedulerParams& params);
+    ~Scheduler();  // finishes every pending sequence as cancelled
+    Scheduler(const Scheduler&) = delete;
+    Scheduler& operator=(const Scheduler&) = delete;
+
+    // Queues all requests or none: returns an empty vector when the queue has no room for them.
+    std::vector<std::shared_ptr<Ticket>> submit(std::vector<SequenceRequest> requests);
+
+    const SchedulerParams& params() const { return params_; }
+    SchedulerStats stats() const;
+    size_t kv_cache_bytes() const { return kv_cache_bytes_; }
+
+  private:
+    struct Sequence;
+    struct Slot {
+        bool busy = false;
+        std::vector<int32_t> cached;  // tokens whose keys/values the slot holds
+        uint64_t last_used = 0;
+    };
+
+    void run();
+    bool wait_for_work();
+    void admit_waiting();
+    void start_sequence(std::unique_ptr<Sequence> seq, int32_t slot);
+    bool worth_waiting_for_prefill(const std::vector<int32_t>& prompt, int64_t reuse);
+    int32_t pick_slot(const std::vector<int32_t>& prompt, int32_t& source, int64_t& reuse) const;
+    bool reserve(int32_t slot, int64_t length);
+    void step();
+    void on_logits(Sequence& seq, const float* logits);
+    // Reports the final event and frees the slot. flush_held: release text held back by the
+    // decoder and the stop matcher (not when a stop string ended the sequence).
+    void finish(Sequence& seq, FinishReason reason, std::string text = {}, bool flush_held = false,
+                const std::string& error = {});
+    void drop_finished();
+
+    SchedulerParams params_;
+    const tokenizer::Tokenizer& tokenizer_;
+    Context ctx_;
+    int32_t n_vocab_;
+    size_t kv_cache_bytes_;
+
+    mutable std::mutex mutex_;  // guards waiting_, stop_ and the stats
+    std::condition_variable wake_;
+    std::deque<std::unique_ptr<Sequence>> waiting_;
+    bool stop_ = false;
+    SchedulerStats stats_;
+
+    // Owned by the worker thread.
+    std::vector<Slot> slots_;
+    std::vector<std::unique_ptr<Sequence>> active_;
+    model::Batch batch_;
+    uint64_t clock_ = 0;
+
+    std::thread worker_;
+};
+
+}  // namespace hearth::runtime

@@ -1,0 +1,42 @@
+#pragma once
+// Errors a client caused or must handle, in OpenAI's shape:
+// {"error": {"message": ..., "type": ..., "param": ..., "code": ...}} with the matching status.
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+
+namespace hearth::server {
+
+class ApiError : public std::runtime_error {
+  public:
+    ApiError(int status, const std::string& message, std::string type = "invalid_request_error",
+             std::string param = {}, std::string code = {})
+        : std::runtime_error(message),
+          status_(status),
+          type_(std::move(type)),
+          param_(std::move(param)),
+          code_(std::move(code)) {}
+
+    int status() const { return status_; }
+    nlohmann::json to_json() const {
+        nlohmann::json error = {{"message", what()}, {"type", type_}};
+        error["param"] = param_.empty() ? nlohmann::json() : nlohmann::json(param_);
+        error["code"] = code_.empty() ? nlohmann::json() : nlohmann::json(code_);
+        return {{"error", error}};
+    }
+
+    // The common cases, named so call sites read as what happened.
+    static ApiError bad_request(const std::string& message, const std::string& param = {}) {
+        return ApiError(400, message, "invalid_request_error", param);
+    }
+    static ApiError model_not_found(const std::string& model) {
+        return ApiError(404, "The model '" + model + "' does not exist or is not served here",
+                        "invalid_request_error", "model", "model_not_found");
+    }
+
+  private:
+    int status_;
+    std::string type_, param_, code_;
+};
+
+}  // namespace hearth::server

@@ -1,0 +1,92 @@
+#include "server/auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <array>
+#include <fstream>
+
+#include "core/error.h"
+
+namespace hearth::server {
+
+namespace {
+
+std::string trim(const std::string& s) {
+    const char* space = " \t\r\n";
+    size_t begin = s.find_first_not_of(space);
+    if (begin == std::string::npos) return {};
+    size_t end = s.find_last_not_of(space);
+    return s.substr(begin, end - begin + 1);
+}
+
+// Hashing first gives equal-length inputs, so the compare's time does not depend on key length.
+std::array<unsigned char, SHA256_DIGEST_LENGTH> digest(const std::string& s) {
+    std::array<unsigned char, SHA256_DIGEST_LENGTH> out{};
+    SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), out.data());
+    return out;
+}
+
+}  // namespace
+
+std::vector<std::string> parse_key_list(const std::string& list) {
+    std::vector<std::string> keys;
+    size_t start = 0;
+    while (start <= list.size()) {
+        size_t comma = list.find(',', start);
+        if (comma == std::string::npos) comma = list.size();
+        std::string key = trim(list.substr(start, comma - start));
+        if (!key.empty()) keys.push_back(key);
+        start = comma + 1;
+    }
+    return keys;
+}
+
+std::optional<std::string> read_env_file_value(const std::string& path, const std::string& name) {
+    std::ifstream in(path);
+    if (!in) return std::nullopt;
+    std::string line;
+    while (std::getline(in, line)) {
+        line = trim(line);
+        if (line.empty() || line[0] == '#') continue;
+        if (line.rfind("export ", 0) == 0) line = trim(line.substr(7));
+        size_t eq = line.find('=');
+        if (eq == std::string::npos || trim(line.substr(0, eq)) != name) continue;
+        std::string value = trim(line.substr(eq + 1));
+        if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+            value.back() == value.front()) {
+            value = value.substr(1, value.size() - 2);
+        }
+        return value;
+    }
+    return std::nullopt;
+}
+
+std::vector<std::string> read_key_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw Error("cannot read the API key file '" + path + "'");
+    std::vector<std::string> keys;
+    std::string line;
+    while (std::getline(in, line)) {
+        line = trim(line);
+        if (!line.empty() && line[0] != '#') keys.push_back(line);
+    }
+    return keys;
+}
+
+bool ApiKeys::accepts(const std::string& authorization_header) const {
+    const std::string prefix = "Bearer ";
+    if (authorization_header.size() <= prefix.size() ||
+        authorization_header.compare(0, prefix.size(), prefix) != 0) {
+        return false;
+    }
+    const auto offered = digest(trim(authorization_header.substr(prefix.size())));
+    bool match = false;
+    for (const std::string& key : keys_) {
+        const auto expected = digest(key);
+        match |= CRYPTO_memcmp(offered.data(), expected.data(), expected.size()) == 0;
+    }
+    return match;
+}
+
+}  // namespace hearth::server

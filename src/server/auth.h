@@ -1,0 +1,32 @@
+#pragma once
+// API keys: where they come from and the constant-time check of "Authorization: Bearer KEY".
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hearth::server {
+
+// Splits "k1, k2,k3" into keys, dropping blanks.
+std::vector<std::string> parse_key_list(const std::string& list);
+// The HEARTH_API_KEYS value of a .env file (KEY=VALUE lines, # comments, optional quotes), or
+// nothing when the file or the line is missing.
+std::optional<std::string> read_env_file_value(const std::string& path, const std::string& name);
+// One key per line; blank lines and # comments are skipped. Throws hearth::Error if unreadable.
+std::vector<std::string> read_key_file(const std::string& path);
+
+class ApiKeys {
+  public:
+    ApiKeys() = default;
+    explicit ApiKeys(std::vector<std::string> keys) : keys_(std::move(keys)) {}
+
+    bool enabled() const { return !keys_.empty(); }
+    size_t size() const { return keys_.size(); }
+    // True when the header value is "Bearer K" for one of the keys. Every key is compared in
+    // full and in constant time, so timing reveals neither which key nor how much matched.
+    bool accepts(const std::string& authorization_header) const;
+
+  private:
+    std::vector<std::string> keys_;
+};
+
+}  // namespace hearth::server

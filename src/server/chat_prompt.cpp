@@ -1,0 +1,189 @@
+#include "server/chat_prompt.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "chat/chat_template.h"
+#include "core/error.h"
+#include "server/api_error.h"
+
+namespace hearth::server {
+
+namespace {
+
+const char* kRoles[] = {"system", "developer", "user", "assistant", "tool"};
+
+std::string trim_copy(const std::string& s) {
+    const char* ws = " \t\r\n";
+    size_t b = s.find_first_not_of(ws);
+    if (b == std::string::npos) return {};
+    size_t e = s.find_last_not_of(ws);
+    return s.substr(b, e - b + 1);
+}
+
+std::string param_of(size_t index, const char* field) {
+    return "messages[" + std::to_string(index) + "]." + field;
+}
+
+void validate_message(const nlohmann::json& message, size_t index) {
+    if (!message.is_object()) {
+        throw ApiError::bad_request("each message must be an object",
+                                    "messages[" + std::to_string(index) + "]");
+    }
+    auto role = message.find("role");
+    if (role == message.end() || !role->is_string()) {
+        throw ApiError::bad_request("each message needs a string 'role'", param_of(index, "role"));
+    }
+    bool known = false;
+    for (const char* r : kRoles) known |= *role == r;
+    if (!known) {
+        throw ApiError::bad_request("unknown role '" + role->get<std::string>() +
+                                        "' (expected system, developer, user, assistant or tool)",
+                                    param_of(index, "role"));
+    }
+}
+
+}  // namespace
+
+std::string message_text(const nlohmann::json& content, size_t index) {
+    if (content.is_null()) return {};
+    if (content.is_string()) return content.get<std::string>();
+    if (!content.is_array()) {
+        throw ApiError::bad_request("'content' must be a string or an array of text parts",
+                                    param_of(index, "content"));
+    }
+    std::string text;
+    for (const auto& part : content) {
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+            !part["text"].is_string()) {
+            throw ApiError::bad_request("only text content parts are supported",
+                                        param_of(index, "content"));
+        }
+        text += part["text"].get<std::string>();
+    }
+    return text;
+}
+
+namespace {
+
+// Parsed templates, by source: a model's template is parsed once, not per request.
+std::shared_ptr<const chat::ChatTemplate> template_for(const std::string& source) {
+    static std::mutex mutex;
+    static std::map<std::string, std::shared_ptr<const chat::ChatTemplate>> cache;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache.find(source);
+    if (it != cache.end()) return it->second;
+    std::shared_ptr<const chat::ChatTemplate> parsed;
+    try {
+        parsed = std::make_shared<const chat::ChatTemplate>(
+            source.empty() ? chat::ChatTemplate::chatml_default() : chat::ChatTemplate(source));
+    } catch (const Error& e) {
+        throw ApiError(400,
+                       std::string("the model's chat template cannot be parsed: ") + e.what() +
+                           " (override it with `template:` in the model's YAML config)",
+                       "invalid_request_error", "model");
+    }
+    cache.emplace(source, parsed);
+    return parsed;
+}
+
+std::string token_text(const tokenizer::Vocab& vocab, int32_t id) {
+    return id == tokenizer::kNoToken ? std::string() : vocab.tokens[id];
+}
+
+// Every content string the client sent, in message order.
+std::vector<std::string> content_strings(const nlohmann::json& messages) {
+    std::vector<std::string> out;
+    for (const auto& m : messages) {
+        auto content = m.find("content");
+        if (content == m.end()) continue;
+        if (content->is_string()) {
+            out.push_back(content->get<std::string>());
+        } else if (content->is_array()) {
+            for (const auto& part : *content) {
+                if (part.is_object() && part.contains("text") && part["text"].is_string())
+                    out.push_back(part["text"].get<std::string>());
+            }
+        }
+    }
+    return out;
+}
+
+// Finds each content string in the rendered prompt, in order (templates may trim it).
+std::vector<tokenizer::Tokenizer::ByteRange> locate(const std::string& text,
+                                                    const std::vector<std::string>& contents) {
+    std::vector<tokenizer::Tokenizer::ByteRange> ranges;
+    size_t from = 0;
+    for (const std::string& c : contents) {
+        for (const std::string& needle : {c, trim_copy(c)}) {
+            if (needle.empty()) continue;
+            size_t at = text.find(needle, from);
+            if (at == std::string::npos) continue;
+            ranges.push_back({at, at + needle.size()});
+            from = at + needle.size();
+            break;
+        }
+    }
+    return ranges;
+}
+
+}  // namespace
+
+std::vector<int32_t> ChatPrompt::tokenize(const tokenizer::Tokenizer& tokenizer) const {
+    if (!parse_special) return tokenizer.encode(text, add_bos, /*parse_special=*/false);
+    return tokenizer.encode(text, add_bos, content_ranges);
+}
+
+ChatPrompt render_chat_prompt(const model::Model& model, const tokenizer::Tokenizer& tokenizer,
+                              const nlohmann::json& messages, const std::string& template_override,
+                              const nlohmann::json& extra_vars,
+                              const nlohmann::ordered_json* ordered_messages) {
+    if (!messages.is_array() || messages.empty()) {
+        throw ApiError::bad_request("'messages' must be a non-empty array", "messages");
+    }
+    for (size_t i = 0; i < messages.size(); ++i) validate_message(messages[i], i);
+
+    const tokenizer::Vocab& vocab = tokenizer.vocab();
+    // A model trained for chat names its template; a base model has none and only continues text.
+    const std::string template_source = template_override.empty()
+                                            ? model.file().get_string("tokenizer.chat_template", "")
+                                            : template_override;
+    const bool chatml_vocab = vocab.find("<|im_start|>") != tokenizer::kNoToken;
+    ChatPrompt prompt;
+    if (template_source.empty() && !chatml_vocab) {
+        for (size_t i = 0; i < messages.size(); ++i) {
+            std::string text = message_text(messages[i].value("content", nlohmann::json()), i);
+            if (text.empty()) continue;
+            if (!prompt.text.empty()) prompt.text += "\n";
+            prompt.text += text;
+        }
+        return prompt;
+    }
+    chat::ChatRenderOptions options;
+    options.add_generation_prompt = true;
+    options.bos_token = token_text(vocab, vocab.bos);
+    options.eos_token = token_text(vocab, vocab.eos);
+    if (extra_vars.is_object()) options.extra_vars = extra_vars;
+    try {
+        auto tmpl = template_for(template_source);
+        if (ordered_messages) {
+            prompt.text = tmpl->render_ordered(*ordered_messages, nullptr, options,
+                                               nlohmann::ordered_json(options.extra_vars));
+        } else {
+            prompt.text = tmpl->render(messages, options);
+        }
+    } catch (const Error& e) {
+        // raise_exception() in a template reports a conversation the model does not accept.
+        throw ApiError::bad_request(
+            std::string("the model's chat template refused these messages: ") + e.what(),
+            "messages");
+    }
+    prompt.parse_special = true;
+    prompt.content_ranges = locate(prompt.text, content_strings(messages));
+    if (!options.bos_token.empty() && prompt.text.rfind(options.bos_token, 0) == 0)
+        prompt.add_bos = false;
+    return prompt;
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,147 @@
+#include "server/model_pool.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace hearth::server {
+
+namespace {
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+bool in_use(const std::shared_ptr<LoadedModel>& m) {
+    return m.use_count() > 1;
+}
+
+}  // namespace
+
+void LoadedModel::touch() {
+    last_used_ms.store(now_ms(), std::memory_order_relaxed);
+}
+
+ModelPool::ModelPool(std::vector<ModelEntry> entries, PoolOptions options)
+    : entries_(std::move(entries)), options_(options) {
+    if (options_.idle_unload_seconds > 0) {
+        reaper_ = std::thread([this] {
+            std::unique_lock lock(mutex_);
+            while (!stop_cv_.wait_for(lock, std::chrono::milliseconds(500),
+                                      [&] { return stopping_; })) {
+                lock.unlock();
+                unload_idle();
+                lock.lock();
+            }
+        });
+    }
+}
+
+ModelPool::~ModelPool() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    if (reaper_.joinable()) reaper_.join();
+}
+
+const ModelEntry* ModelPool::find(const std::string& name) const {
+    for (const ModelEntry& e : entries_) {
+        if (e.name == name) return &e;
+    }
+    for (const ModelEntry& e : entries_) {
+        if (std::find(e.aliases.begin(), e.aliases.end(), name) != e.aliases.end()) return &e;
+    }
+    return nullptr;
+}
+
+std::shared_ptr<LoadedModel> ModelPool::acquire(const ModelEntry& entry) {
+    std::lock_guard lock(mutex_);
+    auto it = loaded_.find(entry.name);
+    std::shared_ptr<LoadedModel> m = it != loaded_.end() ? it->second : load(entry);
+    m->touch();
+    return m;
+}
+
+// Called with mutex_ held. Loading maps the file (cheap), so holding the lock is acceptable.
+std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
+    std::error_code ec;
+    const uint64_t file_bytes = std::filesystem::file_size(entry.path, ec);
+    if (ec) throw Error("cannot read model file '" + entry.path + "': " + ec.message());
+    evict_for(file_bytes);
+
+    auto m = std::make_shared<LoadedModel>();
+    m->entry = entry;
+    m->model = model::Model::load(entry.path, {.mlock = entry.mlock});
+    m->tokenizer = tokenizer::Tokenizer::from_gguf(m->model->file());
+    const int64_t wanted_ctx = entry.ctx_size > 0 ? entry.ctx_size : options_.ctx_size;
+    const int64_t train_ctx = m->model->hparams().n_ctx_train;
+    m->ctx_size = train_ctx > 0 ? std::min(wanted_ctx, train_ctx) : wanted_ctx;
+    runtime::SchedulerParams params;
+    params.ctx_per_seq = m->ctx_size;
+    params.parallel = options_.parallel;
+    params.threads = entry.threads > 0 ? entry.threads : options_.threads;
+    params.max_queue = options_.max_queue;
+    m->scheduler = std::make_unique<runtime::Scheduler>(m->model, *m->tokenizer, params);
+    m->memory_bytes = m->model->weight_bytes() + m->scheduler->kv_cache_bytes();
+    evict_for(m->memory_bytes);
+    loaded_[entry.name] = m;
+    log::info("loaded model '{}' from {} ({:.1f} MiB, context {} x {} sequences)", entry.name,
+              entry.path, m->memory_bytes / 1048576.0, m->ctx_size, params.parallel);
+    return m;
+}
+
+// Unloads idle models, least recently used first, until `bytes_needed` more fit the budget.
+// Models serving a request stay; the budget is then exceeded and we say so.
+void ModelPool::evict_for(uint64_t bytes_needed) {
+    if (options_.max_memory == 0) return;
+    while (loaded_bytes() + bytes_needed > options_.max_memory) {
+        auto victim = loaded_.end();
+        for (auto it = loaded_.begin(); it != loaded_.end(); ++it) {
+            if (in_use(it->second)) continue;
+            if (victim == loaded_.end() ||
+                it->second->last_used_ms.load() < victim->second->last_used_ms.load()) {
+                victim = it;
+            }
+        }
+        if (victim == loaded_.end()) {
+            log::warn("memory budget of {} bytes exceeded: every loaded model is in use",
+                      options_.max_memory);
+            return;
+        }
+        log::info("unloading model '{}' to stay within --max-memory", victim->first);
+        loaded_.erase(victim);
+    }
+}
+
+uint64_t ModelPool::loaded_bytes() const {
+    uint64_t total = 0;
+    for (const auto& [name, m] : loaded_) total += m->memory_bytes;
+    return total;
+}
+
+void ModelPool::unload_idle() {
+    std::lock_guard lock(mutex_);
+    const int64_t cutoff = now_ms() - static_cast<int64_t>(options_.idle_unload_seconds * 1000);
+    std::erase_if(loaded_, [&](const auto& item) {
+        const auto& m = item.second;
+        if (in_use(m) || m->last_used_ms.load() > cutoff) return false;
+        log::info("unloading model '{}': idle for {} s", item.first, options_.idle_unload_seconds);
+        return true;
+    });
+}
+
+std::vector<LoadedModelInfo> ModelPool::loaded() const {
+    std::lock_guard lock(mutex_);
+    std::vector<LoadedModelInfo> out;
+    for (const auto& [name, m] : loaded_)
+        out.push_back({name, m->memory_bytes, m->scheduler->stats()});
+    return out;
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,106 @@
+#pragma once
+// The models a server offers and the ones it has loaded: load on first use, unload the least
+// recently used when a memory budget would be exceeded, and unload after an idle timeout.
+//
+// It works from a plain list of ModelEntry values so it does not depend on where they come from
+// (--model flags today, registry::ModelsDir YAML configs once that lands: convert each
+// ModelConfig to a ModelEntry).
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "model/model.h"
+#include "runtime/scheduler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace hearth::server {
+
+// Per-model sampling defaults; a request's own fields win over them.
+struct SamplingDefaults {
+    std::optional<float> temperature, top_p, min_p;
+    std::optional<int32_t> top_k, max_tokens;
+    std::optional<uint64_t> seed;
+};
+
+struct ModelEntry {
+    std::string name;  // what clients send as "model"
+    std::string path;  // the .gguf file
+    std::vector<std::string> aliases;
+    int64_t ctx_size = 0;  // 0: the pool's default
+    int threads = 0;       // 0: the pool's default
+    bool mlock = false;
+    std::string chat_template;  // overrides the GGUF's tokenizer.chat_template when set
+    SamplingDefaults defaults;
+};
+
+struct PoolOptions {
+    uint64_t max_memory = 0;         // bytes; 0: no budget
+    double idle_unload_seconds = 0;  // 0: never
+    int64_t ctx_size = 2048;         // per sequence, capped at the model's training context
+    int threads = 0;
+    int64_t parallel = 4;
+    size_t max_queue = 64;
+};
+
+// A model ready to serve. Requests hold a shared_ptr for their whole life, so unloading only
+// drops the pool's reference and the memory goes when the last request ends.
+struct LoadedModel {
+    ModelEntry entry;
+    std::shared_ptr<model::Model> model;
+    std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+    std::unique_ptr<runtime::Scheduler> scheduler;  // declared last: stops before the rest go
+    int64_t ctx_size = 0;
+    uint64_t memory_bytes = 0;  // weights + KV cache
+    std::atomic<int64_t> last_used_ms{0};
+    // Embedding requests run outside the scheduler, one at a time, on their own threads.
+    std::mutex embed_mutex;
+    std::unique_ptr<kernels::ThreadPool> embed_pool;
+
+    void touch();
+};
+
+struct LoadedModelInfo {
+    std::string name;
+    uint64_t memory_bytes;
+    runtime::SchedulerStats stats;
+};
+
+class ModelPool {
+  public:
+    ModelPool(std::vector<ModelEntry> entries, PoolOptions options);
+    ~ModelPool();
+
+    const std::vector<ModelEntry>& entries() const { return entries_; }
+    // By name or alias.
+    const ModelEntry* find(const std::string& name) const;
+    // Loads the model if needed (evicting idle ones to stay in budget). Throws hearth::Error
+    // when the file cannot be loaded.
+    std::shared_ptr<LoadedModel> acquire(const ModelEntry& entry);
+
+    std::vector<LoadedModelInfo> loaded() const;
+    // Drops models unused for idle_unload_seconds; the background thread calls this.
+    void unload_idle();
+
+  private:
+    void evict_for(uint64_t bytes_needed);
+    uint64_t loaded_bytes() const;
+    std::shared_ptr<LoadedModel> load(const ModelEntry& entry);
+
+    std::vector<ModelEntry> entries_;
+    PoolOptions options_;
+    mutable std::mutex mutex_;
+    std::map<std::string, std::shared_ptr<LoadedModel>> loaded_;
+    std::condition_variable stop_cv_;
+    bool stopping_ = false;
+    std::thread reaper_;
+};
+
+}  // namespace hearth::server

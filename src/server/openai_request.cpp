@@ -1,0 +1,186 @@
+#include "server/openai_request.h"
+
+#include "server/api_error.h"
+
+namespace hearth::server {
+
+namespace {
+
+using nlohmann::json;
+
+// A present, non-null field, or nullptr. OpenAI clients send null for "not set".
+const json* field(const json& body, const char* name) {
+    auto it = body.find(name);
+    return it == body.end() || it->is_null() ? nullptr : &*it;
+}
+
+std::optional<float> number_in(const json& body, const char* name, double lo, double hi) {
+    const json* v = field(body, name);
+    if (!v) return std::nullopt;
+    if (!v->is_number())
+        throw ApiError::bad_request(std::string("'") + name + "' must be a number", name);
+    double x = v->get<double>();
+    if (x < lo || x > hi) {
+        throw ApiError::bad_request(std::string("'") + name + "' must be between " +
+                                        json(lo).dump() + " and " + json(hi).dump(),
+                                    name);
+    }
+    return static_cast<float>(x);
+}
+
+std::optional<int64_t> integer_in(const json& body, const char* name, int64_t lo, int64_t hi) {
+    const json* v = field(body, name);
+    if (!v) return std::nullopt;
+    if (!v->is_number_integer()) {
+        throw ApiError::bad_request(std::string("'") + name + "' must be an integer", name);
+    }
+    int64_t x =
+        v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX ? INT64_MAX : v->get<int64_t>();
+    if (x < lo || x > hi) {
+        throw ApiError::bad_request(std::string("'") + name + "' must be between " +
+                                        std::to_string(lo) + " and " + std::to_string(hi),
+                                    name);
+    }
+    return x;
+}
+
+bool boolean(const json& body, const char* name) {
+    const json* v = field(body, name);
+    if (!v) return false;
+    if (!v->is_boolean())
+        throw ApiError::bad_request(std::string("'") + name + "' must be a boolean", name);
+    return v->get<bool>();
+}
+
+std::vector<std::string> read_stop(const json& body, size_t max_stop) {
+    const json* v = field(body, "stop");
+    if (!v) return {};
+    if (v->is_string()) return {v->get<std::string>()};
+    if (!v->is_array())
+        throw ApiError::bad_request("'stop' must be a string or an array of strings", "stop");
+    if (v->size() > max_stop) {
+        throw ApiError::bad_request(
+            "'stop' may hold at most " + std::to_string(max_stop) + " strings", "stop");
+    }
+    std::vector<std::string> stops;
+    for (const json& s : *v) {
+        if (!s.is_string())
+            throw ApiError::bad_request("'stop' must be a string or an array of strings", "stop");
+        if (!s.get<std::string>().empty()) stops.push_back(s.get<std::string>());
+    }
+    return stops;
+}
+
+void read_prompt(const json& body, GenerationRequest& r) {
+    const json* v = field(body, "prompt");
+    if (!v) throw ApiError::bad_request("'prompt' is required", "prompt");
+    if (v->is_string()) {
+        r.prompt_text = v->get<std::string>();
+        return;
+    }
+    // [ "text" ] or [ token ids ]; several prompts in one request are not supported.
+    if (v->is_array() && v->size() == 1 && (*v)[0].is_string()) {
+        r.prompt_text = (*v)[0].get<std::string>();
+        return;
+    }
+    if (v->is_array() && !v->empty() && (*v)[0].is_number_integer()) {
+        for (const json& t : *v) {
+            if (!t.is_number_integer())
+                throw ApiError::bad_request("'prompt' token ids must be integers", "prompt");
+            r.prompt_tokens.push_back(t.get<int32_t>());
+        }
+        return;
+    }
+    throw ApiError::bad_request(
+        "'prompt' must be a string, a one-string array or an array of token ids", "prompt");
+}
+
+void read_logprobs(const json& body, bool chat, GenerationRequest& r) {
+    if (chat) {
+        if (boolean(body, "logprobs")) r.top_logprobs = 0;
+        auto top = integer_in(body, "top_logprobs", 0, 20);
+        if (top) {
+            if (r.top_logprobs < 0) {
+                throw ApiError::bad_request("'top_logprobs' needs 'logprobs': true",
+                                            "top_logprobs");
+            }
+            r.top_logprobs = static_cast<int32_t>(*top);
+        }
+        return;
+    }
+    // Completions: "logprobs" is the number of alternatives (0-5).
+    auto n = integer_in(body, "logprobs", 0, 5);
+    if (n) r.top_logprobs = static_cast<int32_t>(*n);
+}
+
+}  // namespace
+
+json parse_json_body(const std::string& body) {
+    try {
+        return json::parse(body);
+    } catch (const json::parse_error& e) {
+        throw ApiError::bad_request(std::string("the request body is not valid JSON: ") + e.what());
+    }
+}
+
+GenerationRequest parse_generation_request(const json& body, bool chat,
+                                           const RequestLimits& limits) {
+    if (!body.is_object()) throw ApiError::bad_request("the request body must be a JSON object");
+    GenerationRequest r;
+    r.chat = chat;
+    if (const json* m = field(body, "model")) {
+        if (!m->is_string()) throw ApiError::bad_request("'model' must be a string", "model");
+        r.model = m->get<std::string>();
+    }
+    if (chat) {
+        const json* messages = field(body, "messages");
+        if (!messages) throw ApiError::bad_request("'messages' is required", "messages");
+        if (!messages->is_array() || messages->empty()) {
+            throw ApiError::bad_request("'messages' must be a non-empty array", "messages");
+        }
+        if (messages->size() > limits.max_messages) {
+            throw ApiError::bad_request(
+                "too many messages: at most " + std::to_string(limits.max_messages), "messages");
+        }
+        r.messages = *messages;
+        // llama-server's extension: extra variables for the chat template (enable_thinking...).
+        if (const json* kwargs = field(body, "chat_template_kwargs")) {
+            if (!kwargs->is_object()) {
+                throw ApiError::bad_request("'chat_template_kwargs' must be an object",
+                                            "chat_template_kwargs");
+            }
+            r.chat_template_kwargs = *kwargs;
+        }
+    } else {
+        read_prompt(body, r);
+        r.echo = boolean(body, "echo");
+    }
+    // max_completion_tokens is the newer name; it wins when both are given.
+    auto max_tokens = integer_in(body, "max_tokens", 1, limits.max_tokens);
+    auto max_completion = integer_in(body, "max_completion_tokens", 1, limits.max_tokens);
+    if (max_completion) max_tokens = max_completion;
+    if (max_tokens) r.max_tokens = static_cast<int32_t>(*max_tokens);
+    r.temperature = number_in(body, "temperature", 0, 2);
+    r.top_p = number_in(body, "top_p", 0, 1);
+    r.min_p = number_in(body, "min_p", 0, 1);
+    r.presence_penalty = number_in(body, "presence_penalty", -2, 2);
+    r.frequency_penalty = number_in(body, "frequency_penalty", -2, 2);
+    if (auto k = integer_in(body, "top_k", 0, 1 << 20)) r.top_k = static_cast<int32_t>(*k);
+    r.seed = integer_in(body, "seed", INT64_MIN, INT64_MAX);
+    r.stop = read_stop(body, limits.max_stop);
+    if (auto n = integer_in(body, "n", 1, limits.max_n)) r.n = static_cast<int32_t>(*n);
+    read_logprobs(body, chat, r);
+    r.stream = boolean(body, "stream");
+    if (const json* so = field(body, "stream_options")) {
+        if (!so->is_object())
+            throw ApiError::bad_request("'stream_options' must be an object", "stream_options");
+        r.include_usage = boolean(*so, "include_usage");
+    }
+    if (const json* u = field(body, "user")) {
+        if (!u->is_string()) throw ApiError::bad_request("'user' must be a string", "user");
+        r.user = u->get<std::string>();
+    }
+    return r;
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,47 @@
+#pragma once
+// The fields of /v1/chat/completions and /v1/completions requests, read and checked. Unknown
+// fields are ignored; a known field of the wrong type or out of range is a 400 ApiError naming it.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hearth::server {
+
+struct RequestLimits {
+    size_t max_messages = 1024;
+    int32_t max_tokens = 32768;
+    int32_t max_n = 16;
+    size_t max_stop = 16;
+};
+
+struct GenerationRequest {
+    bool chat = false;
+    std::string model;
+    nlohmann::json messages;                  // chat
+    nlohmann::ordered_json ordered_messages;  // the same, keys in the client's order (templates)
+    nlohmann::json chat_template_kwargs = nlohmann::json::object();  // extra template variables
+    std::string prompt_text;             // completions, when the prompt is text
+    std::vector<int32_t> prompt_tokens;  // completions, when the prompt is token ids
+    std::optional<int32_t> max_tokens;
+    std::optional<float> temperature, top_p, min_p, presence_penalty, frequency_penalty;
+    std::optional<int32_t> top_k;
+    std::optional<int64_t> seed;
+    std::vector<std::string> stop;
+    int32_t n = 1;
+    int32_t top_logprobs = -1;  // < 0: no logprobs
+    bool stream = false;
+    bool include_usage = false;
+    bool echo = false;  // completions
+    std::string user;
+};
+
+// Throws ApiError(400) for a body that is not an object or has a bad known field.
+GenerationRequest parse_generation_request(const nlohmann::json& body, bool chat,
+                                           const RequestLimits& limits);
+
+// Parses the raw body as JSON; a 400 ApiError says where it is malformed.
+nlohmann::json parse_json_body(const std::string& body);
+
+}  // namespace hearth::server

@@ -1,0 +1,97 @@
+#include "tokenizer/vocab.h"
+
+#include "core/error.h"
+
+namespace hearth::tokenizer {
+
+namespace {
+
+int32_t optional_id(const gguf::File& f, const std::string& key, int32_t n_vocab) {
+    const gguf::Value* v = f.find(key);
+    if (!v) return kNoToken;
+    uint64_t id = v->as_u64();
+    if (id == 0xFFFFFFFFull) return kNoToken;  // "none" as the reference writes it
+    if (id >= static_cast<uint64_t>(n_vocab)) {
+        throw Error("'" + f.name() + "': " + key + " = " + std::to_string(id) +
+                    " is outside the vocabulary of " + std::to_string(n_vocab) + " tokens");
+    }
+    return static_cast<int32_t>(id);
+}
+
+}  // namespace
+
+Vocab Vocab::from_gguf(const gguf::File& f) {
+    Vocab v;
+    v.model = f.get_string("tokenizer.ggml.model");
+    v.pre = f.get_string("tokenizer.ggml.pre", "");
+    const gguf::Value* tokens = f.find("tokenizer.ggml.tokens");
+    if (!tokens)
+        throw Error("'" + f.name() + "' has no tokenizer.ggml.tokens; it carries no vocabulary");
+    for (const gguf::Value& t : tokens->as_array().items) v.tokens.push_back(t.as_string());
+    const int32_t n = v.size();
+    if (n == 0) throw Error("'" + f.name() + "' has an empty vocabulary");
+
+    v.scores.assign(n, 0.0f);
+    if (const gguf::Value* s = f.find("tokenizer.ggml.scores")) {
+        const auto& items = s->as_array().items;
+        if (static_cast<int32_t>(items.size()) != n)
+            throw Error("'" + f.name() + "': tokenizer.ggml.scores has " +
+                        std::to_string(items.size()) + " entries for " + std::to_string(n) +
+                        " tokens");
+        for (int32_t i = 0; i < n; ++i) v.scores[i] = static_cast<float>(items[i].as_f64());
+    }
+    v.types.assign(n, TokenType::Normal);
+    if (const gguf::Value* t = f.find("tokenizer.ggml.token_type")) {
+        const auto& items = t->as_array().items;
+        if (static_cast<int32_t>(items.size()) != n)
+            throw Error("'" + f.name() + "': tokenizer.ggml.token_type has " +
+                        std::to_string(items.size()) + " entries for " + std::to_string(n) +
+                        " tokens");
+        for (int32_t i = 0; i < n; ++i) {
+            int64_t type = items[i].as_i64();
+            v.types[i] =
+                (type >= 0 && type <= 6) ? static_cast<TokenType>(type) : TokenType::Normal;
+        }
+    }
+    if (const gguf::Value* m = f.find("tokenizer.ggml.merges")) {
+        for (const gguf::Value& item : m->as_array().items) v.merges.push_back(item.as_string());
+    }
+    // Later duplicates win, as in the reference engine.
+    v.token_to_id.reserve(n);
+    for (int32_t i = 0; i < n; ++i) v.token_to_id[v.tokens[i]] = i;
+
+    v.bos = optional_id(f, "tokenizer.ggml.bos_token_id", n);
+    v.eos = optional_id(f, "tokenizer.ggml.eos_token_id", n);
+    v.unk = optional_id(f, "tokenizer.ggml.unknown_token_id", n);
+    v.pad = optional_id(f, "tokenizer.ggml.padding_token_id", n);
+    v.sep = optional_id(f, "tokenizer.ggml.seperator_token_id", n);
+    v.cls = optional_id(f, "tokenizer.ggml.cls_token_id", n);
+    v.mask = optional_id(f, "tokenizer.ggml.mask_token_id", n);
+    v.eot = optional_id(f, "tokenizer.ggml.eot_token_id", n);
+
+    const bool spm = v.model == "llama";
+    v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", spm);
+    v.add_eos = f.get_bool("tokenizer.ggml.add_eos_token", false);
+    v.add_space_prefix = f.get_bool("tokenizer.ggml.add_space_prefix", spm);
+
+    for (int32_t id : {v.eos, v.eot}) {
+        if (id != kNoToken) v.end_of_generation_ids.push_back(id);
+    }
+    // Chat models end turns with control tokens that are not EOS; recognise the common ones.
+    for (const char* text : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+                             "<|endoftext|>", "<|end_of_text|>", "<|return|>"}) {
+        int32_t id = v.find(text);
+        if (id != kNoToken && v.types[id] == TokenType::Control)
+            v.end_of_generation_ids.push_back(id);
+    }
+    return v;
+}
+
+bool Vocab::is_end_of_generation(int32_t id) const {
+    for (int32_t e : end_of_generation_ids) {
+        if (e == id) return true;
+    }
+    return false;
+}
+
+}  // namespace hearth::tokenizer

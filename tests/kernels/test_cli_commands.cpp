@@ -1,0 +1,63 @@
+// The quantize / synth / bench subcommands, registered on an app as main() will do.
+#include <gtest/gtest.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gguf/reader.h"
+
+namespace hearth::cli {
+void add_quantize_command(CLI::App& app);
+void add_synth_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+}  // namespace hearth::cli
+
+namespace {
+
+void run_cli(std::vector<std::string> args) {
+    CLI::App app{"hearth"};
+    app.require_subcommand(1);
+    hearth::cli::add_quantize_command(app);
+    hearth::cli::add_synth_command(app);
+    hearth::cli::add_bench_command(app);
+    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments reversed
+    app.parse(args);
+}
+
+std::string temp_path(const std::string& name) {
+    return (std::filesystem::temp_directory_path() / ("hearth-cli-" + name)).string();
+}
+
+}  // namespace
+
+TEST(CliCommands, QuantizeSynthBench) {
+    const std::string q8 = temp_path("stories-q8.gguf");
+    run_cli({"quantize", HEARTH_TEST_DATA "/models/stories260K.gguf", q8, "q8_0", "-t", "2"});
+    EXPECT_EQ(hearth::gguf::File::open(q8).get_u64("general.file_type"), 7u);
+
+    const std::string tiny = temp_path("tiny.gguf");
+    run_cli({"synth", "tiny", tiny, "--type", "Q4_0", "--vocab",
+             HEARTH_TEST_DATA "/vocab/ggml-vocab-llama-spm.gguf", "-t", "2"});
+    EXPECT_EQ(hearth::gguf::File::open(tiny).get_u64("general.file_type"), 2u);
+
+    testing::internal::CaptureStdout();
+    run_cli({"bench", tiny, "-p", "16", "-n", "4", "-r", "2", "-t", "1,2"});
+    std::string table = testing::internal::GetCapturedStdout();
+    EXPECT_NE(table.find("pp16"), std::string::npos) << table;
+    EXPECT_NE(table.find("tg4"), std::string::npos) << table;
+    testing::internal::CaptureStdout();
+    run_cli({"bench", q8, "-p", "8", "-n", "2", "-r", "1", "--json"});
+    std::string json = testing::internal::GetCapturedStdout();
+    EXPECT_NE(json.find("\"avg_ts\""), std::string::npos) << json;
+    std::remove(q8.c_str());
+    std::remove(tiny.c_str());
+}
+
+TEST(CliCommands, UnknownTypeIsAClearError) {
+    EXPECT_THROW(run_cli({"quantize", HEARTH_TEST_DATA "/models/stories260K.gguf",
+                          temp_path("x.gguf"), "Q9_Z"}),
+                 std::exception);
+}

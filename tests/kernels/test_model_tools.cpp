@@ -1,0 +1,158 @@
+// quantize / synth end to end: files they write are valid GGUF, follow the recipe, load in
+// the engine and run a forward pass. Also: malformed quantized data is a clear load error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "gguf/reader.h"
+#include "gguf/writer.h"
+#include "kernels/quantize_model.h"
+#include "kernels/synth_model.h"
+#include "runtime/context.h"
+
+using namespace hearth;
+using gguf::TensorType;
+
+namespace {
+
+const std::string kStories = HEARTH_TEST_DATA "/models/stories260K.gguf";
+const std::string kSpmVocab = HEARTH_TEST_DATA "/vocab/ggml-vocab-llama-spm.gguf";
+
+std::string temp_path(const std::string& name) {
+    return (std::filesystem::temp_directory_path() / ("hearth-kernels-" + name)).string();
+}
+
+// Loads the model and runs a short prompt: every logit must be finite.
+void expect_runs(const std::string& path) {
+    auto model = model::Model::load(path);
+    runtime::ContextParams params;
+    params.n_ctx = 64;
+    params.threads = 2;
+    runtime::Context ctx(model, params);
+    const float* logits = ctx.append(0, {1, 2, 3, 4, 5});
+    int64_t n_vocab = model->file().tensor("token_embd.weight").ne[1];
+    for (int64_t i = 0; i < n_vocab; ++i) ASSERT_TRUE(std::isfinite(logits[i])) << i;
+}
+
+}  // namespace
+
+TEST(QuantizeRecipes, MixesGiveAttnVFfnDownAndOutputMoreBits) {
+    auto q4km = *kernels::find_quant_recipe("q4_k_m");
+    EXPECT_EQ(q4km.file_type, 15u);
+    auto type = [&](const std::string& name, int n_dims = 2, int64_t cols = 2048) {
+        return kernels::choose_tensor_type(q4km, name, n_dims, cols, 16, false).type;
+    };
+    EXPECT_EQ(type("blk.0.attn_v.weight"), TensorType::Q6_K);  // first eighth
+    EXPECT_EQ(type("blk.3.attn_v.weight"), TensorType::Q4_K);
+    EXPECT_EQ(type("blk.4.ffn_down.weight"), TensorType::Q6_K);  // (4 - 2) % 3 == 2
+    EXPECT_EQ(type("blk.15.ffn_down.weight"), TensorType::Q6_K);
+    EXPECT_EQ(type("blk.5.attn_q.weight"), TensorType::Q4_K);
+    EXPECT_EQ(type("token_embd.weight"), TensorType::Q6_K);  // tied: it is the output matrix
+    EXPECT_EQ(type("blk.5.attn_norm.weight", 1), TensorType::F32);
+    auto fallback = kernels::choose_tensor_type(q4km, "blk.0.ffn_down.weight", 2, 172, 16, false);
+    EXPECT_EQ(fallback.type, TensorType::F16);
+    EXPECT_NE(fallback.note.find("172"), std::string::npos);
+    // Rows that fit 32-blocks but not 256-blocks (SmolLM2's 576) take llama.cpp's fallbacks.
+    EXPECT_EQ(kernels::choose_tensor_type(q4km, "blk.9.ffn_up.weight", 2, 576, 16, false).type,
+              TensorType::Q5_0);
+    EXPECT_EQ(kernels::choose_tensor_type(q4km, "blk.0.ffn_down.weight", 2, 576, 16, false).type,
+              TensorType::Q8_0);  // Q6_K in the mix -> Q8_0
+    EXPECT_FALSE(kernels::find_quant_recipe("Q9_Z").has_value());
+}
+
+TEST(QuantizeModel, Stories260KEveryRecipeLoadsAndRuns) {
+    for (const char* name :
+         {"Q8_0", "Q4_0", "Q4_K_M", "Q4_K_S", "Q5_K_M", "Q6_K", "IQ4_XS", "F16"}) {
+        SCOPED_TRACE(name);
+        auto recipe = *kernels::find_quant_recipe(name);
+        std::string out = temp_path(std::string(name) + ".gguf");
+        auto report = kernels::quantize_model(kStories, out, recipe, 2);
+        gguf::File f = gguf::File::open(out);
+        EXPECT_EQ(f.get_u64("general.file_type"), recipe.file_type);
+        EXPECT_EQ(f.tensor("blk.0.attn_norm.weight").type, TensorType::F32);
+        // stories260K's ffn_down rows hold 172 floats: no block type fits, F16 does.
+        EXPECT_EQ(f.tensor("blk.0.ffn_down.weight").type,
+                  recipe.base == TensorType::F32 ? TensorType::F32 : TensorType::F16);
+        if (recipe.base != TensorType::F16) {
+            EXPECT_FALSE(report.notes.empty());
+        }
+        expect_runs(out);
+        std::remove(out.c_str());
+    }
+}
+
+TEST(SynthModel, TinyHasLlamaNamesShapesAndPaddedTokenizer) {
+    kernels::SynthPreset preset = *kernels::find_synth_preset("tiny");
+    preset.n_vocab = 32100;  // the SPM vocab has 32000: 100 padding tokens
+    kernels::SynthOptions options{preset, kSpmVocab, "Q4_K_M", 7, 2};
+    std::string out = temp_path("synth-tiny.gguf");
+    auto report = kernels::synthesize_model(options, out);
+    EXPECT_EQ(report.n_vocab, 32100);
+    EXPECT_EQ(report.padded_tokens, 100);
+    gguf::File f = gguf::File::open(out);
+    EXPECT_EQ(f.get_string("general.architecture"), "llama");
+    EXPECT_EQ(f.get_u64("llama.embedding_length"), 256u);
+    EXPECT_EQ(f.get_u64("llama.attention.head_count_kv"), 4u);
+    EXPECT_EQ(f.get_u64("llama.rope.dimension_count"), 32u);
+    EXPECT_EQ(f.get_u64("general.file_type"), 15u);
+    EXPECT_EQ(f.find("tokenizer.ggml.tokens")->as_array().items.size(), 32100u);
+    EXPECT_EQ(f.find("tokenizer.ggml.scores")->as_array().items.size(), 32100u);
+    EXPECT_EQ(f.get_string("tokenizer.ggml.model"), "llama");
+    EXPECT_EQ(f.tensor("blk.3.attn_k.weight").ne[1], 128);  // 4 KV heads x 32
+    EXPECT_EQ(f.tensor("blk.0.attn_q.weight").type, TensorType::Q4_K);
+    EXPECT_EQ(f.tensor("token_embd.weight").type, TensorType::Q6_K);
+    EXPECT_EQ(f.find_tensor("output.weight"), nullptr);  // tied
+    EXPECT_EQ(f.tensor("output_norm.weight").type, TensorType::F32);
+    expect_runs(out);
+
+    // Same seed, same bytes.
+    std::string again = temp_path("synth-tiny-again.gguf");
+    kernels::synthesize_model(options, again);
+    std::ifstream a(out, std::ios::binary), b(again, std::ios::binary);
+    EXPECT_TRUE(
+        std::equal(std::istreambuf_iterator<char>(a), {}, std::istreambuf_iterator<char>(b)));
+    std::remove(out.c_str());
+    std::remove(again.c_str());
+}
+
+TEST(SynthModel, WeightsLookLikeNormal002) {
+    kernels::SynthPreset preset = *kernels::find_synth_preset("tiny");
+    kernels::SynthOptions options{preset, kSpmVocab, "F32", 3, 2};
+    std::string out = temp_path("synth-f32.gguf");
+    kernels::synthesize_model(options, out);
+    gguf::File f = gguf::File::open(out);
+    const auto& t = f.tensor("blk.1.ffn_up.weight");
+    const float* w = reinterpret_cast<const float*>(t.data);
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < t.n_elements(); ++i) sum += w[i], sq += w[i] * w[i];
+    double mean = sum / t.n_elements(), sd = std::sqrt(sq / t.n_elements() - mean * mean);
+    EXPECT_NEAR(mean, 0.0, 1e-3);
+    EXPECT_NEAR(sd, 0.02, 5e-4);
+    EXPECT_EQ(reinterpret_cast<const float*>(f.tensor("blk.0.attn_norm.weight").data)[0], 1.0f);
+    std::remove(out.c_str());
+}
+
+TEST(MalformedQuantizedData, WrongByteSizeIsALoadError) {
+    // A valid Q4_K tensor file, then cut short by one block: the reader must refuse it,
+    // naming the tensor, rather than let a kernel read past the end.
+    gguf::Writer writer;
+    writer.add_tensor("w", TensorType::Q4_K, {256, 4}, std::vector<uint8_t>(4 * 144, 0));
+    std::string path = temp_path("malformed.gguf");
+    writer.write(path);
+    std::filesystem::resize_file(path, std::filesystem::file_size(path) - 144);
+    try {
+        gguf::File::open(path);
+        FAIL() << "truncated Q4_K data was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("'w'"), std::string::npos) << e.what();
+    }
+    // A row length that is not a multiple of the block size cannot be Q4_K at all.
+    gguf::Writer bad;
+    EXPECT_ANY_THROW(
+        bad.add_tensor("v", TensorType::Q4_K, {100, 4}, std::vector<uint8_t>(4 * 144, 0)));
+    std::remove(path.c_str());
+}

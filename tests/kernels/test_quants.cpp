@@ -1,0 +1,338 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "gguf/types.h"
+#include "kernels/cpu.h"
+#include "kernels/fp16.h"
+#include "kernels/matmul.h"
+#include "kernels/quants.h"
+#include "kernels/type_traits.h"
+
+using namespace hearth::kernels;
+using hearth::gguf::TensorType;
+
+namespace {
+
+const TensorType kQuantTypes[] = {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0,
+                                  TensorType::Q5_1, TensorType::Q8_0, TensorType::IQ4_NL,
+                                  TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K,
+                                  TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_XS};
+
+std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, sigma);
+    std::vector<float> v(n);
+    for (auto& x : v) x = dist(rng);
+    return v;
+}
+
+std::vector<uint8_t> quantize(TensorType type, const std::vector<float>& x) {
+    std::vector<uint8_t> out(hearth::gguf::bytes_for(type, x.size()));
+    traits(type, CpuLevel::Scalar).from_float(x.data(), out.data(), x.size());
+    return out;
+}
+
+std::vector<float> dequantize(TensorType type, const std::vector<uint8_t>& q, int64_t n) {
+    std::vector<float> out(n);
+    traits(type, CpuLevel::Scalar).to_float(q.data(), out.data(), n);
+    return out;
+}
+
+double relative_rms_error(const std::vector<float>& a, const std::vector<float>& b) {
+    double err = 0, ref = 0;
+    for (size_t i = 0; i < a.size(); ++i) err += (a[i] - b[i]) * (a[i] - b[i]), ref += a[i] * a[i];
+    return std::sqrt(err / ref);
+}
+
+// Relative RMS error of Gaussian data after a round trip; each bound is about 1.3x what
+// round-to-nearest gives for that many bits (the k-quants' scale search lands below it).
+double error_bound(TensorType type) {
+    switch (type) {
+        case TensorType::Q8_0:
+            return 0.007;
+        case TensorType::Q6_K:
+            return 0.025;
+        case TensorType::Q5_0:
+        case TensorType::Q5_1:
+        case TensorType::Q5_K:
+            return 0.05;
+        case TensorType::Q4_0:
+        case TensorType::Q4_1:
+        case TensorType::Q4_K:
+            return 0.11;
+        case TensorType::IQ4_NL:
+        case TensorType::IQ4_XS:
+            return 0.10;
+        case TensorType::Q3_K:
+            return 0.20;
+        case TensorType::Q2_K:
+            return 0.40;
+        default:
+            return 0;
+    }
+}
+
+class EachQuantType : public ::testing::TestWithParam<TensorType> {};
+
+std::string type_param_name(const ::testing::TestParamInfo<TensorType>& info) {
+    return std::string(hearth::gguf::type_name(info.param));
+}
+
+}  // namespace
+
+TEST_P(EachQuantType, RoundTripErrorWithinFormatBound) {
+    const TensorType type = GetParam();
+    for (float sigma : {1.0f, 0.02f}) {
+        auto x = gaussian(8192, 42, sigma);
+        auto y = dequantize(type, quantize(type, x), x.size());
+        double err = relative_rms_error(x, y);
+        EXPECT_LT(err, error_bound(type)) << hearth::gguf::type_name(type) << " sigma " << sigma;
+        RecordProperty("relative_rms_error", std::to_string(err));
+    }
+}
+
+TEST_P(EachQuantType, ZerosStayZero) {
+    const TensorType type = GetParam();
+    std::vector<float> x(512, 0.0f);
+    for (float v : dequantize(type, quantize(type, x), x.size())) EXPECT_EQ(v, 0.0f);
+}
+
+// Every SIMD level's dot product equals the scalar oracle: the integer sums are exact in both,
+// only the float accumulation order differs, so 1e-5 of the summed magnitudes bounds the gap.
+TEST_P(EachQuantType, SimdDotMatchesScalar) {
+    const TensorType type = GetParam();
+    const TypeTraits& ref = traits(type, CpuLevel::Scalar);
+    const int64_t n = 4096;
+    for (uint32_t seed = 1; seed <= 4; ++seed) {
+        auto w = quantize(type, gaussian(n, seed));
+        auto xf = gaussian(n, seed + 100);
+        if (seed == 4) {  // extremes: saturating activations exercise the 16-bit paths
+            for (int64_t i = 0; i < n; ++i) xf[i] = (i % 3 == 0) ? -1.0f : 1.0f;
+        }
+        std::vector<uint8_t> act(hearth::gguf::bytes_for(ref.vec_dot_type, n));
+        traits(ref.vec_dot_type, CpuLevel::Scalar).from_float(xf.data(), act.data(), n);
+        float expected = ref.vec_dot(n, w.data(), act.data());
+        auto wf = dequantize(type, w, n);
+        double magnitude = 0;
+        for (int64_t i = 0; i < n; ++i) magnitude += std::fabs(wf[i] * xf[i]);
+        for (CpuLevel level : supported_cpu_levels()) {
+            float got = traits(type, level).vec_dot(n, w.data(), act.data());
+            EXPECT_NEAR(got, expected, 1e-5 * magnitude)
+                << cpu_level_name(level) << " seed " << seed;
+        }
+    }
+}
+
+// The quantized matmul (activations quantized to 8 bits) against an F32 matmul of the
+// dequantized weights: the gap is the activation quantization error only.
+TEST_P(EachQuantType, MatmulMatchesDequantizedF32) {
+    const TensorType type = GetParam();
+    const int64_t rows = 37, cols = 512, tokens = 70;
+    auto wq = quantize(type, gaussian(rows * cols, 7));
+    auto wf = dequantize(type, wq, rows * cols);
+    auto x = gaussian(cols * tokens, 8);
+    WeightMatrix w{type, wq.data(), rows, cols, hearth::gguf::bytes_for(type, cols)};
+    ThreadPool pool(2);
+    MatmulScratch scratch;
+    for (CpuLevel level : supported_cpu_levels()) {
+        set_cpu_level(level);
+        std::vector<float> y(rows * tokens);
+        matmul(w, x.data(), tokens, y.data(), pool, scratch);
+        for (int64_t t = 0; t < tokens; ++t) {
+            for (int64_t r = 0; r < rows; ++r) {
+                double ref = 0, magnitude = 0;
+                for (int64_t c = 0; c < cols; ++c) {
+                    ref += wf[r * cols + c] * x[t * cols + c];
+                    magnitude += std::fabs(wf[r * cols + c] * x[t * cols + c]);
+                }
+                EXPECT_NEAR(y[t * rows + r], ref, 0.01 * magnitude) << cpu_level_name(level);
+            }
+        }
+    }
+    set_cpu_level(detected_cpu_level());
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, EachQuantType, ::testing::ValuesIn(kQuantTypes), type_param_name);
+
+TEST(CpuLevel, NamesRoundTripAndSetIsCapped) {
+    for (CpuLevel level : {CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx512}) {
+        EXPECT_EQ(cpu_level_from_name(cpu_level_name(level)), level);
+    }
+    EXPECT_FALSE(cpu_level_from_name("sse9").has_value());
+    EXPECT_EQ(set_cpu_level(CpuLevel::Scalar), CpuLevel::Scalar);
+    EXPECT_EQ(cpu_level(), CpuLevel::Scalar);
+    EXPECT_EQ(set_cpu_level(CpuLevel::Avx512), detected_cpu_level());
+}
+
+// Tile kernels (several tokens per weight row pass) equal the per-pair vec_dot of their level.
+TEST(TileKernels, MatchVecDotOnEveryLevel) {
+    const int64_t rows = 5, tokens = 11;
+    for (int64_t n : {1024, 96}) {  // 96: an odd number of 32-blocks takes the one-by-one path
+        for (TensorType type : kQuantTypes) {
+            for (CpuLevel level : supported_cpu_levels()) {
+                const TypeTraits& tt = traits(type, level);
+                if (!tt.vec_dot_tile || n % hearth::gguf::type_info(type).block_size != 0) continue;
+                SCOPED_TRACE(std::string(hearth::gguf::type_name(type)) + " " +
+                             std::string(cpu_level_name(level)));
+                const size_t w_row = hearth::gguf::bytes_for(type, n),
+                             a_row = hearth::gguf::bytes_for(tt.vec_dot_type, n);
+                auto w = quantize(type, gaussian(n * rows, 5));
+                auto xf = gaussian(n * tokens, 6);
+                std::vector<uint8_t> act(a_row * tokens);
+                for (int64_t t = 0; t < tokens; ++t)
+                    traits(tt.vec_dot_type)
+                        .from_float(xf.data() + t * n, act.data() + t * a_row, n);
+                std::vector<float> out(rows * tokens);
+                tt.vec_dot_tile(n, w.data(), w_row, rows, act.data(), a_row, tokens, out.data(),
+                                rows);
+                for (int64_t t = 0; t < tokens; ++t) {
+                    for (int64_t r = 0; r < rows; ++r) {
+                        float want = tt.vec_dot(n, w.data() + r * w_row, act.data() + t * a_row);
+                        EXPECT_NEAR(out[t * rows + r], want, 1e-5 * (std::fabs(want) + 1))
+                            << "row " << r << " token " << t;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Activation quantization is bit-identical on every level (the dot products see the same bytes).
+TEST(ActivationQuantization, SameBytesOnEveryLevel) {
+    auto x = gaussian(4096, 77);
+    x[5] = 0.0f,
+    x[300] = 12.5f;  // an exact half after scaling is likely somewhere; ties must agree
+    for (TensorType type : {TensorType::Q8_0, TensorType::Q8_K}) {
+        std::vector<uint8_t> ref(hearth::gguf::bytes_for(type, x.size()));
+        traits(type, CpuLevel::Scalar).from_float(x.data(), ref.data(), x.size());
+        for (CpuLevel level : supported_cpu_levels()) {
+            std::vector<uint8_t> got(ref.size());
+            traits(type, level).from_float(x.data(), got.data(), x.size());
+            EXPECT_EQ(got, ref) << hearth::gguf::type_name(type) << " " << cpu_level_name(level);
+        }
+    }
+}
+
+// matmul_group (shared input, one parallel region) gives what separate matmuls give.
+TEST(MatmulGroup, EqualsSeparateMatmuls) {
+    const int64_t cols = 512;
+    struct Spec {
+        TensorType type;
+        int64_t rows;
+    };
+    const Spec specs[] = {{TensorType::Q4_K, 96}, {TensorType::Q6_K, 33}, {TensorType::Q4_K, 64}};
+    std::vector<std::vector<uint8_t>> data;
+    std::vector<WeightMatrix> weights;
+    for (const Spec& s : specs) {
+        data.push_back(quantize(s.type, gaussian(s.rows * cols, static_cast<uint32_t>(s.rows))));
+    }
+    for (size_t i = 0; i < data.size(); ++i) {
+        weights.push_back({specs[i].type, data[i].data(), specs[i].rows, cols,
+                           hearth::gguf::bytes_for(specs[i].type, cols)});
+    }
+    ThreadPool pool(2);
+    MatmulScratch scratch;
+    for (int64_t tokens : {1, 19}) {
+        auto x = gaussian(cols * tokens, 9);
+        std::vector<std::vector<float>> separate, grouped;
+        std::vector<MatmulOutput> outputs;
+        for (const WeightMatrix& w : weights) {
+            separate.emplace_back(w.rows * tokens);
+            grouped.emplace_back(w.rows * tokens);
+        }
+        for (size_t i = 0; i < weights.size(); ++i) {
+            matmul(weights[i], x.data(), tokens, separate[i].data(), pool, scratch);
+            outputs.push_back({&weights[i], grouped[i].data()});
+        }
+        matmul_group(outputs, x.data(), tokens, pool, scratch);
+        for (size_t i = 0; i < weights.size(); ++i) {
+            for (size_t j = 0; j < separate[i].size(); ++j)
+                EXPECT_FLOAT_EQ(grouped[i][j], separate[i][j]);
+        }
+    }
+}
+
+// run_chunks: every chunk exactly once, interleaved with run() jobs (workers may skip chunk
+// jobs entirely but must take part in every run()).
+TEST(ThreadPoolChunks, EveryChunkOnceMixedWithRun) {
+    ThreadPool pool(3);
+    for (int round = 0; round < 300; ++round) {
+        const int64_t n = 1 + round % 37;
+        std::vector<std::atomic<int>> hits(n);
+        pool.run_chunks(n, [&](int64_t c) { hits[c].fetch_add(1); });
+        for (int64_t c = 0; c < n; ++c) ASSERT_EQ(hits[c].load(), 1) << "round " << round;
+        std::atomic<int> ran{0};
+        pool.run([&](int, int) { ran.fetch_add(1); });
+        ASSERT_EQ(ran.load(), 3);
+    }
+}
+
+namespace {
+// Byte offsets of the fp16 scale fields (d, and m/dmin where the format has one) in a block.
+std::vector<size_t> scale_offsets(TensorType type) {
+    switch (type) {
+        case TensorType::Q4_1:
+        case TensorType::Q5_1:
+        case TensorType::Q4_K:
+        case TensorType::Q5_K:
+            return {0, 2};
+        case TensorType::Q2_K:
+            return {80, 82};
+        case TensorType::Q3_K:
+            return {108};
+        case TensorType::Q6_K:
+            return {208};
+        default:
+            return {0};
+    }
+}
+}  // namespace
+
+// With every float scale set to 1 and small activations, each dot product is an integer well
+// below 2^24, so every float operation is exact: SIMD and scalar must agree bit for bit (the
+// integer parts of the kernels are identical, not just close).
+TEST(SimdIntegerParts, ExactlyEqualScalar) {
+    const int64_t n = 1024;
+    const uint16_t one = fp32_to_fp16(1.0f);
+    for (TensorType type : kQuantTypes) {
+        const TypeTraits& ref = traits(type, CpuLevel::Scalar);
+        const auto& info = hearth::gguf::type_info(type);
+        auto w = quantize(type, gaussian(n, 31));
+        for (size_t b = 0; b < w.size() / info.bytes_per_block; ++b) {
+            for (size_t offset : scale_offsets(type))
+                std::memcpy(&w[b * info.bytes_per_block + offset], &one, 2);
+        }
+        std::vector<uint8_t> act(hearth::gguf::bytes_for(ref.vec_dot_type, n));
+        std::mt19937 rng(5);
+        if (ref.vec_dot_type == TensorType::Q8_0) {
+            auto* blocks = reinterpret_cast<BlockQ8_0*>(act.data());
+            for (int64_t b = 0; b < n / 32; ++b) {
+                blocks[b].d = one;
+                for (auto& q : blocks[b].qs)
+                    q = static_cast<int8_t>(static_cast<int>(rng() % 7) - 3);
+            }
+        } else {
+            auto* blocks = reinterpret_cast<BlockQ8_K*>(act.data());
+            for (int64_t b = 0; b < n / 256; ++b) {
+                blocks[b].d = 1.0f;
+                for (auto& q : blocks[b].qs)
+                    q = static_cast<int8_t>(static_cast<int>(rng() % 7) - 3);
+                for (int g = 0; g < 16; ++g) {
+                    int sum = 0;
+                    for (int i = 0; i < 16; ++i) sum += blocks[b].qs[16 * g + i];
+                    blocks[b].bsums[g] = static_cast<int16_t>(sum);
+                }
+            }
+        }
+        float expected = ref.vec_dot(n, w.data(), act.data());
+        ASSERT_EQ(expected, std::nearbyint(expected)) << hearth::gguf::type_name(type);
+        for (CpuLevel level : supported_cpu_levels()) {
+            EXPECT_EQ(traits(type, level).vec_dot(n, w.data(), act.data()), expected)
+                << hearth::gguf::type_name(type) << " " << cpu_level_name(level);
+        }
+    }
+}

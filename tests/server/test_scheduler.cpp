@@ -1,0 +1,175 @@
+// The scheduler against the single-sequence loop: batching must not change a single token.
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "runtime/scheduler.h"
+#include "test_helpers.h"
+
+namespace hearth::runtime {
+namespace {
+
+struct Collected {
+    std::string text;
+    FinishReason finish = FinishReason::Stop;
+    int64_t completion_tokens = 0;
+    int64_t cached = 0;
+};
+
+// Submits all requests at once and waits for every final event.
+std::vector<Collected> run_all(Scheduler& scheduler, std::vector<SequenceRequest> reqs) {
+    auto results = std::make_shared<std::vector<Collected>>(reqs.size());
+    auto done = std::make_shared<std::vector<std::promise<void>>>(reqs.size());
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        reqs[i].on_event = [results, done, i](SequenceEvent&& ev) {
+            (*results)[i].text += ev.text;
+            if (!ev.finished) return;
+            (*results)[i].finish = ev.finish;
+            (*results)[i].completion_tokens = ev.completion_tokens;
+            (*results)[i].cached = ev.cached_prompt_tokens;
+            (*done)[i].set_value();
+        };
+    }
+    std::vector<std::future<void>> waits;
+    for (auto& p : *done) waits.push_back(p.get_future());
+    EXPECT_FALSE(scheduler.submit(std::move(reqs)).empty());
+    for (auto& w : waits) w.wait();
+    return *results;
+}
+
+TEST(Scheduler, BatchedGreedyEqualsSingleSequenceLoop) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok,
+                        {.ctx_per_seq = 256, .parallel = 4, .threads = 1, .prefill_chunk = 7});
+    const std::vector<std::string> prompts = {
+        "Once upon a time", "The cat",   "Lily and Tom went to the park",
+        "One day",          "A big dog", "She was happy"};
+    std::vector<SequenceRequest> reqs;
+    for (const auto& p : prompts) {
+        SequenceRequest r;
+        r.prompt = oracle.tok->encode(p, true, false);
+        r.sampling = testing::Oracle::greedy();
+        r.max_tokens = 40;
+        reqs.push_back(std::move(r));
+    }
+    auto got = run_all(scheduler, std::move(reqs));
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        auto want = oracle.run_text(prompts[i], 40);
+        EXPECT_EQ(got[i].text, want.text) << prompts[i];
+        EXPECT_EQ(got[i].completion_tokens, static_cast<int64_t>(want.tokens.size()));
+        EXPECT_STREQ(finish_reason_name(got[i].finish), finish_reason_name(want.finish));
+    }
+}
+
+TEST(Scheduler, SeededSamplingEqualsSingleSequenceLoop) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok,
+                        {.ctx_per_seq = 256, .parallel = 3, .threads = 1});
+    std::vector<SequenceRequest> reqs;
+    for (uint64_t seed = 1; seed <= 5; ++seed) {
+        SequenceRequest r;
+        r.prompt = oracle.tok->encode("Once upon a time", true, false);
+        r.sampling.temperature = 1.0f;
+        r.sampling.seed = seed;
+        r.max_tokens = 30;
+        reqs.push_back(std::move(r));
+    }
+    auto got = run_all(scheduler, std::move(reqs));
+    for (uint64_t seed = 1; seed <= 5; ++seed) {
+        SamplingParams s;
+        s.temperature = 1.0f;
+        s.seed = seed;
+        EXPECT_EQ(got[seed - 1].text, oracle.run_text("Once upon a time", 30, s).text)
+            << "seed " << seed;
+    }
+}
+
+TEST(Scheduler, ReusesACachedPromptPrefix) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok,
+                        {.ctx_per_seq = 256, .parallel = 2, .threads = 1});
+    auto make = [&](const std::string& text) {
+        SequenceRequest r;
+        r.prompt = oracle.tok->encode(text, true, false);
+        r.sampling = testing::Oracle::greedy();
+        r.max_tokens = 20;
+        std::vector<SequenceRequest> v;
+        v.push_back(std::move(r));
+        return v;
+    };
+    auto first = run_all(scheduler, make("Once upon a time, there was a little girl"));
+    auto second = run_all(scheduler, make("Once upon a time, there was a little boy"));
+    EXPECT_EQ(first[0].cached, 0);
+    EXPECT_GT(second[0].cached, 5);
+    EXPECT_EQ(second[0].text, oracle.run_text("Once upon a time, there was a little boy", 20).text);
+    EXPECT_GT(scheduler.stats().prompt_tokens_reused, 5u);
+}
+
+TEST(Scheduler, StopStringsAndCancellation) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok,
+                        {.ctx_per_seq = 256, .parallel = 2, .threads = 1});
+    SequenceRequest r;
+    r.prompt = oracle.tok->encode("Once upon a time", true, false);
+    r.sampling = testing::Oracle::greedy();
+    r.max_tokens = 40;
+    r.stop = {" little"};
+    std::vector<SequenceRequest> v;
+    v.push_back(std::move(r));
+    auto got = run_all(scheduler, std::move(v));
+    EXPECT_EQ(got[0].text, ", there was a");
+    EXPECT_EQ(got[0].finish, FinishReason::Stop);
+}
+
+TEST(Scheduler, FullQueueRefusesEverythingOrNothing) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok,
+                        {.ctx_per_seq = 64, .parallel = 1, .threads = 1, .max_queue = 2});
+    std::vector<SequenceRequest> three(3);
+    for (auto& r : three) {
+        r.prompt = {1};
+        r.on_event = [](SequenceEvent&&) {};
+    }
+    EXPECT_TRUE(scheduler.submit(std::move(three)).empty());
+}
+
+}  // namespace
+}  // namespace hearth::runtime
+
+namespace hearth::runtime {
+namespace {
+
+TEST(Scheduler, SequencesWithOnePromptEvaluateItOnce) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok,
+                        {.ctx_per_seq = 256, .parallel = 4, .threads = 1, .prefill_chunk = 16});
+    const std::string prompt =
+        "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
+        "park with her friends. One day, she saw a big red ball";
+    const auto tokens = oracle.tok->encode(prompt, true, false);
+    ASSERT_GT(tokens.size(), 40u);
+    std::vector<SequenceRequest> reqs;
+    for (uint64_t seed = 0; seed < 3; ++seed) {
+        SequenceRequest r;
+        r.prompt = tokens;
+        r.sampling.temperature = 1.0f;
+        r.sampling.seed = seed;
+        r.max_tokens = 20;
+        reqs.push_back(std::move(r));
+    }
+    auto got = run_all(scheduler, std::move(reqs));
+    EXPECT_EQ(got[0].cached, 0);
+    for (uint64_t seed = 0; seed < 3; ++seed) {
+        if (seed > 0) {
+            EXPECT_EQ(got[seed].cached, static_cast<int64_t>(tokens.size()) - 1);
+        }
+        SamplingParams s;
+        s.temperature = 1.0f;
+        s.seed = seed;
+        EXPECT_EQ(got[seed].text, oracle.run(tokens, 20, s).text) << "seed " << seed;
+    }
+    EXPECT_EQ(scheduler.stats().prompt_tokens_evaluated, tokens.size() + 2);
+}
+
+}  // namespace
+}  // namespace hearth::runtime

@@ -1,0 +1,448 @@
+// The server over real HTTP on loopback: routes, errors, auth, SSE framing, and the batched
+// output checked against the single-sequence oracle.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <future>
+#include <thread>
+
+#include "server/server.h"
+#include "test_helpers.h"
+
+namespace hearth::server {
+namespace {
+
+using nlohmann::json;
+
+// A server running on its own thread on a free loopback port.
+class LiveServer {
+  public:
+    explicit LiveServer(ServerOptions options) {
+        options.host = "127.0.0.1";
+        options.port = 0;
+        options.pool.threads = 1;
+        ModelEntry entry;
+        entry.name = "stories260K";
+        entry.path = testing::stories_path();
+        entry.aliases = {"stories"};
+        server_ = std::make_unique<Server>(options, std::vector<ModelEntry>{entry});
+        port_ = server_->bind();
+        thread_ = std::thread([this] { server_->run(); });
+    }
+    ~LiveServer() {
+        server_->stop();
+        thread_.join();
+    }
+    int port() const { return port_; }
+    Server& server() { return *server_; }
+    httplib::Client client() const {
+        httplib::Client c("127.0.0.1", port_);
+        c.set_read_timeout(60, 0);
+        return c;
+    }
+
+  private:
+    std::unique_ptr<Server> server_;
+    int port_ = 0;
+    std::thread thread_;
+};
+
+ServerOptions default_options() {
+    ServerOptions o;
+    o.max_body_bytes = 64 * 1024;
+    o.pool.ctx_size = 128;
+    o.pool.parallel = 4;
+    return o;
+}
+
+class ServerTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        live_ = new LiveServer(default_options());
+        oracle_ = new testing::Oracle();
+    }
+    static void TearDownTestSuite() {
+        delete live_;
+        delete oracle_;
+    }
+
+    static httplib::Result post(const std::string& path, const json& body) {
+        return live_->client().Post(path, body.dump(), "application/json");
+    }
+    static json post_ok(const std::string& path, const json& body) {
+        auto res = post(path, body);
+        EXPECT_TRUE(res) << "no response";
+        if (!res) return {};
+        EXPECT_EQ(res->status, 200) << res->body;
+        return json::parse(res->body);
+    }
+    static void expect_error(const httplib::Result& res, int status, const std::string& code = {}) {
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, status) << res->body;
+        json body = json::parse(res->body);
+        ASSERT_TRUE(body.contains("error")) << res->body;
+        for (const char* key : {"message", "type", "param", "code"})
+            EXPECT_TRUE(body["error"].contains(key));
+        if (!code.empty()) {
+            EXPECT_EQ(body["error"]["code"], code) << res->body;
+        }
+    }
+    static size_t active_sequences() {
+        size_t n = 0;
+        for (const auto& m : live_->server().pool().loaded()) n += m.stats.active + m.stats.queued;
+        return n;
+    }
+
+    static LiveServer* live_;
+    static testing::Oracle* oracle_;
+};
+LiveServer* ServerTest::live_ = nullptr;
+testing::Oracle* ServerTest::oracle_ = nullptr;
+
+TEST_F(ServerTest, HealthReadyModelsAndMetrics) {
+    auto c = live_->client();
+    auto health = c.Get("/health");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200);
+    EXPECT_EQ(c.Get("/readyz")->status, 200);
+    json models = json::parse(c.Get("/v1/models")->body);
+    EXPECT_EQ(models["object"], "list");
+    ASSERT_EQ(models["data"].size(), 1u);
+    EXPECT_EQ(models["data"][0]["id"], "stories260K");
+    EXPECT_EQ(models["data"][0]["object"], "model");
+    EXPECT_EQ(c.Get("/v1/models/stories260K")->status, 200);
+    expect_error(c.Get("/v1/models/nope"), 404, "model_not_found");
+    expect_error(c.Get("/no/such/route"), 404);
+    post_ok("/v1/completions", {{"prompt", "Once"}, {"max_tokens", 2}});
+    auto metrics = c.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_EQ(metrics->status, 200);
+    for (const char* name :
+         {"hearth_requests_total", "hearth_completion_tokens_total", "hearth_prompt_tokens_total",
+          "hearth_completion_tokens_per_second", "hearth_time_to_first_token_seconds_bucket",
+          "hearth_queue_depth", "hearth_models_loaded 1", "hearth_process_resident_memory_bytes"}) {
+        EXPECT_NE(metrics->body.find(name), std::string::npos) << name;
+    }
+}
+
+TEST_F(ServerTest, GreedyCompletionEqualsTheSingleSequenceLoop) {
+    for (const std::string prompt : {"Once upon a time", "The little dog", "Tom had a red ball"}) {
+        json r = post_ok(
+            "/v1/completions",
+            {{"model", "stories260K"}, {"prompt", prompt}, {"max_tokens", 40}, {"temperature", 0}});
+        auto want = oracle_->run_text(prompt, 40);
+        EXPECT_EQ(r["choices"][0]["text"], want.text);
+        EXPECT_EQ(r["choices"][0]["finish_reason"], runtime::finish_reason_name(want.finish));
+        EXPECT_EQ(r["usage"]["completion_tokens"], want.tokens.size());
+        EXPECT_EQ(r["object"], "text_completion");
+    }
+    json r = post_ok("/v1/completions",
+                     {{"prompt", "Once upon a time"}, {"max_tokens", 12}, {"temperature", 0}});
+    EXPECT_EQ(
+        r["choices"][0]["text"].get<std::string>().rfind(", there was a little girl named Lily", 0),
+        0u);
+}
+
+TEST_F(ServerTest, GreedyChatEqualsTheSingleSequenceLoop) {
+    json r = post_ok("/v1/chat/completions",
+                     {{"model", "stories"},
+                      {"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
+                      {"max_tokens", 30},
+                      {"temperature", 0}});
+    EXPECT_EQ(r["object"], "chat.completion");
+    EXPECT_EQ(r["model"], "stories260K");
+    EXPECT_EQ(r["choices"][0]["message"]["role"], "assistant");
+    EXPECT_EQ(r["choices"][0]["message"]["content"],
+              oracle_->run_text("Once upon a time", 30).text);
+    EXPECT_EQ(r["usage"]["prompt_tokens"],
+              oracle_->tok->encode("Once upon a time", true, false).size());
+}
+
+TEST_F(ServerTest, ConcurrentRequestsEachEqualTheirOracle) {
+    const std::vector<std::string> prompts = {"Once upon a time", "The cat sat", "Lily went",
+                                              "One day, Tom",     "The sun",     "A bird",
+                                              "Mom said",         "They played"};
+    std::vector<std::future<json>> futures;
+    for (const auto& p : prompts) {
+        futures.push_back(std::async(std::launch::async, [p] {
+            return post_ok("/v1/completions",
+                           {{"prompt", p}, {"max_tokens", 30}, {"temperature", 0}});
+        }));
+    }
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        EXPECT_EQ(futures[i].get()["choices"][0]["text"], oracle_->run_text(prompts[i], 30).text)
+            << prompts[i];
+    }
+}
+
+TEST_F(ServerTest, SeedGivesTheSameTextAndNChoicesUseConsecutiveSeeds) {
+    json body = {
+        {"prompt", "Once upon a time"}, {"max_tokens", 25}, {"temperature", 1.0}, {"seed", 42}};
+    json a = post_ok("/v1/completions", body);
+    json b = post_ok("/v1/completions", body);
+    EXPECT_EQ(a["choices"][0]["text"], b["choices"][0]["text"]);
+    runtime::SamplingParams s;
+    s.temperature = 1.0f;
+    s.seed = 42;
+    EXPECT_EQ(a["choices"][0]["text"], oracle_->run_text("Once upon a time", 25, s).text);
+
+    body["n"] = 3;
+    json n3 = post_ok("/v1/completions", body);
+    ASSERT_EQ(n3["choices"].size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(n3["choices"][i]["index"], i);
+        s.seed = 42 + static_cast<uint64_t>(i);
+        EXPECT_EQ(n3["choices"][i]["text"], oracle_->run_text("Once upon a time", 25, s).text);
+    }
+}
+
+TEST_F(ServerTest, StopSequencesEndTheTextBeforeThem) {
+    json r = post_ok("/v1/chat/completions",
+                     {{"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
+                      {"max_tokens", 40},
+                      {"temperature", 0},
+                      {"stop", {" little", "zzz"}}});
+    EXPECT_EQ(r["choices"][0]["message"]["content"], ", there was a");
+    EXPECT_EQ(r["choices"][0]["finish_reason"], "stop");
+    json len = post_ok("/v1/completions",
+                       {{"prompt", "Once upon a time"}, {"max_tokens", 3}, {"temperature", 0}});
+    EXPECT_EQ(len["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(len["usage"]["completion_tokens"], 3);
+}
+
+TEST_F(ServerTest, LogprobsForChatAndCompletions) {
+    json chat = post_ok("/v1/chat/completions",
+                        {{"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
+                         {"max_tokens", 3},
+                         {"temperature", 0},
+                         {"logprobs", true},
+                         {"top_logprobs", 2}});
+    const json& content = chat["choices"][0]["logprobs"]["content"];
+    ASSERT_EQ(content.size(), 3u);
+    EXPECT_EQ(content[0]["token"], ",");
+    EXPECT_LE(content[0]["logprob"].get<double>(), 0.0);
+    EXPECT_EQ(content[0]["top_logprobs"].size(), 2u);
+    EXPECT_EQ(content[0]["top_logprobs"][0]["token"], ",");
+    json comp = post_ok(
+        "/v1/completions",
+        {{"prompt", "Once upon a time"}, {"max_tokens", 3}, {"temperature", 0}, {"logprobs", 1}});
+    EXPECT_EQ(comp["choices"][0]["logprobs"]["tokens"].size(), 3u);
+    EXPECT_EQ(comp["choices"][0]["logprobs"]["top_logprobs"][0].size(), 1u);
+}
+
+// Parses an SSE body into its data payloads, checking the framing on the way.
+std::vector<std::string> sse_payloads(const std::string& body) {
+    std::vector<std::string> out;
+    size_t pos = 0;
+    while (pos < body.size()) {
+        size_t end = body.find("\n\n", pos);
+        EXPECT_NE(end, std::string::npos) << "unterminated event";
+        if (end == std::string::npos) break;
+        std::string event = body.substr(pos, end - pos);
+        EXPECT_EQ(event.rfind("data: ", 0), 0u) << event;
+        out.push_back(event.substr(6));
+        pos = end + 2;
+    }
+    return out;
+}
+
+TEST_F(ServerTest, ChatStreamIsFramedAsOpenAIFramesIt) {
+    json body = {{"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
+                 {"max_tokens", 20},
+                 {"temperature", 0},
+                 {"stream", true},
+                 {"stream_options", {{"include_usage", true}}}};
+    auto res = post("/v1/chat/completions", body);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->get_header_value("Content-Type"), "text/event-stream");
+    auto payloads = sse_payloads(res->body);
+    ASSERT_GE(payloads.size(), 4u);
+    EXPECT_EQ(payloads.back(), "[DONE]");
+    json first = json::parse(payloads[0]);
+    EXPECT_EQ(first["object"], "chat.completion.chunk");
+    EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
+    std::string text;
+    std::string id = first["id"];
+    for (size_t i = 1; i + 3 < payloads.size() + 1 && i < payloads.size() - 3; ++i) {
+        json chunk = json::parse(payloads[i]);
+        EXPECT_EQ(chunk["id"], id);
+        EXPECT_TRUE(chunk["finish_reason"].is_null() || !chunk.contains("finish_reason"));
+        EXPECT_TRUE(chunk["choices"][0]["finish_reason"].is_null());
+        EXPECT_TRUE(chunk["usage"].is_null());
+        text += chunk["choices"][0]["delta"]["content"].get<std::string>();
+    }
+    json last = json::parse(payloads[payloads.size() - 3]);
+    EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
+    EXPECT_TRUE(last["choices"][0]["delta"].empty());
+    json usage = json::parse(payloads[payloads.size() - 2]);
+    EXPECT_TRUE(usage["choices"].empty());
+    EXPECT_EQ(usage["usage"]["completion_tokens"], 20);
+    EXPECT_EQ(text, oracle_->run_text("Once upon a time", 20).text);
+}
+
+TEST_F(ServerTest, CompletionStreamWithoutUsage) {
+    auto res = post(
+        "/v1/completions",
+        {{"prompt", "Once upon a time"}, {"max_tokens", 10}, {"temperature", 0}, {"stream", true}});
+    ASSERT_TRUE(res);
+    auto payloads = sse_payloads(res->body);
+    EXPECT_EQ(payloads.back(), "[DONE]");
+    std::string text;
+    for (size_t i = 0; i + 1 < payloads.size(); ++i) {
+        json chunk = json::parse(payloads[i]);
+        EXPECT_EQ(chunk["object"], "text_completion");
+        EXPECT_FALSE(chunk.contains("usage"));
+        text += chunk["choices"][0]["text"].get<std::string>();
+    }
+    EXPECT_EQ(json::parse(payloads[payloads.size() - 2])["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(text, oracle_->run_text("Once upon a time", 10).text);
+}
+
+TEST_F(ServerTest, ClientThatDisconnectsFreesItsSlot) {
+    for (int round = 0; round < 3; ++round) {
+        httplib::Request req;
+        req.method = "POST";
+        req.path = "/v1/completions";
+        req.body = json{
+            {"prompt", "Once upon a time"},
+            {"max_tokens", 120},
+            {"temperature", 1.0},
+            {"stream",
+             true}}.dump();
+        req.set_header("Content-Type", "application/json");
+        int chunks = 0;
+        req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+            return ++chunks < 2;
+        };
+        auto c = live_->client();
+        auto res = c.send(req);
+        EXPECT_GE(chunks, 1);
+    }
+    // The slots empty once the server notices the closed sockets.
+    for (int i = 0; i < 100 && active_sequences() > 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(active_sequences(), 0u);
+    post_ok("/v1/completions", {{"prompt", "Once"}, {"max_tokens", 2}});
+}
+
+TEST_F(ServerTest, PathRoutingWinsOverTheBody) {
+    json r = post_ok("/models/stories260K/v1/completions",
+                     {{"model", "not-this-one"}, {"prompt", "Once"}, {"max_tokens", 2}});
+    EXPECT_EQ(r["model"], "stories260K");
+    EXPECT_EQ(live_->client().Get("/models/stories260K/v1/models")->status, 200);
+    expect_error(post("/models/nope/v1/chat/completions",
+                      {{"messages", {{{"role", "user"}, {"content", "x"}}}}}),
+                 404, "model_not_found");
+}
+
+TEST_F(ServerTest, InputErrorsAre4xxAndTheServerKeepsAnswering) {
+    auto c = live_->client();
+    expect_error(c.Post("/v1/chat/completions", "{\"model\": ", "application/json"), 400);
+    post_ok("/v1/completions", {{"prompt", "Once"}, {"max_tokens", 2}});
+    expect_error(post("/v1/chat/completions",
+                      {{"model", "nope"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}}),
+                 404, "model_not_found");
+    expect_error(
+        post("/v1/chat/completions",
+             {{"temperature", "hot"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}}),
+        400);
+    expect_error(post("/v1/chat/completions", {{"model", "stories260K"}}), 400);
+    expect_error(post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 1000000}}), 400);
+    expect_error(post("/v1/completions", {{"prompt", {1, 2, 99999}}}), 400);
+    std::string long_prompt;
+    for (int i = 0; i < 200; ++i) long_prompt += "Once upon a time ";
+    expect_error(post("/v1/completions", {{"prompt", long_prompt}}), 400,
+                 "context_length_exceeded");
+    expect_error(post("/v1/embeddings", {{"model", "stories260K"}, {"input", "hello"}}), 400,
+                 "model_not_supported");
+    expect_error(post("/v1/embeddings", {{"model", "nope"}, {"input", "hello"}}), 404,
+                 "model_not_found");
+    expect_error(c.Post("/v1/completions", std::string(100 * 1024, ' '), "application/json"), 413);
+    post_ok("/v1/chat/completions",
+            {{"messages", {{{"role", "user"}, {"content", "Once"}}}}, {"max_tokens", 2}});
+}
+
+TEST_F(ServerTest, RepeatedPromptReusesTheCachedPrefix) {
+    json body = {{"prompt", "Once upon a time, in a big forest, there lived"},
+                 {"max_tokens", 5},
+                 {"temperature", 0}};
+    json a = post_ok("/v1/completions", body);
+    json b = post_ok("/v1/completions", body);
+    EXPECT_EQ(a["choices"][0]["text"], b["choices"][0]["text"]);
+    EXPECT_EQ(b["usage"]["prompt_tokens_details"]["cached_tokens"],
+              b["usage"]["prompt_tokens"].get<int>() - 1);
+}
+
+TEST(ServerAuth, KeysAreRequiredExceptForHealth) {
+    ServerOptions o = default_options();
+    o.api_keys = {"sk-test-1", "sk-test-2"};
+    LiveServer live(o);
+    auto c = live.client();
+    EXPECT_EQ(c.Get("/health")->status, 200);
+    EXPECT_EQ(c.Get("/readyz")->status, 200);
+    auto no_key = c.Get("/v1/models");
+    ASSERT_TRUE(no_key);
+    EXPECT_EQ(no_key->status, 401);
+    json err = json::parse(no_key->body)["error"];
+    EXPECT_EQ(err["code"], "invalid_api_key");
+    EXPECT_EQ(err["type"], "invalid_request_error");
+    EXPECT_EQ(c.Get("/metrics")->status, 401);
+    EXPECT_EQ(c.Get("/v1/models", {{"Authorization", "Bearer sk-wrong"}})->status, 401);
+    EXPECT_EQ(c.Get("/v1/models", {{"Authorization", "Bearer sk-test-2"}})->status, 200);
+    auto post = c.Post("/v1/completions", {{"Authorization", "Bearer sk-test-1"}},
+                       json{{"prompt", "Once"}, {"max_tokens", 2}}.dump(), "application/json");
+    EXPECT_EQ(post->status, 200);
+}
+
+TEST(ServerBusy, FullQueueIs429WithRetryAfter) {
+    ServerOptions o = default_options();
+    o.pool.max_queue = 0;
+    LiveServer live(o);
+    auto res = live.client().Post(
+        "/v1/completions", json{{"prompt", "Once"}, {"max_tokens", 2}}.dump(), "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 429);
+    EXPECT_EQ(res->get_header_value("Retry-After"), "1");
+    EXPECT_EQ(json::parse(res->body)["error"]["code"], "rate_limit_exceeded");
+}
+
+TEST(ServerPool, IdleModelsUnload) {
+    ServerOptions o = default_options();
+    o.pool.idle_unload_seconds = 0.2;
+    LiveServer live(o);
+    auto res = live.client().Post(
+        "/v1/completions", json{{"prompt", "Once"}, {"max_tokens", 2}}.dump(), "application/json");
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(live.server().pool().loaded().size(), 1u);
+    for (int i = 0; i < 40 && !live.server().pool().loaded().empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(live.server().pool().loaded().empty());
+}
+
+TEST(ServerPool, MemoryBudgetUnloadsTheLeastRecentlyUsed) {
+    ModelEntry a, b;
+    a.name = "a";
+    b.name = "b";
+    a.path = b.path = testing::stories_path();
+    PoolOptions o;
+    o.ctx_size = 64;
+    o.parallel = 1;
+    o.threads = 1;
+    o.max_memory = 0;
+    {
+        ModelPool probe({a}, o);
+        const uint64_t one = probe.acquire(a)->memory_bytes;
+        o.max_memory = one + one / 2;  // room for one model, not two
+    }
+    ModelPool pool({a, b}, o);
+    pool.acquire(a);
+    pool.acquire(b);
+    auto loaded = pool.loaded();
+    ASSERT_EQ(loaded.size(), 1u);
+    EXPECT_EQ(loaded[0].name, "b");
+}
+
+}  // namespace
+}  // namespace hearth::server

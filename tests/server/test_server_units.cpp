@@ -1,0 +1,105 @@
+// Small pieces of the server: keys, request fields, chat prompts.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "server/api_error.h"
+#include "server/auth.h"
+#include "server/chat_prompt.h"
+#include "server/openai_request.h"
+#include "test_helpers.h"
+
+namespace hearth::server {
+namespace {
+
+using nlohmann::json;
+
+TEST(Auth, KeyListsEnvFilesAndKeyFiles) {
+    EXPECT_EQ(parse_key_list(" a, b ,,c"), (std::vector<std::string>{"a", "b", "c"}));
+    const std::string env = ::testing::TempDir() + "/hearth_test.env";
+    std::ofstream(env) << "# comment\nOTHER=1\nexport HEARTH_API_KEYS=\"k1,k2\"\n";
+    EXPECT_EQ(read_env_file_value(env, "HEARTH_API_KEYS"), "k1,k2");
+    EXPECT_EQ(read_env_file_value(env, "MISSING"), std::nullopt);
+    EXPECT_EQ(read_env_file_value("/nonexistent/.env", "HEARTH_API_KEYS"), std::nullopt);
+    const std::string keys = ::testing::TempDir() + "/hearth_test.keys";
+    std::ofstream(keys) << "one\n\n# two\nthree\n";
+    EXPECT_EQ(read_key_file(keys), (std::vector<std::string>{"one", "three"}));
+}
+
+TEST(Auth, AcceptsOnlyBearerWithAKnownKey) {
+    ApiKeys keys({"secret", "other"});
+    EXPECT_TRUE(keys.accepts("Bearer secret"));
+    EXPECT_TRUE(keys.accepts("Bearer other"));
+    EXPECT_FALSE(keys.accepts("Bearer secre"));
+    EXPECT_FALSE(keys.accepts("Bearer secrets"));
+    EXPECT_FALSE(keys.accepts("secret"));
+    EXPECT_FALSE(keys.accepts("Basic secret"));
+    EXPECT_FALSE(keys.accepts(""));
+}
+
+int status_of(const json& body, bool chat) {
+    try {
+        parse_generation_request(body, chat, {});
+        return 200;
+    } catch (const ApiError& e) {
+        return e.status();
+    }
+}
+
+TEST(Request, WrongTypesAre400sAndUnknownFieldsAreIgnored) {
+    const json ok = {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
+    EXPECT_EQ(status_of(ok, true), 200);
+    json unknown = ok;
+    unknown["some_future_field"] = {1, 2, 3};
+    EXPECT_EQ(status_of(unknown, true), 200);
+    for (const auto& [field, value] :
+         std::vector<std::pair<std::string, json>>{{"temperature", "hot"},
+                                                   {"temperature", 3},
+                                                   {"max_tokens", 1.5},
+                                                   {"max_tokens", 0},
+                                                   {"n", 0},
+                                                   {"stop", 5},
+                                                   {"stream", "yes"},
+                                                   {"seed", "x"},
+                                                   {"top_p", 2},
+                                                   {"model", 7},
+                                                   {"stream_options", 1},
+                                                   {"top_logprobs", 3},
+                                                   {"messages", json::array()}}) {
+        json bad = ok;
+        bad[field] = value;
+        EXPECT_EQ(status_of(bad, true), 400) << field << "=" << value.dump();
+    }
+    EXPECT_EQ(status_of(json::array(), true), 400);
+    EXPECT_EQ(status_of({{"prompt", 5}}, false), 400);
+    EXPECT_EQ(status_of({{"prompt", "x"}, {"logprobs", 2}}, false), 200);
+    auto r = parse_generation_request({{"prompt", "x"},
+                                       {"max_tokens", 5},
+                                       {"max_completion_tokens", 7},
+                                       {"stop", "a"},
+                                       {"temperature", nullptr}},
+                                      false, {});
+    EXPECT_EQ(r.max_tokens, 7);
+    EXPECT_EQ(r.stop, std::vector<std::string>{"a"});
+    EXPECT_FALSE(r.temperature.has_value());
+}
+
+TEST(ChatPrompt, ModelWithoutTemplateGetsThePlainMessageTexts) {
+    testing::Oracle oracle;
+    json messages = {{{"role", "system"}, {"content", "Tell a story."}},
+                     {{"role", "user"},
+                      {"content", json::array({{{"type", "text"}, {"text", "Once upon"}},
+                                               {{"type", "text"}, {"text", " a time"}}})}}};
+    ChatPrompt p = render_chat_prompt(*oracle.model, *oracle.tok, messages);
+    EXPECT_EQ(p.text, "Tell a story.\nOnce upon a time");
+    EXPECT_FALSE(p.parse_special);
+    EXPECT_THROW(render_chat_prompt(*oracle.model, *oracle.tok,
+                                    json{{{"role", "wizard"}, {"content", "x"}}}),
+                 ApiError);
+    EXPECT_THROW(render_chat_prompt(*oracle.model, *oracle.tok, json{{{"content", "x"}}}),
+                 ApiError);
+}
+
+}  // namespace
+}  // namespace hearth::server

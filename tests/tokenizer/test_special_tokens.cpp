@@ -1,0 +1,101 @@
+// Special tokens: chat prompts (parse_special) get control tokens as single ids; user text
+// (no parse_special) must not be able to produce them. Also BOS/EOS/CLS/SEP placement.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "tokenizer/tokenizer.h"
+#include "vocab_files.h"
+
+namespace hearth::tokenizer {
+namespace {
+
+std::unique_ptr<Tokenizer> load(const std::string& name, std::unique_ptr<gguf::File>& file) {
+    file = std::make_unique<gguf::File>(gguf::File::open(testing::vocab_gguf(name).string()));
+    return Tokenizer::from_gguf(*file);
+}
+
+bool contains(const std::vector<int32_t>& ids, int32_t id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+class ControlTokens : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ControlTokens, StayTextUnlessParsingSpecials) {
+    std::unique_ptr<gguf::File> file;
+    auto tok = load(GetParam(), file);
+    const Vocab& v = tok->vocab();
+    int checked = 0;
+    for (int32_t id = 0; id < v.size() && checked < 8; ++id) {
+        if (v.types[id] != TokenType::Control || v.tokens[id].size() < 3) continue;
+        ++checked;
+        const std::string text = "Hello " + v.tokens[id] + " world";
+        EXPECT_FALSE(contains(tok->encode(text, false, false), id))
+            << "user text produced control token " << v.tokens[id];
+        EXPECT_TRUE(contains(tok->encode(text, false, true), id))
+            << "chat prompt did not match control token " << v.tokens[id];
+        // Either way, decoding without specials gives back no control text.
+        EXPECT_EQ(tok->decode({id}), "");
+        EXPECT_EQ(tok->decode({id}, true), v.tokens[id]);
+    }
+    EXPECT_GT(checked, 0) << "no control tokens in " << GetParam();
+}
+
+INSTANTIATE_TEST_SUITE_P(tokenizer, ControlTokens,
+                         ::testing::Values("llama-spm", "phi-3", "gpt-2", "starcoder",
+                                           "deepseek-llm", "bert-bge"),
+                         [](const auto& info) {
+                             std::string name = info.param;
+                             std::replace(name.begin(), name.end(), '-', '_');
+                             return name;
+                         });
+
+TEST(tokenizer_special, ChatMarkersInUserTextAreSplitIntoPlainTokens) {
+    std::unique_ptr<gguf::File> file;
+    auto tok = load("phi-3", file);
+    int32_t user = tok->vocab().find("<|user|>");
+    ASSERT_NE(user, kNoToken);
+    auto prompt = tok->encode("<|user|>\nHi<|end|>", true, true);
+    EXPECT_EQ(prompt[0], tok->vocab().bos);
+    EXPECT_EQ(prompt[1], user);
+    auto injected = tok->encode("<|user|>\nHi<|end|>", true, false);
+    EXPECT_FALSE(contains(injected, user));
+    EXPECT_EQ(tok->decode(injected), "<|user|>\nHi<|end|>");
+}
+
+TEST(tokenizer_special, BosEosFollowTheVocabularyFlags) {
+    std::unique_ptr<gguf::File> file;
+    auto spm = load("llama-spm", file);  // add_bos_token = true, add_eos_token = false
+    auto ids = spm->encode("Hello", true, false);
+    EXPECT_EQ(ids.front(), 1);
+    EXPECT_NE(ids.back(), 2);
+    EXPECT_EQ(spm->encode("Hello", false, false).front(), spm->encode("Hello", true, false)[1]);
+
+    std::unique_ptr<gguf::File> gpt2_file;
+    auto gpt2 = load("gpt-2", gpt2_file);  // no add_bos key: GPT-2 adds nothing
+    EXPECT_EQ(gpt2->encode("Hello", true, false), gpt2->encode("Hello", false, false));
+}
+
+TEST(tokenizer_special, BertWrapsInClsAndSep) {
+    std::unique_ptr<gguf::File> file;
+    auto bert = load("bert-bge", file);
+    auto ids = bert->encode("Hello world", true, false);
+    ASSERT_EQ(ids.size(), 4u);
+    EXPECT_EQ(ids.front(), 101);  // [CLS]
+    EXPECT_EQ(ids.back(), 102);   // [SEP]
+    EXPECT_EQ(bert->decode(ids), "hello world");
+    EXPECT_EQ(bert->encode("Hello world", false, false).size(), 2u);
+}
+
+TEST(tokenizer_special, UserDefinedTokensAlwaysMatch) {
+    // mpt's added whitespace runs are user-defined words: the reference splits them out of any
+    // text, special parsing or not.
+    std::unique_ptr<gguf::File> file;
+    auto mpt = load("mpt", file);
+    int32_t four_spaces = mpt->vocab().find("    ");
+    ASSERT_NE(four_spaces, kNoToken);
+    EXPECT_TRUE(contains(mpt->encode("a    b", false, false), four_spaces));
+}
+
+}  // namespace
+}  // namespace hearth::tokenizer
