@@ -158,7 +158,7 @@ struct Server::Impl {
 
     template <typename Handler>
     httplib::Server::Handler guarded(Handler handler) {
-        return [this, handler](const httplib::Request& req, httplib::Response& res) {
+        return [handler](const httplib::Request& req, httplib::Response& res) {
             try {
                 handler(req, res);
             } catch (const ApiError& e) {
