@@ -138,10 +138,14 @@ inline __m512i spread16(__m512i scales16, __m512i index) {
     return _mm512_permutexvar_epi16(index, scales16);
 }
 
-// Q4_K chunk c: s16 lanes 0..15 belong to sub-block 2c, 16..31 to 2c+1.
-inline __m512i k4_index16(int c) {
-    return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(2 * c)),
-                              _mm256_set1_epi16(static_cast<short>(2 * c + 1)), 1);
+// Q4_K chunk c: s16 lanes 0..15 take sub-block 2c's scale, lanes 16..31 sub-block 2c+1's.
+// An in-lane byte shuffle of the scale bytes (copied to every 128-bit lane) does it: each s16
+// lane picks its scale byte and a zero byte (control 0x80). Cheaper than a cross-lane permute.
+inline __m512i k4_chunk_scales(__m512i scales_and_mins_x4, int c) {
+    const __m512i pick =
+        _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(0x8000 | (2 * c))),
+                           _mm256_set1_epi16(static_cast<short>(0x8000 | (2 * c + 1))), 1);
+    return _mm512_shuffle_epi8(scales_and_mins_x4, pick);
 }
 
 // Q6_K part p: eight s16 lanes per 16-group, groups 4p .. 4p+3.
@@ -157,18 +161,30 @@ inline __m512i q6_index16(int p) {
 // The 8 scales (bytes 0-7) and 8 mins (bytes 8-15) of a Q4_K/Q5_K super-block, unpacked from
 // the 12 packed bytes with 32-bit word operations (four scales or mins per word) instead of
 // sixteen scalar bit-field extractions.
+// Done in registers, as unpack_scales_mins_k4 does it on words: a scalar version stores the
+// bytes and reloads them as a vector, which stalls on store forwarding. `packed` is read 16
+// bytes wide (the 12 scale bytes are followed by the block's quants).
 inline __m128i k4_scales_and_mins(const uint8_t* packed) {
-    alignas(16) uint8_t bytes[16];
-    unpack_scales_mins_k4(packed, bytes);
-    return _mm_load_si128(reinterpret_cast<const __m128i*>(bytes));
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));
+    const __m128i words = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0));  // w0, w2, w1, w2
+    const __m128i sixes = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0));  // -, w0, -, w1
+    // Words 0 and 2: the low six bits of w0 / w1. Words 1 and 3: a nibble of w2 (low, high)
+    // with the top two bits of w0 / w1 above it.
+    const __m128i low6 = _mm_and_si128(words, _mm_set1_epi8(0x3F));
+    const __m128i nibble =
+        _mm_and_si128(_mm_srlv_epi32(words, _mm_setr_epi32(0, 0, 0, 4)), _mm_set1_epi8(0x0F));
+    const __m128i top2 = _mm_and_si128(_mm_srli_epi32(sixes, 2), _mm_set1_epi8(0x30));
+    return _mm_blend_epi32(low6, _mm_or_si128(nibble, top2), 0b1010);
 }
 
-// sum_j mins_j * (bsums[2j] + bsums[2j+1]) as four s32 partial sums.
-inline __m128i k4_min_products(__m128i scales_and_mins, const int16_t* bsums) {
-    __m128i pair_sums =
-        _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums)),
-                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8)));
-    return _mm_madd_epi16(pair_sums, _mm_cvtepu8_epi16(_mm_srli_si128(scales_and_mins, 8)));
+// sum_j mins_j * (bsums[2j] + bsums[2j+1]) as eight s32 partial sums: each min byte is
+// spread to two s16 lanes and multiplied against the 16 sums of 16 activations.
+inline __m256i k4_min_products(__m128i scales_and_mins, const int16_t* bsums) {
+    const __m256i pick = _mm256_setr_epi8(
+        8, -128, 8, -128, 9, -128, 9, -128, 10, -128, 10, -128, 11, -128, 11, -128,  //
+        12, -128, 12, -128, 13, -128, 13, -128, 14, -128, 14, -128, 15, -128, 15, -128);
+    const __m256i mins = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(scales_and_mins), pick);
+    return _mm256_madd_epi16(mins, load256(bsums));
 }
 
 inline float hsum(__m128 v) {
@@ -198,7 +214,7 @@ inline __m512i k4_chunk_levels(const uint8_t* qs, const uint8_t* qh, int c) {
 template <bool kFiveBit>
 float dot_k4(int64_t n, const uint8_t* blocks, size_t block_bytes, const BlockQ8_K* a) {
     __m512 acc = _mm512_setzero_ps();
-    __m128 min_acc = _mm_setzero_ps();
+    __m256 min_acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / kSuperBlock; ++b) {
         const uint8_t* blk = blocks + b * block_bytes;
         prefetch_ahead(blk, block_bytes);
@@ -207,22 +223,22 @@ float dot_k4(int64_t n, const uint8_t* blocks, size_t block_bytes, const BlockQ8
         const uint8_t* qh = blk + 16;
         const uint8_t* qs = kFiveBit ? blk + 48 : blk + 16;
         __m128i scales_and_mins = k4_scales_and_mins(blk + 4);
-        __m512i scales16 = _mm512_cvtepu8_epi16(_mm256_zextsi128_si256(scales_and_mins));
+        __m512i scales_x4 = _mm512_broadcast_i32x4(scales_and_mins);
         // Four independent sums, added as a tree: a chain of dependent vpdpwssd would make the
         // loop wait on their latency instead of on memory.
         __m512i part[4];
         for (int c = 0; c < 4; ++c) {
             __m512i pairs = _mm512_maddubs_epi16(k4_chunk_levels<kFiveBit>(qs, qh, c),
                                                  load512(a[b].qs + 64 * c));
-            part[c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), pairs,
-                                          spread16(scales16, k4_index16(c)));
+            part[c] =
+                _mm512_dpwssd_epi32(_mm512_setzero_si512(), pairs, k4_chunk_scales(scales_x4, c));
         }
         __m512i isum = _mm512_add_epi32(_mm512_add_epi32(part[0], part[1]),
                                         _mm512_add_epi32(part[2], part[3]));
         acc = _mm512_fmadd_ps(_mm512_set1_ps(half(d) * a[b].d), _mm512_cvtepi32_ps(isum), acc);
-        min_acc =
-            _mm_fmadd_ps(_mm_set1_ps(half(dmin) * a[b].d),
-                         _mm_cvtepi32_ps(k4_min_products(scales_and_mins, a[b].bsums)), min_acc);
+        min_acc = _mm256_fmadd_ps(_mm256_set1_ps(half(dmin) * a[b].d),
+                                  _mm256_cvtepi32_ps(k4_min_products(scales_and_mins, a[b].bsums)),
+                                  min_acc);
     }
     return _mm512_reduce_add_ps(acc) - hsum(min_acc);
 }
@@ -311,19 +327,19 @@ template <typename Block>
 void k4_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
     constexpr bool kFiveBit = sizeof(Block) == sizeof(BlockQ5_K);
     __m512 acc[kTokensPerPass];
-    __m128 min_acc[kTokensPerPass];
+    __m256 min_acc[kTokensPerPass];
     for (int k = 0; k < kTokensPerPass; ++k)
-        acc[k] = _mm512_setzero_ps(), min_acc[k] = _mm_setzero_ps();
+        acc[k] = _mm512_setzero_ps(), min_acc[k] = _mm256_setzero_ps();
     for (int64_t b = 0; b < t.n / kSuperBlock; ++b) {
         const auto* blk = reinterpret_cast<const Block*>(row) + b;
         const uint8_t* qh = nullptr;
         if constexpr (kFiveBit) qh = blk->qh;
         __m128i scales_and_mins = k4_scales_and_mins(blk->scales);
-        __m512i scales16 = _mm512_cvtepu8_epi16(_mm256_zextsi128_si256(scales_and_mins));
+        __m512i scales_x4 = _mm512_broadcast_i32x4(scales_and_mins);
         __m512i levels[4], scale[4];
         for (int c = 0; c < 4; ++c) {
             levels[c] = k4_chunk_levels<kFiveBit>(blk->qs, qh, c);
-            scale[c] = spread16(scales16, k4_index16(c));
+            scale[c] = k4_chunk_scales(scales_x4, c);
         }
         const float d = half(blk->d), dmin = half(blk->dmin);
         for (int k = 0; k < kTokensPerPass; ++k) {
@@ -334,9 +350,9 @@ void k4_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
                     isum, _mm512_maddubs_epi16(levels[c], load512(a->qs + 64 * c)), scale[c]);
             }
             acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(d * a->d), _mm512_cvtepi32_ps(isum), acc[k]);
-            min_acc[k] = _mm_fmadd_ps(_mm_set1_ps(dmin * a->d),
-                                      _mm_cvtepi32_ps(k4_min_products(scales_and_mins, a->bsums)),
-                                      min_acc[k]);
+            min_acc[k] = _mm256_fmadd_ps(
+                _mm256_set1_ps(dmin * a->d),
+                _mm256_cvtepi32_ps(k4_min_products(scales_and_mins, a->bsums)), min_acc[k]);
         }
     }
     for (int k = 0; k < kTokensPerPass; ++k)

@@ -133,9 +133,11 @@ void project_qkv(const LayerWeights& lw, const HParams& hp, const float* x, int6
             std::copy(row + qd + kvd, row + width, &sc.v[i * kvd]);
         }
     } else {
-        kernels::matmul(lw.wq, x, n, sc.q.data(), pool, sc.matmul);
-        kernels::matmul(lw.wk, x, n, sc.k.data(), pool, sc.matmul);
-        kernels::matmul(lw.wv, x, n, sc.v.data(), pool, sc.matmul);
+        // One job for the three: the activations are quantized once and the threads meet
+        // once instead of three times.
+        const kernels::MatmulOutput outputs[] = {
+            {&lw.wq, sc.q.data()}, {&lw.wk, sc.k.data()}, {&lw.wv, sc.v.data()}};
+        kernels::matmul_group(outputs, x, n, pool, sc.matmul);
     }
     if (lw.bq) add_bias_rows(sc.q.data(), lw.bq, n, qd);
     if (lw.bk) add_bias_rows(sc.k.data(), lw.bk, n, kvd);
@@ -255,8 +257,9 @@ void feed_forward(const ArchSpec& spec, const LayerWeights& lw, const HParams& h
             activate(spec.activation, gate, gate + ff, hidden + i * ff, ff);
         }
     } else if (spec.gated_ffn) {
-        kernels::matmul(lw.w_gate, x, n, sc.gate.data(), pool, sc.matmul);
-        kernels::matmul(lw.w_up, x, n, sc.up.data(), pool, sc.matmul);
+        const kernels::MatmulOutput outputs[] = {{&lw.w_gate, sc.gate.data()},
+                                                 {&lw.w_up, sc.up.data()}};
+        kernels::matmul_group(outputs, x, n, pool, sc.matmul);
         activate(spec.activation, sc.gate.data(), hidden, hidden, n * ff);
     } else {
         kernels::matmul(lw.w_up, x, n, sc.up.data(), pool, sc.matmul);
