@@ -303,19 +303,20 @@ float vec_dot_q6_k(int64_t n, const void* weights, const void* activations) {
 
 // ---------------------------------------------------------------- tiles (prompt processing)
 //
-// One weight row against four tokens at a time: the row's levels and scales are unpacked once
-// per super-block and used for all four, so the unpacking cost per token drops fourfold.
+// One weight row against K tokens at a time (K = 8, and 4 or 2 for the tokens left over): the
+// row's levels and scales are unpacked once per super-block and used for all K, so the
+// unpacking cost per token drops K-fold.
 
 namespace {
 
-constexpr int kTokensPerPass = 8;
+constexpr int kMaxTokensPerPass = 8;
 using VecDotFnPtr = float (*)(int64_t, const void*, const void*);
 
 using tile::TileArgs;
 
 template <typename Pass, typename One>
 void for_each_tile_pass(const TileArgs& t, Pass pass, One one) {
-    tile::for_each_pass<kTokensPerPass>(t, pass, one);
+    tile::for_each_pass_halving<kMaxTokensPerPass>(t, pass, one);
 }
 
 inline const BlockQ8_K* q8k_block(const TileArgs& t, int tok, int64_t b) {
@@ -323,7 +324,7 @@ inline const BlockQ8_K* q8k_block(const TileArgs& t, int tok, int64_t b) {
 }
 
 // Q4_K, and Q5_K (Block = BlockQ5_K: the same with a fifth bit per level in qh).
-template <typename Block>
+template <typename Block, int kTokensPerPass>
 void k4_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
     constexpr bool kFiveBit = sizeof(Block) == sizeof(BlockQ5_K);
     __m512 acc[kTokensPerPass];
@@ -359,7 +360,8 @@ void k4_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
         t.out[(tok0 + k) * t.out_stride + r] = _mm512_reduce_add_ps(acc[k]) - hsum(min_acc[k]);
 }
 
-void q6_k_row_x4(const TileArgs& t, const uint8_t* row, int r, int tok0) {
+template <int kTokensPerPass>
+void q6_k_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
     __m512 acc[kTokensPerPass];
     for (int k = 0; k < kTokensPerPass; ++k) acc[k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < t.n / kSuperBlock; ++b) {
@@ -394,7 +396,10 @@ void vec_dot_tile_q4_k(int64_t n, const uint8_t* weights, size_t weight_row_byte
     TileArgs t{n,        weights, weight_row_bytes, n_rows, activations, activation_row_bytes,
                n_tokens, out,     out_stride};
     for_each_tile_pass(
-        t, [&](const uint8_t* row, int r, int tok) { k4_row_pass<BlockQ4_K>(t, row, r, tok); },
+        t,
+        [&](auto k, const uint8_t* row, int r, int tok) {
+            k4_row_pass<BlockQ4_K, decltype(k)::value>(t, row, r, tok);
+        },
         vec_dot_q4_k);
 }
 
@@ -404,7 +409,11 @@ void vec_dot_tile_q6_k(int64_t n, const uint8_t* weights, size_t weight_row_byte
     TileArgs t{n,        weights, weight_row_bytes, n_rows, activations, activation_row_bytes,
                n_tokens, out,     out_stride};
     for_each_tile_pass(
-        t, [&](const uint8_t* row, int r, int tok) { q6_k_row_x4(t, row, r, tok); }, vec_dot_q6_k);
+        t,
+        [&](auto k, const uint8_t* row, int r, int tok) {
+            q6_k_row_pass<decltype(k)::value>(t, row, r, tok);
+        },
+        vec_dot_q6_k);
 }
 
 namespace {
@@ -417,7 +426,7 @@ inline const BlockQ8_0* q8_0_row(const TileArgs& t, int tok) {
 // pair, the weight magnitudes |w|, their sign mask and scales are prepared once; each token
 // then costs two loads, a masked negate (moving w's sign onto y), one vpdpbusd and one FMA.
 // The tokens' block scales come converted to float beforehand (`act_scales`, token-major).
-template <typename Block, __m256i (*SignedLevels)(const Block&)>
+template <typename Block, __m256i (*SignedLevels)(const Block&), int kTokensPerPass>
 void block32_row_pass(const TileArgs& t, const float* act_scales, const uint8_t* row, int r,
                       int tok0) {
     const Block* w = reinterpret_cast<const Block*>(row);
@@ -495,8 +504,8 @@ void block32_tile(const TileArgs& t) {
     const float* act_scales = activation_scales(t);
     for_each_tile_pass(
         t,
-        [&](const uint8_t* row, int r, int tok) {
-            block32_row_pass<Block, SignedLevels>(t, act_scales, row, r, tok);
+        [&](auto k, const uint8_t* row, int r, int tok) {
+            block32_row_pass<Block, SignedLevels, decltype(k)::value>(t, act_scales, row, r, tok);
         },
         kVecDot);
 }
@@ -571,7 +580,10 @@ void vec_dot_tile_q5_k(int64_t n, const uint8_t* weights, size_t weight_row_byte
     TileArgs t{n,        weights, weight_row_bytes, n_rows, activations, activation_row_bytes,
                n_tokens, out,     out_stride};
     for_each_tile_pass(
-        t, [&](const uint8_t* row, int r, int tok) { k4_row_pass<BlockQ5_K>(t, row, r, tok); },
+        t,
+        [&](auto k, const uint8_t* row, int r, int tok) {
+            k4_row_pass<BlockQ5_K, decltype(k)::value>(t, row, r, tok);
+        },
         vec_dot_q5_k);
 }
 

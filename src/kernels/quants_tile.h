@@ -4,6 +4,7 @@
 // file includes it and instantiates it with its own kernels.
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/quants.h"
 
@@ -42,6 +43,32 @@ static inline const BlockQ8_K* q8_k_blocks(const TileArgs& t, int tok) {
 
 static inline const BlockQ8_0* q8_0_blocks(const TileArgs& t, int tok) {
     return reinterpret_cast<const BlockQ8_0*>(t.activations + tok * t.activation_row_bytes);
+}
+
+// Like for_each_pass, but the tokens left over after the groups of kMaxTokens go through
+// smaller passes (kMaxTokens / 2, / 4 ... down to 2) before one(): a batched decode step of
+// 2 to 7 sequences still decodes each weight block once per pass, not once per token.
+// pass(std::integral_constant<int, K>{}, row, r, first_token) handles K tokens.
+template <int kMaxTokens, typename Pass, typename One>
+void for_each_pass_halving(const TileArgs& t, Pass pass, One one) {
+    for (int r = 0; r < t.n_rows; ++r) {
+        const uint8_t* row = t.weights + r * t.weight_row_bytes;
+        int tok = 0;
+        for (; tok + kMaxTokens <= t.n_tokens; tok += kMaxTokens)
+            pass(std::integral_constant<int, kMaxTokens>{}, row, r, tok);
+        if constexpr (kMaxTokens >= 8) {
+            if (tok + 4 <= t.n_tokens)
+                pass(std::integral_constant<int, 4>{}, row, r, tok), tok += 4;
+        }
+        if constexpr (kMaxTokens >= 4) {
+            if (tok + 2 <= t.n_tokens)
+                pass(std::integral_constant<int, 2>{}, row, r, tok), tok += 2;
+        }
+        for (; tok < t.n_tokens; ++tok) {
+            t.out[tok * t.out_stride + r] =
+                one(t.n, row, t.activations + tok * t.activation_row_bytes);
+        }
+    }
 }
 
 }  // namespace hearth::kernels::tile

@@ -168,33 +168,47 @@ TEST(CpuLevel, NamesRoundTripAndSetIsCapped) {
     EXPECT_EQ(set_cpu_level(CpuLevel::Avx512), detected_cpu_level());
 }
 
+// One tile kernel call against the per-pair vec_dot of the same level. The integer sums are
+// exact on both paths; only the order of the float block terms differs, so the allowed error
+// scales with sum |w_i x_i|.
+void expect_tile_matches_vec_dot(TensorType type, CpuLevel level, int64_t n, int64_t tokens) {
+    const int64_t rows = 5;
+    const TypeTraits& tt = traits(type, level);
+    const size_t w_row = hearth::gguf::bytes_for(type, n),
+                 a_row = hearth::gguf::bytes_for(tt.vec_dot_type, n);
+    auto w = quantize(type, gaussian(n * rows, 5));
+    std::vector<float> wf(n * rows);
+    traits(type).to_float(w.data(), wf.data(), n * rows);
+    auto xf = gaussian(n * tokens, 6);
+    std::vector<uint8_t> act(a_row * tokens);
+    for (int64_t t = 0; t < tokens; ++t)
+        traits(tt.vec_dot_type).from_float(xf.data() + t * n, act.data() + t * a_row, n);
+    std::vector<float> out(rows * tokens);
+    tt.vec_dot_tile(n, w.data(), w_row, rows, act.data(), a_row, tokens, out.data(), rows);
+    for (int64_t t = 0; t < tokens; ++t) {
+        for (int64_t r = 0; r < rows; ++r) {
+            float want = tt.vec_dot(n, w.data() + r * w_row, act.data() + t * a_row);
+            double l1 = 0;
+            for (int64_t i = 0; i < n; ++i) l1 += std::fabs(double(wf[r * n + i]) * xf[t * n + i]);
+            EXPECT_NEAR(out[t * rows + r], want, 1e-6 * l1) << "row " << r << " token " << t;
+        }
+    }
+}
+
 // Tile kernels (several tokens per weight row pass) equal the per-pair vec_dot of their level.
+// 15 tokens = passes of 8, 4, 2 and 1 token; 6 = 4 + 2; 3 = 2 + 1.
 TEST(TileKernels, MatchVecDotOnEveryLevel) {
-    const int64_t rows = 5, tokens = 11;
     for (int64_t n : {1024, 96}) {  // 96: an odd number of 32-blocks takes the one-by-one path
         for (TensorType type : kQuantTypes) {
             for (CpuLevel level : supported_cpu_levels()) {
-                const TypeTraits& tt = traits(type, level);
-                if (!tt.vec_dot_tile || n % hearth::gguf::type_info(type).block_size != 0) continue;
-                SCOPED_TRACE(std::string(hearth::gguf::type_name(type)) + " " +
-                             std::string(cpu_level_name(level)));
-                const size_t w_row = hearth::gguf::bytes_for(type, n),
-                             a_row = hearth::gguf::bytes_for(tt.vec_dot_type, n);
-                auto w = quantize(type, gaussian(n * rows, 5));
-                auto xf = gaussian(n * tokens, 6);
-                std::vector<uint8_t> act(a_row * tokens);
-                for (int64_t t = 0; t < tokens; ++t)
-                    traits(tt.vec_dot_type)
-                        .from_float(xf.data() + t * n, act.data() + t * a_row, n);
-                std::vector<float> out(rows * tokens);
-                tt.vec_dot_tile(n, w.data(), w_row, rows, act.data(), a_row, tokens, out.data(),
-                                rows);
-                for (int64_t t = 0; t < tokens; ++t) {
-                    for (int64_t r = 0; r < rows; ++r) {
-                        float want = tt.vec_dot(n, w.data() + r * w_row, act.data() + t * a_row);
-                        EXPECT_NEAR(out[t * rows + r], want, 1e-5 * (std::fabs(want) + 1))
-                            << "row " << r << " token " << t;
-                    }
+                if (!traits(type, level).vec_dot_tile ||
+                    n % hearth::gguf::type_info(type).block_size != 0)
+                    continue;
+                for (int64_t tokens : {15, 6, 3}) {
+                    SCOPED_TRACE(std::string(hearth::gguf::type_name(type)) + " " +
+                                 std::string(cpu_level_name(level)) + " " + std::to_string(tokens) +
+                                 " tokens");
+                    expect_tile_matches_vec_dot(type, level, n, tokens);
                 }
             }
         }
