@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "kernels/cpu.h"
+#include "kernels/repack.h"
 #include "kernels/type_traits.h"
 
 namespace hearth::kernels {
@@ -62,6 +64,17 @@ void tile_with_vec_dot(const TypeTraits& tt, const WeightMatrix& w, int64_t r0, 
 
 void matmul_rows(const TypeTraits& tt, const WeightMatrix& w, const Activations& act,
                  int64_t n_tokens, float* y, int64_t begin, int64_t end) {
+    // Row ranges come in whole row tiles (16), so they match the repacked row groups; a range
+    // that does not (a group behind a matrix of odd size) takes the plain path.
+    if (w.repacked && cpu_level() == CpuLevel::Avx512 && begin % kRepackRows == 0 &&
+        end % kRepackRows == 0) {
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
+            const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
+            avx512::matmul_q4_k_x16(w.repacked, w.cols, act.data + t0 * act.row_bytes,
+                                    act.row_bytes, t1 - t0, y + t0 * w.rows, w.rows, begin, end);
+        }
+        return;
+    }
     if (n_tokens == 1) {
         for (int64_t r = begin; r < end; ++r) y[r] = tt.vec_dot(w.cols, w.row(r), act.data);
         return;

@@ -16,6 +16,9 @@ struct WeightMatrix {
     int64_t rows = 0;
     int64_t cols = 0;
     size_t row_bytes = 0;
+    // The same weights repacked at load for the AVX-512 kernels (kernels/repack.h), or null.
+    // `data` stays valid: other SIMD levels (HEARTH_CPU) and row lookups use it.
+    const uint8_t* repacked = nullptr;
 
     static WeightMatrix from_tensor(const gguf::TensorInfo& t);
     const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }

@@ -14,6 +14,7 @@
 #include "kernels/quants.h"
 #include "kernels/quants_simd.h"
 #include "kernels/quants_tile.h"
+#include "kernels/repack.h"
 
 namespace hearth::kernels::avx512 {
 namespace {
@@ -585,6 +586,107 @@ void vec_dot_tile_q5_k(int64_t n, const uint8_t* weights, size_t weight_row_byte
             k4_row_pass<BlockQ5_K, decltype(k)::value>(t, row, r, tok);
         },
         vec_dot_q5_k);
+}
+
+// ---------------------------------------------------------------- repacked Q4_K (16 rows)
+
+namespace {
+
+inline __m512i broadcast32(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+// sum_j bsum32_j of sub-blocks 2p, 2p+1 as the two s16 halves of one 32-bit word, for
+// vpdpwssd against the rows' (min 2p, min 2p+1) pairs.
+inline int32_t bsum_pair(const BlockQ8_K& a, int p) {
+    const int lo = a.bsums[4 * p] + a.bsums[4 * p + 1];
+    const int hi = a.bsums[4 * p + 2] + a.bsums[4 * p + 3];
+    return static_cast<int32_t>((static_cast<uint32_t>(hi) << 16) | static_cast<uint16_t>(lo));
+}
+
+// 16 rows of a repacked Q4_K matrix against kTokens activation rows. Per group of 8 columns:
+// one load of the 16 rows' levels, two nibble masks, then per token two broadcasts and two
+// vpdpbusd; the sub-block scale is one vpmulld per 16 rows and token.
+template <int kTokens>
+void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* const* a,
+                   float* const* y) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[kTokens], min_acc[kTokens];
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps(), min_acc[t] = acc[t];
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const BlockQ4_Kx16& blk = w[b];
+        _mm_prefetch(reinterpret_cast<const char*>(&blk + 1), _MM_HINT_T0);
+        __m512i isum[kTokens];
+        for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; ++j) {
+            __m512i lo[kTokens], hi[kTokens];
+            for (int t = 0; t < kTokens; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
+            for (int g = 4 * j; g < 4 * j + 4; ++g) {
+                const __m512i q = load512(blk.qs[g]);
+                const __m512i q_lo = _mm512_and_si512(q, low4);
+                const __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+                for (int t = 0; t < kTokens; ++t) {
+                    lo[t] = _mm512_dpbusd_epi32(lo[t], q_lo, broadcast32(a[t][b].qs + 8 * g));
+                    hi[t] = _mm512_dpbusd_epi32(hi[t], q_hi, broadcast32(a[t][b].qs + 8 * g + 4));
+                }
+            }
+            const __m512i scale = _mm512_cvtepu8_epi32(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
+            for (int t = 0; t < kTokens; ++t)
+                isum[t] = _mm512_add_epi32(
+                    isum[t], _mm512_mullo_epi32(_mm512_add_epi32(lo[t], hi[t]), scale));
+        }
+        __m512i min_sum[kTokens];
+        for (int t = 0; t < kTokens; ++t) min_sum[t] = _mm512_setzero_si512();
+        for (int p = 0; p < 4; ++p) {
+            const __m512i mins = _mm512_cvtepu8_epi16(load256(blk.mins[p]));
+            for (int t = 0; t < kTokens; ++t)
+                min_sum[t] =
+                    _mm512_dpwssd_epi32(min_sum[t], mins, _mm512_set1_epi32(bsum_pair(a[t][b], p)));
+        }
+        const __m512 d = _mm512_cvtph_ps(load256(blk.d));
+        const __m512 dmin = _mm512_cvtph_ps(load256(blk.dmin));
+        for (int t = 0; t < kTokens; ++t) {
+            const __m512 da = _mm512_set1_ps(a[t][b].d);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(isum[t]), acc[t]);
+            min_acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dmin, da), _mm512_cvtepi32_ps(min_sum[t]),
+                                         min_acc[t]);
+        }
+    }
+    for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], _mm512_sub_ps(acc[t], min_acc[t]));
+}
+
+}  // namespace
+
+void matmul_q4_k_x16(const uint8_t* repacked, int64_t cols, const uint8_t* activations,
+                     size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                     int64_t row_begin, int64_t row_end) {
+    const int64_t n_blocks = cols / kSuperBlock;
+    const auto* groups = reinterpret_cast<const BlockQ4_Kx16*>(repacked);
+    constexpr int kMaxTokens = 4;
+    for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
+        const BlockQ4_Kx16* w = groups + (r / kRepackRows) * n_blocks;
+        for (int64_t t0 = 0; t0 < n_tokens;) {
+            const BlockQ8_K* a[kMaxTokens];
+            float* out[kMaxTokens];
+            const int64_t left = n_tokens - t0;
+            const int k = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            for (int t = 0; t < k; ++t) {
+                a[t] = reinterpret_cast<const BlockQ8_K*>(activations +
+                                                          (t0 + t) * activation_row_bytes);
+                out[t] = y + (t0 + t) * y_stride + r;
+            }
+            if (k == 4)
+                q4_k_x16_rows<4>(w, n_blocks, a, out);
+            else if (k == 2)
+                q4_k_x16_rows<2>(w, n_blocks, a, out);
+            else
+                q4_k_x16_rows<1>(w, n_blocks, a, out);
+            t0 += k;
+        }
+    }
 }
 
 }  // namespace hearth::kernels::avx512

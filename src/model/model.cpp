@@ -1,8 +1,11 @@
 #include "model/model.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <string_view>
 
 #include "core/error.h"
+#include "kernels/cpu.h"
 #include "kernels/type_traits.h"
 #include "model/arch.h"
 
@@ -126,6 +129,11 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     m->hparams_ = HParams::from_gguf(m->file_);
     m->spec_ = &arch_spec(m->hparams_.architecture);
     m->load_weights(options);
+    const char* repack_env = std::getenv("HEARTH_REPACK");
+    if (options.repack && !(repack_env && std::string_view(repack_env) == "0") &&
+        kernels::cpu_level() == kernels::CpuLevel::Avx512) {
+        m->repack_weights();
+    }
     if (options.mlock && m->file_.mapping()) m->file_.mapping()->lock_in_memory();
     return m;
 }
@@ -179,6 +187,28 @@ void Model::load_weights(const LoadOptions& options) {
     w.rope_local = spec.local_rope ? RopeTable::build(hp, hp.rope_freq_base_swa, RopeScaling::None,
                                                       1.0f, nullptr)
                                    : w.rope_global;
+}
+
+void Model::repack_weights() {
+    std::vector<kernels::WeightMatrix*> matrices;
+    for (LayerWeights& lw : weights_.layers) {
+        for (kernels::WeightMatrix* w :
+             {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.wqkv, &lw.w_gate, &lw.w_up, &lw.w_down})
+            matrices.push_back(w);
+    }
+    matrices.push_back(&weights_.output);
+    kernels::ThreadPool pool(kernels::ThreadPool::default_thread_count());
+    for (kernels::WeightMatrix* w : matrices) {
+        if (!w->data || !kernels::can_repack_q4_k(*w)) continue;
+        kernels::AlignedBuffer buffer =
+            kernels::AlignedBuffer::allocate(kernels::repacked_q4_k_bytes(*w));
+        const int64_t n_groups = w->rows / kernels::kRepackRows;
+        pool.parallel_for(n_groups, [&](int64_t begin, int64_t end) {
+            kernels::repack_q4_k(*w, buffer.data.get(), begin, end);
+        });
+        w->repacked = buffer.data.get();
+        repacked_.push_back(std::move(buffer));
+    }
 }
 
 void Model::forward(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,

@@ -7,6 +7,7 @@
 
 #include "gguf/reader.h"
 #include "kernels/matmul.h"
+#include "kernels/repack.h"
 #include "kernels/thread_pool.h"
 #include "model/batch.h"
 #include "model/hparams.h"
@@ -61,6 +62,9 @@ struct ForwardScratch {
 
 struct LoadOptions {
     bool mlock = false;
+    // Repack Q4_K matrices for the AVX-512 kernels (only when the CPU runs them; HEARTH_REPACK=0
+    // turns it off). Costs a copy of those weights in RAM instead of the mapped file's pages.
+    bool repack = true;
     // Context size the model will serve; phi3 LongRoPE picks its long factors beyond the
     // original training context. 0: the original context (short factors).
     int64_t n_ctx = 0;
@@ -96,6 +100,7 @@ class Model {
   private:
     Model(gguf::File file);
     void load_weights(const LoadOptions& options);
+    void repack_weights();
     void forward_llama(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
                        ForwardScratch& scratch, std::vector<float>& logits) const;
     void forward_gemma(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
@@ -110,6 +115,7 @@ class Model {
     HParams hparams_;
     const ArchSpec* spec_ = nullptr;
     Weights weights_;
+    std::vector<kernels::AlignedBuffer> repacked_;  // what weights_' `repacked` pointers use
 };
 
 }  // namespace hearth::model

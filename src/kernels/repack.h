@@ -1,0 +1,60 @@
+#pragma once
+// Weights rearranged once at load time for faster kernels. The GGUF layout stores each row's
+// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so Q4_K matrices are
+// repacked into "Q4_K x16" blocks: for 16 rows and 256 columns, the rows' levels are
+// interleaved four columns at a time, so one 32-bit broadcast of activations feeds all 16 rows
+// in one vpdpbusd, and each sub-block's 16 scales (and mins) form one vector. Same values,
+// about 3x fewer instructions per weight than unpacking each row's block separately.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "kernels/matmul.h"
+#include "kernels/quants.h"
+
+namespace hearth::kernels {
+
+constexpr int kRepackRows = 16;
+
+#pragma pack(push, 1)
+struct BlockQ4_Kx16 {
+    uint16_t d[kRepackRows];          // fp16 super-block scale of each row
+    uint16_t dmin[kRepackRows];       // fp16 super-block scale of the mins
+    uint8_t scales[8][kRepackRows];   // 6-bit scale of sub-block j (32 columns) of each row
+    uint8_t mins[4][kRepackRows][2];  // 6-bit mins of sub-blocks 2p and 2p+1, row by row
+    // Group g covers columns 8g .. 8g+7. Row r's 4 bytes: byte i holds the level of column
+    // 8g+i in its low nibble and of column 8g+4+i in its high nibble.
+    uint8_t qs[32][kRepackRows * 4];
+};
+#pragma pack(pop)
+static_assert(sizeof(BlockQ4_Kx16) == 64 + 128 + 128 + 2048);
+
+// Whether `w` can be repacked: Q4_K with whole groups of 16 rows.
+bool can_repack_q4_k(const WeightMatrix& w);
+// Bytes the repacked copy of `w` takes.
+size_t repacked_q4_k_bytes(const WeightMatrix& w);
+// Writes row groups [group_begin, group_end) (16 rows each) of the repacked copy of `w` into
+// `out`, which holds repacked_q4_k_bytes(w) bytes: group G's super-blocks are contiguous, at
+// G * (cols / 256) + b. Ranges may be written in parallel.
+void repack_q4_k(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end);
+
+// A 64-byte aligned buffer; big ones ask the kernel for huge pages (fewer TLB misses when
+// decode streams through the weights).
+struct AlignedBuffer {
+    struct Free {
+        void operator()(uint8_t* p) const;
+    };
+    std::unique_ptr<uint8_t, Free> data;
+    size_t size = 0;
+    static AlignedBuffer allocate(size_t bytes);
+};
+
+namespace avx512 {
+// y[t * y_stride + r] for rows [row_begin, row_end) (multiples of 16) of a repacked Q4_K
+// matrix against n_tokens rows of Q8_K activations.
+void matmul_q4_k_x16(const uint8_t* repacked, int64_t cols, const uint8_t* activations,
+                     size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                     int64_t row_begin, int64_t row_end);
+}  // namespace avx512
+
+}  // namespace hearth::kernels
