@@ -171,6 +171,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat,
     if (auto n = integer_in(body, "n", 1, limits.max_n)) r.n = static_cast<int32_t>(*n);
     read_logprobs(body, chat, r);
     r.stream = boolean(body, "stream");
+    r.ignore_eos = boolean(body, "ignore_eos");
     if (const json* so = field(body, "stream_options")) {
         if (!so->is_object())
             throw ApiError::bad_request("'stream_options' must be an object", "stream_options");

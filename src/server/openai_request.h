@@ -33,7 +33,8 @@ struct GenerationRequest {
     int32_t top_logprobs = -1;  // < 0: no logprobs
     bool stream = false;
     bool include_usage = false;
-    bool echo = false;  // completions
+    bool echo = false;        // completions
+    bool ignore_eos = false;  // extension (as llama-server): generate past the end of text
     std::string user;
 };
 

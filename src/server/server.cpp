@@ -9,12 +9,14 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "server/api_error.h"
 #include "server/auth.h"
 #include "server/chat_prompt.h"
+#include "server/client_socket.h"
 #include "server/embeddings.h"
 #include "server/metrics.h"
 #include "server/openai_response.h"
@@ -27,6 +29,8 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kFingerprint = "hearth-0.1.0";
+// How often a waiting handler checks that its client is still there and the server still runs.
+constexpr std::chrono::milliseconds kPollInterval{100};
 
 // What the access log and metrics need to know about the request the current HTTP thread
 // serves. cpp-httplib runs a request's handler, content provider and logger on one thread.
@@ -80,6 +84,11 @@ std::string route_label(const std::string& path) {
 void send_json(httplib::Response& res, int status, const json& body) {
     res.status = status;
     res.set_content(body.dump(), "application/json");
+}
+
+ApiError shutting_down() {
+    return ApiError(503, "the server is shutting down; retry shortly", "server_error", "",
+                    "server_shutting_down");
 }
 
 void send_error(httplib::Response& res, const ApiError& e) {
@@ -141,6 +150,9 @@ struct Job {
     std::shared_ptr<GenerationChannel> channel = std::make_shared<GenerationChannel>();
 };
 
+// How the wait for a non-streamed answer ended.
+enum class Outcome { Done, ClientLeft, ShuttingDown };
+
 }  // namespace
 
 struct Server::Impl {
@@ -150,6 +162,7 @@ struct Server::Impl {
     Metrics metrics;
     httplib::Server http;
     std::atomic<bool> running{false};
+    std::atomic<int> open_streams{0};
 
     Impl(ServerOptions opts, std::vector<ModelEntry> models)
         : options(std::move(opts)), keys(options.api_keys), pool(std::move(models), options.pool) {}
@@ -313,6 +326,7 @@ struct Server::Impl {
 
     void generate(const httplib::Request& req, httplib::Response& res, bool chat,
                   const std::string& path_model) {
+        if (!running.load()) throw shutting_down();
         Job job;
         job.start = trace.start;
         job.request = parse_generation_request(parse_json_body(req.body), chat, options.limits);
@@ -323,11 +337,12 @@ struct Server::Impl {
         const ModelEntry& entry = resolve_model(path_model, job.request.model);
         job.model = pool.acquire(entry);
         prepare_prompt(job);
+        const ClientSocket client = ClientSocket::of(req);
         submit(job);
         if (job.request.stream) {
-            stream(res, std::make_shared<Job>(std::move(job)));
+            stream(res, std::make_shared<Job>(std::move(job)), client);
         } else {
-            respond_when_done(res, job);
+            respond_when_done(res, job, client);
         }
     }
 
@@ -400,6 +415,7 @@ struct Server::Impl {
             s.sampling = sampling_for(job, i);
             s.max_tokens = max_tokens;
             s.stop = r.stop;
+            s.ignore_eos = r.ignore_eos;
             s.top_logprobs = r.top_logprobs;
             s.on_event = [channel = job.channel, i](runtime::SequenceEvent&& ev) {
                 channel->push(i, std::move(ev));
@@ -447,28 +463,52 @@ struct Server::Impl {
     }
 
     // Records the request's tokens once, however it ended.
-    void finish_job(Job& job, bool client_left = false) {
+    // cut_short: the client left or the server is stopping, whatever the choices say yet.
+    void finish_job(Job& job, bool cut_short = false) {
         if (job.recorded) return;
         job.recorded = true;
         job.model->touch();
-        bool cancelled = client_left;
+        bool cancelled = cut_short;
         for (const ChoiceState& c : job.choices)
             cancelled |= c.finish == runtime::FinishReason::Cancelled;
         trace.completion_tokens = completion_tokens(job);
         metrics.record_generation(job.prompt_tokens, trace.completion_tokens, cancelled);
     }
 
-    void respond_when_done(httplib::Response& res, Job& job) {
+    // Waits for every choice to finish. A client that hung up (its answer would go nowhere) or
+    // a server shutting down cancels the generation at the scheduler's next step.
+    Outcome wait_until_done(Job& job, const ClientSocket& client) {
+        Outcome outcome = Outcome::Done;
         int finished = 0;
         while (finished < job.request.n) {
-            // Shutting down: end the generation now and answer with the text so far.
-            if (!running.load()) job.channel->cancel_all();
-            for (auto& [index, ev] : job.channel->take(std::chrono::milliseconds(200))) {
+            if (outcome == Outcome::Done) {
+                if (!running.load())
+                    outcome = Outcome::ShuttingDown;
+                else if (client.closed())
+                    outcome = Outcome::ClientLeft;
+                if (outcome != Outcome::Done) job.channel->cancel_all();
+            }
+            for (auto& [index, ev] : job.channel->take(kPollInterval)) {
                 absorb(job, index, ev);
                 if (ev.finished) ++finished;
             }
         }
-        finish_job(job);
+        // Choices that ended on their own before the cancel landed give a complete answer.
+        bool cut_short = false;
+        for (const ChoiceState& c : job.choices)
+            cut_short |= c.finish == runtime::FinishReason::Cancelled;
+        return cut_short ? outcome : Outcome::Done;
+    }
+
+    void respond_when_done(httplib::Response& res, Job& job, const ClientSocket& client) {
+        const Outcome outcome = wait_until_done(job, client);
+        finish_job(job, /*cut_short=*/outcome != Outcome::Done);
+        if (outcome == Outcome::ShuttingDown) throw shutting_down();
+        if (outcome == Outcome::ClientLeft) {
+            // Nobody reads this; 499 (nginx's "client closed request") tells the log and metrics.
+            send_error(res, ApiError(499, "the client closed the connection"));
+            return;
+        }
         for (const ChoiceState& c : job.choices) {
             if (!c.error.empty())
                 throw ApiError(500, "generation failed: " + c.error, "server_error");
@@ -541,23 +581,28 @@ struct Server::Impl {
         return sink.write(frame.data(), frame.size());
     }
 
-    void stream(httplib::Response& res, std::shared_ptr<Job> job) {
+    void stream(httplib::Response& res, std::shared_ptr<Job> job, ClientSocket client) {
         auto started = std::make_shared<bool>(false);
         auto finished = std::make_shared<int>(0);
         res.set_header("Cache-Control", "no-cache");
         res.set_header("X-Accel-Buffering", "no");  // nginx: pass events through at once
+        ++open_streams;
         res.set_chunked_content_provider(
             "text/event-stream",
-            [this, job, started, finished](size_t, httplib::DataSink& sink) {
+            [this, job, started, finished, client](size_t, httplib::DataSink& sink) {
                 if (!*started) {
                     *started = true;
                     return send_opening(*job, sink) || cancel(*job);
                 }
-                for (auto& [index, ev] : job->channel->take(std::chrono::milliseconds(100))) {
+                // Writes fail too once the client is gone, but none happen while a long prompt
+                // is evaluated: look at the socket itself.
+                if (client.closed()) return cancel(*job);
+                for (auto& [index, ev] : job->channel->take(kPollInterval)) {
                     if (!send_progress(*job, index, ev, sink)) return cancel(*job);
                     if (ev.finished) ++*finished;
                 }
-                if (*finished < job->request.n) return true;
+                if (*finished < job->request.n)
+                    return running.load() || end_for_shutdown(*job, sink);
                 finish_job(*job);
                 if (job->request.include_usage) {
                     json usage = chunk_base(*job);
@@ -565,21 +610,42 @@ struct Server::Impl {
                     usage["usage"] = usage_json(*job);
                     if (!send_event(sink, usage)) return false;
                 }
-                const std::string done = "data: [DONE]\n\n";
-                if (!sink.write(done.data(), done.size())) return false;
-                sink.done();
-                return true;
+                return send_done(sink);
             },
             // Runs however the stream ended; when the client left early, stop generating now.
             [this, job](bool) {
                 job->channel->cancel_all();
-                finish_job(*job, /*client_left=*/true);
+                finish_job(*job, /*cut_short=*/true);
+                --open_streams;
             });
     }
 
     bool cancel(Job& job) {
         job.channel->cancel_all();
         return false;
+    }
+
+    static bool send_done(httplib::DataSink& sink) {
+        const std::string done = "data: [DONE]\n\n";
+        if (!sink.write(done.data(), done.size())) return false;
+        sink.done();
+        return true;
+    }
+
+    // A stream cut short by shutdown ends as OpenAI ends a failed stream: an error event, then
+    // [DONE], so clients report an error instead of a silently truncated answer.
+    bool end_for_shutdown(Job& job, httplib::DataSink& sink) {
+        job.channel->cancel_all();
+        finish_job(job, /*cut_short=*/true);
+        return send_event(sink, shutting_down().to_json()) && send_done(sink);
+    }
+
+    // cpp-httplib stops calling content providers once its listening socket is closed, which
+    // would cut streams mid-chunk: they get the chance to end properly first.
+    void wait_for_streams_to_end(std::chrono::milliseconds limit) {
+        const auto deadline = Clock::now() + limit;
+        while (open_streams.load() > 0 && Clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
 
     bool send_opening(Job& job, httplib::DataSink& sink) {
@@ -667,6 +733,7 @@ void Server::run() {
 
 void Server::stop() {
     impl_->running = false;
+    impl_->wait_for_streams_to_end(std::chrono::seconds(5));
     impl_->http.stop();
 }
 

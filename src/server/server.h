@@ -30,6 +30,8 @@ class Server {
     int bind();
     // Serves until stop() is called (from any thread, e.g. a signal watcher).
     void run();
+    // Stops accepting connections and ends in-flight generations: streams get an error event
+    // and `data: [DONE]`, non-streamed requests a 503. run() returns once they are answered.
     void stop();
 
     ModelPool& pool();

@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <functional>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "server/server.h"
+#include "synthetic_with_vocab.h"
 #include "test_helpers.h"
 
 namespace hearth::server {
@@ -14,17 +17,21 @@ namespace {
 
 using nlohmann::json;
 
+ModelEntry stories_entry() {
+    ModelEntry entry;
+    entry.name = "stories260K";
+    entry.path = testing::stories_path();
+    entry.aliases = {"stories"};
+    return entry;
+}
+
 // A server running on its own thread on a free loopback port.
 class LiveServer {
   public:
-    explicit LiveServer(ServerOptions options) {
+    explicit LiveServer(ServerOptions options, ModelEntry entry = stories_entry()) {
         options.host = "127.0.0.1";
         options.port = 0;
         options.pool.threads = 1;
-        ModelEntry entry;
-        entry.name = "stories260K";
-        entry.path = testing::stories_path();
-        entry.aliases = {"stories"};
         server_ = std::make_unique<Server>(options, std::vector<ModelEntry>{entry});
         port_ = server_->bind();
         thread_ = std::thread([this] { server_->run(); });
@@ -442,6 +449,139 @@ TEST(ServerPool, MemoryBudgetUnloadsTheLeastRecentlyUsed) {
     auto loaded = pool.loaded();
     ASSERT_EQ(loaded.size(), 1u);
     EXPECT_EQ(loaded[0].name, "b");
+}
+
+// ---- disconnects and shutdown, on a model slow enough to be caught mid-answer ----
+
+// The tiny synthetic llama with the 32000-token llama-spm vocabulary and a 32768-token context:
+// with ignore_eos, a 30000-token answer takes far longer than these tests wait.
+ModelEntry slow_entry() {
+    ModelEntry entry;
+    entry.name = "slow";
+    entry.path = synthetic_model_with_vocab("llama", "llama-spm", 32768);
+    return entry;
+}
+
+ServerOptions slow_options(int64_t parallel) {
+    ServerOptions o = default_options();
+    o.pool.ctx_size = 32768;
+    o.pool.parallel = parallel;
+    o.limits.max_tokens = 32768;
+    return o;
+}
+
+json long_chat(bool stream) {
+    return {{"messages", {{{"role", "user"}, {"content", "Tell me a very long story."}}}},
+            {"max_tokens", 30000},
+            {"ignore_eos", true},
+            {"temperature", 0},
+            {"stream", stream}};
+}
+
+size_t busy_sequences(Server& server) {
+    size_t n = 0;
+    for (const auto& m : server.pool().loaded()) n += m.stats.active + m.stats.queued;
+    return n;
+}
+
+uint64_t tokens_generated(Server& server) {
+    uint64_t n = 0;
+    for (const auto& m : server.pool().loaded()) n += m.stats.tokens_generated;
+    return n;
+}
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+}
+
+TEST(ServerDisconnect, NonStreamedRequestWhoseClientLeavesStopsAndFreesItsSlot) {
+    LiveServer live(slow_options(/*parallel=*/1), slow_entry());
+    auto c = live.client();
+    c.set_read_timeout(1, 0);  // gives up after 1 s and closes its socket
+    auto gone = c.Post("/v1/chat/completions", long_chat(false).dump(), "application/json");
+    EXPECT_FALSE(gone);
+    const auto closed_at = std::chrono::steady_clock::now();
+    const uint64_t generated_when_closed = tokens_generated(live.server());
+    EXPECT_GT(generated_when_closed, 0u);
+    // The generation stops at once instead of running to 30000 tokens.
+    EXPECT_TRUE(wait_for([&] { return busy_sequences(live.server()) == 0; },
+                         std::chrono::milliseconds(2000)));
+    const auto freed_after = std::chrono::steady_clock::now() - closed_at;
+    EXPECT_LT(freed_after, std::chrono::milliseconds(1000));
+    EXPECT_LT(tokens_generated(live.server()), 30000u);
+    auto metrics = live.client().Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(metrics->body.find("hearth_cancelled_generations_total 1"), std::string::npos)
+        << metrics->body;
+    // The only slot is free: the next request is answered without waiting.
+    const auto asked = std::chrono::steady_clock::now();
+    auto next = live.client().Post(
+        "/v1/chat/completions",
+        json{{"messages", {{{"role", "user"}, {"content", "Hi"}}}}, {"max_tokens", 3}}.dump(),
+        "application/json");
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->status, 200) << next->body;
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(2));
+}
+
+TEST(ServerShutdown, StreamsEndWithAnErrorAndDoneAndWaitingRequestsGet503) {
+    LiveServer live(slow_options(/*parallel=*/2), slow_entry());
+    std::mutex mutex;
+    std::string streamed;
+    auto stream = std::async(std::launch::async, [&] {
+        httplib::Request req;
+        req.method = "POST";
+        req.path = "/v1/chat/completions";
+        req.body = long_chat(true).dump();
+        req.set_header("Content-Type", "application/json");
+        req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+            std::lock_guard lock(mutex);
+            streamed.append(data, n);
+            return true;
+        };
+        return live.client().send(req);
+    });
+    auto plain = std::async(std::launch::async, [&] {
+        return live.client().Post("/v1/chat/completions", long_chat(false).dump(),
+                                  "application/json");
+    });
+    ASSERT_TRUE(wait_for(
+        [&] {
+            std::lock_guard lock(mutex);
+            return busy_sequences(live.server()) == 2 && sse_payloads(streamed).size() >= 4;
+        },
+        std::chrono::seconds(20)));
+    live.server().stop();
+
+    auto stream_result = stream.get();
+    // The chunked body ended properly (a cut stream would be a read error here).
+    ASSERT_TRUE(stream_result) << httplib::to_string(stream_result.error());
+    EXPECT_EQ(stream_result->status, 200);
+    auto payloads = sse_payloads(streamed);
+    ASSERT_GE(payloads.size(), 3u);
+    EXPECT_EQ(payloads.back(), "[DONE]");
+    json error = json::parse(payloads[payloads.size() - 2]);
+    ASSERT_TRUE(error.contains("error")) << error.dump();
+    EXPECT_EQ(error["error"]["type"], "server_error");
+    EXPECT_EQ(error["error"]["code"], "server_shutting_down");
+    EXPECT_TRUE(error["error"].contains("param"));
+    EXPECT_TRUE(error["error"]["message"].is_string());
+    for (size_t i = 0; i + 2 < payloads.size(); ++i)
+        EXPECT_EQ(json::parse(payloads[i])["object"], "chat.completion.chunk");
+
+    auto plain_result = plain.get();
+    ASSERT_TRUE(plain_result);
+    EXPECT_EQ(plain_result->status, 503);
+    json body = json::parse(plain_result->body);
+    EXPECT_EQ(body["error"]["code"], "server_shutting_down");
+    EXPECT_EQ(body["error"]["type"], "server_error");
+    EXPECT_TRUE(wait_for([&] { return busy_sequences(live.server()) == 0; },
+                         std::chrono::milliseconds(1000)));
 }
 
 }  // namespace
