@@ -17,6 +17,7 @@
 #include "server/auth.h"
 #include "server/chat_prompt.h"
 #include "server/client_socket.h"
+#include "server/cors.h"
 #include "server/embeddings.h"
 #include "server/metrics.h"
 #include "server/openai_response.h"
@@ -158,6 +159,7 @@ enum class Outcome { Done, ClientLeft, ShuttingDown };
 struct Server::Impl {
     ServerOptions options;
     ApiKeys keys;
+    CorsPolicy cors;
     ModelPool pool;
     Metrics metrics;
     httplib::Server http;
@@ -165,7 +167,10 @@ struct Server::Impl {
     std::atomic<int> open_streams{0};
 
     Impl(ServerOptions opts, std::vector<ModelEntry> models)
-        : options(std::move(opts)), keys(options.api_keys), pool(std::move(models), options.pool) {}
+        : options(std::move(opts)),
+          keys(options.api_keys),
+          cors(options.cors_origins),
+          pool(std::move(models), options.pool) {}
 
     // ---- plumbing ----
 
@@ -191,6 +196,12 @@ struct Server::Impl {
         http.set_tcp_nodelay(true);  // SSE sends many small frames: do not let Nagle hold them
         http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
             trace = RequestTrace{Clock::now()};
+            // A browser's preflight carries no key, so it is answered before auth.
+            if (req.method == "OPTIONS" && cors.enabled()) {
+                cors.answer_preflight(req, res);
+                return httplib::Server::HandlerResponse::Handled;
+            }
+            cors.mark(req, res);
             return authorize(req, res) ? httplib::Server::HandlerResponse::Unhandled
                                        : httplib::Server::HandlerResponse::Handled;
         });

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "server/cors.h"
 #include "server/server.h"
 #include "synthetic_with_vocab.h"
 #include "test_helpers.h"
@@ -449,6 +450,87 @@ TEST(ServerPool, MemoryBudgetUnloadsTheLeastRecentlyUsed) {
     auto loaded = pool.loaded();
     ASSERT_EQ(loaded.size(), 1u);
     EXPECT_EQ(loaded[0].name, "b");
+}
+
+// ---- CORS ----
+
+TEST(ServerCors, PreflightNeedsNoKeyAndResponsesCarryTheOrigin) {
+    ServerOptions o = default_options();
+    o.api_keys = {"sk-test"};
+    LiveServer live(o);
+    auto c = live.client();
+    for (const char* path : {"/v1/chat/completions", "/v1/models", "/v1/embeddings",
+                             "/models/stories260K/v1/completions"}) {
+        auto pre = c.Options(path, {{"Origin", "https://app.example"},
+                                    {"Access-Control-Request-Method", "POST"},
+                                    {"Access-Control-Request-Headers", "x-stainless-os"}});
+        ASSERT_TRUE(pre) << path;
+        EXPECT_EQ(pre->status, 204) << path;
+        EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "*");
+        EXPECT_EQ(pre->get_header_value_count("Access-Control-Allow-Origin"), 1u);
+        const std::string methods = pre->get_header_value("Access-Control-Allow-Methods");
+        EXPECT_NE(methods.find("POST"), std::string::npos) << methods;
+        EXPECT_NE(methods.find("GET"), std::string::npos) << methods;
+        EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Headers"),
+                  "Authorization, Content-Type, x-stainless-os");
+        EXPECT_EQ(pre->get_header_value("Access-Control-Max-Age"), "86400");
+    }
+    // Real requests still need the key, and their answers (errors too) carry the header.
+    auto denied = c.Get("/v1/models", {{"Origin", "https://app.example"}});
+    ASSERT_TRUE(denied);
+    EXPECT_EQ(denied->status, 401);
+    EXPECT_EQ(denied->get_header_value("Access-Control-Allow-Origin"), "*");
+    auto ok = c.Post("/v1/completions",
+                     {{"Authorization", "Bearer sk-test"}, {"Origin", "https://app.example"}},
+                     json{{"prompt", "Once"}, {"max_tokens", 2}}.dump(), "application/json");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+    EXPECT_EQ(ok->get_header_value("Access-Control-Allow-Origin"), "*");
+    EXPECT_EQ(ok->get_header_value_count("Access-Control-Allow-Origin"), 1u);
+}
+
+TEST(ServerCors, OnlyListedOriginsAreEchoed) {
+    ServerOptions o = default_options();
+    o.cors_origins = {"https://a.example", "http://localhost:3000"};
+    LiveServer live(o);
+    auto c = live.client();
+    auto listed = c.Get("/v1/models", {{"Origin", "http://localhost:3000"}});
+    ASSERT_TRUE(listed);
+    EXPECT_EQ(listed->get_header_value("Access-Control-Allow-Origin"), "http://localhost:3000");
+    EXPECT_EQ(listed->get_header_value("Vary"), "Origin");
+    auto other = c.Get("/v1/models", {{"Origin", "https://evil.example"}});
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->status, 200);  // CORS is the browser's business; the answer is the same
+    EXPECT_FALSE(other->has_header("Access-Control-Allow-Origin"));
+    auto pre = c.Options("/v1/chat/completions", {{"Origin", "https://a.example"}});
+    ASSERT_TRUE(pre);
+    EXPECT_EQ(pre->status, 204);
+    EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "https://a.example");
+    EXPECT_EQ(pre->get_header_value_count("Access-Control-Allow-Origin"), 1u);
+    EXPECT_EQ(pre->get_header_value_count("Vary"), 1u);
+}
+
+TEST(ServerCors, NoneTurnsItOff) {
+    ServerOptions o = default_options();
+    o.cors_origins = CorsPolicy::from_flags({"https://a.example", "none"}).origins();
+    EXPECT_TRUE(o.cors_origins.empty());
+    LiveServer live(o);
+    auto c = live.client();
+    auto get = c.Get("/v1/models", {{"Origin", "https://a.example"}});
+    ASSERT_TRUE(get);
+    EXPECT_FALSE(get->has_header("Access-Control-Allow-Origin"));
+    auto pre = c.Options("/v1/chat/completions", {{"Origin", "https://a.example"}});
+    ASSERT_TRUE(pre);
+    EXPECT_NE(pre->status, 204);
+    EXPECT_FALSE(pre->has_header("Access-Control-Allow-Origin"));
+}
+
+TEST(ServerCors, FlagValuesSplitOnCommas) {
+    EXPECT_EQ(CorsPolicy::from_flags({}).origins(), std::vector<std::string>{"*"});
+    EXPECT_EQ(
+        CorsPolicy::from_flags({" https://a.example, https://b.example ", "http://c:1"}).origins(),
+        (std::vector<std::string>{"https://a.example", "https://b.example", "http://c:1"}));
+    EXPECT_FALSE(CorsPolicy::from_flags({"none"}).enabled());
 }
 
 // ---- disconnects and shutdown, on a model slow enough to be caught mid-answer ----
