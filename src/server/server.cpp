@@ -132,6 +132,8 @@ struct ChoiceState {
     runtime::FinishReason finish = runtime::FinishReason::Stop;
     int64_t completion_tokens = 0;
     std::string error;
+    // Streams: separates content from tool calls as the text arrives.
+    chat::ToolCallStream tool_stream{chat::ToolCallSyntax::None};
 };
 
 // One generation request, from parsed fields to the tokens and sampling the scheduler needs.
@@ -139,6 +141,7 @@ struct Job {
     GenerationRequest request;
     std::shared_ptr<LoadedModel> model;
     std::vector<int32_t> prompt;
+    chat::ToolCallSyntax tool_syntax = chat::ToolCallSyntax::None;  // None: no tool parsing
     std::string echo_text;
     int64_t prompt_tokens = 0;
     int64_t cached_prompt_tokens = 0;
@@ -342,9 +345,8 @@ struct Server::Impl {
         job.start = trace.start;
         job.request = parse_generation_request(parse_json_body(req.body), chat, options.limits);
         // Templates see dicts in the client's key order, as transformers does (nlohmann::json
-        // sorts keys), so the body is read once more, keeping order, for the messages.
-        if (chat)
-            job.request.ordered_messages = nlohmann::ordered_json::parse(req.body)["messages"];
+        // sorts keys), so the body is read once more, keeping order, for messages and tools.
+        if (chat) read_in_client_order(req.body, job.request);
         const ModelEntry& entry = resolve_model(path_model, job.request.model);
         job.model = pool.acquire(entry);
         prepare_prompt(job);
@@ -357,6 +359,14 @@ struct Server::Impl {
         }
     }
 
+    static void read_in_client_order(const std::string& body, GenerationRequest& r) {
+        auto ordered = nlohmann::ordered_json::parse(body);
+        r.ordered_messages = std::move(ordered["messages"]);
+        // tool_choice "none": the model is not told about the tools at all.
+        if (r.tool_count > 0 && r.tool_choice != ToolChoice::None)
+            r.ordered_tools = std::move(ordered["tools"]);
+    }
+
     void prepare_prompt(Job& job) {
         const GenerationRequest& r = job.request;
         const LoadedModel& m = *job.model;
@@ -364,8 +374,9 @@ struct Server::Impl {
         if (r.chat) {
             ChatPrompt p =
                 render_chat_prompt(*m.model, *m.tokenizer, r.messages, m.entry.chat_template,
-                                   r.chat_template_kwargs, &r.ordered_messages);
+                                   r.chat_template_kwargs, &r.ordered_messages, r.ordered_tools);
             job.prompt = p.tokenize(*m.tokenizer);
+            job.tool_syntax = p.tool_call_syntax;
         } else if (!r.prompt_tokens.empty()) {
             for (int32_t id : r.prompt_tokens) {
                 if (id < 0 || id >= m.tokenizer->vocab().size()) {
@@ -419,6 +430,7 @@ struct Server::Impl {
         job.id = random_id(r.chat ? "chatcmpl-" : "cmpl-");
         job.created = unix_time();
         job.choices.resize(static_cast<size_t>(r.n));
+        for (ChoiceState& c : job.choices) c.tool_stream = chat::ToolCallStream(job.tool_syntax);
         std::vector<runtime::SequenceRequest> seqs;
         for (int i = 0; i < r.n; ++i) {
             runtime::SequenceRequest s;
@@ -531,8 +543,7 @@ struct Server::Impl {
             const ChoiceState& c = job.choices[i];
             json choice = {{"index", i}, {"finish_reason", finish_name(c.finish)}};
             if (job.request.chat) {
-                choice["message"] = {
-                    {"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+                choice["message"] = message_json(job, c, choice);
                 choice["logprobs"] = want_logprobs ? chat_logprobs_json(tok, c.logprobs) : json();
             } else {
                 choice["text"] = job.echo_text + c.text;
@@ -551,6 +562,24 @@ struct Server::Impl {
                      {"usage", usage_json(job)}};
         res.status = 200;
         res.set_content(safe_dump(body), "application/json");
+    }
+
+    // The assistant message of a finished choice; a reply holding tool calls becomes
+    // `tool_calls` (with the rest as content, null when empty) and finishes with "tool_calls".
+    json message_json(const Job& job, const ChoiceState& c, json& choice) const {
+        json message = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+        chat::ParsedReply reply = chat::parse_tool_calls(job.tool_syntax, c.text);
+        if (reply.calls.empty()) return message;
+        message["content"] = reply.content.empty() ? json() : json(reply.content);
+        message["tool_calls"] = json::array();
+        for (const chat::ToolCall& call : reply.calls) {
+            message["tool_calls"].push_back(
+                {{"id", random_id("call_")},
+                 {"type", "function"},
+                 {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+        }
+        choice["finish_reason"] = "tool_calls";
+        return message;
     }
 
     // ---- streaming (Server-Sent Events, framed as OpenAI frames them) ----
@@ -675,23 +704,61 @@ struct Server::Impl {
         return true;
     }
 
+    bool send_text(Job& job, int index, const std::string& text,
+                   const std::vector<runtime::TokenLogprob>& lps, httplib::DataSink& sink) {
+        json chunk = chunk_base(job);
+        chunk["choices"] = json::array({chunk_choice(job, index, text, lps, nullptr, false)});
+        return send_event(sink, chunk);
+    }
+
+    bool send_delta(Job& job, int index, json delta, httplib::DataSink& sink) {
+        json chunk = chunk_base(job);
+        chunk["choices"] = json::array({{{"index", index},
+                                         {"delta", std::move(delta)},
+                                         {"logprobs", nullptr},
+                                         {"finish_reason", nullptr}}});
+        return send_event(sink, chunk);
+    }
+
+    // The end of a streamed chat reply: the text the tool-call parser held back, then each call
+    // as OpenAI streams it (id, type and name first, then the arguments).
+    bool send_reply_end(Job& job, int index, const char*& finish, httplib::DataSink& sink) {
+        chat::ParsedReply end = job.choices[static_cast<size_t>(index)].tool_stream.finish();
+        if (!end.content.empty() && !send_text(job, index, end.content, {}, sink)) return false;
+        for (size_t i = 0; i < end.calls.size(); ++i) {
+            const chat::ToolCall& call = end.calls[i];
+            json head = {{"index", i},
+                         {"id", random_id("call_")},
+                         {"type", "function"},
+                         {"function", {{"name", call.name}, {"arguments", ""}}}};
+            json args = {{"index", i}, {"function", {{"arguments", call.arguments}}}};
+            if (!send_delta(job, index, {{"tool_calls", json::array({head})}}, sink) ||
+                !send_delta(job, index, {{"tool_calls", json::array({args})}}, sink))
+                return false;
+            finish = "tool_calls";
+        }
+        return true;
+    }
+
     bool send_progress(Job& job, int index, runtime::SequenceEvent& ev, httplib::DataSink& sink) {
         absorb(job, index, ev);
-        if (!ev.text.empty() || !ev.logprobs.empty()) {
-            json chunk = chunk_base(job);
-            chunk["choices"] =
-                json::array({chunk_choice(job, index, ev.text, ev.logprobs, nullptr, false)});
-            if (!send_event(sink, chunk)) return false;
-        }
+        // Chat text passes the tool-call parser, which holds back what may be a call.
+        const std::string text =
+            job.request.chat ? job.choices[static_cast<size_t>(index)].tool_stream.push(ev.text)
+                             : ev.text;
+        if ((!text.empty() || !ev.logprobs.empty()) &&
+            !send_text(job, index, text, ev.logprobs, sink))
+            return false;
         if (!ev.finished) return true;
         if (!ev.error.empty()) {
             return send_event(
                 sink, ApiError(500, "generation failed: " + ev.error, "server_error").to_json());
         }
         if (ev.finish == runtime::FinishReason::Cancelled) return true;
+        const char* finish = finish_name(ev.finish);
+        if (job.request.chat && !send_reply_end(job, index, finish, sink)) return false;
         json chunk = chunk_base(job);
-        chunk["choices"] =
-            json::array({chunk_choice(job, index, "", {}, finish_name(ev.finish), false)});
+        chunk["choices"] = json::array({chunk_choice(job, index, "", {}, finish, false)});
         return send_event(sink, chunk);
     }
 };

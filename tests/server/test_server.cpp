@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <fstream>
 #include <functional>
 #include <future>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "server/cors.h"
@@ -664,6 +666,137 @@ TEST(ServerShutdown, StreamsEndWithAnErrorAndDoneAndWaitingRequestsGet503) {
     EXPECT_EQ(body["error"]["type"], "server_error");
     EXPECT_TRUE(wait_for([&] { return busy_sequences(live.server()) == 0; },
                          std::chrono::milliseconds(1000)));
+}
+
+// ---- tools ----
+
+const json kWeatherTool = {
+    {"type", "function"},
+    {"function",
+     {{"name", "get_weather"},
+      {"description", "Get the weather"},
+      {"parameters", {{"type", "object"}, {"properties", {{"city", {{"type", "string"}}}}}}}}}};
+
+// A random-weight model with the phi-3 vocabulary and Qwen2.5's chat template, which lists the
+// tools in the prompt.
+class ServerTools : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        ModelEntry entry;
+        entry.name = "qwen-like";
+        entry.path = synthetic_model_with_vocab("llama", "phi-3", 2048);
+        std::ifstream in(std::string(HEARTH_TEST_DATA) +
+                         "/templates/Qwen-Qwen2.5-7B-Instruct.jinja");
+        std::stringstream source;
+        source << in.rdbuf();
+        entry.chat_template = source.str();
+        ServerOptions o = default_options();
+        o.pool.ctx_size = 2048;
+        live_ = new LiveServer(o, entry);
+    }
+    static void TearDownTestSuite() { delete live_; }
+
+    static httplib::Result post(const json& body) {
+        return live_->client().Post("/v1/chat/completions", body.dump(), "application/json");
+    }
+    static json chat(const json& extra) {
+        json body = {{"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}},
+                     {"max_tokens", 8},
+                     {"temperature", 0}};
+        if (extra.is_object()) body.update(extra);
+        auto res = post(body);
+        EXPECT_TRUE(res);
+        if (!res) return {};
+        EXPECT_EQ(res->status, 200) << res->body;
+        return json::parse(res->body);
+    }
+    static LiveServer* live_;
+};
+LiveServer* ServerTools::live_ = nullptr;
+
+TEST_F(ServerTools, ToolsGoToTheTemplateUnlessToolChoiceIsNone) {
+    const int64_t plain = chat({})["usage"]["prompt_tokens"];
+    const json with_tools = chat({{"tools", {kWeatherTool}}});
+    const int64_t tools = with_tools["usage"]["prompt_tokens"];
+    EXPECT_GT(tools, plain + 20);  // the tool's schema is in the prompt
+    EXPECT_EQ(chat({{"tools", {kWeatherTool}}, {"tool_choice", "none"}})["usage"]["prompt_tokens"],
+              plain);
+    EXPECT_EQ(
+        chat({{"tools", {kWeatherTool}}, {"tool_choice", "required"}})["usage"]["prompt_tokens"],
+        tools);
+    // The random model writes no call: a plain answer in OpenAI's shape.
+    const json& choice = with_tools["choices"][0];
+    EXPECT_EQ(choice["finish_reason"], "length");
+    EXPECT_TRUE(choice["message"]["content"].is_string());
+    EXPECT_FALSE(choice["message"].contains("tool_calls"));
+}
+
+TEST_F(ServerTools, PastCallsAndToolResultsAreAccepted) {
+    json messages = {
+        {{"role", "user"}, {"content", "Weather in Paris?"}},
+        {{"role", "assistant"},
+         {"content", nullptr},
+         {"tool_calls",
+          {{{"id", "call_1"},
+            {"type", "function"},
+            {"function", {{"name", "get_weather"}, {"arguments", "{\"city\": \"Paris\"}"}}}}}}},
+        {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "21 C"}}};
+    json r = chat({{"messages", messages}, {"tools", {kWeatherTool}}});
+    EXPECT_EQ(r["object"], "chat.completion");
+}
+
+TEST_F(ServerTools, StreamedTextEqualsTheNonStreamedText) {
+    // The tool-call parser holds text back while it might start a call; none may be lost.
+    json body = {{"tools", {kWeatherTool}}, {"max_tokens", 24}};
+    const std::string text = chat(body)["choices"][0]["message"]["content"];
+    body.update({{"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}},
+                 {"temperature", 0},
+                 {"stream", true}});
+    auto res = post(body);
+    ASSERT_TRUE(res);
+    auto payloads = sse_payloads(res->body);
+    ASSERT_GE(payloads.size(), 3u);
+    EXPECT_EQ(payloads.back(), "[DONE]");
+    std::string streamed;
+    for (size_t i = 1; i + 2 < payloads.size(); ++i)
+        streamed += json::parse(payloads[i])["choices"][0]["delta"].value("content", "");
+    EXPECT_EQ(streamed, text);
+    EXPECT_EQ(json::parse(payloads[payloads.size() - 2])["choices"][0]["finish_reason"], "length");
+}
+
+TEST_F(ServerTools, BadToolsAre400NamingTheField) {
+    const json user = {{{"role", "user"}, {"content", "x"}}};
+    const std::vector<std::pair<json, std::string>> cases = {
+        {{{"tools", "get_weather"}}, "tools"},
+        {{{"tools", {42}}}, "tools[0]"},
+        {{{"tools", {{{"type", "retrieval"}}}}}, "tools[0].type"},
+        {{{"tools", {{{"type", 1}}}}}, "tools[0].type"},
+        {{{"tools", {{{"type", "function"}}}}}, "tools[0].function"},
+        {{{"tools", {{{"type", "function"}, {"function", {{"name", "has space"}}}}}}},
+         "tools[0].function.name"},
+        {{{"tools", {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", "{}"}}}}}}},
+         "tools[0].function.parameters"},
+        {{{"tools", {kWeatherTool}}, {"tool_choice", "always"}}, "tool_choice"},
+        {{{"tools", {kWeatherTool}},
+          {"tool_choice", {{"type", "function"}, {"function", {{"name", "nope"}}}}}},
+         "tool_choice"},
+        {{{"tools", {kWeatherTool}}, {"parallel_tool_calls", "yes"}}, "parallel_tool_calls"},
+        {{{"messages", {{{"role", "assistant"}, {"tool_calls", {{{"function", "f"}}}}}}}},
+         "messages[0].tool_calls[0].function"},
+    };
+    for (const auto& [extra, param] : cases) {
+        json body = {{"messages", user}};
+        body.update(extra);
+        auto res = post(body);
+        ASSERT_TRUE(res) << body.dump();
+        EXPECT_EQ(res->status, 400) << body.dump() << " " << res->body;
+        json error = json::parse(res->body)["error"];
+        EXPECT_EQ(error["type"], "invalid_request_error");
+        EXPECT_EQ(error["param"], param) << body.dump();
+    }
+    // A named function that exists is fine.
+    chat({{"tools", {kWeatherTool}},
+          {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}}});
 }
 
 }  // namespace
