@@ -48,6 +48,15 @@ WEATHER_TOOL = {
     },
 }
 
+TIME_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Current local time of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
 CONVERSATIONS = {
     "simple": {
         "messages": [{"role": "user", "content": "Hello, who are you?"}],
@@ -98,14 +107,7 @@ CONVERSATIONS = {
         ],
     },
     "parallel_tool_calls": {
-        "tools": [WEATHER_TOOL, {
-            "type": "function",
-            "function": {
-                "name": "get_time",
-                "description": "Current local time of a city",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-            },
-        }],
+        "tools": [WEATHER_TOOL, TIME_TOOL],
         "messages": [
             {"role": "user", "content": "Weather and time in Oslo and Lima?"},
             {
@@ -116,6 +118,27 @@ CONVERSATIONS = {
                      "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}},
                     {"id": "call_b", "type": "function",
                      "function": {"name": "get_time", "arguments": "{\"city\": \"Lima\"}"}},
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_a", "name": "get_weather", "content": "-3 C, snow"},
+            {"role": "tool", "tool_call_id": "call_b", "name": "get_time", "content": "09:41"},
+        ],
+    },
+    # parallel_tool_calls as hearth hands it to templates: OpenAI clients send each call's
+    # arguments as JSON text, which hearth parses into the dict templates expect
+    # (tests/server/test_chat_prompt.cpp renders the original through the server's path).
+    "parallel_tool_calls_parsed": {
+        "tools": [WEATHER_TOOL, TIME_TOOL],
+        "messages": [
+            {"role": "user", "content": "Weather and time in Oslo and Lima?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "call_a", "type": "function",
+                     "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}},
+                    {"id": "call_b", "type": "function",
+                     "function": {"name": "get_time", "arguments": {"city": "Lima"}}},
                 ],
             },
             {"role": "tool", "tool_call_id": "call_a", "name": "get_weather", "content": "-3 C, snow"},

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "registry/models_dir.h"
 #include "server/auth.h"
+#include "server/cors.h"
 #include "server/server.h"
 
 namespace hearth::cli {
@@ -34,6 +35,7 @@ struct ServeOptions {
     size_t max_queue = 64;
     size_t max_body = 8u << 20;
     int http_threads = 128;
+    std::vector<std::string> cors_origins;
 };
 
 // "8G", "512M", "1.5GiB", "1000000" -> bytes.
@@ -143,6 +145,7 @@ void serve(const ServeOptions& o) {
     options.api_keys = collect_keys(o);
     options.max_body_bytes = o.max_body;
     options.http_threads = o.http_threads;
+    options.cors_origins = server::CorsPolicy::from_flags(o.cors_origins).origins();
     options.pool.max_memory = o.max_memory.empty() ? 0 : parse_bytes(o.max_memory);
     options.pool.idle_unload_seconds = o.idle_unload;
     options.pool.parallel = o.parallel;
@@ -228,6 +231,11 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->envname("HEARTH_HTTP_THREADS")
         ->check(CLI::Range(4, 4096));
+    cmd->add_option("--cors-origin", o->cors_origins,
+                    "Web origin allowed to call the API from a browser (repeatable or a comma "
+                    "list; default *: any; none: CORS off). API keys apply either way")
+        ->type_name("ORIGIN")
+        ->envname("HEARTH_CORS_ORIGIN");
     cmd->footer(
         "Examples:\n"
         "  hearth serve --model tests/data/models/stories260K.gguf\n"

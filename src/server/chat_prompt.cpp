@@ -26,6 +26,27 @@ std::string param_of(size_t index, const char* field) {
     return "messages[" + std::to_string(index) + "]." + field;
 }
 
+// An assistant message's past calls: [{"id", "type": "function", "function": {"name",
+// "arguments"}}], arguments as JSON text (OpenAI) or an object.
+void validate_tool_calls(const nlohmann::json& calls, size_t index) {
+    if (calls.is_null()) return;
+    const std::string param = param_of(index, "tool_calls");
+    if (!calls.is_array()) throw ApiError::bad_request("'tool_calls' must be an array", param);
+    for (size_t i = 0; i < calls.size(); ++i) {
+        const std::string at = param + "[" + std::to_string(i) + "].function";
+        auto function = calls[i].is_object() ? calls[i].find("function") : calls[i].end();
+        if (!calls[i].is_object() || function == calls[i].end() || !function->is_object())
+            throw ApiError::bad_request("each tool call needs a 'function' object", at);
+        auto name = function->find("name");
+        if (name == function->end() || !name->is_string())
+            throw ApiError::bad_request("a tool call's function needs a string 'name'",
+                                        at + ".name");
+        auto args = function->find("arguments");
+        if (args != function->end() && !args->is_string() && !args->is_object() && !args->is_null())
+            throw ApiError::bad_request("'arguments' must be a JSON string", at + ".arguments");
+    }
+}
+
 void validate_message(const nlohmann::json& message, size_t index) {
     if (!message.is_object()) {
         throw ApiError::bad_request("each message must be an object",
@@ -42,6 +63,28 @@ void validate_message(const nlohmann::json& message, size_t index) {
                                         "' (expected system, developer, user, assistant or tool)",
                                     param_of(index, "role"));
     }
+    if (auto calls = message.find("tool_calls"); calls != message.end())
+        validate_tool_calls(*calls, index);
+    auto id = message.find("tool_call_id");
+    if (id != message.end() && !id->is_string() && !id->is_null())
+        throw ApiError::bad_request("'tool_call_id' must be a string",
+                                    param_of(index, "tool_call_id"));
+}
+
+// Templates expect a past call's arguments as an object (transformers documents a dict); OpenAI
+// clients send them as JSON text. Text that is not a JSON object is passed on as sent.
+nlohmann::ordered_json with_parsed_arguments(nlohmann::ordered_json messages) {
+    for (auto& message : messages) {
+        auto calls = message.find("tool_calls");
+        if (calls == message.end() || !calls->is_array()) continue;
+        for (auto& call : *calls) {
+            auto args = call["function"].find("arguments");
+            if (args == call["function"].end() || !args->is_string()) continue;
+            auto parsed = nlohmann::ordered_json::parse(args->get<std::string>(), nullptr, false);
+            if (parsed.is_object()) *args = std::move(parsed);
+        }
+    }
+    return messages;
 }
 
 }  // namespace
@@ -138,7 +181,8 @@ std::vector<int32_t> ChatPrompt::tokenize(const tokenizer::Tokenizer& tokenizer)
 ChatPrompt render_chat_prompt(const model::Model& model, const tokenizer::Tokenizer& tokenizer,
                               const nlohmann::json& messages, const std::string& template_override,
                               const nlohmann::json& extra_vars,
-                              const nlohmann::ordered_json* ordered_messages) {
+                              const nlohmann::ordered_json* ordered_messages,
+                              const nlohmann::ordered_json& tools) {
     if (!messages.is_array() || messages.empty()) {
         throw ApiError::bad_request("'messages' must be a non-empty array", "messages");
     }
@@ -165,14 +209,14 @@ ChatPrompt render_chat_prompt(const model::Model& model, const tokenizer::Tokeni
     options.bos_token = token_text(vocab, vocab.bos);
     options.eos_token = token_text(vocab, vocab.eos);
     if (extra_vars.is_object()) options.extra_vars = extra_vars;
+    const bool has_tools = tools.is_array() && !tools.empty();
     try {
         auto tmpl = template_for(template_source);
-        if (ordered_messages) {
-            prompt.text = tmpl->render_ordered(*ordered_messages, nullptr, options,
-                                               nlohmann::ordered_json(options.extra_vars));
-        } else {
-            prompt.text = tmpl->render(messages, options);
-        }
+        prompt.text = tmpl->render_ordered(
+            with_parsed_arguments(ordered_messages ? *ordered_messages
+                                                   : nlohmann::ordered_json(messages)),
+            has_tools ? tools : nullptr, options, nlohmann::ordered_json(options.extra_vars));
+        if (has_tools) prompt.tool_call_syntax = chat::detect_tool_call_syntax(tmpl->source());
     } catch (const Error& e) {
         // raise_exception() in a template reports a conversation the model does not accept.
         throw ApiError::bad_request(

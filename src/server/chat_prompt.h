@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/tool_calls.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -22,6 +23,8 @@ struct ChatPrompt {
     std::vector<tokenizer::Tokenizer::ByteRange> content_ranges;
     // False when the template already wrote the BOS token (no second one is added).
     bool add_bos = true;
+    // How the model writes tool calls, when tools were given to its template (else None).
+    chat::ToolCallSyntax tool_call_syntax = chat::ToolCallSyntax::None;
 
     std::vector<int32_t> tokenize(const tokenizer::Tokenizer& tokenizer) const;
 };
@@ -34,12 +37,16 @@ struct ChatPrompt {
 // - any other model (base models such as stories260K): the message texts joined with "\n",
 //   no role names and no control tokens, so the model simply continues the text.
 // `ordered_messages`, when given, is the same messages parsed with their keys in the client's
-// order; templates then see dicts ordered as transformers' Python does.
+// order; templates then see dicts ordered as transformers' Python does. `tools` (OpenAI's
+// function tools, in the client's key order; null: none) go to the template as `tools`.
+// A past call's arguments, which OpenAI clients send as JSON text, reach the template as the
+// object they spell (templates print them with tojson).
 ChatPrompt render_chat_prompt(const model::Model& model, const tokenizer::Tokenizer& tokenizer,
                               const nlohmann::json& messages,
                               const std::string& template_override = {},
                               const nlohmann::json& extra_vars = nlohmann::json::object(),
-                              const nlohmann::ordered_json* ordered_messages = nullptr);
+                              const nlohmann::ordered_json* ordered_messages = nullptr,
+                              const nlohmann::ordered_json& tools = nullptr);
 
 // The text of one message's "content": a string, or an array of {"type":"text","text":...}
 // parts (joined). Throws a 400 ApiError for other shapes.

@@ -1,5 +1,7 @@
 #include "server/openai_request.h"
 
+#include <cctype>
+
 #include "server/api_error.h"
 
 namespace hearth::server {
@@ -113,6 +115,102 @@ void read_logprobs(const json& body, bool chat, GenerationRequest& r) {
     if (n) r.top_logprobs = static_cast<int32_t>(*n);
 }
 
+// A string field of an object, or nullptr when absent or null; 400 when it is not a string.
+const json* string_field(const json& object, const char* name, const std::string& param) {
+    const json* v = field(object, name);
+    if (v && !v->is_string())
+        throw ApiError::bad_request("'" + param + "' must be a string", param);
+    return v;
+}
+
+// OpenAI's rule for function names: 1-64 of a-z, A-Z, 0-9, '_' and '-'.
+bool valid_function_name(const std::string& name) {
+    if (name.empty() || name.size() > 64) return false;
+    for (char c : name) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+    }
+    return true;
+}
+
+// {"type": "function", "function": {"name": ..., "description"?: ..., "parameters"?: {...}}}
+void check_tool(const json& tool, const std::string& param) {
+    if (!tool.is_object()) throw ApiError::bad_request("each tool must be an object", param);
+    const json* type = string_field(tool, "type", param + ".type");
+    if (!type || *type != "function") {
+        throw ApiError::bad_request("only tools of \"type\": \"function\" are supported",
+                                    param + ".type");
+    }
+    const json* function = field(tool, "function");
+    if (!function || !function->is_object())
+        throw ApiError::bad_request("'function' must be an object", param + ".function");
+    const json* name = string_field(*function, "name", param + ".function.name");
+    if (!name || !valid_function_name(name->get<std::string>())) {
+        throw ApiError::bad_request(
+            "a function needs a 'name' of 1 to 64 letters, digits, '_' or '-'",
+            param + ".function.name");
+    }
+    string_field(*function, "description", param + ".function.description");
+    const json* parameters = field(*function, "parameters");
+    if (parameters && !parameters->is_object()) {
+        throw ApiError::bad_request("'parameters' must be a JSON Schema object",
+                                    param + ".function.parameters");
+    }
+}
+
+bool names_a_tool(const json& tools, const std::string& name) {
+    for (const json& tool : tools) {
+        if (tool["function"]["name"] == name) return true;
+    }
+    return false;
+}
+
+// "none", "auto", "required" or {"type": "function", "function": {"name": ...}}.
+ToolChoice read_tool_choice(const json& body, const json* tools) {
+    const json* v = field(body, "tool_choice");
+    if (!v) return ToolChoice::Auto;
+    if (v->is_string()) {
+        if (*v == "auto") return ToolChoice::Auto;
+        if (*v == "none") return ToolChoice::None;
+        if (*v == "required") return ToolChoice::Required;
+    } else if (v->is_object()) {
+        const json* function = field(*v, "function");
+        const json* name = function && function->is_object()
+                               ? string_field(*function, "name", "tool_choice.function.name")
+                               : nullptr;
+        if (name) {
+            if (!tools || !names_a_tool(*tools, name->get<std::string>())) {
+                throw ApiError::bad_request("tool_choice names a function that is not in 'tools'",
+                                            "tool_choice");
+            }
+            return ToolChoice::Function;
+        }
+    }
+    throw ApiError::bad_request(
+        "'tool_choice' must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", "
+        "\"function\": {\"name\": ...}}",
+        "tool_choice");
+}
+
+void read_tools(const json& body, size_t max_tools, GenerationRequest& r) {
+    const json* tools = field(body, "tools");
+    if (tools) {
+        if (!tools->is_array())
+            throw ApiError::bad_request("'tools' must be an array of function tools", "tools");
+        if (tools->size() > max_tools) {
+            throw ApiError::bad_request(
+                "'tools' may hold at most " + std::to_string(max_tools) + " functions", "tools");
+        }
+        for (size_t i = 0; i < tools->size(); ++i)
+            check_tool((*tools)[i], "tools[" + std::to_string(i) + "]");
+        r.tool_count = tools->size();
+    }
+    r.tool_choice = read_tool_choice(body, tools);
+    if (const json* parallel = field(body, "parallel_tool_calls");
+        parallel && !parallel->is_boolean())
+        throw ApiError::bad_request("'parallel_tool_calls' must be a boolean",
+                                    "parallel_tool_calls");
+}
+
 }  // namespace
 
 json parse_json_body(const std::string& body) {
@@ -151,6 +249,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat,
             }
             r.chat_template_kwargs = *kwargs;
         }
+        read_tools(body, limits.max_tools, r);
     } else {
         read_prompt(body, r);
         r.echo = boolean(body, "echo");
@@ -171,6 +270,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat,
     if (auto n = integer_in(body, "n", 1, limits.max_n)) r.n = static_cast<int32_t>(*n);
     read_logprobs(body, chat, r);
     r.stream = boolean(body, "stream");
+    r.ignore_eos = boolean(body, "ignore_eos");
     if (const json* so = field(body, "stream_options")) {
         if (!so->is_object())
             throw ApiError::bad_request("'stream_options' must be an object", "stream_options");

@@ -14,7 +14,12 @@ struct RequestLimits {
     int32_t max_tokens = 32768;
     int32_t max_n = 16;
     size_t max_stop = 16;
+    size_t max_tools = 128;
 };
+
+// OpenAI's tool_choice. hearth cannot force a call (no constrained decoding): "required" and a
+// named function are accepted and work as "auto".
+enum class ToolChoice { Auto, None, Required, Function };
 
 struct GenerationRequest {
     bool chat = false;
@@ -22,6 +27,11 @@ struct GenerationRequest {
     nlohmann::json messages;                  // chat
     nlohmann::ordered_json ordered_messages;  // the same, keys in the client's order (templates)
     nlohmann::json chat_template_kwargs = nlohmann::json::object();  // extra template variables
+    size_t tool_count = 0;  // functions in `tools`, checked
+    // The tools as the client sent them (key order kept), for the template; null: none, or
+    // tool_choice "none".
+    nlohmann::ordered_json ordered_tools;
+    ToolChoice tool_choice = ToolChoice::Auto;
     std::string prompt_text;             // completions, when the prompt is text
     std::vector<int32_t> prompt_tokens;  // completions, when the prompt is token ids
     std::optional<int32_t> max_tokens;
@@ -33,7 +43,8 @@ struct GenerationRequest {
     int32_t top_logprobs = -1;  // < 0: no logprobs
     bool stream = false;
     bool include_usage = false;
-    bool echo = false;  // completions
+    bool echo = false;        // completions
+    bool ignore_eos = false;  // extension (as llama-server): generate past the end of text
     std::string user;
 };
 

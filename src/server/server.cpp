@@ -9,12 +9,15 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "server/api_error.h"
 #include "server/auth.h"
 #include "server/chat_prompt.h"
+#include "server/client_socket.h"
+#include "server/cors.h"
 #include "server/embeddings.h"
 #include "server/metrics.h"
 #include "server/openai_response.h"
@@ -27,6 +30,8 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kFingerprint = "hearth-0.1.0";
+// How often a waiting handler checks that its client is still there and the server still runs.
+constexpr std::chrono::milliseconds kPollInterval{100};
 
 // What the access log and metrics need to know about the request the current HTTP thread
 // serves. cpp-httplib runs a request's handler, content provider and logger on one thread.
@@ -82,6 +87,11 @@ void send_json(httplib::Response& res, int status, const json& body) {
     res.set_content(body.dump(), "application/json");
 }
 
+ApiError shutting_down() {
+    return ApiError(503, "the server is shutting down; retry shortly", "server_error", "",
+                    "server_shutting_down");
+}
+
 void send_error(httplib::Response& res, const ApiError& e) {
     if (e.status() == 429) res.set_header("Retry-After", "1");
     if (e.status() == 401) res.set_header("WWW-Authenticate", "Bearer");
@@ -122,6 +132,8 @@ struct ChoiceState {
     runtime::FinishReason finish = runtime::FinishReason::Stop;
     int64_t completion_tokens = 0;
     std::string error;
+    // Streams: separates content from tool calls as the text arrives.
+    chat::ToolCallStream tool_stream{chat::ToolCallSyntax::None};
 };
 
 // One generation request, from parsed fields to the tokens and sampling the scheduler needs.
@@ -129,6 +141,7 @@ struct Job {
     GenerationRequest request;
     std::shared_ptr<LoadedModel> model;
     std::vector<int32_t> prompt;
+    chat::ToolCallSyntax tool_syntax = chat::ToolCallSyntax::None;  // None: no tool parsing
     std::string echo_text;
     int64_t prompt_tokens = 0;
     int64_t cached_prompt_tokens = 0;
@@ -141,18 +154,26 @@ struct Job {
     std::shared_ptr<GenerationChannel> channel = std::make_shared<GenerationChannel>();
 };
 
+// How the wait for a non-streamed answer ended.
+enum class Outcome { Done, ClientLeft, ShuttingDown };
+
 }  // namespace
 
 struct Server::Impl {
     ServerOptions options;
     ApiKeys keys;
+    CorsPolicy cors;
     ModelPool pool;
     Metrics metrics;
     httplib::Server http;
     std::atomic<bool> running{false};
+    std::atomic<int> open_streams{0};
 
     Impl(ServerOptions opts, std::vector<ModelEntry> models)
-        : options(std::move(opts)), keys(options.api_keys), pool(std::move(models), options.pool) {}
+        : options(std::move(opts)),
+          keys(options.api_keys),
+          cors(options.cors_origins),
+          pool(std::move(models), options.pool) {}
 
     // ---- plumbing ----
 
@@ -178,6 +199,12 @@ struct Server::Impl {
         http.set_tcp_nodelay(true);  // SSE sends many small frames: do not let Nagle hold them
         http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
             trace = RequestTrace{Clock::now()};
+            // A browser's preflight carries no key, so it is answered before auth.
+            if (req.method == "OPTIONS" && cors.enabled()) {
+                cors.answer_preflight(req, res);
+                return httplib::Server::HandlerResponse::Handled;
+            }
+            cors.mark(req, res);
             return authorize(req, res) ? httplib::Server::HandlerResponse::Unhandled
                                        : httplib::Server::HandlerResponse::Handled;
         });
@@ -313,22 +340,31 @@ struct Server::Impl {
 
     void generate(const httplib::Request& req, httplib::Response& res, bool chat,
                   const std::string& path_model) {
+        if (!running.load()) throw shutting_down();
         Job job;
         job.start = trace.start;
         job.request = parse_generation_request(parse_json_body(req.body), chat, options.limits);
         // Templates see dicts in the client's key order, as transformers does (nlohmann::json
-        // sorts keys), so the body is read once more, keeping order, for the messages.
-        if (chat)
-            job.request.ordered_messages = nlohmann::ordered_json::parse(req.body)["messages"];
+        // sorts keys), so the body is read once more, keeping order, for messages and tools.
+        if (chat) read_in_client_order(req.body, job.request);
         const ModelEntry& entry = resolve_model(path_model, job.request.model);
         job.model = pool.acquire(entry);
         prepare_prompt(job);
+        const ClientSocket client = ClientSocket::of(req);
         submit(job);
         if (job.request.stream) {
-            stream(res, std::make_shared<Job>(std::move(job)));
+            stream(res, std::make_shared<Job>(std::move(job)), client);
         } else {
-            respond_when_done(res, job);
+            respond_when_done(res, job, client);
         }
+    }
+
+    static void read_in_client_order(const std::string& body, GenerationRequest& r) {
+        auto ordered = nlohmann::ordered_json::parse(body);
+        r.ordered_messages = std::move(ordered["messages"]);
+        // tool_choice "none": the model is not told about the tools at all.
+        if (r.tool_count > 0 && r.tool_choice != ToolChoice::None)
+            r.ordered_tools = std::move(ordered["tools"]);
     }
 
     void prepare_prompt(Job& job) {
@@ -338,8 +374,9 @@ struct Server::Impl {
         if (r.chat) {
             ChatPrompt p =
                 render_chat_prompt(*m.model, *m.tokenizer, r.messages, m.entry.chat_template,
-                                   r.chat_template_kwargs, &r.ordered_messages);
+                                   r.chat_template_kwargs, &r.ordered_messages, r.ordered_tools);
             job.prompt = p.tokenize(*m.tokenizer);
+            job.tool_syntax = p.tool_call_syntax;
         } else if (!r.prompt_tokens.empty()) {
             for (int32_t id : r.prompt_tokens) {
                 if (id < 0 || id >= m.tokenizer->vocab().size()) {
@@ -393,6 +430,7 @@ struct Server::Impl {
         job.id = random_id(r.chat ? "chatcmpl-" : "cmpl-");
         job.created = unix_time();
         job.choices.resize(static_cast<size_t>(r.n));
+        for (ChoiceState& c : job.choices) c.tool_stream = chat::ToolCallStream(job.tool_syntax);
         std::vector<runtime::SequenceRequest> seqs;
         for (int i = 0; i < r.n; ++i) {
             runtime::SequenceRequest s;
@@ -400,6 +438,7 @@ struct Server::Impl {
             s.sampling = sampling_for(job, i);
             s.max_tokens = max_tokens;
             s.stop = r.stop;
+            s.ignore_eos = r.ignore_eos;
             s.top_logprobs = r.top_logprobs;
             s.on_event = [channel = job.channel, i](runtime::SequenceEvent&& ev) {
                 channel->push(i, std::move(ev));
@@ -447,28 +486,52 @@ struct Server::Impl {
     }
 
     // Records the request's tokens once, however it ended.
-    void finish_job(Job& job, bool client_left = false) {
+    // cut_short: the client left or the server is stopping, whatever the choices say yet.
+    void finish_job(Job& job, bool cut_short = false) {
         if (job.recorded) return;
         job.recorded = true;
         job.model->touch();
-        bool cancelled = client_left;
+        bool cancelled = cut_short;
         for (const ChoiceState& c : job.choices)
             cancelled |= c.finish == runtime::FinishReason::Cancelled;
         trace.completion_tokens = completion_tokens(job);
         metrics.record_generation(job.prompt_tokens, trace.completion_tokens, cancelled);
     }
 
-    void respond_when_done(httplib::Response& res, Job& job) {
+    // Waits for every choice to finish. A client that hung up (its answer would go nowhere) or
+    // a server shutting down cancels the generation at the scheduler's next step.
+    Outcome wait_until_done(Job& job, const ClientSocket& client) {
+        Outcome outcome = Outcome::Done;
         int finished = 0;
         while (finished < job.request.n) {
-            // Shutting down: end the generation now and answer with the text so far.
-            if (!running.load()) job.channel->cancel_all();
-            for (auto& [index, ev] : job.channel->take(std::chrono::milliseconds(200))) {
+            if (outcome == Outcome::Done) {
+                if (!running.load())
+                    outcome = Outcome::ShuttingDown;
+                else if (client.closed())
+                    outcome = Outcome::ClientLeft;
+                if (outcome != Outcome::Done) job.channel->cancel_all();
+            }
+            for (auto& [index, ev] : job.channel->take(kPollInterval)) {
                 absorb(job, index, ev);
                 if (ev.finished) ++finished;
             }
         }
-        finish_job(job);
+        // Choices that ended on their own before the cancel landed give a complete answer.
+        bool cut_short = false;
+        for (const ChoiceState& c : job.choices)
+            cut_short |= c.finish == runtime::FinishReason::Cancelled;
+        return cut_short ? outcome : Outcome::Done;
+    }
+
+    void respond_when_done(httplib::Response& res, Job& job, const ClientSocket& client) {
+        const Outcome outcome = wait_until_done(job, client);
+        finish_job(job, /*cut_short=*/outcome != Outcome::Done);
+        if (outcome == Outcome::ShuttingDown) throw shutting_down();
+        if (outcome == Outcome::ClientLeft) {
+            // Nobody reads this; 499 (nginx's "client closed request") tells the log and metrics.
+            send_error(res, ApiError(499, "the client closed the connection"));
+            return;
+        }
         for (const ChoiceState& c : job.choices) {
             if (!c.error.empty())
                 throw ApiError(500, "generation failed: " + c.error, "server_error");
@@ -480,8 +543,7 @@ struct Server::Impl {
             const ChoiceState& c = job.choices[i];
             json choice = {{"index", i}, {"finish_reason", finish_name(c.finish)}};
             if (job.request.chat) {
-                choice["message"] = {
-                    {"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+                choice["message"] = message_json(job, c, choice);
                 choice["logprobs"] = want_logprobs ? chat_logprobs_json(tok, c.logprobs) : json();
             } else {
                 choice["text"] = job.echo_text + c.text;
@@ -500,6 +562,24 @@ struct Server::Impl {
                      {"usage", usage_json(job)}};
         res.status = 200;
         res.set_content(safe_dump(body), "application/json");
+    }
+
+    // The assistant message of a finished choice; a reply holding tool calls becomes
+    // `tool_calls` (with the rest as content, null when empty) and finishes with "tool_calls".
+    json message_json(const Job& job, const ChoiceState& c, json& choice) const {
+        json message = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+        chat::ParsedReply reply = chat::parse_tool_calls(job.tool_syntax, c.text);
+        if (reply.calls.empty()) return message;
+        message["content"] = reply.content.empty() ? json() : json(reply.content);
+        message["tool_calls"] = json::array();
+        for (const chat::ToolCall& call : reply.calls) {
+            message["tool_calls"].push_back(
+                {{"id", random_id("call_")},
+                 {"type", "function"},
+                 {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+        }
+        choice["finish_reason"] = "tool_calls";
+        return message;
     }
 
     // ---- streaming (Server-Sent Events, framed as OpenAI frames them) ----
@@ -541,23 +621,28 @@ struct Server::Impl {
         return sink.write(frame.data(), frame.size());
     }
 
-    void stream(httplib::Response& res, std::shared_ptr<Job> job) {
+    void stream(httplib::Response& res, std::shared_ptr<Job> job, ClientSocket client) {
         auto started = std::make_shared<bool>(false);
         auto finished = std::make_shared<int>(0);
         res.set_header("Cache-Control", "no-cache");
         res.set_header("X-Accel-Buffering", "no");  // nginx: pass events through at once
+        ++open_streams;
         res.set_chunked_content_provider(
             "text/event-stream",
-            [this, job, started, finished](size_t, httplib::DataSink& sink) {
+            [this, job, started, finished, client](size_t, httplib::DataSink& sink) {
                 if (!*started) {
                     *started = true;
                     return send_opening(*job, sink) || cancel(*job);
                 }
-                for (auto& [index, ev] : job->channel->take(std::chrono::milliseconds(100))) {
+                // Writes fail too once the client is gone, but none happen while a long prompt
+                // is evaluated: look at the socket itself.
+                if (client.closed()) return cancel(*job);
+                for (auto& [index, ev] : job->channel->take(kPollInterval)) {
                     if (!send_progress(*job, index, ev, sink)) return cancel(*job);
                     if (ev.finished) ++*finished;
                 }
-                if (*finished < job->request.n) return true;
+                if (*finished < job->request.n)
+                    return running.load() || end_for_shutdown(*job, sink);
                 finish_job(*job);
                 if (job->request.include_usage) {
                     json usage = chunk_base(*job);
@@ -565,21 +650,42 @@ struct Server::Impl {
                     usage["usage"] = usage_json(*job);
                     if (!send_event(sink, usage)) return false;
                 }
-                const std::string done = "data: [DONE]\n\n";
-                if (!sink.write(done.data(), done.size())) return false;
-                sink.done();
-                return true;
+                return send_done(sink);
             },
             // Runs however the stream ended; when the client left early, stop generating now.
             [this, job](bool) {
                 job->channel->cancel_all();
-                finish_job(*job, /*client_left=*/true);
+                finish_job(*job, /*cut_short=*/true);
+                --open_streams;
             });
     }
 
     bool cancel(Job& job) {
         job.channel->cancel_all();
         return false;
+    }
+
+    static bool send_done(httplib::DataSink& sink) {
+        const std::string done = "data: [DONE]\n\n";
+        if (!sink.write(done.data(), done.size())) return false;
+        sink.done();
+        return true;
+    }
+
+    // A stream cut short by shutdown ends as OpenAI ends a failed stream: an error event, then
+    // [DONE], so clients report an error instead of a silently truncated answer.
+    bool end_for_shutdown(Job& job, httplib::DataSink& sink) {
+        job.channel->cancel_all();
+        finish_job(job, /*cut_short=*/true);
+        return send_event(sink, shutting_down().to_json()) && send_done(sink);
+    }
+
+    // cpp-httplib stops calling content providers once its listening socket is closed, which
+    // would cut streams mid-chunk: they get the chance to end properly first.
+    void wait_for_streams_to_end(std::chrono::milliseconds limit) {
+        const auto deadline = Clock::now() + limit;
+        while (open_streams.load() > 0 && Clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
 
     bool send_opening(Job& job, httplib::DataSink& sink) {
@@ -598,23 +704,61 @@ struct Server::Impl {
         return true;
     }
 
+    bool send_text(Job& job, int index, const std::string& text,
+                   const std::vector<runtime::TokenLogprob>& lps, httplib::DataSink& sink) {
+        json chunk = chunk_base(job);
+        chunk["choices"] = json::array({chunk_choice(job, index, text, lps, nullptr, false)});
+        return send_event(sink, chunk);
+    }
+
+    bool send_delta(Job& job, int index, json delta, httplib::DataSink& sink) {
+        json chunk = chunk_base(job);
+        chunk["choices"] = json::array({{{"index", index},
+                                         {"delta", std::move(delta)},
+                                         {"logprobs", nullptr},
+                                         {"finish_reason", nullptr}}});
+        return send_event(sink, chunk);
+    }
+
+    // The end of a streamed chat reply: the text the tool-call parser held back, then each call
+    // as OpenAI streams it (id, type and name first, then the arguments).
+    bool send_reply_end(Job& job, int index, const char*& finish, httplib::DataSink& sink) {
+        chat::ParsedReply end = job.choices[static_cast<size_t>(index)].tool_stream.finish();
+        if (!end.content.empty() && !send_text(job, index, end.content, {}, sink)) return false;
+        for (size_t i = 0; i < end.calls.size(); ++i) {
+            const chat::ToolCall& call = end.calls[i];
+            json head = {{"index", i},
+                         {"id", random_id("call_")},
+                         {"type", "function"},
+                         {"function", {{"name", call.name}, {"arguments", ""}}}};
+            json args = {{"index", i}, {"function", {{"arguments", call.arguments}}}};
+            if (!send_delta(job, index, {{"tool_calls", json::array({head})}}, sink) ||
+                !send_delta(job, index, {{"tool_calls", json::array({args})}}, sink))
+                return false;
+            finish = "tool_calls";
+        }
+        return true;
+    }
+
     bool send_progress(Job& job, int index, runtime::SequenceEvent& ev, httplib::DataSink& sink) {
         absorb(job, index, ev);
-        if (!ev.text.empty() || !ev.logprobs.empty()) {
-            json chunk = chunk_base(job);
-            chunk["choices"] =
-                json::array({chunk_choice(job, index, ev.text, ev.logprobs, nullptr, false)});
-            if (!send_event(sink, chunk)) return false;
-        }
+        // Chat text passes the tool-call parser, which holds back what may be a call.
+        const std::string text =
+            job.request.chat ? job.choices[static_cast<size_t>(index)].tool_stream.push(ev.text)
+                             : ev.text;
+        if ((!text.empty() || !ev.logprobs.empty()) &&
+            !send_text(job, index, text, ev.logprobs, sink))
+            return false;
         if (!ev.finished) return true;
         if (!ev.error.empty()) {
             return send_event(
                 sink, ApiError(500, "generation failed: " + ev.error, "server_error").to_json());
         }
         if (ev.finish == runtime::FinishReason::Cancelled) return true;
+        const char* finish = finish_name(ev.finish);
+        if (job.request.chat && !send_reply_end(job, index, finish, sink)) return false;
         json chunk = chunk_base(job);
-        chunk["choices"] =
-            json::array({chunk_choice(job, index, "", {}, finish_name(ev.finish), false)});
+        chunk["choices"] = json::array({chunk_choice(job, index, "", {}, finish, false)});
         return send_event(sink, chunk);
     }
 };
@@ -667,6 +811,7 @@ void Server::run() {
 
 void Server::stop() {
     impl_->running = false;
+    impl_->wait_for_streams_to_end(std::chrono::seconds(5));
     impl_->http.stop();
 }
 

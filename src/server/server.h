@@ -17,6 +17,8 @@ struct ServerOptions {
     // Connections served at once; an idle keep-alive connection holds its thread until it closes,
     // so this should exceed the clients' connection count.
     int http_threads = 128;
+    // Origins whose web pages may call the API (CORS): "*" for any, exact origins, or none (off).
+    std::vector<std::string> cors_origins = {"*"};
     RequestLimits limits;
     PoolOptions pool;
 };
@@ -30,6 +32,8 @@ class Server {
     int bind();
     // Serves until stop() is called (from any thread, e.g. a signal watcher).
     void run();
+    // Stops accepting connections and ends in-flight generations: streams get an error event
+    // and `data: [DONE]`, non-streamed requests a 503. run() returns once they are answered.
     void stop();
 
     ModelPool& pool();

@@ -139,3 +139,82 @@ test('an aborted stream frees its slot', async () => {
   const r = await client.completions.create({ model, prompt: 'Once', max_tokens: 2 });
   assert.equal(r.choices.length, 1);
 });
+
+const weatherTool = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'Get the current weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+};
+
+// The shape OpenAI documents for a chat choice, with or without tool calls.
+function assertChoiceShape(choice) {
+  assert.ok(['stop', 'length', 'tool_calls'].includes(choice.finish_reason), choice.finish_reason);
+  assert.equal(choice.message.role, 'assistant');
+  if (choice.message.tool_calls) {
+    assert.equal(choice.finish_reason, 'tool_calls');
+    for (const call of choice.message.tool_calls) {
+      assert.match(call.id, /^call_/);
+      assert.equal(call.type, 'function');
+      assert.equal(typeof call.function.name, 'string');
+      assert.equal(typeof JSON.parse(call.function.arguments), 'object');
+    }
+  } else {
+    assert.equal(typeof choice.message.content, 'string');
+  }
+}
+
+test('tools, tool_choice and tool messages are accepted', async () => {
+  // stories260K has no chat template, so it never sees the tools: this checks the API surface.
+  const r = await client.chat.completions.create({
+    model, messages: story, tools: [weatherTool], tool_choice: 'auto', max_tokens: 8, temperature: 0,
+  });
+  assert.equal(r.object, 'chat.completion');
+  assertChoiceShape(r.choices[0]);
+  const followUp = await client.chat.completions.create({
+    model, tools: [weatherTool], max_tokens: 4, messages: [
+      { role: 'user', content: 'What is the weather in Paris?' },
+      { role: 'assistant', content: null, tool_calls: [
+        { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: '21 C and sunny' },
+    ],
+  });
+  assertChoiceShape(followUp.choices[0]);
+  const stream = await client.chat.completions.create({
+    model, messages: story, tools: [weatherTool], max_tokens: 8, temperature: 0, stream: true,
+  });
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+  assert.equal(text, r.choices[0].message.content);
+});
+
+test('malformed tools are a 400 naming the field', async () => {
+  await assert.rejects(client.chat.completions.create({ model, messages: story, tools: 'get_weather' }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'tools');
+  await assert.rejects(client.chat.completions.create({
+    model, messages: story, tools: [{ type: 'function', function: { name: 'bad name' } }],
+  }), (e) => e instanceof OpenAI.BadRequestError && e.param === 'tools[0].function.name');
+  await assert.rejects(client.chat.completions.create({
+    model, messages: story, tools: [weatherTool], tool_choice: 'sometimes',
+  }), (e) => e instanceof OpenAI.BadRequestError && e.param === 'tool_choice');
+});
+
+test('CORS preflight needs no key and answers carry the origin', async () => {
+  const pre = await fetch(`${baseURL}/chat/completions`, {
+    method: 'OPTIONS', headers: {
+      Origin: 'http://localhost:3000', 'Access-Control-Request-Method': 'POST',
+      'Access-Control-Request-Headers': 'authorization,content-type,x-stainless-os',
+    },
+  });
+  assert.equal(pre.status, 204);
+  assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+  assert.match(pre.headers.get('access-control-allow-headers'), /Authorization/);
+  assert.match(pre.headers.get('access-control-allow-methods'), /POST/);
+  const res = await fetch(`${baseURL}/models`, {
+    headers: { Authorization: `Bearer ${apiKey}`, Origin: 'http://localhost:3000' },
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('access-control-allow-origin'), '*');
+});

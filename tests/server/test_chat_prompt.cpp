@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "server/api_error.h"
 #include "server/chat_prompt.h"
@@ -92,6 +95,79 @@ TEST_F(Phi3Prompt, KeysKeepTheClientsOrder) {
     auto p = server::render_chat_prompt(*model_, *tok_, messages, "{{ messages[0] }}",
                                         json::object(), &ordered);
     EXPECT_EQ(p.text, "{'role': 'user', 'content': 'x'}");
+}
+
+std::string read_data(const std::string& relative) {
+    std::ifstream in(std::string(HEARTH_TEST_DATA) + "/" + relative, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    EXPECT_FALSE(s.str().empty()) << relative;
+    return s.str();
+}
+
+// The conversations of scripts/gen_template_goldens.py, whose renderings by python3-jinja2 are
+// the goldens in tests/data/chat_goldens.
+nlohmann::ordered_json golden_conversation(const std::string& name) {
+    return nlohmann::ordered_json::parse(read_data("chat_goldens/conversations.json"))[name];
+}
+
+server::ChatPrompt render_golden(const model::Model& model, const tokenizer::Tokenizer& tok,
+                                 const std::string& template_name,
+                                 const nlohmann::ordered_json& conversation) {
+    const nlohmann::ordered_json& messages = conversation["messages"];
+    return server::render_chat_prompt(model, tok, json(messages),
+                                      read_data("templates/" + template_name + ".jinja"),
+                                      json::object(), &messages, conversation["tools"]);
+}
+
+TEST_F(Phi3Prompt, ToolsReachTheTemplateAsJinja2RendersThem) {
+    // Qwen2.5 and Llama 3.1 list the tools in the system turn and print past calls.
+    for (const std::string name :
+         {"Qwen-Qwen2.5-7B-Instruct", "meta-llama-Llama-3.1-8B-Instruct"}) {
+        SCOPED_TRACE(name);
+        server::ChatPrompt p = render_golden(*model_, *tok_, name, golden_conversation("tools"));
+        EXPECT_EQ(p.text, read_data("chat_goldens/" + name + "/tools.gp.txt"));
+        EXPECT_NE(p.tool_call_syntax, chat::ToolCallSyntax::None);
+    }
+}
+
+TEST_F(Phi3Prompt, ArgumentsSentAsTextReachTheTemplateAsObjects) {
+    // parallel_tool_calls holds arguments as OpenAI clients send them (JSON text);
+    // parallel_tool_calls_parsed is the same conversation with them as objects.
+    server::ChatPrompt p = render_golden(*model_, *tok_, "Qwen-Qwen2.5-7B-Instruct",
+                                         golden_conversation("parallel_tool_calls"));
+    EXPECT_EQ(p.text,
+              read_data("chat_goldens/Qwen-Qwen2.5-7B-Instruct/parallel_tool_calls_parsed.gp.txt"));
+    EXPECT_EQ(p.tool_call_syntax, chat::ToolCallSyntax::Hermes);
+    // The same for Llama 3.1, whose golden conversation passes the object itself.
+    nlohmann::ordered_json tools = golden_conversation("tools");
+    auto& args = tools["messages"][2]["tool_calls"][0]["function"]["arguments"];
+    args = args.dump();
+    p = render_golden(*model_, *tok_, "meta-llama-Llama-3.1-8B-Instruct", tools);
+    EXPECT_EQ(p.text, read_data("chat_goldens/meta-llama-Llama-3.1-8B-Instruct/tools.gp.txt"));
+    EXPECT_EQ(p.tool_call_syntax, chat::ToolCallSyntax::Llama3Json);
+}
+
+TEST_F(Phi3Prompt, WithoutToolsNoSyntaxAndBadToolCallsAre400) {
+    json messages = {{{"role", "user"}, {"content", "Hi"}}};
+    auto p = server::render_chat_prompt(*model_, *tok_, messages,
+                                        read_data("templates/Qwen-Qwen2.5-7B-Instruct.jinja"));
+    EXPECT_EQ(p.tool_call_syntax, chat::ToolCallSyntax::None);
+    EXPECT_EQ(p.text.find("<tools>"), std::string::npos);
+    for (const json& bad :
+         {json{{"role", "assistant"}, {"tool_calls", "get_weather"}},
+          json{{"role", "assistant"}, {"tool_calls", {{{"id", "c1"}}}}},
+          json{{"role", "assistant"}, {"tool_calls", {{{"function", {{"name", 7}}}}}}},
+          json{{"role", "assistant"},
+               {"tool_calls", {{{"function", {{"name", "f"}, {"arguments", 1}}}}}}},
+          json{{"role", "tool"}, {"tool_call_id", 5}, {"content", "x"}}}) {
+        try {
+            server::render_chat_prompt(*model_, *tok_, json::array({messages[0], bad}));
+            ADD_FAILURE() << bad.dump();
+        } catch (const server::ApiError& e) {
+            EXPECT_EQ(e.status(), 400) << bad.dump();
+        }
+    }
 }
 
 }  // namespace

@@ -3,10 +3,16 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <fstream>
+#include <functional>
 #include <future>
+#include <mutex>
+#include <sstream>
 #include <thread>
 
+#include "server/cors.h"
 #include "server/server.h"
+#include "synthetic_with_vocab.h"
 #include "test_helpers.h"
 
 namespace hearth::server {
@@ -14,17 +20,21 @@ namespace {
 
 using nlohmann::json;
 
+ModelEntry stories_entry() {
+    ModelEntry entry;
+    entry.name = "stories260K";
+    entry.path = testing::stories_path();
+    entry.aliases = {"stories"};
+    return entry;
+}
+
 // A server running on its own thread on a free loopback port.
 class LiveServer {
   public:
-    explicit LiveServer(ServerOptions options) {
+    explicit LiveServer(ServerOptions options, ModelEntry entry = stories_entry()) {
         options.host = "127.0.0.1";
         options.port = 0;
         options.pool.threads = 1;
-        ModelEntry entry;
-        entry.name = "stories260K";
-        entry.path = testing::stories_path();
-        entry.aliases = {"stories"};
         server_ = std::make_unique<Server>(options, std::vector<ModelEntry>{entry});
         port_ = server_->bind();
         thread_ = std::thread([this] { server_->run(); });
@@ -442,6 +452,351 @@ TEST(ServerPool, MemoryBudgetUnloadsTheLeastRecentlyUsed) {
     auto loaded = pool.loaded();
     ASSERT_EQ(loaded.size(), 1u);
     EXPECT_EQ(loaded[0].name, "b");
+}
+
+// ---- CORS ----
+
+TEST(ServerCors, PreflightNeedsNoKeyAndResponsesCarryTheOrigin) {
+    ServerOptions o = default_options();
+    o.api_keys = {"sk-test"};
+    LiveServer live(o);
+    auto c = live.client();
+    for (const char* path : {"/v1/chat/completions", "/v1/models", "/v1/embeddings",
+                             "/models/stories260K/v1/completions"}) {
+        auto pre = c.Options(path, {{"Origin", "https://app.example"},
+                                    {"Access-Control-Request-Method", "POST"},
+                                    {"Access-Control-Request-Headers", "x-stainless-os"}});
+        ASSERT_TRUE(pre) << path;
+        EXPECT_EQ(pre->status, 204) << path;
+        EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "*");
+        EXPECT_EQ(pre->get_header_value_count("Access-Control-Allow-Origin"), 1u);
+        const std::string methods = pre->get_header_value("Access-Control-Allow-Methods");
+        EXPECT_NE(methods.find("POST"), std::string::npos) << methods;
+        EXPECT_NE(methods.find("GET"), std::string::npos) << methods;
+        EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Headers"),
+                  "Authorization, Content-Type, x-stainless-os");
+        EXPECT_EQ(pre->get_header_value("Access-Control-Max-Age"), "86400");
+    }
+    // Real requests still need the key, and their answers (errors too) carry the header.
+    auto denied = c.Get("/v1/models", {{"Origin", "https://app.example"}});
+    ASSERT_TRUE(denied);
+    EXPECT_EQ(denied->status, 401);
+    EXPECT_EQ(denied->get_header_value("Access-Control-Allow-Origin"), "*");
+    auto ok = c.Post("/v1/completions",
+                     {{"Authorization", "Bearer sk-test"}, {"Origin", "https://app.example"}},
+                     json{{"prompt", "Once"}, {"max_tokens", 2}}.dump(), "application/json");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+    EXPECT_EQ(ok->get_header_value("Access-Control-Allow-Origin"), "*");
+    EXPECT_EQ(ok->get_header_value_count("Access-Control-Allow-Origin"), 1u);
+}
+
+TEST(ServerCors, OnlyListedOriginsAreEchoed) {
+    ServerOptions o = default_options();
+    o.cors_origins = {"https://a.example", "http://localhost:3000"};
+    LiveServer live(o);
+    auto c = live.client();
+    auto listed = c.Get("/v1/models", {{"Origin", "http://localhost:3000"}});
+    ASSERT_TRUE(listed);
+    EXPECT_EQ(listed->get_header_value("Access-Control-Allow-Origin"), "http://localhost:3000");
+    EXPECT_EQ(listed->get_header_value("Vary"), "Origin");
+    auto other = c.Get("/v1/models", {{"Origin", "https://evil.example"}});
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->status, 200);  // CORS is the browser's business; the answer is the same
+    EXPECT_FALSE(other->has_header("Access-Control-Allow-Origin"));
+    auto pre = c.Options("/v1/chat/completions", {{"Origin", "https://a.example"}});
+    ASSERT_TRUE(pre);
+    EXPECT_EQ(pre->status, 204);
+    EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "https://a.example");
+    EXPECT_EQ(pre->get_header_value_count("Access-Control-Allow-Origin"), 1u);
+    EXPECT_EQ(pre->get_header_value_count("Vary"), 1u);
+}
+
+TEST(ServerCors, NoneTurnsItOff) {
+    ServerOptions o = default_options();
+    o.cors_origins = CorsPolicy::from_flags({"https://a.example", "none"}).origins();
+    EXPECT_TRUE(o.cors_origins.empty());
+    LiveServer live(o);
+    auto c = live.client();
+    auto get = c.Get("/v1/models", {{"Origin", "https://a.example"}});
+    ASSERT_TRUE(get);
+    EXPECT_FALSE(get->has_header("Access-Control-Allow-Origin"));
+    auto pre = c.Options("/v1/chat/completions", {{"Origin", "https://a.example"}});
+    ASSERT_TRUE(pre);
+    EXPECT_NE(pre->status, 204);
+    EXPECT_FALSE(pre->has_header("Access-Control-Allow-Origin"));
+}
+
+TEST(ServerCors, FlagValuesSplitOnCommas) {
+    EXPECT_EQ(CorsPolicy::from_flags({}).origins(), std::vector<std::string>{"*"});
+    EXPECT_EQ(
+        CorsPolicy::from_flags({" https://a.example, https://b.example ", "http://c:1"}).origins(),
+        (std::vector<std::string>{"https://a.example", "https://b.example", "http://c:1"}));
+    EXPECT_FALSE(CorsPolicy::from_flags({"none"}).enabled());
+}
+
+// ---- disconnects and shutdown, on a model slow enough to be caught mid-answer ----
+
+// The tiny synthetic llama with the 32000-token llama-spm vocabulary and a 32768-token context:
+// with ignore_eos, a 30000-token answer takes far longer than these tests wait.
+ModelEntry slow_entry() {
+    ModelEntry entry;
+    entry.name = "slow";
+    entry.path = synthetic_model_with_vocab("llama", "llama-spm", 32768);
+    return entry;
+}
+
+ServerOptions slow_options(int64_t parallel) {
+    ServerOptions o = default_options();
+    o.pool.ctx_size = 32768;
+    o.pool.parallel = parallel;
+    o.limits.max_tokens = 32768;
+    return o;
+}
+
+json long_chat(bool stream) {
+    return {{"messages", {{{"role", "user"}, {"content", "Tell me a very long story."}}}},
+            {"max_tokens", 30000},
+            {"ignore_eos", true},
+            {"temperature", 0},
+            {"stream", stream}};
+}
+
+size_t busy_sequences(Server& server) {
+    size_t n = 0;
+    for (const auto& m : server.pool().loaded()) n += m.stats.active + m.stats.queued;
+    return n;
+}
+
+uint64_t tokens_generated(Server& server) {
+    uint64_t n = 0;
+    for (const auto& m : server.pool().loaded()) n += m.stats.tokens_generated;
+    return n;
+}
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+}
+
+TEST(ServerDisconnect, NonStreamedRequestWhoseClientLeavesStopsAndFreesItsSlot) {
+    LiveServer live(slow_options(/*parallel=*/1), slow_entry());
+    auto c = live.client();
+    c.set_read_timeout(1, 0);  // gives up after 1 s and closes its socket
+    auto gone = c.Post("/v1/chat/completions", long_chat(false).dump(), "application/json");
+    EXPECT_FALSE(gone);
+    const auto closed_at = std::chrono::steady_clock::now();
+    const uint64_t generated_when_closed = tokens_generated(live.server());
+    EXPECT_GT(generated_when_closed, 0u);
+    // The generation stops at once instead of running to 30000 tokens.
+    EXPECT_TRUE(wait_for([&] { return busy_sequences(live.server()) == 0; },
+                         std::chrono::milliseconds(2000)));
+    const auto freed_after = std::chrono::steady_clock::now() - closed_at;
+    EXPECT_LT(freed_after, std::chrono::milliseconds(1000));
+    EXPECT_LT(tokens_generated(live.server()), 30000u);
+    auto metrics = live.client().Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(metrics->body.find("hearth_cancelled_generations_total 1"), std::string::npos)
+        << metrics->body;
+    // The only slot is free: the next request is answered without waiting.
+    const auto asked = std::chrono::steady_clock::now();
+    auto next = live.client().Post(
+        "/v1/chat/completions",
+        json{{"messages", {{{"role", "user"}, {"content", "Hi"}}}}, {"max_tokens", 3}}.dump(),
+        "application/json");
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->status, 200) << next->body;
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(2));
+}
+
+TEST(ServerShutdown, StreamsEndWithAnErrorAndDoneAndWaitingRequestsGet503) {
+    LiveServer live(slow_options(/*parallel=*/2), slow_entry());
+    std::mutex mutex;
+    std::string streamed;
+    auto stream = std::async(std::launch::async, [&] {
+        httplib::Request req;
+        req.method = "POST";
+        req.path = "/v1/chat/completions";
+        req.body = long_chat(true).dump();
+        req.set_header("Content-Type", "application/json");
+        req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+            std::lock_guard lock(mutex);
+            streamed.append(data, n);
+            return true;
+        };
+        return live.client().send(req);
+    });
+    auto plain = std::async(std::launch::async, [&] {
+        return live.client().Post("/v1/chat/completions", long_chat(false).dump(),
+                                  "application/json");
+    });
+    ASSERT_TRUE(wait_for(
+        [&] {
+            std::lock_guard lock(mutex);
+            return busy_sequences(live.server()) == 2 && sse_payloads(streamed).size() >= 4;
+        },
+        std::chrono::seconds(20)));
+    live.server().stop();
+
+    auto stream_result = stream.get();
+    // The chunked body ended properly (a cut stream would be a read error here).
+    ASSERT_TRUE(stream_result) << httplib::to_string(stream_result.error());
+    EXPECT_EQ(stream_result->status, 200);
+    auto payloads = sse_payloads(streamed);
+    ASSERT_GE(payloads.size(), 3u);
+    EXPECT_EQ(payloads.back(), "[DONE]");
+    json error = json::parse(payloads[payloads.size() - 2]);
+    ASSERT_TRUE(error.contains("error")) << error.dump();
+    EXPECT_EQ(error["error"]["type"], "server_error");
+    EXPECT_EQ(error["error"]["code"], "server_shutting_down");
+    EXPECT_TRUE(error["error"].contains("param"));
+    EXPECT_TRUE(error["error"]["message"].is_string());
+    for (size_t i = 0; i + 2 < payloads.size(); ++i)
+        EXPECT_EQ(json::parse(payloads[i])["object"], "chat.completion.chunk");
+
+    auto plain_result = plain.get();
+    ASSERT_TRUE(plain_result);
+    EXPECT_EQ(plain_result->status, 503);
+    json body = json::parse(plain_result->body);
+    EXPECT_EQ(body["error"]["code"], "server_shutting_down");
+    EXPECT_EQ(body["error"]["type"], "server_error");
+    EXPECT_TRUE(wait_for([&] { return busy_sequences(live.server()) == 0; },
+                         std::chrono::milliseconds(1000)));
+}
+
+// ---- tools ----
+
+const json kWeatherTool = {
+    {"type", "function"},
+    {"function",
+     {{"name", "get_weather"},
+      {"description", "Get the weather"},
+      {"parameters", {{"type", "object"}, {"properties", {{"city", {{"type", "string"}}}}}}}}}};
+
+// A random-weight model with the phi-3 vocabulary and Qwen2.5's chat template, which lists the
+// tools in the prompt.
+class ServerTools : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        ModelEntry entry;
+        entry.name = "qwen-like";
+        entry.path = synthetic_model_with_vocab("llama", "phi-3", 2048);
+        std::ifstream in(std::string(HEARTH_TEST_DATA) +
+                         "/templates/Qwen-Qwen2.5-7B-Instruct.jinja");
+        std::stringstream source;
+        source << in.rdbuf();
+        entry.chat_template = source.str();
+        ServerOptions o = default_options();
+        o.pool.ctx_size = 2048;
+        live_ = new LiveServer(o, entry);
+    }
+    static void TearDownTestSuite() { delete live_; }
+
+    static httplib::Result post(const json& body) {
+        return live_->client().Post("/v1/chat/completions", body.dump(), "application/json");
+    }
+    static json chat(const json& extra) {
+        json body = {{"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}},
+                     {"max_tokens", 8},
+                     {"temperature", 0}};
+        if (extra.is_object()) body.update(extra);
+        auto res = post(body);
+        EXPECT_TRUE(res);
+        if (!res) return {};
+        EXPECT_EQ(res->status, 200) << res->body;
+        return json::parse(res->body);
+    }
+    static LiveServer* live_;
+};
+LiveServer* ServerTools::live_ = nullptr;
+
+TEST_F(ServerTools, ToolsGoToTheTemplateUnlessToolChoiceIsNone) {
+    const int64_t plain = chat({})["usage"]["prompt_tokens"];
+    const json with_tools = chat({{"tools", {kWeatherTool}}});
+    const int64_t tools = with_tools["usage"]["prompt_tokens"];
+    EXPECT_GT(tools, plain + 20);  // the tool's schema is in the prompt
+    EXPECT_EQ(chat({{"tools", {kWeatherTool}}, {"tool_choice", "none"}})["usage"]["prompt_tokens"],
+              plain);
+    EXPECT_EQ(
+        chat({{"tools", {kWeatherTool}}, {"tool_choice", "required"}})["usage"]["prompt_tokens"],
+        tools);
+    // The random model writes no call: a plain answer in OpenAI's shape.
+    const json& choice = with_tools["choices"][0];
+    EXPECT_EQ(choice["finish_reason"], "length");
+    EXPECT_TRUE(choice["message"]["content"].is_string());
+    EXPECT_FALSE(choice["message"].contains("tool_calls"));
+}
+
+TEST_F(ServerTools, PastCallsAndToolResultsAreAccepted) {
+    json messages = {
+        {{"role", "user"}, {"content", "Weather in Paris?"}},
+        {{"role", "assistant"},
+         {"content", nullptr},
+         {"tool_calls",
+          {{{"id", "call_1"},
+            {"type", "function"},
+            {"function", {{"name", "get_weather"}, {"arguments", "{\"city\": \"Paris\"}"}}}}}}},
+        {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "21 C"}}};
+    json r = chat({{"messages", messages}, {"tools", {kWeatherTool}}});
+    EXPECT_EQ(r["object"], "chat.completion");
+}
+
+TEST_F(ServerTools, StreamedTextEqualsTheNonStreamedText) {
+    // The tool-call parser holds text back while it might start a call; none may be lost.
+    json body = {{"tools", {kWeatherTool}}, {"max_tokens", 24}};
+    const std::string text = chat(body)["choices"][0]["message"]["content"];
+    body.update({{"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}},
+                 {"temperature", 0},
+                 {"stream", true}});
+    auto res = post(body);
+    ASSERT_TRUE(res);
+    auto payloads = sse_payloads(res->body);
+    ASSERT_GE(payloads.size(), 3u);
+    EXPECT_EQ(payloads.back(), "[DONE]");
+    std::string streamed;
+    for (size_t i = 1; i + 2 < payloads.size(); ++i)
+        streamed += json::parse(payloads[i])["choices"][0]["delta"].value("content", "");
+    EXPECT_EQ(streamed, text);
+    EXPECT_EQ(json::parse(payloads[payloads.size() - 2])["choices"][0]["finish_reason"], "length");
+}
+
+TEST_F(ServerTools, BadToolsAre400NamingTheField) {
+    const json user = {{{"role", "user"}, {"content", "x"}}};
+    const std::vector<std::pair<json, std::string>> cases = {
+        {{{"tools", "get_weather"}}, "tools"},
+        {{{"tools", {42}}}, "tools[0]"},
+        {{{"tools", {{{"type", "retrieval"}}}}}, "tools[0].type"},
+        {{{"tools", {{{"type", 1}}}}}, "tools[0].type"},
+        {{{"tools", {{{"type", "function"}}}}}, "tools[0].function"},
+        {{{"tools", {{{"type", "function"}, {"function", {{"name", "has space"}}}}}}},
+         "tools[0].function.name"},
+        {{{"tools", {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", "{}"}}}}}}},
+         "tools[0].function.parameters"},
+        {{{"tools", {kWeatherTool}}, {"tool_choice", "always"}}, "tool_choice"},
+        {{{"tools", {kWeatherTool}},
+          {"tool_choice", {{"type", "function"}, {"function", {{"name", "nope"}}}}}},
+         "tool_choice"},
+        {{{"tools", {kWeatherTool}}, {"parallel_tool_calls", "yes"}}, "parallel_tool_calls"},
+        {{{"messages", {{{"role", "assistant"}, {"tool_calls", {{{"function", "f"}}}}}}}},
+         "messages[0].tool_calls[0].function"},
+    };
+    for (const auto& [extra, param] : cases) {
+        json body = {{"messages", user}};
+        body.update(extra);
+        auto res = post(body);
+        ASSERT_TRUE(res) << body.dump();
+        EXPECT_EQ(res->status, 400) << body.dump() << " " << res->body;
+        json error = json::parse(res->body)["error"];
+        EXPECT_EQ(error["type"], "invalid_request_error");
+        EXPECT_EQ(error["param"], param) << body.dump();
+    }
+    // A named function that exists is fine.
+    chat({{"tools", {kWeatherTool}},
+          {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}}});
 }
 
 }  // namespace
