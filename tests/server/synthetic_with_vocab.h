@@ -2,35 +2,30 @@
 // A random-weight model of `architecture` carrying the real tokenizer of a vocab-only GGUF from
 // tests/data/vocab, so server code can be tested with real vocabularies and chat templates.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <memory>
 #include <string>
 
-#include "gguf/writer.h"
+#include "model/model.h"
 #include "model/synthetic.h"
 
-inline std::string synthetic_model_with_vocab(const std::string& architecture,
-                                              const std::string& vocab_name) {
+inline std::shared_ptr<hearth::model::Model> synthetic_model_with_vocab(
+    const std::string& architecture, const std::string& vocab_name) {
     using namespace hearth;
-    const std::string dir = ::testing::TempDir();
-    const std::string vocab_path =
+    // One file per process (CTest runs each test of a binary as its own process, in parallel,
+    // and two writers of one file would corrupt each other), removed once mapped: the mapping
+    // keeps the data, and the tens of MB per process do not pile up in the temp directory.
+    const std::string path = ::testing::TempDir() + "/" + architecture + "-" + vocab_name + "-" +
+                             std::to_string(getpid()) + ".gguf";
+    model::SyntheticOptions options;
+    options.architecture = architecture;
+    options.vocab_path =
         std::string(HEARTH_TEST_DATA) + "/vocab/ggml-vocab-" + vocab_name + ".gguf";
-    const std::string weights = dir + "/" + architecture + "-" + vocab_name + "-weights.gguf";
-    const std::string out = dir + "/" + architecture + "-" + vocab_name + ".gguf";
-    gguf::File v = gguf::File::open(vocab_path);
-    model::SyntheticShape shape = model::synthetic_shape("tiny");
-    shape.n_vocab = static_cast<int64_t>(v.find("tokenizer.ggml.tokens")->as_array().items.size());
-    model::write_synthetic_model(architecture, shape, weights, 7);
-    gguf::File w = gguf::File::open(weights);
-    gguf::Writer writer;
-    for (const auto& kv : w.metadata()) writer.set(kv.key, kv.value);
-    for (const auto& kv : v.metadata()) {
-        if (kv.key.rfind("tokenizer.", 0) == 0) writer.set(kv.key, kv.value);
-    }
-    for (const auto& t : w.tensors()) {
-        writer.add_tensor(t.name, t.type,
-                          std::vector<int64_t>(t.ne.begin(), t.ne.begin() + t.n_dims),
-                          std::vector<uint8_t>(t.data, t.data + t.n_bytes));
-    }
-    writer.write(out);
-    return out;
+    options.seed = 7;
+    model::write_synthetic_model(options, path);
+    auto model = model::Model::load(path);
+    std::remove(path.c_str());
+    return model;
 }
