@@ -2,6 +2,7 @@
 // in any weight type, optionally with a real tokenizer (the writer is model/synthetic.h).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -57,7 +58,12 @@ void synth(const SynthCliOptions& o) {
     std::fprintf(stderr, "writing %s: %s %s, %s weights, %d threads\n", o.output.c_str(),
                  o.arch.c_str(), o.preset.c_str(), o.type.c_str(), options.n_threads);
     auto report = model::write_synthetic_model(options, o.output, draw_progress_bar);
-    for (const auto& note : report.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
+    // Shapes like 135m's (rows of 576) give one note per matrix: show a few and count the rest.
+    const size_t shown = std::min<size_t>(report.notes.size(), 3);
+    for (size_t i = 0; i < shown; ++i) std::fprintf(stderr, "note: %s\n", report.notes[i].c_str());
+    if (report.notes.size() > shown)
+        std::fprintf(stderr, "note: ... and %zu more tensors stored in a fallback type\n",
+                     report.notes.size() - shown);
     std::fprintf(stderr, "wrote %s: %.1f M parameters, %.1f MiB of tensors, vocab %lld%s\n",
                  o.output.c_str(), report.n_params / 1e6, report.tensor_bytes / 1048576.0,
                  static_cast<long long>(report.n_vocab),
@@ -92,8 +98,9 @@ void add_synth_command(CLI::App& app) {
     cmd->footer(
         preset_table() +
         "Weights are uniform with variance 1/row length (activations keep their size), norms "
-        "1 +- 0.2. qwen3 and gemma use wider heads in the tiny preset only; gemma3 has at least "
-        "6 layers.\n"
+        "1 +- 0.2. The vocabulary is the preset's, or the --vocab file's. tiny ties the output to "
+        "the embeddings where the architecture does (qwen2); gemma always does. qwen3 and gemma "
+        "use wider heads in tiny only; gemma3 has at least 6 layers.\n"
         "Examples:\n"
         "  hearth synth tiny /tmp/tiny.gguf --vocab tests/data/vocab/ggml-vocab-llama-spm.gguf\n"
         "  hearth synth 1b /tmp/1b-q4_k_m.gguf --type Q4_K_M\n"
