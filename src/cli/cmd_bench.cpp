@@ -85,15 +85,39 @@ std::string model_label(const model::Model& m) {
     return name;
 }
 
-void bench(const BenchOptions& o) {
-    auto model = model::Model::load(o.model);
-    uint64_t n_params = 0;
-    for (const auto& t : model->file().tensors()) n_params += static_cast<uint64_t>(t.n_elements());
-    const int64_t n_vocab = static_cast<int64_t>(model->file().tensor("token_embd.weight").ne[1]);
+// One input of n tokens embedded: an encoder's pp test.
+double time_embedding(const model::Model& m, kernels::ThreadPool& pool,
+                      const std::vector<int32_t>& tokens) {
+    auto start = std::chrono::steady_clock::now();
+    m.embed(tokens, model::Pooling::Default, true, pool);
+    return seconds_since(start);
+}
+
+// Encoders (bert, nomic-bert) cannot generate: pp embeds one input of p tokens, no tg.
+std::vector<Measurement> bench_encoder(const model::Model& m, const BenchOptions& o,
+                                       int64_t n_vocab, std::mt19937& rng) {
+    std::vector<Measurement> results;
+    for (int t : o.threads) {
+        kernels::ThreadPool pool(t > 0 ? t : kernels::ThreadPool::default_thread_count());
+        time_embedding(m, pool, random_tokens(16, n_vocab, rng));  // warm-up: page in
+        for (int p : o.prompt_sizes) {
+            if (p <= 0) continue;
+            Measurement meas{"pp" + std::to_string(p), pool.size(), p, {}};
+            for (int r = 0; r < o.repetitions; ++r)
+                meas.tokens_per_second.push_back(
+                    p / time_embedding(m, pool, random_tokens(p, n_vocab, rng)));
+            results.push_back(meas);
+        }
+    }
+    return results;
+}
+
+// Decoders: pp processes one prompt of p tokens in one batch; tg generates n, one at a time.
+std::vector<Measurement> bench_decoder(const std::shared_ptr<model::Model>& model,
+                                       const BenchOptions& o, int64_t n_vocab, std::mt19937& rng) {
     int max_tokens = 16;
     for (int p : o.prompt_sizes) max_tokens = std::max(max_tokens, p);
     for (int n : o.gen_sizes) max_tokens = std::max(max_tokens, n);
-    std::mt19937 rng(1234);
     std::vector<Measurement> results;
     for (int t : o.threads) {
         runtime::ContextParams params;
@@ -120,6 +144,22 @@ void bench(const BenchOptions& o) {
             results.push_back(m);
         }
     }
+    return results;
+}
+
+void bench(const BenchOptions& o) {
+    auto model = model::Model::load(o.model);
+    uint64_t n_params = 0;
+    for (const auto& t : model->file().tensors()) n_params += static_cast<uint64_t>(t.n_elements());
+    const int64_t n_vocab = static_cast<int64_t>(model->file().tensor("token_embd.weight").ne[1]);
+    std::mt19937 rng(1234);
+    // Encoders attend both ways and have no output layer: they can only embed.
+    const bool encoder = !model->hparams().causal;
+    if (encoder)
+        std::fprintf(stderr, "%s is an encoder: pp embeds one input of that many tokens; no tg\n",
+                     o.model.c_str());
+    const std::vector<Measurement> results =
+        encoder ? bench_encoder(*model, o, n_vocab, rng) : bench_decoder(model, o, n_vocab, rng);
     const std::string label = model_label(*model);
     const double size_mib = model->weight_bytes() / 1048576.0;
     const std::string simd(kernels::cpu_level_name(kernels::cpu_level()));
@@ -182,10 +222,11 @@ void add_bench_command(CLI::App& app) {
         "processes on the "
         "machine lower the figures: compare engines side by side in one run. "
         "HEARTH_CPU=scalar|avx2|avx512 "
-        "forces a SIMD level.\n"
+        "forces a SIMD level. Encoders (bert, nomic-bert) cannot generate: their pp test embeds "
+        "one input of that many tokens, and tg is skipped.\n"
         "Examples:\n"
-        "  hearth synth 1b /tmp/1b.gguf --type Q4_K_M --vocab "
-        "tests/data/vocab/ggml-vocab-gpt-2.gguf\n"
+        "  hearth synth 1b /tmp/1b.gguf --type Q4_K_M\n"
+        "  hearth synth 1b /tmp/gemma2-1b.gguf --arch gemma2 --type Q4_K_M\n"
         "  hearth bench /tmp/1b.gguf -p 512 -n 128 -t 2 -r 3\n"
         "  hearth bench model.gguf -t 1,2 --json");
     cmd->callback([opts] { bench(*opts); });

@@ -1,14 +1,17 @@
-// `hearth synth PRESET OUT`: write a random-weight model with real shapes and a real tokenizer.
+// `hearth synth PRESET OUT`: write a random-weight model of any architecture with real shapes,
+// in any weight type, optionally with a real tokenizer (the writer is model/synthetic.h).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "kernels/synth_model.h"
 #include "kernels/thread_pool.h"
+#include "model/arch.h"
+#include "model/synthetic.h"
 
 namespace hearth::cli {
 
@@ -18,42 +21,53 @@ void draw_progress_bar(size_t done, size_t total);  // cmd_quantize.cpp
 namespace {
 
 struct SynthCliOptions {
-    std::string preset, output, vocab, type = "F32";
+    std::string preset, output, arch = "llama", vocab, type = "F32";
     uint64_t seed = 42;
     int threads = 0;
 };
 
 std::string preset_table() {
-    std::string text = "Presets:\n";
-    for (const auto& p : kernels::synth_presets()) {
-        char line[200];
-        std::snprintf(
-            line, sizeof line,
-            "  %-5s n_embd %lld, %lld layers, %lld/%lld heads, FFN %lld, vocab %s%s  (%s)\n",
-            std::string(p.name).c_str(), static_cast<long long>(p.n_embd),
-            static_cast<long long>(p.n_layers), static_cast<long long>(p.n_heads),
-            static_cast<long long>(p.n_kv_heads), static_cast<long long>(p.n_ff),
-            p.n_vocab ? std::to_string(p.n_vocab).c_str() : "of the tokenizer",
-            p.tied_embeddings ? ", tied" : "", std::string(p.description).c_str());
+    std::string text =
+        "Presets (the shapes of real models; other architectures keep them and add "
+        "their own tensors and keys):\n";
+    for (const auto& p : model::synthetic_presets()) {
+        const model::SyntheticShape& s = p.shape;
+        char line[240];
+        std::snprintf(line, sizeof line,
+                      "  %-5s n_embd %lld, %lld layers, %lld/%lld heads, FFN %lld, vocab %lld%s  "
+                      "(%s)\n",
+                      p.name.c_str(), static_cast<long long>(s.n_embd),
+                      static_cast<long long>(s.n_layer), static_cast<long long>(s.n_head),
+                      static_cast<long long>(s.n_head_kv), static_cast<long long>(s.n_ff),
+                      static_cast<long long>(s.n_vocab),
+                      s.tied_embeddings.value_or(false) ? ", tied" : "", p.description.c_str());
         text += line;
     }
     return text;
 }
 
 void synth(const SynthCliOptions& o) {
-    auto preset = kernels::find_synth_preset(o.preset);
-    if (!preset) throw Error("unknown preset '" + o.preset + "'.\n" + preset_table());
-    kernels::SynthOptions options{
-        *preset, o.vocab, o.type, o.seed,
-        o.threads > 0 ? o.threads : kernels::ThreadPool::default_thread_count()};
-    auto report = kernels::synthesize_model(options, o.output, draw_progress_bar);
-    for (const auto& note : report.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
-    std::fprintf(
-        stderr,
-        "wrote %s: %s, %.1f M parameters, vocab %lld (%lld padding tokens added), type %s\n",
-        o.output.c_str(), std::string(preset->name).c_str(), report.n_params / 1e6,
-        static_cast<long long>(report.n_vocab), static_cast<long long>(report.padded_tokens),
-        o.type.c_str());
+    model::SyntheticOptions options{
+        .architecture = o.arch,
+        .shape = model::synthetic_shape(o.preset),
+        .type = o.type,
+        .vocab_path = o.vocab,
+        .name = "synthetic " + o.arch + " " + o.preset,
+        .seed = o.seed,
+        .n_threads = o.threads > 0 ? o.threads : kernels::ThreadPool::default_thread_count()};
+    std::fprintf(stderr, "writing %s: %s %s, %s weights, %d threads\n", o.output.c_str(),
+                 o.arch.c_str(), o.preset.c_str(), o.type.c_str(), options.n_threads);
+    auto report = model::write_synthetic_model(options, o.output, draw_progress_bar);
+    // Shapes like 135m's (rows of 576) give one note per matrix: show a few and count the rest.
+    const size_t shown = std::min<size_t>(report.notes.size(), 3);
+    for (size_t i = 0; i < shown; ++i) std::fprintf(stderr, "note: %s\n", report.notes[i].c_str());
+    if (report.notes.size() > shown)
+        std::fprintf(stderr, "note: ... and %zu more tensors stored in a fallback type\n",
+                     report.notes.size() - shown);
+    std::fprintf(stderr, "wrote %s: %.1f M parameters, %.1f MiB of tensors, vocab %lld%s\n",
+                 o.output.c_str(), report.n_params / 1e6, report.tensor_bytes / 1048576.0,
+                 static_cast<long long>(report.n_vocab),
+                 o.vocab.empty() ? " (no tokenizer: pass --vocab for `hearth run`)" : "");
 }
 
 }  // namespace
@@ -61,30 +75,38 @@ void synth(const SynthCliOptions& o) {
 void add_synth_command(CLI::App& app) {
     auto opts = std::make_shared<SynthCliOptions>();
     CLI::App* cmd = app.add_subcommand(
-        "synth", "Write a random-weight llama model with real shapes, for tests and benchmarks.");
+        "synth",
+        "Write a random-weight model with real shapes (any architecture and weight type), for "
+        "tests and benchmarks.");
     cmd->add_option("preset", opts->preset, "Model shape (see below)")->required();
-    cmd->add_option("output", opts->output, "The .gguf file to write")->required();
-    cmd->add_option(
-           "--vocab", opts->vocab,
-           "A GGUF whose tokenizer is copied (e.g. tests/data/vocab/ggml-vocab-llama-spm.gguf)")
-        ->required()
-        ->check(CLI::ExistingFile);
+    cmd->add_option("output", opts->output,
+                    "The .gguf file to write (written to OUTPUT.partial, then renamed)")
+        ->required();
+    cmd->add_option("-a,--arch", opts->arch, "Architecture: " + model::supported_architectures())
+        ->capture_default_str();
     cmd->add_option("--type", opts->type,
                     "Weight type or recipe, as for `hearth quantize` (F32, F16, Q8_0, Q4_K_M ...)")
         ->capture_default_str();
-    cmd->add_option("-s,--seed", opts->seed, "Random seed: the same seed writes the same weights")
+    cmd->add_option("--vocab", opts->vocab,
+                    "A GGUF whose tokenizer is copied; the vocabulary size follows it (e.g. "
+                    "tests/data/vocab/ggml-vocab-llama-spm.gguf)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("-s,--seed", opts->seed, "Random seed: the same seed writes the same bytes")
         ->capture_default_str();
     cmd->add_option("-t,--threads", opts->threads, "Threads (0 = all cores)")
         ->capture_default_str();
     cmd->footer(
         preset_table() +
-        "Weights are N(0, 0.02), norms 1. The tokenizer's token list is padded with unused tokens "
-        "up to the "
-        "preset's vocabulary size.\n"
+        "Weights are uniform with variance 1/row length (activations keep their size), norms "
+        "1 +- 0.2. The vocabulary is the preset's, or the --vocab file's. tiny ties the output to "
+        "the embeddings where the architecture does (qwen2); gemma always does. qwen3 and gemma "
+        "use wider heads in tiny only; gemma3 has at least 6 layers.\n"
         "Examples:\n"
         "  hearth synth tiny /tmp/tiny.gguf --vocab tests/data/vocab/ggml-vocab-llama-spm.gguf\n"
-        "  hearth synth 1b /tmp/1b-q4_k_m.gguf --type Q4_K_M --vocab "
-        "tests/data/vocab/ggml-vocab-gpt-2.gguf\n"
+        "  hearth synth 1b /tmp/1b-q4_k_m.gguf --type Q4_K_M\n"
+        "  hearth synth 1b /tmp/gemma2-1b.gguf --arch gemma2 --type Q8_0\n"
+        "  hearth synth tiny /tmp/bert.gguf --arch bert --vocab "
+        "tests/data/vocab/ggml-vocab-bert-bge.gguf\n"
         "  hearth bench /tmp/1b-q4_k_m.gguf -t 2");
     cmd->callback([opts] { synth(*opts); });
 }

@@ -1,41 +1,35 @@
 #include "model/synthetic.h"
 
+#include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <functional>
 
 #include "core/error.h"
+#include "gguf/reader.h"
 #include "gguf/writer.h"
-#include "kernels/type_traits.h"
+#include "kernels/quantize_model.h"
+#include "kernels/thread_pool.h"
 #include "model/arch.h"
 
 namespace hearth::model {
 
 namespace {
 
-using gguf::TensorType;
 using gguf::Value;
 
-// splitmix64: tiny, seedable, identical on every platform (std distributions are not).
-class Random {
-  public:
-    explicit Random(uint64_t seed) : state_(seed) {}
-    uint64_t next() {
-        uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
-    float uniform() {
-        return static_cast<float>(next() >> 40) / static_cast<float>(1 << 24) * 2.0f - 1.0f;
-    }
+// splitmix64's finalizer: every row draws its own stream from (seed, tensor, row), so rows are
+// generated in parallel yet reproducibly, identical on every platform (std distributions and
+// std::hash are not).
+uint64_t mix(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
 
-  private:
-    uint64_t state_;
-};
-
-uint64_t tensor_seed(uint64_t seed, const std::string& name) {
-    return seed ^ std::hash<std::string>{}(name);
+uint64_t hash_name(const std::string& s) {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    return h;
 }
 
 // How a tensor's values are drawn: offset + spread * uniform(-1, 1).
@@ -44,10 +38,26 @@ struct Fill {
     float spread;
 };
 
+void fill_row(uint64_t stream, Fill fill, float* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        stream = mix(stream);
+        const float u = static_cast<float>(stream >> 40) / static_cast<float>(1 << 24) * 2 - 1;
+        out[i] = fill.offset + fill.spread * u;
+    }
+}
+
+// Adds tensors in the recipe's types, counting parameters and bytes in the report.
 class ModelWriter {
   public:
-    ModelWriter(const std::string& arch, const SyntheticShape& shape, uint64_t seed)
-        : arch_(arch), shape_(shape), seed_(seed) {}
+    ModelWriter(const std::string& arch, const kernels::QuantRecipe& recipe, int n_layer,
+                bool has_output, uint64_t seed, kernels::ThreadPool& pool, SyntheticReport& report)
+        : arch_(arch),
+          recipe_(recipe),
+          n_layer_(n_layer),
+          has_output_(has_output),
+          seed_(seed),
+          pool_(pool),
+          report_(report) {}
 
     gguf::Writer& gguf() { return writer_; }
     void key(const std::string& suffix, Value v) {
@@ -56,55 +66,79 @@ class ModelWriter {
 
     // A [cols, rows] matrix with variance 1/cols, so activations keep their size through it.
     void matrix(const std::string& name, int64_t cols, int64_t rows, float gain = 1.0f) {
-        tensor(name, shape_.weight_type, {cols, rows},
-               {0.0f, gain * std::sqrt(3.0f / static_cast<float>(cols))});
+        tensor(name, {cols, rows}, {0.0f, gain * std::sqrt(3.0f / static_cast<float>(cols))});
     }
-    void vector(const std::string& name, int64_t n, Fill fill) {
-        tensor(name, TensorType::F32, {n}, fill);
-    }
+    void vector(const std::string& name, int64_t n, Fill fill) { tensor(name, {n}, fill); }
     void norm(const std::string& name, int64_t n) { vector(name, n, {1.0f, 0.2f}); }
     void bias(const std::string& name, int64_t n) { vector(name, n, {0.0f, 0.2f}); }
 
   private:
-    void tensor(const std::string& name, TensorType type, std::vector<int64_t> dims, Fill fill) {
-        const uint64_t seed = tensor_seed(seed_, name);
-        const int64_t row = dims[0];
-        writer_.add_tensor(name, type, dims, [=](uint8_t* out, uint64_t n_bytes) {
-            Random rng(seed);
-            const kernels::TypeTraits& tt = kernels::traits(type);
-            const uint64_t row_bytes = gguf::bytes_for(type, row);
-            std::vector<float> values(static_cast<size_t>(row));
-            for (uint64_t off = 0; off < n_bytes; off += row_bytes) {
-                for (float& v : values) v = fill.offset + fill.spread * rng.uniform();
-                tt.from_float(values.data(), out + off, row);
-            }
-        });
+    void tensor(const std::string& name, std::vector<int64_t> dims, Fill fill) {
+        const int64_t cols = dims[0];
+        const int64_t rows = dims.size() > 1 ? dims[1] : 1;
+        const kernels::TensorChoice choice = kernels::choose_tensor_type(
+            recipe_, name, static_cast<int>(dims.size()), cols, n_layer_, has_output_);
+        if (!choice.note.empty()) report_.notes.push_back(choice.note);
+        report_.n_params += static_cast<uint64_t>(cols * rows);
+        report_.tensor_bytes += gguf::bytes_for(choice.type, static_cast<uint64_t>(cols * rows));
+        const uint64_t stream = seed_ ^ hash_name(name);
+        kernels::add_converted_tensor(
+            writer_, name, choice.type, dims,
+            [stream, fill, cols](int64_t first, int64_t n, float* out) {
+                for (int64_t r = 0; r < n; ++r)
+                    fill_row(mix(stream + static_cast<uint64_t>(first + r)), fill, out + r * cols,
+                             cols);
+            },
+            pool_);
     }
 
     std::string arch_;
-    SyntheticShape shape_;
+    kernels::QuantRecipe recipe_;
+    int n_layer_;
+    bool has_output_;
     uint64_t seed_;
+    kernels::ThreadPool& pool_;
+    SyntheticReport& report_;
     gguf::Writer writer_;
 };
+
+// The preset's shape adjusted to the architecture; head_dim resolved.
+SyntheticShape arch_shape(const ArchSpec& spec, SyntheticShape s) {
+    const bool wide_heads = spec.name == "qwen3" || spec.family == Family::Gemma;
+    if (s.head_dim == 0) s.head_dim = s.n_embd / s.n_head * (wide_heads ? 2 : 1);
+    if (spec.family == Family::Bert) {
+        s.n_head_kv = s.n_head;                      // encoders have no grouped-query attention
+        s.n_ctx = std::min<int64_t>(s.n_ctx, 2048);  // learned positions: one row each
+        s.tied_embeddings = false;                   // no output matrix at all
+    } else if (spec.family == Family::Gemma) {
+        s.tied_embeddings = true;
+    } else if (!s.tied_embeddings) {
+        s.tied_embeddings = spec.name == "qwen2";
+    }
+    if (spec.name == "gemma3") s.n_layer = std::max<int64_t>(s.n_layer, 6);
+    return s;
+}
 
 // phi3 rotates only part of each head, as Phi-4-mini does (partial_rotary_factor 0.75).
 int64_t rope_dims(const ArchSpec& spec, int64_t head_dim) {
     return spec.name == "phi3" ? head_dim * 3 / 4 / 2 * 2 : head_dim;
 }
 
-void write_hparams(ModelWriter& w, const ArchSpec& spec, const SyntheticShape& s,
-                   int64_t head_dim) {
-    w.gguf().set("general.architecture", Value::string(std::string(spec.name)));
-    w.gguf().set("general.name", Value::string("synthetic " + std::string(spec.name)));
-    w.key("context_length", Value::u32(static_cast<uint32_t>(s.n_ctx)));
-    w.key("embedding_length", Value::u32(static_cast<uint32_t>(s.n_embd)));
-    w.key("feed_forward_length", Value::u32(static_cast<uint32_t>(s.n_ff)));
-    w.key("block_count", Value::u32(static_cast<uint32_t>(s.n_layer)));
-    w.key("attention.head_count", Value::u32(static_cast<uint32_t>(s.n_head)));
-    w.key("attention.head_count_kv", Value::u32(static_cast<uint32_t>(s.n_head_kv)));
-    w.key("attention.key_length", Value::u32(static_cast<uint32_t>(head_dim)));
-    w.key("attention.value_length", Value::u32(static_cast<uint32_t>(head_dim)));
-    w.key("rope.dimension_count", Value::u32(static_cast<uint32_t>(rope_dims(spec, head_dim))));
+Value u32(int64_t v) {
+    return Value::u32(static_cast<uint32_t>(v));
+}
+
+void write_hparams(ModelWriter& w, const ArchSpec& spec, const SyntheticShape& s) {
+    w.key("context_length", u32(s.n_ctx));
+    w.key("embedding_length", u32(s.n_embd));
+    w.key("feed_forward_length", u32(s.n_ff));
+    w.key("block_count", u32(s.n_layer));
+    w.key("attention.head_count", u32(s.n_head));
+    w.key("attention.head_count_kv", u32(s.n_head_kv));
+    w.key("attention.key_length", u32(s.head_dim));
+    w.key("attention.value_length", u32(s.head_dim));
+    w.key("rope.dimension_count", u32(rope_dims(spec, s.head_dim)));
+    w.key("rope.freq_base", Value::f32(s.rope_freq_base));
     if (spec.family == Family::Bert) {
         w.key("attention.layer_norm_epsilon", Value::f32(1e-12f));
         w.key("attention.causal", Value::boolean(false));
@@ -119,7 +153,7 @@ void write_hparams(ModelWriter& w, const ArchSpec& spec, const SyntheticShape& s
 void write_arch_keys(ModelWriter& w, const std::string& arch, const SyntheticShape& s) {
     if (arch == "qwen2") {
         // Base and original context chosen so YaRN's ramp blends several pairs (not only
-        // the all-extrapolated and all-interpolated ends) even with tiny heads.
+        // the all-extrapolated and all-interpolated ends) even with small heads.
         w.key("rope.freq_base", Value::f32(10000.0f));
         w.key("rope.scaling.type", Value::string("yarn"));
         w.key("rope.scaling.factor", Value::f32(4.0f));
@@ -127,24 +161,23 @@ void write_arch_keys(ModelWriter& w, const std::string& arch, const SyntheticSha
     } else if (arch == "qwen3") {
         w.key("rope.freq_base", Value::f32(1000000.0f));
     } else if (arch == "phi3") {
-        w.key("rope.scaling.original_context_length",
-              Value::u32(static_cast<uint32_t>(s.n_ctx / 4)));
+        w.key("rope.scaling.original_context_length", u32(s.n_ctx / 4));
     } else if (arch == "gemma2") {
         w.key("attn_logit_softcapping", Value::f32(2.0f));
         w.key("final_logit_softcapping", Value::f32(3.0f));
-        w.key("attention.sliding_window", Value::u32(static_cast<uint32_t>(s.sliding_window)));
+        w.key("attention.sliding_window", u32(s.sliding_window));
     } else if (arch == "gemma3") {
         w.key("rope.freq_base", Value::f32(1000000.0f));
         w.key("rope.scaling.type", Value::string("linear"));
         w.key("rope.scaling.factor", Value::f32(8.0f));
-        w.key("attention.sliding_window", Value::u32(static_cast<uint32_t>(s.sliding_window)));
+        w.key("attention.sliding_window", u32(s.sliding_window));
     } else if (arch == "nomic-bert") {
         w.key("rope.freq_base", Value::f32(1000.0f));
     }
 }
 
 void write_global_tensors(ModelWriter& w, const std::string& arch, const ArchSpec& spec,
-                          const SyntheticShape& s, int64_t head_dim) {
+                          const SyntheticShape& s) {
     const int64_t E = s.n_embd;
     w.matrix("token_embd.weight", E, s.n_vocab, std::sqrt(static_cast<float>(E)) * 0.5f);
     if (spec.family == Family::Bert) {
@@ -155,23 +188,20 @@ void write_global_tensors(ModelWriter& w, const std::string& arch, const ArchSpe
         return;
     }
     w.norm("output_norm.weight", E);
-    // qwen2 and gemma tie the output to the embeddings; the others have their own.
-    if (arch != "qwen2" && spec.family != Family::Gemma)
-        w.matrix("output.weight", E, s.n_vocab, 2.0f);
+    if (!*s.tied_embeddings) w.matrix("output.weight", E, s.n_vocab, 2.0f);
     if (arch == "llama")
-        w.vector("rope_freqs.weight", head_dim / 2, {4.5f, 3.5f});  // Llama 3: 1..8
+        w.vector("rope_freqs.weight", s.head_dim / 2, {4.5f, 3.5f});  // Llama 3: 1..8
     if (arch == "phi3") {
-        w.vector("rope_factors_short.weight", rope_dims(spec, head_dim) / 2, {1.5f, 0.5f});
-        w.vector("rope_factors_long.weight", rope_dims(spec, head_dim) / 2, {8.0f, 6.0f});
+        w.vector("rope_factors_short.weight", rope_dims(spec, s.head_dim) / 2, {1.5f, 0.5f});
+        w.vector("rope_factors_long.weight", rope_dims(spec, s.head_dim) / 2, {8.0f, 6.0f});
     }
 }
 
-void write_layer(ModelWriter& w, const ArchSpec& spec, const SyntheticShape& s, int64_t head_dim,
-                 int64_t l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
+void write_attention(ModelWriter& w, const ArchSpec& spec, const SyntheticShape& s,
+                     const std::string& p) {
     const int64_t E = s.n_embd;
-    const int64_t q_dim = s.n_head * head_dim;
-    const int64_t kv_dim = s.n_head_kv * head_dim;
+    const int64_t q_dim = s.n_head * s.head_dim;
+    const int64_t kv_dim = s.n_head_kv * s.head_dim;
     if (spec.fused_qkv) {
         w.matrix(p + "attn_qkv.weight", E, q_dim + 2 * kv_dim, 2.0f);
     } else {
@@ -185,17 +215,28 @@ void write_layer(ModelWriter& w, const ArchSpec& spec, const SyntheticShape& s, 
         w.bias(p + "attn_v.bias", kv_dim);
     }
     if (spec.qk_norm) {
-        w.norm(p + "attn_q_norm.weight", head_dim);
-        w.norm(p + "attn_k_norm.weight", head_dim);
+        w.norm(p + "attn_q_norm.weight", s.head_dim);
+        w.norm(p + "attn_k_norm.weight", s.head_dim);
     }
     w.matrix(p + "attn_output.weight", q_dim, E);
+}
+
+void write_feed_forward(ModelWriter& w, const ArchSpec& spec, const SyntheticShape& s,
+                        const std::string& p) {
     if (spec.fused_gate_up) {
-        w.matrix(p + "ffn_up.weight", E, 2 * s.n_ff);
+        w.matrix(p + "ffn_up.weight", s.n_embd, 2 * s.n_ff);
     } else {
-        if (spec.gated_ffn) w.matrix(p + "ffn_gate.weight", E, s.n_ff);
-        w.matrix(p + "ffn_up.weight", E, s.n_ff);
+        if (spec.gated_ffn) w.matrix(p + "ffn_gate.weight", s.n_embd, s.n_ff);
+        w.matrix(p + "ffn_up.weight", s.n_embd, s.n_ff);
     }
-    w.matrix(p + "ffn_down.weight", s.n_ff, E);
+    w.matrix(p + "ffn_down.weight", s.n_ff, s.n_embd);
+}
+
+void write_layer(ModelWriter& w, const ArchSpec& spec, const SyntheticShape& s, int64_t l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    const int64_t E = s.n_embd;
+    write_attention(w, spec, s, p);
+    write_feed_forward(w, spec, s, p);
     if (spec.family == Family::Bert) {
         if (spec.qkv_bias) {
             w.bias(p + "attn_output.bias", E);
@@ -216,42 +257,102 @@ void write_layer(ModelWriter& w, const ArchSpec& spec, const SyntheticShape& s, 
     }
 }
 
-}  // namespace
-
-SyntheticShape synthetic_shape(const std::string& preset) {
-    if (preset == "tiny") return SyntheticShape{};
-    if (preset == "1b") {
-        return SyntheticShape{.n_vocab = 32000,
-                              .n_embd = 2048,
-                              .n_ff = 5632,
-                              .n_layer = 22,
-                              .n_head = 32,
-                              .n_head_kv = 4,
-                              .head_dim = 64,
-                              .n_ctx = 2048,
-                              .sliding_window = 512,
-                              .weight_type = TensorType::F32};
+// Copies every tokenizer.* key of the vocab GGUF; returns its token count (the model's vocab).
+int64_t copy_tokenizer(const std::string& vocab_path, gguf::Writer& writer) {
+    const gguf::File vocab = gguf::File::open(vocab_path);
+    const Value* tokens = vocab.find("tokenizer.ggml.tokens");
+    if (!tokens || tokens->type() != gguf::ValueType::Array) {
+        throw Error("'" + vocab_path +
+                    "' has no tokenizer.ggml.tokens array; pass a vocab GGUF "
+                    "(tests/data/vocab/*.gguf) or any model with a tokenizer");
     }
-    throw Error("unknown synthetic model preset '" + preset + "' (known: tiny, 1b)");
+    for (const auto& kv : vocab.metadata()) {
+        if (kv.key.rfind("tokenizer.", 0) == 0) writer.set(kv.key, kv.value);
+    }
+    return static_cast<int64_t>(tokens->as_array().items.size());
 }
 
-void write_synthetic_model(const std::string& arch, const SyntheticShape& shape,
-                           const std::string& path, uint64_t seed) {
-    const ArchSpec& spec = arch_spec(arch);
-    SyntheticShape s = shape;
-    if (spec.family == Family::Bert)
-        s.n_head_kv = s.n_head;  // encoders have no grouped-query attention
-    if (arch == "gemma3" && s.n_layer < 6) s.n_layer = 6;  // so one layer in six is global
-    int64_t head_dim = s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head;
-    if (s.head_dim == 0 && (arch == "qwen3" || spec.family == Family::Gemma))
-        head_dim *= 2;  // q_dim != n_embd
+std::string preset_names() {
+    std::string names;
+    for (const auto& p : synthetic_presets()) names += (names.empty() ? "" : ", ") + p.name;
+    return names;
+}
 
-    ModelWriter w(arch, s, seed);
-    write_hparams(w, spec, s, head_dim);
-    write_arch_keys(w, arch, s);
-    write_global_tensors(w, arch, spec, s, head_dim);
-    for (int64_t l = 0; l < s.n_layer; ++l) write_layer(w, spec, s, head_dim, l);
-    w.gguf().write(path);
+kernels::QuantRecipe find_recipe(const std::string& type) {
+    auto recipe = kernels::find_quant_recipe(type);
+    if (!recipe) {
+        std::string known;
+        for (const auto& r : kernels::quant_recipes())
+            known += (known.empty() ? "" : ", ") + std::string(r.name);
+        throw Error("unknown weight type '" + type + "' (known: " + known + ")");
+    }
+    return *recipe;
+}
+
+}  // namespace
+
+const std::vector<SyntheticPreset>& synthetic_presets() {
+    // n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim, n_ctx, sliding_window,
+    // rope_freq_base, tied_embeddings
+    static const std::vector<SyntheticPreset> presets = {
+        {"tiny", "fast tests; rows fill 256-blocks", {}},
+        {"135m",
+         "SmolLM2-135M shape",
+         {49152, 576, 1536, 30, 9, 3, 64, 8192, 512, 100000.0f, true}},
+        {"1b",
+         "Llama-3.2-1B shape",
+         {128256, 2048, 8192, 16, 32, 8, 64, 131072, 512, 500000.0f, true}},
+        {"3b",
+         "Llama-3.2-3B shape",
+         {128256, 3072, 8192, 28, 24, 8, 128, 131072, 512, 500000.0f, true}},
+        {"7b",
+         "Llama-2-7B shape",
+         {32000, 4096, 11008, 32, 32, 32, 128, 4096, 512, 10000.0f, false}},
+    };
+    return presets;
+}
+
+SyntheticShape synthetic_shape(const std::string& preset) {
+    for (const auto& p : synthetic_presets()) {
+        if (p.name == preset) return p.shape;
+    }
+    throw Error("unknown synthetic model preset '" + preset + "' (known: " + preset_names() + ")");
+}
+
+SyntheticReport write_synthetic_model(const SyntheticOptions& o, const std::string& path,
+                                      const std::function<void(size_t, size_t)>& progress) {
+    const ArchSpec& spec = arch_spec(o.architecture);
+    const kernels::QuantRecipe recipe = find_recipe(o.type);
+    SyntheticShape s = arch_shape(spec, o.shape);
+    SyntheticReport report;
+    kernels::ThreadPool pool(std::max(1, o.n_threads));  // used while writing: keep it alive
+    ModelWriter w(o.architecture, recipe, static_cast<int>(s.n_layer), !*s.tied_embeddings, o.seed,
+                  pool, report);
+    w.gguf().set("general.architecture", Value::string(o.architecture));
+    w.gguf().set("general.name",
+                 Value::string(o.name.empty() ? "synthetic " + o.architecture : o.name));
+    w.gguf().set("general.description", Value::string("random weights, seed " +
+                                                      std::to_string(o.seed) + " (hearth synth)"));
+    w.gguf().set("general.file_type", Value::u32(recipe.file_type));
+    w.gguf().set("general.quantization_version", Value::u32(2));
+    if (!o.vocab_path.empty()) s.n_vocab = copy_tokenizer(o.vocab_path, w.gguf());
+    report.n_vocab = s.n_vocab;
+
+    write_hparams(w, spec, s);
+    write_arch_keys(w, o.architecture, s);
+    write_global_tensors(w, o.architecture, spec, s);
+    for (int64_t l = 0; l < s.n_layer; ++l) write_layer(w, spec, s, l);
+    w.gguf().write(path, progress);
+    return report;
+}
+
+void write_synthetic_model(const std::string& architecture, const SyntheticShape& shape,
+                           const std::string& path, uint64_t seed) {
+    SyntheticOptions options;
+    options.architecture = architecture;
+    options.shape = shape;
+    options.seed = seed;
+    write_synthetic_model(options, path);
 }
 
 }  // namespace hearth::model

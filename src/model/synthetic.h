@@ -1,40 +1,71 @@
 #pragma once
 // Random-weight models of every supported architecture, with real tensor names, shapes and
-// metadata, for tests and benchmarks (no model hub is reachable from test machines). Each
-// architecture's file exercises its distinctive parts: llama has Llama 3 `rope_freqs`, qwen2
-// QKV biases and YaRN, qwen3 Q/K norms and a head size apart from n_embd / n_head, phi3 fused
-// projections, partial rotation and LongRoPE factors, gemma2 soft-capping and sliding
-// windows, gemma3 local and global RoPE, bert learned positions, nomic-bert fused QKV with RoPE.
+// metadata, in any weight type `hearth quantize` knows and optionally with the tokenizer of a
+// vocab GGUF: how tests and benchmarks get realistic models without a model hub. `hearth synth`
+// is the command-line face of this file.
 //
-// (The `hearth synth` CLI of the kernels branch writes llama models with a tokenizer and quant
-// types; this writer is the engine-side one for all architectures and F32/F16 weights.)
+// Each architecture's file exercises its distinctive parts: llama has Llama 3 `rope_freqs`,
+// qwen2 QKV biases and YaRN, qwen3 Q/K norms, phi3 fused projections, partial rotation and
+// LongRoPE factors, gemma2 soft-capping and sliding windows, gemma3 local and global RoPE, bert
+// learned positions, nomic-bert fused QKV with RoPE.
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
-
-#include "gguf/types.h"
+#include <vector>
 
 namespace hearth::model {
 
 struct SyntheticShape {
-    int64_t n_vocab = 256;
-    int64_t n_embd = 64;
-    int64_t n_ff = 160;
-    int64_t n_layer = 2;
-    int64_t n_head = 4;
-    int64_t n_head_kv = 2;
-    int64_t head_dim = 0;  // 0: n_embd / n_head (qwen3 and gemma default to a different one)
-    int64_t n_ctx = 128;
-    int64_t sliding_window = 4;  // gemma2/3: small, so short tests cross the window
-    gguf::TensorType weight_type = gguf::TensorType::F32;  // of the 2-D matrices
+    int64_t n_vocab = 256;  // without a vocab file; with one, its token count wins
+    int64_t n_embd = 256;
+    int64_t n_ff = 768;
+    int64_t n_layer = 4;  // gemma3 gets at least 6, so one layer in six is global
+    int64_t n_head = 8;
+    int64_t n_head_kv = 4;  // encoders use n_head (no grouped-query attention)
+    int64_t head_dim = 0;   // 0: n_embd / n_head, doubled for qwen3 and gemma (q_dim != n_embd)
+    int64_t n_ctx = 2048;
+    int64_t sliding_window = 4;       // gemma2/3: small in tests, so short inputs cross the window
+    float rope_freq_base = 10000.0f;  // architectures with a distinctive base use their own
+    // Output matrix = token embeddings. Unset: the architecture's habit (qwen2 ties). Gemma
+    // always ties; encoders have no output matrix.
+    std::optional<bool> tied_embeddings;
 };
 
-// "tiny" (tests: a few hundred thousand parameters) or "1b" (benchmarks: TinyLlama-1.1B's
-// shape, F32 until quantized formats are in; set weight_type for others). Throws
-// hearth::Error naming an unknown preset.
+struct SyntheticPreset {
+    std::string name;
+    std::string description;
+    SyntheticShape shape;
+};
+
+// tiny (tests), 135m (SmolLM2-135M), 1b (Llama-3.2-1B), 3b (Llama-3.2-3B), 7b (Llama-2-7B).
+const std::vector<SyntheticPreset>& synthetic_presets();
+// The preset's shape; throws hearth::Error naming an unknown preset and listing the known ones.
 SyntheticShape synthetic_shape(const std::string& preset);
 
-// Writes a model of `architecture` (see supported_architectures()) to `path`; the same seed
-// gives the same bytes.
+struct SyntheticOptions {
+    std::string architecture = "llama";  // see supported_architectures()
+    SyntheticShape shape;
+    std::string type = "F32";  // a `hearth quantize` recipe or type name (Q4_K_M keeps its mix)
+    std::string vocab_path;    // optional: a GGUF whose tokenizer.* keys are copied
+    std::string name;          // general.name; empty: "synthetic ARCH"
+    uint64_t seed = 42;        // the same seed writes the same bytes, at any thread count
+    int n_threads = 1;
+};
+
+struct SyntheticReport {
+    int64_t n_vocab = 0;
+    uint64_t n_params = 0;
+    uint64_t tensor_bytes = 0;
+    std::vector<std::string> notes;  // tensors whose rows did not fit the type's blocks
+};
+
+// Writes the model to `path` (through path.partial, renamed when complete). progress(done,
+// total) is called after each tensor.
+SyntheticReport write_synthetic_model(const SyntheticOptions& options, const std::string& path,
+                                      const std::function<void(size_t, size_t)>& progress = {});
+
+// Shorthand for tests: F32 weights, no tokenizer.
 void write_synthetic_model(const std::string& architecture, const SyntheticShape& shape,
                            const std::string& path, uint64_t seed);
 

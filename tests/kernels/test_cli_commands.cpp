@@ -56,6 +56,31 @@ TEST(CliCommands, QuantizeSynthBench) {
     std::remove(tiny.c_str());
 }
 
+// synth writes every architecture; bench runs decoders and encoders (which only embed: pp).
+TEST(CliCommands, SynthAndBenchOtherArchitectures) {
+    const std::string gemma = temp_path("gemma2.gguf"), bert = temp_path("bert.gguf");
+    run_cli({"synth", "tiny", gemma, "--arch", "gemma2", "--type", "Q4_K_M", "-t", "2"});
+    EXPECT_EQ(hearth::gguf::File::open(gemma).get_string("general.architecture"), "gemma2");
+    run_cli({"synth", "tiny", bert, "--arch", "bert", "--type", "Q8_0", "--vocab",
+             HEARTH_TEST_DATA "/vocab/ggml-vocab-bert-bge.gguf"});
+    const hearth::gguf::File f = hearth::gguf::File::open(bert);
+    EXPECT_EQ(f.tensor("token_embd.weight").ne[1], 30522) << "vocab follows the vocab file";
+
+    testing::internal::CaptureStdout();
+    run_cli({"bench", gemma, "-p", "8", "-n", "2", "-r", "1", "-t", "1"});
+    std::string table = testing::internal::GetCapturedStdout();
+    EXPECT_NE(table.find("tg2"), std::string::npos) << table;
+    testing::internal::CaptureStdout();
+    run_cli({"bench", bert, "-p", "8", "-n", "2", "-r", "1", "-t", "1"});
+    table = testing::internal::GetCapturedStdout();
+    EXPECT_NE(table.find("pp8"), std::string::npos) << table;
+    EXPECT_EQ(table.find("tg2"), std::string::npos) << "encoders cannot generate: " << table;
+    EXPECT_THROW(run_cli({"synth", "tiny", temp_path("x.gguf"), "--arch", "mamba"}),
+                 std::exception);
+    std::remove(gemma.c_str());
+    std::remove(bert.c_str());
+}
+
 TEST(CliCommands, UnknownTypeIsAClearError) {
     EXPECT_THROW(run_cli({"quantize", HEARTH_TEST_DATA "/models/stories260K.gguf",
                           temp_path("x.gguf"), "Q9_Z"}),

@@ -1,17 +1,15 @@
-// quantize / synth end to end: files they write are valid GGUF, follow the recipe, load in
+// quantize end to end: files it writes are valid GGUF, follow the recipe, load in
 // the engine and run a forward pass. Also: malformed quantized data is a clear load error.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "core/error.h"
 #include "gguf/reader.h"
 #include "gguf/writer.h"
 #include "kernels/quantize_model.h"
-#include "kernels/synth_model.h"
 #include "runtime/context.h"
 
 using namespace hearth;
@@ -20,7 +18,6 @@ using gguf::TensorType;
 namespace {
 
 const std::string kStories = HEARTH_TEST_DATA "/models/stories260K.gguf";
-const std::string kSpmVocab = HEARTH_TEST_DATA "/vocab/ggml-vocab-llama-spm.gguf";
 
 std::string temp_path(const std::string& name) {
     return (std::filesystem::temp_directory_path() / ("hearth-kernels-" + name)).string();
@@ -83,57 +80,6 @@ TEST(QuantizeModel, Stories260KEveryRecipeLoadsAndRuns) {
         expect_runs(out);
         std::remove(out.c_str());
     }
-}
-
-TEST(SynthModel, TinyHasLlamaNamesShapesAndPaddedTokenizer) {
-    kernels::SynthPreset preset = *kernels::find_synth_preset("tiny");
-    preset.n_vocab = 32100;  // the SPM vocab has 32000: 100 padding tokens
-    kernels::SynthOptions options{preset, kSpmVocab, "Q4_K_M", 7, 2};
-    std::string out = temp_path("synth-tiny.gguf");
-    auto report = kernels::synthesize_model(options, out);
-    EXPECT_EQ(report.n_vocab, 32100);
-    EXPECT_EQ(report.padded_tokens, 100);
-    gguf::File f = gguf::File::open(out);
-    EXPECT_EQ(f.get_string("general.architecture"), "llama");
-    EXPECT_EQ(f.get_u64("llama.embedding_length"), 256u);
-    EXPECT_EQ(f.get_u64("llama.attention.head_count_kv"), 4u);
-    EXPECT_EQ(f.get_u64("llama.rope.dimension_count"), 32u);
-    EXPECT_EQ(f.get_u64("general.file_type"), 15u);
-    EXPECT_EQ(f.find("tokenizer.ggml.tokens")->as_array().items.size(), 32100u);
-    EXPECT_EQ(f.find("tokenizer.ggml.scores")->as_array().items.size(), 32100u);
-    EXPECT_EQ(f.get_string("tokenizer.ggml.model"), "llama");
-    EXPECT_EQ(f.tensor("blk.3.attn_k.weight").ne[1], 128);  // 4 KV heads x 32
-    EXPECT_EQ(f.tensor("blk.0.attn_q.weight").type, TensorType::Q4_K);
-    EXPECT_EQ(f.tensor("token_embd.weight").type, TensorType::Q6_K);
-    EXPECT_EQ(f.find_tensor("output.weight"), nullptr);  // tied
-    EXPECT_EQ(f.tensor("output_norm.weight").type, TensorType::F32);
-    expect_runs(out);
-
-    // Same seed, same bytes.
-    std::string again = temp_path("synth-tiny-again.gguf");
-    kernels::synthesize_model(options, again);
-    std::ifstream a(out, std::ios::binary), b(again, std::ios::binary);
-    EXPECT_TRUE(
-        std::equal(std::istreambuf_iterator<char>(a), {}, std::istreambuf_iterator<char>(b)));
-    std::remove(out.c_str());
-    std::remove(again.c_str());
-}
-
-TEST(SynthModel, WeightsLookLikeNormal002) {
-    kernels::SynthPreset preset = *kernels::find_synth_preset("tiny");
-    kernels::SynthOptions options{preset, kSpmVocab, "F32", 3, 2};
-    std::string out = temp_path("synth-f32.gguf");
-    kernels::synthesize_model(options, out);
-    gguf::File f = gguf::File::open(out);
-    const auto& t = f.tensor("blk.1.ffn_up.weight");
-    const float* w = reinterpret_cast<const float*>(t.data);
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < t.n_elements(); ++i) sum += w[i], sq += w[i] * w[i];
-    double mean = sum / t.n_elements(), sd = std::sqrt(sq / t.n_elements() - mean * mean);
-    EXPECT_NEAR(mean, 0.0, 1e-3);
-    EXPECT_NEAR(sd, 0.02, 5e-4);
-    EXPECT_EQ(reinterpret_cast<const float*>(f.tensor("blk.0.attn_norm.weight").data)[0], 1.0f);
-    std::remove(out.c_str());
 }
 
 TEST(MalformedQuantizedData, WrongByteSizeIsALoadError) {

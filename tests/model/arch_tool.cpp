@@ -1,7 +1,8 @@
 // Drives hearth's forward pass on synthesized models for the Python reference check
 // (tests/reference/check_arch.py) and for benchmarks:
-//   arch_tool check ARCH DIR [N_CTX]    writes DIR/ARCH.gguf and hearth's outputs next to it
-//                                       (N_CTX: the context to load for, see LoadOptions)
+//   arch_tool check ARCH DIR [N_CTX [TYPE]]   writes DIR/ARCH.gguf (DIR/ARCH-TYPE.gguf for a
+//                                       weight type other than F32) and hearth's outputs next
+//                                       to it (N_CTX: the context to load for, see LoadOptions)
 //   arch_tool bench ARCH PRESET DIR [THREADS]   prompt and decode tokens/s, as one JSON line
 #include <chrono>
 #include <cstdio>
@@ -56,9 +57,13 @@ std::vector<float> decoder_logits(const model::Model& m, const std::vector<int32
     return all;
 }
 
-int check(const std::string& arch, const std::string& dir, int64_t n_ctx) {
-    const std::string base = dir + "/" + arch;
-    model::write_synthetic_model(arch, model::synthetic_shape("tiny"), base + ".gguf", 42);
+int check(const std::string& arch, const std::string& dir, int64_t n_ctx, const std::string& type) {
+    const std::string base = dir + "/" + arch + (type == "F32" ? "" : "-" + type);
+    model::SyntheticOptions options;
+    options.architecture = arch;
+    options.type = type;
+    options.shape = model::synthetic_shape("tiny");
+    model::write_synthetic_model(options, base + ".gguf");  // seed 42
     auto m = model::Model::load(base + ".gguf", {.n_ctx = n_ctx});
     kernels::ThreadPool pool(2);
     const std::vector<int32_t> tokens = test_tokens(m->hparams().n_vocab);
@@ -83,8 +88,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int bench(const std::string& arch, const std::string& preset, const std::string& dir, int threads) {
     const std::string path = dir + "/bench-" + arch + "-" + preset + ".gguf";
-    model::SyntheticShape shape = model::synthetic_shape(preset);
-    if (!std::filesystem::exists(path)) model::write_synthetic_model(arch, shape, path, 1);
+    if (!std::filesystem::exists(path))
+        model::write_synthetic_model(arch, model::synthetic_shape(preset), path, 1);
     auto m = model::Model::load(path);
     kernels::ThreadPool pool(threads);
     const auto& hp = m->hparams();
@@ -131,16 +136,17 @@ int bench(const std::string& arch, const std::string& preset, const std::string&
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     try {
-        if ((args.size() == 3 || args.size() == 4) && args[0] == "check")
-            return check(args[1], args[2], args.size() == 4 ? std::stoll(args[3]) : 0);
+        if (args.size() >= 3 && args.size() <= 5 && args[0] == "check")
+            return check(args[1], args[2], args.size() >= 4 ? std::stoll(args[3]) : 0,
+                         args.size() == 5 ? args[4] : "F32");
         if (args.size() >= 4 && args[0] == "bench")
             return bench(args[1], args[2], args[3], args.size() > 4 ? std::stoi(args[4]) : 2);
     } catch (const Error& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;
     }
-    std::fprintf(
-        stderr,
-        "usage: arch_tool check ARCH DIR [N_CTX] | arch_tool bench ARCH PRESET DIR [THREADS]\n");
+    std::fprintf(stderr,
+                 "usage: arch_tool check ARCH DIR [N_CTX [TYPE]] | arch_tool bench ARCH PRESET DIR "
+                 "[THREADS]\n");
     return 2;
 }

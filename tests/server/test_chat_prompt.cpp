@@ -20,7 +20,7 @@ namespace {
 class Phi3Prompt : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        model_ = model::Model::load(synthetic_model_with_vocab("llama", "phi-3"));
+        model_ = synthetic_model_with_vocab("llama", "phi-3");
         tok_ = tokenizer::Tokenizer::from_gguf(model_->file()).release();
     }
     static void TearDownTestSuite() {

@@ -14,10 +14,10 @@ using json = nlohmann::json;
 
 namespace {
 
-std::unique_ptr<server::LoadedModel> load(const std::string& path) {
+std::unique_ptr<server::LoadedModel> load(std::shared_ptr<model::Model> model) {
     auto m = std::make_unique<server::LoadedModel>();
     m->entry.name = "bge";
-    m->model = model::Model::load(path);
+    m->model = std::move(model);
     m->tokenizer = tokenizer::Tokenizer::from_gguf(m->model->file());
     return m;
 }
@@ -120,7 +120,7 @@ TEST_F(Embeddings, BadRequestsAre400s) {
 }
 
 TEST(EmbeddingsRefused, TextGenerationModel) {
-    auto m = load(std::string(HEARTH_TEST_DATA) + "/models/stories260K.gguf");
+    auto m = load(model::Model::load(std::string(HEARTH_TEST_DATA) + "/models/stories260K.gguf"));
     try {
         server::create_embeddings({{"input", "hi"}}, *m);
         FAIL();

@@ -542,7 +542,7 @@ TEST(ServerCors, FlagValuesSplitOnCommas) {
 ModelEntry slow_entry() {
     ModelEntry entry;
     entry.name = "slow";
-    entry.path = synthetic_model_with_vocab("llama", "llama-spm", 32768);
+    entry.path = synthetic_model_file_with_vocab("llama", "llama-spm", 32768);
     return entry;
 }
 
@@ -684,7 +684,7 @@ class ServerTools : public ::testing::Test {
     static void SetUpTestSuite() {
         ModelEntry entry;
         entry.name = "qwen-like";
-        entry.path = synthetic_model_with_vocab("llama", "phi-3", 2048);
+        entry.path = synthetic_model_file_with_vocab("llama", "phi-3", 2048);
         std::ifstream in(std::string(HEARTH_TEST_DATA) +
                          "/templates/Qwen-Qwen2.5-7B-Instruct.jinja");
         std::stringstream source;
