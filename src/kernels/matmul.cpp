@@ -70,8 +70,8 @@ void matmul_rows(const TypeTraits& tt, const WeightMatrix& w, const Activations&
         end % kRepackRows == 0) {
         for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
             const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
-            avx512::matmul_q4_k_x16(w.repacked, w.cols, act.data + t0 * act.row_bytes,
-                                    act.row_bytes, t1 - t0, y + t0 * w.rows, w.rows, begin, end);
+            avx512::matmul_repacked(w, act.data + t0 * act.row_bytes, act.row_bytes, t1 - t0,
+                                    y + t0 * w.rows, w.rows, begin, end);
         }
         return;
     }

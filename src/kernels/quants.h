@@ -119,6 +119,24 @@ static inline void unpack_scales_mins_k4(const uint8_t* packed, uint8_t out[16])
     __builtin_memcpy(out, words, 16);
 }
 
+// Q4_K: the level (0..15) of element e (0..255). Chunk c = e / 64 keeps elements 64c ..
+// 64c+31 in the low nibbles of qs[32c ..] and 64c+32 .. 64c+63 in the high nibbles.
+static inline int q4_k_level(const BlockQ4_K& b, int e) {
+    const int c = e / 64, l = e % 64;
+    return l < 32 ? b.qs[32 * c + l] & 0x0F : b.qs[32 * c + l - 32] >> 4;
+}
+
+// Q6_K: the level (0..63; the value is level - 32) of element e. 128-half h, 32-group g,
+// lane l: low 4 bits in ql[64h + l + 32 (g & 1)], nibble g >> 1; high 2 bits in qh[32h + l]
+// at bit 2g.
+static inline int q6_k_level(const BlockQ6_K& b, int e) {
+    const int h = e / 128, g = (e % 128) / 32, l = e % 32;
+    const uint8_t low_byte = b.ql[64 * h + l + 32 * (g & 1)];
+    const int low = (g >> 1) ? (low_byte >> 4) : (low_byte & 0xF);
+    const int high = (b.qh[32 * h + l] >> (2 * g)) & 3;
+    return low | (high << 4);
+}
+
 // Q3_K: the 16 signed 6-bit scales (already minus 32) from the 12 packed bytes.
 void unpack_scales_q3_k(const uint8_t* packed, int8_t out[16]);
 

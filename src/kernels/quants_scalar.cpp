@@ -709,17 +709,6 @@ float vec_dot_q5_k(int64_t n, const void* weights, const void* activations) {
 
 // ---------------------------------------------------------------- Q6_K
 
-namespace {
-// Element e: 128-half h, 32-group g, lane l. Low 4 bits in ql[64h + l + 32 (g & 1)], nibble
-// g >> 1; high 2 bits in qh[32h + l] at bit 2g. Level range [0, 63], value level - 32.
-int q6_level(const BlockQ6_K& b, int e) {
-    int h = e / 128, g = (e % 128) / 32, l = e % 32;
-    uint8_t low_byte = b.ql[64 * h + l + 32 * (g & 1)];
-    int low = (g >> 1) ? (low_byte >> 4) : (low_byte & 0xF);
-    int high = (b.qh[32 * h + l] >> (2 * g)) & 3;
-    return low | (high << 4);
-}
-}  // namespace
 
 void quantize_q6_k(const float* src, void* dst, int64_t n) {
     auto* blocks = static_cast<BlockQ6_K*>(dst);
@@ -753,7 +742,7 @@ void dequantize_q6_k(const void* src, float* dst, int64_t n) {
     for (int64_t b = 0; b < n / kSuperBlock; ++b, dst += kSuperBlock) {
         float d = half(blocks[b].d);
         for (int e = 0; e < kSuperBlock; ++e)
-            dst[e] = d * blocks[b].scales[e / 16] * (q6_level(blocks[b], e) - 32);
+            dst[e] = d * blocks[b].scales[e / 16] * (q6_k_level(blocks[b], e) - 32);
     }
 }
 
@@ -766,7 +755,7 @@ float vec_dot_q6_k(int64_t n, const void* weights, const void* activations) {
         for (int j = 0; j < 16; ++j) {
             int isum = 0;
             for (int i = 0; i < 16; ++i)
-                isum += (q6_level(w[b], 16 * j + i) - 32) * a[b].qs[16 * j + i];
+                isum += (q6_k_level(w[b], 16 * j + i) - 32) * a[b].qs[16 * j + i];
             scaled += w[b].scales[j] * isum;
         }
         sum += a[b].d * half(w[b].d) * scaled;

@@ -10,13 +10,6 @@ namespace hearth::kernels {
 
 namespace {
 
-// The level (0..15) of column k (0..255) of a Q4_K block: chunk c = k / 64 stores columns
-// 64c .. 64c+31 in the low nibbles of qs[32c ..] and 64c+32 .. 64c+63 in the high nibbles.
-uint8_t q4_k_level(const BlockQ4_K& b, int k) {
-    const int c = k / 64, l = k % 64;
-    return l < 32 ? b.qs[32 * c + l] & 0x0F : b.qs[32 * c + l - 32] >> 4;
-}
-
 void repack_block(const BlockQ4_K* rows[kRepackRows], int64_t b, BlockQ4_Kx16& out) {
     for (int r = 0; r < kRepackRows; ++r) {
         const BlockQ4_K& blk = rows[r][b];
@@ -37,27 +30,59 @@ void repack_block(const BlockQ4_K* rows[kRepackRows], int64_t b, BlockQ4_Kx16& o
     }
 }
 
-}  // namespace
-
-bool can_repack_q4_k(const WeightMatrix& w) {
-    return w.type == gguf::TensorType::Q4_K && w.rows % kRepackRows == 0 && w.cols % 256 == 0 &&
-           w.rows > 0;
+void repack_block(const BlockQ6_K* rows[kRepackRows], int64_t b, BlockQ6_Kx16& out) {
+    for (int r = 0; r < kRepackRows; ++r) {
+        const BlockQ6_K& blk = rows[r][b];
+        out.d[r] = blk.d;
+        for (int j = 0; j < 16; ++j) out.scales[j / 2][r][j % 2] = blk.scales[j];
+        for (int g = 0; g < 32; ++g) {
+            for (int i = 0; i < 4; ++i) {
+                out.ql[g][4 * r + i] =
+                    static_cast<uint8_t>((q6_k_level(blk, 8 * g + i) & 0x0F) |
+                                         ((q6_k_level(blk, 8 * g + 4 + i) & 0x0F) << 4));
+            }
+        }
+        for (int j = 0; j < 16; ++j) {
+            for (int i = 0; i < 4; ++i) {
+                auto high = [&](int column) { return q6_k_level(blk, 16 * j + column) >> 4; };
+                out.qh[j][4 * r + i] = static_cast<uint8_t>((high(i) << 4) | (high(4 + i) << 6) |
+                                                            high(8 + i) | (high(12 + i) << 2));
+            }
+        }
+    }
 }
 
-size_t repacked_q4_k_bytes(const WeightMatrix& w) {
-    return static_cast<size_t>(w.rows / kRepackRows) * static_cast<size_t>(w.cols / 256) *
-           sizeof(BlockQ4_Kx16);
-}
-
-void repack_q4_k(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end) {
-    const int64_t n_blocks = w.cols / 256;
-    auto* dst = reinterpret_cast<BlockQ4_Kx16*>(out);
+template <typename Block, typename Packed>
+void repack_groups(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end) {
+    const int64_t n_blocks = w.cols / kSuperBlock;
+    auto* dst = reinterpret_cast<Packed*>(out);
     for (int64_t group = group_begin; group < group_end; ++group) {
-        const BlockQ4_K* rows[kRepackRows];
+        const Block* rows[kRepackRows];
         for (int r = 0; r < kRepackRows; ++r)
-            rows[r] = reinterpret_cast<const BlockQ4_K*>(w.row(group * kRepackRows + r));
+            rows[r] = reinterpret_cast<const Block*>(w.row(group * kRepackRows + r));
         for (int64_t b = 0; b < n_blocks; ++b) repack_block(rows, b, dst[group * n_blocks + b]);
     }
+}
+
+}  // namespace
+
+bool can_repack(const WeightMatrix& w) {
+    return (w.type == gguf::TensorType::Q4_K || w.type == gguf::TensorType::Q6_K) && w.rows > 0 &&
+           w.rows % kRepackRows == 0 && w.cols % kSuperBlock == 0;
+}
+
+size_t repacked_bytes(const WeightMatrix& w) {
+    const size_t block =
+        w.type == gguf::TensorType::Q4_K ? sizeof(BlockQ4_Kx16) : sizeof(BlockQ6_Kx16);
+    return static_cast<size_t>(w.rows / kRepackRows) * static_cast<size_t>(w.cols / kSuperBlock) *
+           block;
+}
+
+void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end) {
+    if (w.type == gguf::TensorType::Q4_K)
+        repack_groups<BlockQ4_K, BlockQ4_Kx16>(w, out, group_begin, group_end);
+    else
+        repack_groups<BlockQ6_K, BlockQ6_Kx16>(w, out, group_begin, group_end);
 }
 
 void AlignedBuffer::Free::operator()(uint8_t* p) const {

@@ -1,10 +1,10 @@
 #pragma once
 // Weights rearranged once at load time for faster kernels. The GGUF layout stores each row's
-// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so Q4_K matrices are
-// repacked into "Q4_K x16" blocks: for 16 rows and 256 columns, the rows' levels are
+// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so Q4_K and Q6_K
+// matrices are repacked into "x16" blocks: for 16 rows and 256 columns, the rows' levels are
 // interleaved four columns at a time, so one 32-bit broadcast of activations feeds all 16 rows
-// in one vpdpbusd, and each sub-block's 16 scales (and mins) form one vector. Same values,
-// about 3x fewer instructions per weight than unpacking each row's block separately.
+// in one vpdpbusd, and each sub-block's 16 scales form one vector. Same values, same bytes per
+// weight, and several times fewer instructions per weight than unpacking each row's block.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -17,26 +17,37 @@ namespace hearth::kernels {
 constexpr int kRepackRows = 16;
 
 #pragma pack(push, 1)
+// Row r's 4 bytes of a level group g (columns 8g .. 8g+7): byte i holds the level of column
+// 8g+i in its low nibble and of column 8g+4+i in its high nibble.
 struct BlockQ4_Kx16 {
     uint16_t d[kRepackRows];          // fp16 super-block scale of each row
     uint16_t dmin[kRepackRows];       // fp16 super-block scale of the mins
     uint8_t scales[8][kRepackRows];   // 6-bit scale of sub-block j (32 columns) of each row
     uint8_t mins[4][kRepackRows][2];  // 6-bit mins of sub-blocks 2p and 2p+1, row by row
-    // Group g covers columns 8g .. 8g+7. Row r's 4 bytes: byte i holds the level of column
-    // 8g+i in its low nibble and of column 8g+4+i in its high nibble.
-    uint8_t qs[32][kRepackRows * 4];
+    uint8_t qs[32][kRepackRows * 4];  // level groups as above
+};
+// Q6_K: the low 4 bits of the levels as Q4_K x16's qs; the high 2 bits of sub-block j (16
+// columns = groups 2j, 2j+1) in qh[j], row r's byte i: bits 4-5 for column 16j+i, bits 6-7
+// for 16j+4+i, bits 0-1 for 16j+8+i, bits 2-3 for 16j+12+i (where a cheap shift puts them at
+// bits 4-5 of each level byte).
+struct BlockQ6_Kx16 {
+    uint16_t d[kRepackRows];           // fp16 super-block scale of each row
+    int8_t scales[8][kRepackRows][2];  // scales of sub-blocks 2p and 2p+1, row by row
+    uint8_t ql[32][kRepackRows * 4];   // low 4 bits, level groups as Q4_K x16
+    uint8_t qh[16][kRepackRows * 4];   // high 2 bits, as above
 };
 #pragma pack(pop)
-static_assert(sizeof(BlockQ4_Kx16) == 64 + 128 + 128 + 2048);
+static_assert(sizeof(BlockQ4_Kx16) == kRepackRows * sizeof(BlockQ4_K) + 64);
+static_assert(sizeof(BlockQ6_Kx16) == kRepackRows * sizeof(BlockQ6_K));
 
-// Whether `w` can be repacked: Q4_K with whole groups of 16 rows.
-bool can_repack_q4_k(const WeightMatrix& w);
+// Whether `w` can be repacked: Q4_K or Q6_K with whole groups of 16 rows.
+bool can_repack(const WeightMatrix& w);
 // Bytes the repacked copy of `w` takes.
-size_t repacked_q4_k_bytes(const WeightMatrix& w);
+size_t repacked_bytes(const WeightMatrix& w);
 // Writes row groups [group_begin, group_end) (16 rows each) of the repacked copy of `w` into
-// `out`, which holds repacked_q4_k_bytes(w) bytes: group G's super-blocks are contiguous, at
+// `out`, which holds repacked_bytes(w) bytes: group G's super-blocks are contiguous, at
 // G * (cols / 256) + b. Ranges may be written in parallel.
-void repack_q4_k(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end);
+void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end);
 
 // A 64-byte aligned buffer; big ones ask the kernel for huge pages (fewer TLB misses when
 // decode streams through the weights).
@@ -50,11 +61,11 @@ struct AlignedBuffer {
 };
 
 namespace avx512 {
-// y[t * y_stride + r] for rows [row_begin, row_end) (multiples of 16) of a repacked Q4_K
-// matrix against n_tokens rows of Q8_K activations.
-void matmul_q4_k_x16(const uint8_t* repacked, int64_t cols, const uint8_t* activations,
-                     size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
-                     int64_t row_begin, int64_t row_end);
+// y[t * y_stride + r] for rows [row_begin, row_end) (multiples of 16) of `w`, whose
+// `repacked` copy is used, against n_tokens rows of Q8_K activations.
+void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
+                     int64_t row_end);
 }  // namespace avx512
 
 }  // namespace hearth::kernels

@@ -199,12 +199,12 @@ void Model::repack_weights() {
     matrices.push_back(&weights_.output);
     kernels::ThreadPool pool(kernels::ThreadPool::default_thread_count());
     for (kernels::WeightMatrix* w : matrices) {
-        if (!w->data || !kernels::can_repack_q4_k(*w)) continue;
+        if (!w->data || !kernels::can_repack(*w)) continue;
         kernels::AlignedBuffer buffer =
-            kernels::AlignedBuffer::allocate(kernels::repacked_q4_k_bytes(*w));
+            kernels::AlignedBuffer::allocate(kernels::repacked_bytes(*w));
         const int64_t n_groups = w->rows / kernels::kRepackRows;
         pool.parallel_for(n_groups, [&](int64_t begin, int64_t end) {
-            kernels::repack_q4_k(*w, buffer.data.get(), begin, end);
+            kernels::repack(*w, buffer.data.get(), begin, end);
         });
         w->repacked = buffer.data.get();
         repacked_.push_back(std::move(buffer));

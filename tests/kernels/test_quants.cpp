@@ -352,24 +352,23 @@ TEST(SimdIntegerParts, ExactlyEqualScalar) {
     }
 }
 
-// Q4_K repacked 16 rows at a time (kernels/repack.h) gives what the scalar dot gives on the
-// original rows, for decode (1 token) and for the 4/2/1-token passes of prompt processing.
-TEST(RepackedQ4K, MatmulMatchesScalarDotOfTheOriginalRows) {
-    if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+// Q4_K and Q6_K repacked 16 rows at a time (kernels/repack.h) give what the scalar dot gives
+// on the original rows, for decode (1 token) and the 4/2/1-token passes of prompt processing.
+void expect_repacked_matches_scalar(TensorType type) {
     const int64_t rows = 48, cols = 512;
-    auto wq = quantize(TensorType::Q4_K, gaussian(rows * cols, 21));
+    auto wq = quantize(type, gaussian(rows * cols, 21));
+    std::vector<float> wf(rows * cols);
+    traits(type).to_float(wq.data(), wf.data(), rows * cols);
     WeightMatrix w;
-    w.type = TensorType::Q4_K;
+    w.type = type;
     w.data = wq.data();
     w.rows = rows;
     w.cols = cols;
-    w.row_bytes = hearth::gguf::bytes_for(TensorType::Q4_K, cols);
-    ASSERT_TRUE(can_repack_q4_k(w));
-    std::vector<float> wf(rows * cols);
-    traits(TensorType::Q4_K).to_float(wq.data(), wf.data(), rows * cols);
-    std::vector<uint8_t> repacked(repacked_q4_k_bytes(w));
-    repack_q4_k(w, repacked.data(), 0, rows / kRepackRows);
-    const TypeTraits& scalar_traits = traits(TensorType::Q4_K, CpuLevel::Scalar);
+    w.row_bytes = hearth::gguf::bytes_for(type, cols);
+    ASSERT_TRUE(can_repack(w));
+    std::vector<uint8_t> repacked(repacked_bytes(w));
+    repack(w, repacked.data(), 0, rows / kRepackRows);
+    w.repacked = repacked.data();
     for (int64_t tokens : {1, 7}) {
         const size_t a_row = hearth::gguf::bytes_for(TensorType::Q8_K, cols);
         auto xf = gaussian(cols * tokens, 22);
@@ -377,31 +376,41 @@ TEST(RepackedQ4K, MatmulMatchesScalarDotOfTheOriginalRows) {
         for (int64_t t = 0; t < tokens; ++t)
             traits(TensorType::Q8_K).from_float(xf.data() + t * cols, act.data() + t * a_row, cols);
         std::vector<float> y(rows * tokens, -1.0f);
-        // Rows 16..47 only: row 0..15 must stay untouched.
-        avx512::matmul_q4_k_x16(repacked.data(), cols, act.data(), a_row, tokens, y.data(), rows,
-                                16, rows);
+        // Rows 16..47 only: rows 0..15 must stay untouched.
+        avx512::matmul_repacked(w, act.data(), a_row, tokens, y.data(), rows, 16, rows);
         for (int64_t t = 0; t < tokens; ++t) {
             for (int64_t r = 0; r < rows; ++r) {
                 if (r < 16) {
                     EXPECT_EQ(y[t * rows + r], -1.0f) << "row " << r << " was written";
                     continue;
                 }
-                float want = scalar_traits.vec_dot(cols, w.row(r), act.data() + t * a_row);
+                float want =
+                    traits(type, CpuLevel::Scalar).vec_dot(cols, w.row(r), act.data() + t * a_row);
                 double l1 = 0;  // float terms come in another order: error ~ sum |w x|
                 for (int64_t i = 0; i < cols; ++i)
                     l1 += std::fabs(double(wf[r * cols + i]) * xf[t * cols + i]);
                 EXPECT_NEAR(y[t * rows + r], want, 1e-6 * l1) << "row " << r << " token " << t;
             }
         }
-        // Through matmul(): the repacked pointer is used on AVX-512 and gives the same result.
+        // Through matmul(): the repacked copy is used on AVX-512 and gives the same result.
         ThreadPool pool(2);
         MatmulScratch scratch;
         std::vector<float> plain(rows * tokens), fast(rows * tokens);
-        matmul(w, xf.data(), tokens, plain.data(), pool, scratch);
-        WeightMatrix with_repacked = w;
-        with_repacked.repacked = repacked.data();
-        matmul(with_repacked, xf.data(), tokens, fast.data(), pool, scratch);
+        WeightMatrix original = w;
+        original.repacked = nullptr;
+        matmul(original, xf.data(), tokens, plain.data(), pool, scratch);
+        matmul(w, xf.data(), tokens, fast.data(), pool, scratch);
         for (size_t i = 0; i < plain.size(); ++i)
             EXPECT_NEAR(fast[i], plain[i], 1e-4 * (std::fabs(plain[i]) + 1)) << i;
     }
+}
+
+TEST(Repacked, Q4KMatmulMatchesScalarDotOfTheOriginalRows) {
+    if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+    expect_repacked_matches_scalar(TensorType::Q4_K);
+}
+
+TEST(Repacked, Q6KMatmulMatchesScalarDotOfTheOriginalRows) {
+    if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+    expect_repacked_matches_scalar(TensorType::Q6_K);
 }
