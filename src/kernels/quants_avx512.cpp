@@ -188,11 +188,6 @@ inline __m256i k4_min_products(__m128i scales_and_mins, const int16_t* bsums) {
     return _mm256_madd_epi16(mins, load256(bsums));
 }
 
-inline float hsum(__m128 v) {
-    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    v = _mm_add_ss(v, _mm_movehdup_ps(v));
-    return _mm_cvtss_f32(v);
-}
 
 // The 64 levels of chunk c (elements 64c .. 64c+63) of a Q4_K/Q5_K super-block, in element
 // order: low nibbles of the chunk's 32 bytes, then high nibbles (plus the fifth bit for Q5_K).

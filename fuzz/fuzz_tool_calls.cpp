@@ -1,0 +1,42 @@
+// libFuzzer target: arbitrary model replies through the tool-call parser of every syntax, whole
+// and streamed in pieces. Findings: crashes, sanitizer reports, arguments that are not a JSON
+// object, a reply without calls that does not come back unchanged, and a streamed parse whose
+// calls differ from the whole-reply parse.
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "chat/tool_calls.h"
+
+using hearth::chat::ParsedReply;
+using hearth::chat::ToolCallStream;
+using hearth::chat::ToolCallSyntax;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    if (size < 2) return 0;
+    const ToolCallSyntax syntaxes[] = {ToolCallSyntax::None, ToolCallSyntax::Hermes,
+                                       ToolCallSyntax::Llama3Json, ToolCallSyntax::Mistral};
+    const ToolCallSyntax syntax = syntaxes[data[0] % 4];
+    const size_t piece = 1 + data[1] % 16;
+    const std::string reply(reinterpret_cast<const char*>(data + 2), size - 2);
+
+    const ParsedReply whole = hearth::chat::parse_tool_calls(syntax, reply);
+    if (whole.calls.empty() && whole.content != reply) __builtin_trap();
+    for (const auto& call : whole.calls) {
+        auto arguments = nlohmann::json::parse(call.arguments, nullptr, false);
+        if (arguments.is_discarded() || !arguments.is_object()) __builtin_trap();
+    }
+
+    ToolCallStream stream(syntax);
+    for (size_t i = 0; i < reply.size(); i += piece) stream.push(reply.substr(i, piece));
+    const ParsedReply streamed = stream.finish();
+    if (streamed.calls.size() != whole.calls.size()) __builtin_trap();
+    for (size_t i = 0; i < whole.calls.size(); ++i) {
+        if (streamed.calls[i].name != whole.calls[i].name ||
+            streamed.calls[i].arguments != whole.calls[i].arguments)
+            __builtin_trap();
+    }
+    return 0;
+}
