@@ -50,4 +50,11 @@ bool MappedFile::lock_in_memory() {
     return true;
 }
 
+void MappedFile::release_pages(const void* p, size_t n) const {
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<uintptr_t>(p), end = begin + n;
+    const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 }  // namespace hearth

@@ -22,6 +22,11 @@ class MappedFile {
     // Locks the pages in RAM (mlock); returns false with a warning when the OS refuses.
     bool lock_in_memory();
 
+    // Unmaps the whole pages inside [p, p + n) from this process (they stay in the page cache
+    // and come back on the next read): for data copied elsewhere, such as repacked weights, so
+    // the process does not hold the same bytes twice.
+    void release_pages(const void* p, size_t n) const;
+
   private:
     std::string path_;
     const uint8_t* data_ = nullptr;

@@ -21,11 +21,11 @@ void repack_block(const BlockQ4_K* rows[kRepackRows], int64_t b, BlockQ4_Kx16& o
             out.scales[j][r] = scales_and_mins[j];
             out.mins[j / 2][r][j % 2] = scales_and_mins[8 + j];
         }
+        uint8_t level[kSuperBlock];
+        for (int e = 0; e < kSuperBlock; ++e) level[e] = static_cast<uint8_t>(q4_k_level(blk, e));
         for (int g = 0; g < 32; ++g) {
-            for (int i = 0; i < 4; ++i) {
-                out.qs[g][4 * r + i] = static_cast<uint8_t>(q4_k_level(blk, 8 * g + i) |
-                                                            (q4_k_level(blk, 8 * g + 4 + i) << 4));
-            }
+            for (int i = 0; i < 4; ++i)
+                out.qs[g][4 * r + i] = level[8 * g + i] | (level[8 * g + 4 + i] << 4);
         }
     }
 }
@@ -35,18 +35,19 @@ void repack_block(const BlockQ6_K* rows[kRepackRows], int64_t b, BlockQ6_Kx16& o
         const BlockQ6_K& blk = rows[r][b];
         out.d[r] = blk.d;
         for (int j = 0; j < 16; ++j) out.scales[j / 2][r][j % 2] = blk.scales[j];
+        uint8_t level[kSuperBlock];
+        for (int e = 0; e < kSuperBlock; ++e) level[e] = static_cast<uint8_t>(q6_k_level(blk, e));
         for (int g = 0; g < 32; ++g) {
-            for (int i = 0; i < 4; ++i) {
+            for (int i = 0; i < 4; ++i)
                 out.ql[g][4 * r + i] =
-                    static_cast<uint8_t>((q6_k_level(blk, 8 * g + i) & 0x0F) |
-                                         ((q6_k_level(blk, 8 * g + 4 + i) & 0x0F) << 4));
-            }
+                    (level[8 * g + i] & 0x0F) | ((level[8 * g + 4 + i] & 0x0F) << 4);
         }
         for (int j = 0; j < 16; ++j) {
+            const uint8_t* high = level + 16 * j;  // >> 4: the top two bits of each level
             for (int i = 0; i < 4; ++i) {
-                auto high = [&](int column) { return q6_k_level(blk, 16 * j + column) >> 4; };
-                out.qh[j][4 * r + i] = static_cast<uint8_t>((high(i) << 4) | (high(4 + i) << 6) |
-                                                            high(8 + i) | (high(12 + i) << 2));
+                out.qh[j][4 * r + i] =
+                    static_cast<uint8_t>(((high[i] >> 4) << 4) | ((high[4 + i] >> 4) << 6) |
+                                         (high[8 + i] >> 4) | ((high[12 + i] >> 4) << 2));
             }
         }
     }

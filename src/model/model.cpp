@@ -208,6 +208,8 @@ void Model::repack_weights() {
         });
         w->repacked = buffer.data.get();
         repacked_.push_back(std::move(buffer));
+        if (file_.mapping())
+            file_.mapping()->release_pages(w->data, static_cast<size_t>(w->rows) * w->row_bytes);
     }
 }
 
