@@ -188,7 +188,6 @@ inline __m256i k4_min_products(__m128i scales_and_mins, const int16_t* bsums) {
     return _mm256_madd_epi16(mins, load256(bsums));
 }
 
-
 // The 64 levels of chunk c (elements 64c .. 64c+63) of a Q4_K/Q5_K super-block, in element
 // order: low nibbles of the chunk's 32 bytes, then high nibbles (plus the fifth bit for Q5_K).
 template <bool kFiveBit>
@@ -653,76 +652,6 @@ void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
     for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], _mm512_sub_ps(acc[t], min_acc[t]));
 }
 
-// The 16 rows' scales of sub-blocks 2p (even) and 2p+1 (odd) as s32, from the pair layout.
-inline void q6_k_pair_scales(const BlockQ6_Kx16& blk, int p, __m512i& pairs16, __m512i& even,
-                             __m512i& odd) {
-    pairs16 = _mm512_cvtepi8_epi16(load256(blk.scales[p]));
-    even = _mm512_srai_epi32(_mm512_slli_epi32(pairs16, 16), 16);
-    odd = _mm512_srai_epi32(pairs16, 16);
-}
-
-// Bit select: bits 0-3 of each byte from `low`, bits 4-7 from `high`.
-inline __m512i nibble_join(__m512i low, __m512i high) {
-    return _mm512_ternarylogic_epi32(_mm512_set1_epi8(0x0F), low, high, 0xCA);
-}
-
-// As q4_k_x16_rows for Q6_K: levels are the 4 low bits joined with the 2 high bits (qh is laid
-// out so that each pair lands at bits 4-5 with one shift and mask); the -32 offset of the
-// levels is applied once per super-block through the activation sums.
-template <int kTokens>
-void q6_k_x16_rows(const BlockQ6_Kx16* w, int64_t n_blocks, const BlockQ8_K* const* a,
-                   float* const* y) {
-    const __m512i bits45 = _mm512_set1_epi8(0x30);
-    __m512 acc[kTokens];
-    for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const BlockQ6_Kx16& blk = w[b];
-        _mm_prefetch(reinterpret_cast<const char*>(&blk + 1), _MM_HINT_T0);
-        __m512i isum[kTokens], bias[kTokens];
-        for (int t = 0; t < kTokens; ++t) isum[t] = bias[t] = _mm512_setzero_si512();
-        for (int p = 0; p < 8; ++p) {
-            __m512i pairs16, scale[2];
-            q6_k_pair_scales(blk, p, pairs16, scale[0], scale[1]);
-            for (int t = 0; t < kTokens; ++t)
-                bias[t] = _mm512_dpwssd_epi32(
-                    bias[t], pairs16,
-                    _mm512_set1_epi32(static_cast<int32_t>(
-                        (static_cast<uint32_t>(a[t][b].bsums[2 * p + 1]) << 16) |
-                        static_cast<uint16_t>(a[t][b].bsums[2 * p]))));
-            for (int half = 0; half < 2; ++half) {
-                const int j = 2 * p + half;
-                const __m512i h = load512(blk.qh[j]);
-                const __m512i q0 = load512(blk.ql[2 * j]), q1 = load512(blk.ql[2 * j + 1]);
-                const __m512i level[4] = {
-                    nibble_join(q0, _mm512_and_si512(h, bits45)),
-                    nibble_join(_mm512_srli_epi16(q0, 4),
-                                _mm512_and_si512(_mm512_srli_epi16(h, 2), bits45)),
-                    nibble_join(q1, _mm512_and_si512(_mm512_slli_epi16(h, 4), bits45)),
-                    nibble_join(_mm512_srli_epi16(q1, 4),
-                                _mm512_and_si512(_mm512_slli_epi16(h, 2), bits45))};
-                for (int t = 0; t < kTokens; ++t) {
-                    const int8_t* x = a[t][b].qs + 16 * j;
-                    __m512i s0 =
-                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), level[0], broadcast32(x));
-                    __m512i s1 =
-                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), level[2], broadcast32(x + 8));
-                    s0 = _mm512_dpbusd_epi32(s0, level[1], broadcast32(x + 4));
-                    s1 = _mm512_dpbusd_epi32(s1, level[3], broadcast32(x + 12));
-                    isum[t] = _mm512_add_epi32(
-                        isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), scale[half]));
-                }
-            }
-        }
-        const __m512 d = _mm512_cvtph_ps(load256(blk.d));
-        for (int t = 0; t < kTokens; ++t) {
-            const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(bias[t], 5));
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(a[t][b].d)),
-                                     _mm512_cvtepi32_ps(total), acc[t]);
-        }
-    }
-    for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
-}
-
 // Runs Rows<k> over every 16-row group of [row_begin, row_end) and the tokens in passes of
 // 4, 2 and 1.
 template <typename Packed, template <int> class Rows>
@@ -761,25 +690,13 @@ struct Q4KRows {
         q4_k_x16_rows<K>(w, n, a, y);
     }
 };
-template <int K>
-struct Q6KRows {
-    static void run(const BlockQ6_Kx16* w, int64_t n, const BlockQ8_K* const* a, float* const* y) {
-        q6_k_x16_rows<K>(w, n, a, y);
-    }
-};
-
 }  // namespace
 
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end) {
-    if (w.type == gguf::TensorType::Q4_K) {
-        repacked_rows<BlockQ4_Kx16, Q4KRows>(w.repacked, w.cols, activations, activation_row_bytes,
-                                             n_tokens, y, y_stride, row_begin, row_end);
-    } else {
-        repacked_rows<BlockQ6_Kx16, Q6KRows>(w.repacked, w.cols, activations, activation_row_bytes,
-                                             n_tokens, y, y_stride, row_begin, row_end);
-    }
+    repacked_rows<BlockQ4_Kx16, Q4KRows>(w.repacked, w.cols, activations, activation_row_bytes,
+                                         n_tokens, y, y_stride, row_begin, row_end);
 }
 
 }  // namespace hearth::kernels::avx512

@@ -709,7 +709,6 @@ float vec_dot_q5_k(int64_t n, const void* weights, const void* activations) {
 
 // ---------------------------------------------------------------- Q6_K
 
-
 void quantize_q6_k(const float* src, void* dst, int64_t n) {
     auto* blocks = static_cast<BlockQ6_K*>(dst);
     for (int64_t b = 0; b < n / kSuperBlock; ++b) {

@@ -30,29 +30,6 @@ void repack_block(const BlockQ4_K* rows[kRepackRows], int64_t b, BlockQ4_Kx16& o
     }
 }
 
-void repack_block(const BlockQ6_K* rows[kRepackRows], int64_t b, BlockQ6_Kx16& out) {
-    for (int r = 0; r < kRepackRows; ++r) {
-        const BlockQ6_K& blk = rows[r][b];
-        out.d[r] = blk.d;
-        for (int j = 0; j < 16; ++j) out.scales[j / 2][r][j % 2] = blk.scales[j];
-        uint8_t level[kSuperBlock];
-        for (int e = 0; e < kSuperBlock; ++e) level[e] = static_cast<uint8_t>(q6_k_level(blk, e));
-        for (int g = 0; g < 32; ++g) {
-            for (int i = 0; i < 4; ++i)
-                out.ql[g][4 * r + i] =
-                    (level[8 * g + i] & 0x0F) | ((level[8 * g + 4 + i] & 0x0F) << 4);
-        }
-        for (int j = 0; j < 16; ++j) {
-            const uint8_t* high = level + 16 * j;  // >> 4: the top two bits of each level
-            for (int i = 0; i < 4; ++i) {
-                out.qh[j][4 * r + i] =
-                    static_cast<uint8_t>(((high[i] >> 4) << 4) | ((high[4 + i] >> 4) << 6) |
-                                         (high[8 + i] >> 4) | ((high[12 + i] >> 4) << 2));
-            }
-        }
-    }
-}
-
 template <typename Block, typename Packed>
 void repack_groups(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end) {
     const int64_t n_blocks = w.cols / kSuperBlock;
@@ -68,22 +45,17 @@ void repack_groups(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int
 }  // namespace
 
 bool can_repack(const WeightMatrix& w) {
-    return (w.type == gguf::TensorType::Q4_K || w.type == gguf::TensorType::Q6_K) && w.rows > 0 &&
-           w.rows % kRepackRows == 0 && w.cols % kSuperBlock == 0;
+    return w.type == gguf::TensorType::Q4_K && w.rows > 0 && w.rows % kRepackRows == 0 &&
+           w.cols % kSuperBlock == 0;
 }
 
 size_t repacked_bytes(const WeightMatrix& w) {
-    const size_t block =
-        w.type == gguf::TensorType::Q4_K ? sizeof(BlockQ4_Kx16) : sizeof(BlockQ6_Kx16);
     return static_cast<size_t>(w.rows / kRepackRows) * static_cast<size_t>(w.cols / kSuperBlock) *
-           block;
+           sizeof(BlockQ4_Kx16);
 }
 
 void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end) {
-    if (w.type == gguf::TensorType::Q4_K)
-        repack_groups<BlockQ4_K, BlockQ4_Kx16>(w, out, group_begin, group_end);
-    else
-        repack_groups<BlockQ6_K, BlockQ6_Kx16>(w, out, group_begin, group_end);
+    repack_groups<BlockQ4_K, BlockQ4_Kx16>(w, out, group_begin, group_end);
 }
 
 void AlignedBuffer::Free::operator()(uint8_t* p) const {

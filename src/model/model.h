@@ -62,7 +62,7 @@ struct ForwardScratch {
 
 struct LoadOptions {
     bool mlock = false;
-    // Repack Q4_K and Q6_K matrices for the AVX-512 kernels (only when the CPU runs them; HEARTH_REPACK=0
+    // Repack Q4_K matrices for the AVX-512 kernels (only when the CPU runs them; HEARTH_REPACK=0
     // turns it off). Costs a copy of those weights in RAM instead of the mapped file's pages.
     bool repack = true;
     // Context size the model will serve; phi3 LongRoPE picks its long factors beyond the

@@ -352,7 +352,7 @@ TEST(SimdIntegerParts, ExactlyEqualScalar) {
     }
 }
 
-// Q4_K and Q6_K repacked 16 rows at a time (kernels/repack.h) give what the scalar dot gives
+// Q4_K repacked 16 rows at a time (kernels/repack.h) give what the scalar dot gives
 // on the original rows, for decode (1 token) and the 4/2/1-token passes of prompt processing.
 void expect_repacked_matches_scalar(TensorType type) {
     const int64_t rows = 48, cols = 512;
@@ -408,9 +408,4 @@ void expect_repacked_matches_scalar(TensorType type) {
 TEST(Repacked, Q4KMatmulMatchesScalarDotOfTheOriginalRows) {
     if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
     expect_repacked_matches_scalar(TensorType::Q4_K);
-}
-
-TEST(Repacked, Q6KMatmulMatchesScalarDotOfTheOriginalRows) {
-    if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
-    expect_repacked_matches_scalar(TensorType::Q6_K);
 }
