@@ -606,50 +606,64 @@ inline int32_t bsum_pair(const BlockQ8_K& a, int p) {
 template <int kTokens>
 void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* const* a,
                    float* const* y) {
+    // One accumulator per token and sub-block, one float sum per token (the mins are
+    // subtracted from it directly): few enough live registers that nothing spills to the stack
+    // for 4 tokens, which would put store-to-load latency on every accumulation.
     const __m512i low4 = _mm512_set1_epi8(0x0F);
-    __m512 acc[kTokens], min_acc[kTokens];
-    for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps(), min_acc[t] = acc[t];
+    __m512 acc[kTokens];
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const BlockQ4_Kx16& blk = w[b];
         _mm_prefetch(reinterpret_cast<const char*>(&blk + 1), _MM_HINT_T0);
         __m512i isum[kTokens];
+#pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_setzero_si512();
         for (int j = 0; j < 8; ++j) {
-            __m512i lo[kTokens], hi[kTokens];
-            for (int t = 0; t < kTokens; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
+            __m512i sub[kTokens];
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t) sub[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
             for (int g = 4 * j; g < 4 * j + 4; ++g) {
                 const __m512i q = load512(blk.qs[g]);
                 const __m512i q_lo = _mm512_and_si512(q, low4);
                 const __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+#pragma GCC unroll 4
                 for (int t = 0; t < kTokens; ++t) {
-                    lo[t] = _mm512_dpbusd_epi32(lo[t], q_lo, broadcast32(a[t][b].qs + 8 * g));
-                    hi[t] = _mm512_dpbusd_epi32(hi[t], q_hi, broadcast32(a[t][b].qs + 8 * g + 4));
+                    sub[t] = _mm512_dpbusd_epi32(sub[t], q_lo, broadcast32(a[t][b].qs + 8 * g));
+                    sub[t] = _mm512_dpbusd_epi32(sub[t], q_hi, broadcast32(a[t][b].qs + 8 * g + 4));
                 }
             }
             const __m512i scale = _mm512_cvtepu8_epi32(
                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
+#pragma GCC unroll 4
             for (int t = 0; t < kTokens; ++t)
-                isum[t] = _mm512_add_epi32(
-                    isum[t], _mm512_mullo_epi32(_mm512_add_epi32(lo[t], hi[t]), scale));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(sub[t], scale));
         }
+        const __m512 d = _mm512_cvtph_ps(load256(blk.d));
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t)
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(a[t][b].d)),
+                                     _mm512_cvtepi32_ps(isum[t]), acc[t]);
         __m512i min_sum[kTokens];
+#pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) min_sum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
         for (int p = 0; p < 4; ++p) {
             const __m512i mins = _mm512_cvtepu8_epi16(load256(blk.mins[p]));
+#pragma GCC unroll 4
             for (int t = 0; t < kTokens; ++t)
                 min_sum[t] =
                     _mm512_dpwssd_epi32(min_sum[t], mins, _mm512_set1_epi32(bsum_pair(a[t][b], p)));
         }
-        const __m512 d = _mm512_cvtph_ps(load256(blk.d));
         const __m512 dmin = _mm512_cvtph_ps(load256(blk.dmin));
-        for (int t = 0; t < kTokens; ++t) {
-            const __m512 da = _mm512_set1_ps(a[t][b].d);
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(isum[t]), acc[t]);
-            min_acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dmin, da), _mm512_cvtepi32_ps(min_sum[t]),
-                                         min_acc[t]);
-        }
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t)
+            acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, _mm512_set1_ps(a[t][b].d)),
+                                      _mm512_cvtepi32_ps(min_sum[t]), acc[t]);
     }
-    for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], _mm512_sub_ps(acc[t], min_acc[t]));
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
 // Runs Rows<k> over every 16-row group of [row_begin, row_end) and the tokens in passes of

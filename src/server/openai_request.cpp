@@ -213,6 +213,25 @@ void read_tools(const json& body, size_t max_tools, GenerationRequest& r) {
 
 }  // namespace
 
+// `response_format`: plain text is what hearth produces. JSON modes need constrained decoding,
+// which hearth does not have yet: a clear error beats output that silently is not JSON.
+void check_response_format(const json& body) {
+    const json* f = field(body, "response_format");
+    if (!f) return;
+    const json* type = f->is_object() ? field(*f, "type") : nullptr;
+    if (!type || !type->is_string())
+        throw ApiError::bad_request("'response_format' must be an object with a string 'type'",
+                                    "response_format");
+    const std::string t = type->get<std::string>();
+    if (t == "text") return;
+    if (t == "json_object" || t == "json_schema")
+        throw ApiError::bad_request("response_format '" + t +
+                                        "' is not supported yet (no constrained decoding); "
+                                        "ask for JSON in the prompt, or use tools",
+                                    "response_format");
+    throw ApiError::bad_request("unknown response_format type '" + t + "'", "response_format");
+}
+
 json parse_json_body(const std::string& body) {
     try {
         return json::parse(body);
@@ -269,6 +288,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat,
     r.stop = read_stop(body, limits.max_stop);
     if (auto n = integer_in(body, "n", 1, limits.max_n)) r.n = static_cast<int32_t>(*n);
     read_logprobs(body, chat, r);
+    check_response_format(body);
     r.stream = boolean(body, "stream");
     r.ignore_eos = boolean(body, "ignore_eos");
     if (const json* so = field(body, "stream_options")) {

@@ -358,6 +358,14 @@ TEST_F(ServerTest, InputErrorsAre4xxAndTheServerKeepsAnswering) {
              {{"temperature", "hot"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}}),
         400);
     expect_error(post("/v1/chat/completions", {{"model", "stories260K"}}), 400);
+    const json user_x = {{{"role", "user"}, {"content", "x"}}};
+    expect_error(post("/v1/chat/completions",
+                      {{"messages", user_x}, {"response_format", {{"type", "json_object"}}}}),
+                 400);
+    expect_error(post("/v1/chat/completions", {{"messages", user_x}, {"response_format", "json"}}),
+                 400);
+    post_ok("/v1/chat/completions",
+            {{"messages", user_x}, {"max_tokens", 1}, {"response_format", {{"type", "text"}}}});
     expect_error(post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 1000000}}), 400);
     expect_error(post("/v1/completions", {{"prompt", {1, 2, 99999}}}), 400);
     std::string long_prompt;
