@@ -324,6 +324,7 @@ void k4_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
     constexpr bool kFiveBit = sizeof(Block) == sizeof(BlockQ5_K);
     __m512 acc[kTokensPerPass];
     __m256 min_acc[kTokensPerPass];
+#pragma GCC unroll 8
     for (int k = 0; k < kTokensPerPass; ++k)
         acc[k] = _mm512_setzero_ps(), min_acc[k] = _mm256_setzero_ps();
     for (int64_t b = 0; b < t.n / kSuperBlock; ++b) {
@@ -333,14 +334,17 @@ void k4_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
         __m128i scales_and_mins = k4_scales_and_mins(blk->scales);
         __m512i scales_x4 = _mm512_broadcast_i32x4(scales_and_mins);
         __m512i levels[4], scale[4];
+#pragma GCC unroll 8
         for (int c = 0; c < 4; ++c) {
             levels[c] = k4_chunk_levels<kFiveBit>(blk->qs, qh, c);
             scale[c] = k4_chunk_scales(scales_x4, c);
         }
         const float d = half(blk->d), dmin = half(blk->dmin);
+#pragma GCC unroll 8
         for (int k = 0; k < kTokensPerPass; ++k) {
             const BlockQ8_K* a = q8k_block(t, tok0 + k, b);
             __m512i isum = _mm512_setzero_si512();
+#pragma GCC unroll 8
             for (int c = 0; c < 4; ++c) {
                 isum = _mm512_dpwssd_epi32(
                     isum, _mm512_maddubs_epi16(levels[c], load512(a->qs + 64 * c)), scale[c]);
@@ -351,6 +355,7 @@ void k4_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
                 _mm256_cvtepi32_ps(k4_min_products(scales_and_mins, a->bsums)), min_acc[k]);
         }
     }
+#pragma GCC unroll 8
     for (int k = 0; k < kTokensPerPass; ++k)
         t.out[(tok0 + k) * t.out_stride + r] = _mm512_reduce_add_ps(acc[k]) - hsum(min_acc[k]);
 }
@@ -358,20 +363,24 @@ void k4_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
 template <int kTokensPerPass>
 void q6_k_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
     __m512 acc[kTokensPerPass];
+#pragma GCC unroll 8
     for (int k = 0; k < kTokensPerPass; ++k) acc[k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < t.n / kSuperBlock; ++b) {
         const auto& blk = reinterpret_cast<const BlockQ6_K*>(row)[b];
         __m256i scales16 =
             _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
         __m512i levels[4], scale[4];
+#pragma GCC unroll 8
         for (int p = 0; p < 4; ++p) {
             levels[p] = q6_part_levels(blk, p);
             scale[p] = spread16(_mm512_zextsi256_si512(scales16), q6_index16(p));
         }
         const float d = half(blk.d);
+#pragma GCC unroll 8
         for (int k = 0; k < kTokensPerPass; ++k) {
             const BlockQ8_K* a = q8k_block(t, tok0 + k, b);
             __m512i isum = q6_bias(scales16, a->bsums);
+#pragma GCC unroll 8
             for (int p = 0; p < 4; ++p) {
                 isum = _mm512_dpwssd_epi32(
                     isum, _mm512_maddubs_epi16(levels[p], load512(a->qs + 64 * p)), scale[p]);
@@ -379,6 +388,7 @@ void q6_k_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
             acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(d * a->d), _mm512_cvtepi32_ps(isum), acc[k]);
         }
     }
+#pragma GCC unroll 8
     for (int k = 0; k < kTokensPerPass; ++k)
         t.out[(tok0 + k) * t.out_stride + r] = _mm512_reduce_add_ps(acc[k]);
 }
