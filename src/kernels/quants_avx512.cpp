@@ -676,17 +676,17 @@ void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
     for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
-// Runs Rows<k> over every 16-row group of [row_begin, row_end) and the tokens in passes of
-// 4, 2 and 1.
-template <typename Packed, template <int> class Rows>
-void repacked_rows(const uint8_t* repacked, int64_t cols, const uint8_t* activations,
-                   size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
-                   int64_t row_begin, int64_t row_end) {
-    const int64_t n_blocks = cols / kSuperBlock;
-    const auto* groups = reinterpret_cast<const Packed*>(repacked);
+}  // namespace
+
+// Every 16-row group of [row_begin, row_end), the tokens in passes of 4, 2 and 1.
+void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
+                     int64_t row_end) {
+    const int64_t n_blocks = w.cols / kSuperBlock;
+    const auto* groups = reinterpret_cast<const BlockQ4_Kx16*>(w.repacked);
     constexpr int kMaxTokens = 4;
     for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
-        const Packed* w = groups + (r / kRepackRows) * n_blocks;
+        const BlockQ4_Kx16* rows = groups + (r / kRepackRows) * n_blocks;
         for (int64_t t0 = 0; t0 < n_tokens;) {
             const BlockQ8_K* a[kMaxTokens];
             float* out[kMaxTokens];
@@ -698,29 +698,14 @@ void repacked_rows(const uint8_t* repacked, int64_t cols, const uint8_t* activat
                 out[t] = y + (t0 + t) * y_stride + r;
             }
             if (k == 4)
-                Rows<4>::run(w, n_blocks, a, out);
+                q4_k_x16_rows<4>(rows, n_blocks, a, out);
             else if (k == 2)
-                Rows<2>::run(w, n_blocks, a, out);
+                q4_k_x16_rows<2>(rows, n_blocks, a, out);
             else
-                Rows<1>::run(w, n_blocks, a, out);
+                q4_k_x16_rows<1>(rows, n_blocks, a, out);
             t0 += k;
         }
     }
-}
-
-template <int K>
-struct Q4KRows {
-    static void run(const BlockQ4_Kx16* w, int64_t n, const BlockQ8_K* const* a, float* const* y) {
-        q4_k_x16_rows<K>(w, n, a, y);
-    }
-};
-}  // namespace
-
-void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
-                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
-                     int64_t row_end) {
-    repacked_rows<BlockQ4_Kx16, Q4KRows>(w.repacked, w.cols, activations, activation_row_bytes,
-                                         n_tokens, y, y_stride, row_begin, row_end);
 }
 
 }  // namespace hearth::kernels::avx512

@@ -3,7 +3,6 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <new>
 
 namespace hearth::kernels {
@@ -30,18 +29,6 @@ void repack_block(const BlockQ4_K* rows[kRepackRows], int64_t b, BlockQ4_Kx16& o
     }
 }
 
-template <typename Block, typename Packed>
-void repack_groups(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end) {
-    const int64_t n_blocks = w.cols / kSuperBlock;
-    auto* dst = reinterpret_cast<Packed*>(out);
-    for (int64_t group = group_begin; group < group_end; ++group) {
-        const Block* rows[kRepackRows];
-        for (int r = 0; r < kRepackRows; ++r)
-            rows[r] = reinterpret_cast<const Block*>(w.row(group * kRepackRows + r));
-        for (int64_t b = 0; b < n_blocks; ++b) repack_block(rows, b, dst[group * n_blocks + b]);
-    }
-}
-
 }  // namespace
 
 bool can_repack(const WeightMatrix& w) {
@@ -55,7 +42,14 @@ size_t repacked_bytes(const WeightMatrix& w) {
 }
 
 void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end) {
-    repack_groups<BlockQ4_K, BlockQ4_Kx16>(w, out, group_begin, group_end);
+    const int64_t n_blocks = w.cols / kSuperBlock;
+    auto* dst = reinterpret_cast<BlockQ4_Kx16*>(out);
+    for (int64_t group = group_begin; group < group_end; ++group) {
+        const BlockQ4_K* rows[kRepackRows];
+        for (int r = 0; r < kRepackRows; ++r)
+            rows[r] = reinterpret_cast<const BlockQ4_K*>(w.row(group * kRepackRows + r));
+        for (int64_t b = 0; b < n_blocks; ++b) repack_block(rows, b, dst[group * n_blocks + b]);
+    }
 }
 
 void AlignedBuffer::Free::operator()(uint8_t* p) const {
