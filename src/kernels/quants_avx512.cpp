@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "kernels/quants.h"
 #include "kernels/quants_simd.h"
@@ -678,20 +679,123 @@ void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
 
 }  // namespace
 
-// Every 16-row group of [row_begin, row_end), the tokens in passes of 4, 2 and 1.
-void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
-                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
-                     int64_t row_end) {
+// ------------------------------------------------------- repacked Q4_0 and Q8_0 (16 rows)
+
+namespace {
+
+// What a 32-column activation block contributes besides its levels: its scale, and the
+// weights' level offset (8 for Q4_0, 128 for Q8_0) times the block's level sum times the
+// scale, which the weights' stored unsigned levels add to every dot.
+struct Block32Terms {
+    float d;
+    float offset;
+};
+
+// The Block32Terms of tokens [0, n_tokens), token t's blocks at terms + t * n_blocks.
+void block32_terms(const uint8_t* activations, size_t activation_row_bytes, int64_t n_tokens,
+                   int64_t n_blocks, int level_offset, Block32Terms* terms) {
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        const auto* a = reinterpret_cast<const BlockQ8_0*>(activations + t * activation_row_bytes);
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            int sum = 0;
+            for (int i = 0; i < 32; ++i) sum += a[b].qs[i];
+            const float d = half(a[b].d);
+            terms[t * n_blocks + b] = {d, d * static_cast<float>(level_offset * sum)};
+        }
+    }
+}
+
+// Adds 16 rows' dot with one 32-column activation block to acc: the integer dot of the stored
+// levels, less the offset term, times both scales.
+inline __m512 add_block32(__m512 acc, __m512 d_rows, __m512i dot, const Block32Terms& terms) {
+    const __m512 v = _mm512_fmsub_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(terms.d),
+                                     _mm512_set1_ps(terms.offset));
+    return _mm512_fmadd_ps(d_rows, v, acc);
+}
+
+// Levels of group g of a Q4_0 or Q8_0 x16 block for vpdpbusd, and the activation bytes they
+// meet: Q4_0 gives two vectors (low nibbles: columns 8g+0..3, high: 8g+4..7), Q8_0 one.
+template <typename Packed>
+struct Block32Format;
+template <>
+struct Block32Format<BlockQ4_0x16> {
+    static constexpr int kGroups = 4;
+    static constexpr int kLevelOffset = 8;
+    static constexpr int kParts = 2;
+    static __m512i part(__m512i q, int p) {
+        const __m512i low4 = _mm512_set1_epi8(0x0F);
+        return p == 0 ? _mm512_and_si512(q, low4) : _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+    }
+    static int column(int g, int p) { return 8 * g + 4 * p; }
+};
+template <>
+struct Block32Format<BlockQ8_0x16> {
+    static constexpr int kGroups = 8;
+    static constexpr int kLevelOffset = 128;
+    static constexpr int kParts = 1;
+    static __m512i part(__m512i q, int) { return q; }
+    static int column(int g, int) { return 4 * g; }
+};
+
+// 16 rows of a repacked Q4_0/Q8_0 matrix against kTokens activation rows. Two integer sums per
+// token (even and odd groups) keep two vpdpbusd chains in flight even for one token.
+template <typename Packed, int kTokens>
+void block32_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_0* const* a,
+                      const Block32Terms* const* terms, float* const* y) {
+    using Format = Block32Format<Packed>;
+    __m512 acc[kTokens];
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const Packed& blk = w[b];
+        prefetch_ahead(reinterpret_cast<const uint8_t*>(&blk), sizeof(Packed));
+        __m512i even[kTokens], odd[kTokens];
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t) even[t] = odd[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int g = 0; g < Format::kGroups; ++g) {
+            const __m512i q = load512(blk.qs[g]);
+#pragma GCC unroll 2
+            for (int p = 0; p < Format::kParts; ++p) {
+                const __m512i levels = Format::part(q, p);
+                const int column = Format::column(g, p);
+#pragma GCC unroll 4
+                for (int t = 0; t < kTokens; ++t) {
+                    __m512i& sum = (g + p) % 2 == 0 ? even[t] : odd[t];
+                    sum = _mm512_dpbusd_epi32(sum, levels, broadcast32(a[t][b].qs + column));
+                }
+            }
+        }
+        const __m512 d_rows = _mm512_cvtph_ps(load256(blk.d));
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t)
+            acc[t] = add_block32(acc[t], d_rows, _mm512_add_epi32(even[t], odd[t]), terms[t][b]);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
+}
+
+// Tokens in passes of 4, 2 and 1 over one 16-row group: calls pass(k, t0) for each.
+template <typename Pass>
+void for_each_token_pass(int64_t n_tokens, Pass pass) {
+    for (int64_t t0 = 0; t0 < n_tokens;) {
+        const int64_t left = n_tokens - t0;
+        const int k = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        pass(k, t0);
+        t0 += k;
+    }
+}
+
+void matmul_repacked_q4_k(const WeightMatrix& w, const uint8_t* activations,
+                          size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                          int64_t row_begin, int64_t row_end) {
     const int64_t n_blocks = w.cols / kSuperBlock;
     const auto* groups = reinterpret_cast<const BlockQ4_Kx16*>(w.repacked);
-    constexpr int kMaxTokens = 4;
     for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
         const BlockQ4_Kx16* rows = groups + (r / kRepackRows) * n_blocks;
-        for (int64_t t0 = 0; t0 < n_tokens;) {
-            const BlockQ8_K* a[kMaxTokens];
-            float* out[kMaxTokens];
-            const int64_t left = n_tokens - t0;
-            const int k = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        for_each_token_pass(n_tokens, [&](int k, int64_t t0) {
+            const BlockQ8_K* a[4];
+            float* out[4];
             for (int t = 0; t < k; ++t) {
                 a[t] = reinterpret_cast<const BlockQ8_K*>(activations +
                                                           (t0 + t) * activation_row_bytes);
@@ -703,8 +807,60 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
                 q4_k_x16_rows<2>(rows, n_blocks, a, out);
             else
                 q4_k_x16_rows<1>(rows, n_blocks, a, out);
-            t0 += k;
-        }
+        });
+    }
+}
+
+template <typename Packed>
+void matmul_repacked_block32(const WeightMatrix& w, const uint8_t* activations,
+                             size_t activation_row_bytes, int64_t n_tokens, float* y,
+                             size_t y_stride, int64_t row_begin, int64_t row_end) {
+    const int64_t n_blocks = w.cols / 32;
+    // Grows to the largest tile once per thread; no allocation per token after that.
+    thread_local std::vector<Block32Terms> terms;
+    if (terms.size() < static_cast<size_t>(n_tokens * n_blocks)) terms.resize(n_tokens * n_blocks);
+    block32_terms(activations, activation_row_bytes, n_tokens, n_blocks,
+                  Block32Format<Packed>::kLevelOffset, terms.data());
+    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
+    for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
+        const Packed* rows = groups + (r / kRepackRows) * n_blocks;
+        for_each_token_pass(n_tokens, [&](int k, int64_t t0) {
+            const BlockQ8_0* a[4];
+            const Block32Terms* token_terms[4];
+            float* out[4];
+            for (int t = 0; t < k; ++t) {
+                a[t] = reinterpret_cast<const BlockQ8_0*>(activations +
+                                                          (t0 + t) * activation_row_bytes);
+                token_terms[t] = terms.data() + (t0 + t) * n_blocks;
+                out[t] = y + (t0 + t) * y_stride + r;
+            }
+            if (k == 4)
+                block32_x16_rows<Packed, 4>(rows, n_blocks, a, token_terms, out);
+            else if (k == 2)
+                block32_x16_rows<Packed, 2>(rows, n_blocks, a, token_terms, out);
+            else
+                block32_x16_rows<Packed, 1>(rows, n_blocks, a, token_terms, out);
+        });
+    }
+}
+
+}  // namespace
+
+void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
+                     int64_t row_end) {
+    switch (w.type) {
+        case gguf::TensorType::Q4_K:
+            return matmul_repacked_q4_k(w, activations, activation_row_bytes, n_tokens, y, y_stride,
+                                        row_begin, row_end);
+        case gguf::TensorType::Q4_0:
+            return matmul_repacked_block32<BlockQ4_0x16>(w, activations, activation_row_bytes,
+                                                         n_tokens, y, y_stride, row_begin, row_end);
+        case gguf::TensorType::Q8_0:
+            return matmul_repacked_block32<BlockQ8_0x16>(w, activations, activation_row_bytes,
+                                                         n_tokens, y, y_stride, row_begin, row_end);
+        default:
+            break;  // can_repack() admits no other type
     }
 }
 

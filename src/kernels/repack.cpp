@@ -4,14 +4,17 @@
 
 #include <cstdlib>
 #include <new>
+#include <string>
+
+#include "core/error.h"
 
 namespace hearth::kernels {
 
 namespace {
 
-void repack_block(const BlockQ4_K* rows[kRepackRows], int64_t b, BlockQ4_Kx16& out) {
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_Kx16& out) {
     for (int r = 0; r < kRepackRows; ++r) {
-        const BlockQ4_K& blk = rows[r][b];
+        const BlockQ4_K& blk = reinterpret_cast<const BlockQ4_K*>(rows[r])[b];
         out.d[r] = blk.d;
         out.dmin[r] = blk.dmin;
         uint8_t scales_and_mins[16];
@@ -29,26 +32,87 @@ void repack_block(const BlockQ4_K* rows[kRepackRows], int64_t b, BlockQ4_Kx16& o
     }
 }
 
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_0x16& out) {
+    for (int r = 0; r < kRepackRows; ++r) {
+        const BlockQ4_0& blk = reinterpret_cast<const BlockQ4_0*>(rows[r])[b];
+        out.d[r] = blk.d;
+        uint8_t level[32];  // GGUF order: low nibbles are columns 0..15, high ones 16..31
+        for (int i = 0; i < 16; ++i) {
+            level[i] = blk.qs[i] & 0x0F;
+            level[16 + i] = blk.qs[i] >> 4;
+        }
+        for (int g = 0; g < 4; ++g) {
+            for (int i = 0; i < 4; ++i)
+                out.qs[g][4 * r + i] = level[8 * g + i] | (level[8 * g + 4 + i] << 4);
+        }
+    }
+}
+
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ8_0x16& out) {
+    for (int r = 0; r < kRepackRows; ++r) {
+        const BlockQ8_0& blk = reinterpret_cast<const BlockQ8_0*>(rows[r])[b];
+        out.d[r] = blk.d;
+        for (int g = 0; g < 8; ++g) {
+            for (int i = 0; i < 4; ++i)
+                out.qs[g][4 * r + i] = static_cast<uint8_t>(blk.qs[4 * g + i] + 128);
+        }
+    }
+}
+
+template <typename Packed>
+void repack_groups(const WeightMatrix& w, int64_t columns_per_block, uint8_t* out,
+                   int64_t group_begin, int64_t group_end) {
+    const int64_t n_blocks = w.cols / columns_per_block;
+    auto* dst = reinterpret_cast<Packed*>(out);
+    for (int64_t group = group_begin; group < group_end; ++group) {
+        const uint8_t* rows[kRepackRows];
+        for (int r = 0; r < kRepackRows; ++r) rows[r] = w.row(group * kRepackRows + r);
+        for (int64_t b = 0; b < n_blocks; ++b) repack_block(rows, b, dst[group * n_blocks + b]);
+    }
+}
+
+// Columns per block and bytes per 16-row block of each repackable type (0: not repackable).
+struct PackedShape {
+    int64_t columns = 0;
+    size_t bytes = 0;
+};
+PackedShape packed_shape(gguf::TensorType type) {
+    switch (type) {
+        case gguf::TensorType::Q4_K:
+            return {kSuperBlock, sizeof(BlockQ4_Kx16)};
+        case gguf::TensorType::Q4_0:
+            return {32, sizeof(BlockQ4_0x16)};
+        case gguf::TensorType::Q8_0:
+            return {32, sizeof(BlockQ8_0x16)};
+        default:
+            return {};
+    }
+}
+
 }  // namespace
 
 bool can_repack(const WeightMatrix& w) {
-    return w.type == gguf::TensorType::Q4_K && w.rows > 0 && w.rows % kRepackRows == 0 &&
-           w.cols % kSuperBlock == 0;
+    const PackedShape shape = packed_shape(w.type);
+    return shape.columns > 0 && w.rows > 0 && w.rows % kRepackRows == 0 &&
+           w.cols % shape.columns == 0;
 }
 
 size_t repacked_bytes(const WeightMatrix& w) {
-    return static_cast<size_t>(w.rows / kRepackRows) * static_cast<size_t>(w.cols / kSuperBlock) *
-           sizeof(BlockQ4_Kx16);
+    const PackedShape shape = packed_shape(w.type);
+    return static_cast<size_t>(w.rows / kRepackRows) * static_cast<size_t>(w.cols / shape.columns) *
+           shape.bytes;
 }
 
 void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end) {
-    const int64_t n_blocks = w.cols / kSuperBlock;
-    auto* dst = reinterpret_cast<BlockQ4_Kx16*>(out);
-    for (int64_t group = group_begin; group < group_end; ++group) {
-        const BlockQ4_K* rows[kRepackRows];
-        for (int r = 0; r < kRepackRows; ++r)
-            rows[r] = reinterpret_cast<const BlockQ4_K*>(w.row(group * kRepackRows + r));
-        for (int64_t b = 0; b < n_blocks; ++b) repack_block(rows, b, dst[group * n_blocks + b]);
+    switch (w.type) {
+        case gguf::TensorType::Q4_K:
+            return repack_groups<BlockQ4_Kx16>(w, kSuperBlock, out, group_begin, group_end);
+        case gguf::TensorType::Q4_0:
+            return repack_groups<BlockQ4_0x16>(w, 32, out, group_begin, group_end);
+        case gguf::TensorType::Q8_0:
+            return repack_groups<BlockQ8_0x16>(w, 32, out, group_begin, group_end);
+        default:
+            throw Error("cannot repack a " + std::string(gguf::type_name(w.type)) + " matrix");
     }
 }
 

@@ -1,10 +1,11 @@
 #pragma once
 // Weights rearranged once at load time for faster kernels. The GGUF layout stores each row's
-// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so Q4_K matrices are
-// repacked into "x16" blocks: for 16 rows and 256 columns, the rows' levels are interleaved
+// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so Q4_K, Q4_0 and
+// Q8_0 matrices are repacked into "x16" blocks: for 16 rows, the rows' levels are interleaved
 // four columns at a time, so one 32-bit broadcast of activations feeds all 16 rows in one
-// vpdpbusd, and each sub-block's 16 scales form one vector. Same values, 2.8% more bytes
-// (unpacked scales), about 3x fewer instructions per weight than unpacking each row's block.
+// vpdpbusd, and the 16 rows' scales form one vector. Same values; Q4_K takes 2.8% more bytes
+// (unpacked scales), Q4_0 and Q8_0 the same bytes. About 3x fewer instructions per weight
+// than unpacking each row's block.
 // (Q6_K was tried the same way, with its 4 + 2 bits split to keep the size: decode got slower,
 // 20 vs 23-24 t/s on one thread for 1b Q4_K_M, as joining the bits costs more than it saves.)
 #include <cstddef>
@@ -31,13 +32,29 @@ struct BlockQ4_Kx16 {
 #pragma pack(pop)
 static_assert(sizeof(BlockQ4_Kx16) == kRepackRows * sizeof(BlockQ4_K) + 64);
 
-// Whether `w` can be repacked: Q4_K with whole groups of 16 rows.
+// 16 rows x 32 columns of Q4_0. Level group g (columns 8g .. 8g+7) as in BlockQ4_Kx16; the
+// levels keep their +8 offset (vpdpbusd wants unsigned weights), taken off per block.
+struct BlockQ4_0x16 {
+    uint16_t d[kRepackRows];
+    uint8_t qs[4][kRepackRows * 4];
+};
+static_assert(sizeof(BlockQ4_0x16) == kRepackRows * sizeof(BlockQ4_0));
+
+// 16 rows x 32 columns of Q8_0. Group g holds columns 4g .. 4g+3, row by row, each level
+// stored as level + 128 (unsigned for vpdpbusd; the offset is taken off per block).
+struct BlockQ8_0x16 {
+    uint16_t d[kRepackRows];
+    uint8_t qs[8][kRepackRows * 4];
+};
+static_assert(sizeof(BlockQ8_0x16) == kRepackRows * sizeof(BlockQ8_0));
+
+// Whether `w` can be repacked: Q4_K, Q4_0 or Q8_0 with whole groups of 16 rows.
 bool can_repack(const WeightMatrix& w);
 // Bytes the repacked copy of `w` takes.
 size_t repacked_bytes(const WeightMatrix& w);
 // Writes row groups [group_begin, group_end) (16 rows each) of the repacked copy of `w` into
-// `out`, which holds repacked_bytes(w) bytes: group G's super-blocks are contiguous, at
-// G * (cols / 256) + b. Ranges may be written in parallel.
+// `out`, which holds repacked_bytes(w) bytes: group G's blocks are contiguous, at
+// G * (cols / block size) + b. Ranges may be written in parallel.
 void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end);
 
 // A 64-byte aligned buffer; big ones ask the kernel for huge pages (fewer TLB misses when
@@ -53,7 +70,8 @@ struct AlignedBuffer {
 
 namespace avx512 {
 // y[t * y_stride + r] for rows [row_begin, row_end) (multiples of 16) of `w`, whose
-// `repacked` copy is used, against n_tokens rows of Q8_K activations.
+// `repacked` copy is used, against n_tokens rows of activations in the type's vec_dot_type
+// (Q8_K for Q4_K, Q8_0 for Q4_0 and Q8_0).
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end);

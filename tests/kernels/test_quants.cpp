@@ -352,11 +352,12 @@ TEST(SimdIntegerParts, ExactlyEqualScalar) {
     }
 }
 
-// Q4_K repacked 16 rows at a time (kernels/repack.h) give what the scalar dot gives
+// Matrices repacked 16 rows at a time (kernels/repack.h) give what the scalar dot gives
 // on the original rows, for decode (1 token) and the 4/2/1-token passes of prompt processing.
 void expect_repacked_matches_scalar(TensorType type) {
     const int64_t rows = 48, cols = 512;
     auto wq = quantize(type, gaussian(rows * cols, 21));
+    const TensorType act_type = traits(type).vec_dot_type;
     std::vector<float> wf(rows * cols);
     traits(type).to_float(wq.data(), wf.data(), rows * cols);
     WeightMatrix w;
@@ -370,11 +371,11 @@ void expect_repacked_matches_scalar(TensorType type) {
     repack(w, repacked.data(), 0, rows / kRepackRows);
     w.repacked = repacked.data();
     for (int64_t tokens : {1, 7}) {
-        const size_t a_row = hearth::gguf::bytes_for(TensorType::Q8_K, cols);
+        const size_t a_row = hearth::gguf::bytes_for(act_type, cols);
         auto xf = gaussian(cols * tokens, 22);
         std::vector<uint8_t> act(a_row * tokens);
         for (int64_t t = 0; t < tokens; ++t)
-            traits(TensorType::Q8_K).from_float(xf.data() + t * cols, act.data() + t * a_row, cols);
+            traits(act_type).from_float(xf.data() + t * cols, act.data() + t * a_row, cols);
         std::vector<float> y(rows * tokens, -1.0f);
         // Rows 16..47 only: rows 0..15 must stay untouched.
         avx512::matmul_repacked(w, act.data(), a_row, tokens, y.data(), rows, 16, rows);
@@ -408,4 +409,14 @@ void expect_repacked_matches_scalar(TensorType type) {
 TEST(Repacked, Q4KMatmulMatchesScalarDotOfTheOriginalRows) {
     if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
     expect_repacked_matches_scalar(TensorType::Q4_K);
+}
+
+TEST(Repacked, Q4_0MatmulMatchesScalarDotOfTheOriginalRows) {
+    if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+    expect_repacked_matches_scalar(TensorType::Q4_0);
+}
+
+TEST(Repacked, Q8_0MatmulMatchesScalarDotOfTheOriginalRows) {
+    if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+    expect_repacked_matches_scalar(TensorType::Q8_0);
 }
