@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "kernels/bandwidth.h"
 #include "kernels/cpu.h"
 #include "kernels/quantize_model.h"
 #include "kernels/thread_pool.h"
@@ -35,6 +36,9 @@ struct Measurement {
     int threads;
     int tokens;
     std::vector<double> tokens_per_second;
+    // tg only: memory read bandwidth with the same threads, and the speed it allows.
+    double bandwidth_gb_per_s = 0;
+    double bound_tokens_per_second = 0;
     double mean() const {
         double s = 0;
         for (double v : tokens_per_second) s += v;
@@ -47,6 +51,10 @@ struct Measurement {
         return std::sqrt(s / (tokens_per_second.size() - 1));
     }
 };
+
+// Far larger than any cache (this machine class has 480 MB of L3 "per instance"; most have
+// 32 MB or less), so the read rate is DRAM's.
+constexpr size_t kBandwidthBufferBytes = size_t{1} << 30;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -141,6 +149,12 @@ std::vector<Measurement> bench_decoder(const std::shared_ptr<model::Model>& mode
             for (int r = 0; r < o.repetitions; ++r)
                 m.tokens_per_second.push_back(n /
                                               time_generation(ctx, random_tokens(n, n_vocab, rng)));
+            // Right after the runs, so both see the same machine (this VM's bandwidth drifts).
+            m.bandwidth_gb_per_s =
+                kernels::measure_read_bandwidth(ctx.pool(), kBandwidthBufferBytes, 3)
+                    .median_gb_per_s;
+            m.bound_tokens_per_second =
+                m.bandwidth_gb_per_s * 1e9 / static_cast<double>(model->decode_bytes_per_token());
             results.push_back(m);
         }
     }
@@ -176,17 +190,27 @@ void bench(const BenchOptions& o) {
                            {"avg_ts", m.mean()},
                            {"stddev_ts", m.stddev()},
                            {"samples_ts", m.tokens_per_second}});
+            if (m.bound_tokens_per_second > 0) {
+                out.back()["memory_read_gb_per_s"] = m.bandwidth_gb_per_s;
+                out.back()["decode_bytes_per_token"] = model->decode_bytes_per_token();
+                out.back()["memory_bound_ts"] = m.bound_tokens_per_second;
+            }
         }
         std::printf("%s\n", out.dump(2).c_str());
         return;
     }
     std::printf(
-        "| model | size | params | simd | threads | test | t/s "
-        "|\n|---|---:|---:|---|---:|---:|---:|\n");
+        "| model | size | params | simd | threads | test | t/s | memory bound |\n"
+        "|---|---:|---:|---|---:|---:|---:|---|\n");
     for (const auto& m : results) {
-        std::printf("| %s | %.1f MiB | %.2f B | %s | %d | %s | %.2f ± %.2f |\n", label.c_str(),
+        char bound[96] = "";
+        if (m.bound_tokens_per_second > 0)
+            std::snprintf(bound, sizeof bound, "%.0f%% of %.1f t/s (%.1f GB/s)",
+                          100 * m.mean() / m.bound_tokens_per_second, m.bound_tokens_per_second,
+                          m.bandwidth_gb_per_s);
+        std::printf("| %s | %.1f MiB | %.2f B | %s | %d | %s | %.2f ± %.2f | %s |\n", label.c_str(),
                     size_mib, n_params / 1e9, simd.c_str(), m.threads, m.test.c_str(), m.mean(),
-                    m.stddev());
+                    m.stddev(), bound);
     }
 }
 
@@ -223,7 +247,9 @@ void add_bench_command(CLI::App& app) {
         "machine lower the figures: compare engines side by side in one run. "
         "HEARTH_CPU=scalar|avx2|avx512 "
         "forces a SIMD level. Encoders (bert, nomic-bert) cannot generate: their pp test embeds "
-        "one input of that many tokens, and tg is skipped.\n"
+        "one input of that many tokens, and tg is skipped. \"memory bound\": after each tg test "
+        "the same threads read 1 GiB; bandwidth / bytes of weights one decode step reads is the "
+        "fastest decode this memory allows.\n"
         "Examples:\n"
         "  hearth synth 1b /tmp/1b.gguf --type Q4_K_M\n"
         "  hearth synth 1b /tmp/gemma2-1b.gguf --arch gemma2 --type Q4_K_M\n"

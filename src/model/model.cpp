@@ -189,28 +189,36 @@ void Model::load_weights(const LoadOptions& options) {
                                    : w.rope_global;
 }
 
-void Model::repack_weights() {
-    std::vector<kernels::WeightMatrix*> matrices;
-    for (LayerWeights& lw : weights_.layers) {
-        for (kernels::WeightMatrix* w :
-             {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.wqkv, &lw.w_gate, &lw.w_up, &lw.w_down})
-            matrices.push_back(w);
+namespace {
+
+// Calls f(matrix) for every weight matrix a decode step multiplies by (`data` is null for the
+// ones this model does not have). WeightsT is Weights or const Weights.
+template <typename WeightsT, typename F>
+void for_each_matrix(WeightsT& weights, F f) {
+    for (auto& lw : weights.layers) {
+        for (auto* w : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.wqkv, &lw.w_gate, &lw.w_up, &lw.w_down})
+            f(*w);
     }
-    matrices.push_back(&weights_.output);
+    f(weights.output);
+}
+
+}  // namespace
+
+void Model::repack_weights() {
     kernels::ThreadPool pool(kernels::ThreadPool::default_thread_count());
-    for (kernels::WeightMatrix* w : matrices) {
-        if (!w->data || !kernels::can_repack(*w)) continue;
+    for_each_matrix(weights_, [&](kernels::WeightMatrix& w) {
+        if (!w.data || !kernels::can_repack(w)) return;
         kernels::AlignedBuffer buffer =
-            kernels::AlignedBuffer::allocate(kernels::repacked_bytes(*w));
-        const int64_t n_groups = w->rows / kernels::kRepackRows;
+            kernels::AlignedBuffer::allocate(kernels::repacked_bytes(w));
+        const int64_t n_groups = w.rows / kernels::kRepackRows;
         pool.parallel_for(n_groups, [&](int64_t begin, int64_t end) {
-            kernels::repack(*w, buffer.data.get(), begin, end);
+            kernels::repack(w, buffer.data.get(), begin, end);
         });
-        w->repacked = buffer.data.get();
+        w.repacked = buffer.data.get();
         repacked_.push_back(std::move(buffer));
         if (file_.mapping())
-            file_.mapping()->release_pages(w->data, static_cast<size_t>(w->rows) * w->row_bytes);
-    }
+            file_.mapping()->release_pages(w.data, static_cast<size_t>(w.rows) * w.row_bytes);
+    });
 }
 
 void Model::forward(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
@@ -225,6 +233,16 @@ void Model::forward(const Batch& batch, KvCache& cache, kernels::ThreadPool& poo
     }
     throw Error("'" + file_.name() + "' is an embedding model (" + hparams_.architecture +
                 "): it makes embeddings (hearth embed, /v1/embeddings), not text");
+}
+
+uint64_t Model::decode_bytes_per_token() const {
+    uint64_t total = 0;
+    for_each_matrix(weights_, [&](const kernels::WeightMatrix& w) {
+        if (!w.data) return;
+        total +=
+            w.repacked ? kernels::repacked_bytes(w) : static_cast<uint64_t>(w.rows) * w.row_bytes;
+    });
+    return total;
 }
 
 uint64_t Model::weight_bytes() const {

@@ -62,8 +62,9 @@ struct ForwardScratch {
 
 struct LoadOptions {
     bool mlock = false;
-    // Repack Q4_K matrices for the AVX-512 kernels (only when the CPU runs them; HEARTH_REPACK=0
-    // turns it off). Costs a copy of those weights in RAM instead of the mapped file's pages.
+    // Repack Q4_K, Q4_0 and Q8_0 matrices for the AVX-512 kernels (only when the CPU runs them;
+    // HEARTH_REPACK=0 turns it off). Costs a copy of those weights in RAM instead of the mapped
+    // file's pages.
     bool repack = true;
     // Context size the model will serve; phi3 LongRoPE picks its long factors beyond the
     // original training context. 0: the original context (short factors).
@@ -79,6 +80,10 @@ class Model {
     const Weights& weights() const { return weights_; }
     // Bytes of tensor data (what the model costs in RAM once its pages are touched).
     uint64_t weight_bytes() const;
+    // Bytes of weight matrices one decode step reads (repacked copies where they are used; the
+    // output matrix in full, the token embedding only where it is the output): the memory
+    // traffic that bounds generation speed when the weights do not fit in cache.
+    uint64_t decode_bytes_per_token() const;
 
     // Runs the batch through the network, writing K/V into `cache`, and returns logits for the
     // rows whose want_logits flag is set, in batch order: logits[i * n_vocab ...].

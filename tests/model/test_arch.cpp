@@ -227,3 +227,27 @@ TEST(Synthetic, WeightScales) {
 }
 
 }  // namespace
+
+// What `hearth bench` divides the memory bandwidth by: every matrix of a decode step once,
+// the token embedding only where it is also the output. Hand-counted from the shape (F32).
+TEST(Synthetic, DecodeBytesPerTokenCountsEveryMatrixOnce) {
+    const model::SyntheticShape s = model::synthetic_shape("tiny");
+    const int64_t head_dim = s.n_embd / s.n_head;
+    const int64_t per_layer = s.n_embd * (s.n_head * head_dim)           // wq
+                              + 2 * s.n_embd * (s.n_head_kv * head_dim)  // wk, wv
+                              + (s.n_head * head_dim) * s.n_embd         // wo
+                              + 3 * s.n_embd * s.n_ff;                   // gate, up, down
+    for (bool tied : {false, true}) {
+        model::SyntheticOptions o;
+        o.architecture = "llama";
+        o.type = "F32";
+        o.shape = s;
+        o.shape.tied_embeddings = tied;
+        const std::string path = temp_path(tied ? "tied" : "untied");
+        model::write_synthetic_model(o, path);
+        auto m = model::Model::load(path);
+        const int64_t floats = s.n_layer * per_layer + s.n_vocab * s.n_embd;  // + output
+        EXPECT_EQ(m->decode_bytes_per_token(), static_cast<uint64_t>(floats) * 4)
+            << (tied ? "tied" : "untied");
+    }
+}
