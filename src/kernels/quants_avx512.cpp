@@ -679,6 +679,66 @@ void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
 
 }  // namespace
 
+// ---------------------------------------------------------------- repacked Q6_K (16 rows)
+
+namespace {
+
+// 16 rows of a repacked Q6_K matrix against kTokens activation rows. Per sub-block (16
+// columns): two loads of low nibbles and one of high bits give four level vectors (16 rows x 4
+// columns each), shared by all tokens; per token four vpdpbusd, the +32 level offset taken off
+// with the activations' 16-sum, and one multiply by the 16 rows' scales.
+template <int kTokens>
+void q6_k_x16_rows(const BlockQ6_Kx16* w, int64_t n_blocks, const BlockQ8_K* const* a,
+                   float* const* y) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const __m512i bits45 = _mm512_set1_epi8(0x30);
+    // vpternlogd truth table for a | (b & c).
+    constexpr int kOrAnd = 0xF8;
+    __m512 acc[kTokens];
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const BlockQ6_Kx16& blk = w[b];
+        prefetch_ahead(reinterpret_cast<const uint8_t*>(&blk), sizeof(BlockQ6_Kx16));
+        __m512i isum[kTokens];
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 16; ++j) {
+            const __m512i q0 = load512(blk.ql[2 * j]), q1 = load512(blk.ql[2 * j + 1]);
+            const __m512i h = load512(blk.qh[j]);
+            const __m512i levels[4] = {
+                _mm512_ternarylogic_epi32(_mm512_and_si512(q0, low4), _mm512_slli_epi16(h, 4),
+                                          bits45, kOrAnd),
+                _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(q0, 4), low4),
+                                          _mm512_slli_epi16(h, 2), bits45, kOrAnd),
+                _mm512_ternarylogic_epi32(_mm512_and_si512(q1, low4), h, bits45, kOrAnd),
+                _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(q1, 4), low4),
+                                          _mm512_srli_epi16(h, 2), bits45, kOrAnd),
+            };
+            const __m512i scale = _mm512_cvtepi8_epi32(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t) {
+                const int8_t* x = a[t][b].qs + 16 * j;
+                __m512i sub = _mm512_set1_epi32(-32 * a[t][b].bsums[j]);
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; ++k)
+                    sub = _mm512_dpbusd_epi32(sub, levels[k], broadcast32(x + 4 * k));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(sub, scale));
+            }
+        }
+        const __m512 d = _mm512_cvtph_ps(load256(blk.d));
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t)
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(a[t][b].d)),
+                                     _mm512_cvtepi32_ps(isum[t]), acc[t]);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
+}
+
+}  // namespace
+
 // ------------------------------------------------------- repacked Q4_0 and Q8_0 (16 rows)
 
 namespace {
@@ -786,13 +846,15 @@ void for_each_token_pass(int64_t n_tokens, Pass pass) {
     }
 }
 
-void matmul_repacked_q4_k(const WeightMatrix& w, const uint8_t* activations,
-                          size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
-                          int64_t row_begin, int64_t row_end) {
+// The 256-column x16 formats (Q4_K, Q6_K): Rows<K>(rows, n_blocks, activations, outputs).
+template <typename Packed, template <int> class Rows>
+void matmul_repacked_k(const WeightMatrix& w, const uint8_t* activations,
+                       size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                       int64_t row_begin, int64_t row_end) {
     const int64_t n_blocks = w.cols / kSuperBlock;
-    const auto* groups = reinterpret_cast<const BlockQ4_Kx16*>(w.repacked);
+    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
     for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
-        const BlockQ4_Kx16* rows = groups + (r / kRepackRows) * n_blocks;
+        const Packed* rows = groups + (r / kRepackRows) * n_blocks;
         for_each_token_pass(n_tokens, [&](int k, int64_t t0) {
             const BlockQ8_K* a[4];
             float* out[4];
@@ -802,14 +864,27 @@ void matmul_repacked_q4_k(const WeightMatrix& w, const uint8_t* activations,
                 out[t] = y + (t0 + t) * y_stride + r;
             }
             if (k == 4)
-                q4_k_x16_rows<4>(rows, n_blocks, a, out);
+                Rows<4>::run(rows, n_blocks, a, out);
             else if (k == 2)
-                q4_k_x16_rows<2>(rows, n_blocks, a, out);
+                Rows<2>::run(rows, n_blocks, a, out);
             else
-                q4_k_x16_rows<1>(rows, n_blocks, a, out);
+                Rows<1>::run(rows, n_blocks, a, out);
         });
     }
 }
+
+template <int kTokens>
+struct Q4KRows {
+    static void run(const BlockQ4_Kx16* w, int64_t n, const BlockQ8_K* const* a, float* const* y) {
+        q4_k_x16_rows<kTokens>(w, n, a, y);
+    }
+};
+template <int kTokens>
+struct Q6KRows {
+    static void run(const BlockQ6_Kx16* w, int64_t n, const BlockQ8_K* const* a, float* const* y) {
+        q6_k_x16_rows<kTokens>(w, n, a, y);
+    }
+};
 
 template <typename Packed>
 void matmul_repacked_block32(const WeightMatrix& w, const uint8_t* activations,
@@ -851,8 +926,11 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
                      int64_t row_end) {
     switch (w.type) {
         case gguf::TensorType::Q4_K:
-            return matmul_repacked_q4_k(w, activations, activation_row_bytes, n_tokens, y, y_stride,
-                                        row_begin, row_end);
+            return matmul_repacked_k<BlockQ4_Kx16, Q4KRows>(
+                w, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
+        case gguf::TensorType::Q6_K:
+            return matmul_repacked_k<BlockQ6_Kx16, Q6KRows>(
+                w, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
         case gguf::TensorType::Q4_0:
             return matmul_repacked_block32<BlockQ4_0x16>(w, activations, activation_row_bytes,
                                                          n_tokens, y, y_stride, row_begin, row_end);

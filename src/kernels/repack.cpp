@@ -32,6 +32,28 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_Kx1
     }
 }
 
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ6_Kx16& out) {
+    for (int r = 0; r < kRepackRows; ++r) {
+        const BlockQ6_K& blk = reinterpret_cast<const BlockQ6_K*>(rows[r])[b];
+        out.d[r] = blk.d;
+        for (int j = 0; j < 16; ++j) out.scales[j][r] = blk.scales[j];
+        uint8_t level[kSuperBlock];
+        for (int e = 0; e < kSuperBlock; ++e) level[e] = static_cast<uint8_t>(q6_k_level(blk, e));
+        for (int g = 0; g < 32; ++g) {
+            for (int i = 0; i < 4; ++i)
+                out.ql[g][4 * r + i] =
+                    (level[8 * g + i] & 0x0F) | ((level[8 * g + 4 + i] & 0x0F) << 4);
+        }
+        for (int j = 0; j < 16; ++j) {
+            for (int i = 0; i < 4; ++i) {
+                uint8_t high = 0;
+                for (int k = 0; k < 4; ++k) high |= (level[16 * j + 4 * k + i] >> 4) << (2 * k);
+                out.qh[j][4 * r + i] = high;
+            }
+        }
+    }
+}
+
 void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_0x16& out) {
     for (int r = 0; r < kRepackRows; ++r) {
         const BlockQ4_0& blk = reinterpret_cast<const BlockQ4_0*>(rows[r])[b];
@@ -80,6 +102,8 @@ PackedShape packed_shape(gguf::TensorType type) {
     switch (type) {
         case gguf::TensorType::Q4_K:
             return {kSuperBlock, sizeof(BlockQ4_Kx16)};
+        case gguf::TensorType::Q6_K:
+            return {kSuperBlock, sizeof(BlockQ6_Kx16)};
         case gguf::TensorType::Q4_0:
             return {32, sizeof(BlockQ4_0x16)};
         case gguf::TensorType::Q8_0:
@@ -107,6 +131,8 @@ void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t gr
     switch (w.type) {
         case gguf::TensorType::Q4_K:
             return repack_groups<BlockQ4_Kx16>(w, kSuperBlock, out, group_begin, group_end);
+        case gguf::TensorType::Q6_K:
+            return repack_groups<BlockQ6_Kx16>(w, kSuperBlock, out, group_begin, group_end);
         case gguf::TensorType::Q4_0:
             return repack_groups<BlockQ4_0x16>(w, 32, out, group_begin, group_end);
         case gguf::TensorType::Q8_0:

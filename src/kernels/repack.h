@@ -1,13 +1,11 @@
 #pragma once
 // Weights rearranged once at load time for faster kernels. The GGUF layout stores each row's
-// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so Q4_K, Q4_0 and
-// Q8_0 matrices are repacked into "x16" blocks: for 16 rows, the rows' levels are interleaved
+// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so Q4_K, Q6_K, Q4_0
+// and Q8_0 matrices are repacked into "x16" blocks: for 16 rows, the rows' levels are interleaved
 // four columns at a time, so one 32-bit broadcast of activations feeds all 16 rows in one
 // vpdpbusd, and the 16 rows' scales form one vector. Same values; Q4_K takes 2.8% more bytes
-// (unpacked scales), Q4_0 and Q8_0 the same bytes. About 3x fewer instructions per weight
+// (unpacked scales), the others the same bytes. About 3x fewer instructions per weight
 // than unpacking each row's block.
-// (Q6_K was tried the same way, with its 4 + 2 bits split to keep the size: decode got slower,
-// 20 vs 23-24 t/s on one thread for 1b Q4_K_M, as joining the bits costs more than it saves.)
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -32,6 +30,18 @@ struct BlockQ4_Kx16 {
 #pragma pack(pop)
 static_assert(sizeof(BlockQ4_Kx16) == kRepackRows * sizeof(BlockQ4_K) + 64);
 
+// 16 rows x 256 columns of Q6_K. Low 4 bits of the levels as in BlockQ4_Kx16 (group g:
+// columns 8g .. 8g+7); the high 2 bits of sub-block j (columns 16j .. 16j+15) in qh[j]: row r's
+// byte i holds those of columns 16j+i, +4, +8, +12 at bits 0-1, 2-3, 4-5, 6-7, so each is
+// shifted to bits 4-5 and merged with one vpternlogd.
+struct BlockQ6_Kx16 {
+    uint16_t d[kRepackRows];
+    int8_t scales[16][kRepackRows];  // sub-block j's scale of each row
+    uint8_t ql[32][kRepackRows * 4];
+    uint8_t qh[16][kRepackRows * 4];
+};
+static_assert(sizeof(BlockQ6_Kx16) == kRepackRows * sizeof(BlockQ6_K));
+
 // 16 rows x 32 columns of Q4_0. Level group g (columns 8g .. 8g+7) as in BlockQ4_Kx16; the
 // levels keep their +8 offset (vpdpbusd wants unsigned weights), taken off per block.
 struct BlockQ4_0x16 {
@@ -48,7 +58,7 @@ struct BlockQ8_0x16 {
 };
 static_assert(sizeof(BlockQ8_0x16) == kRepackRows * sizeof(BlockQ8_0));
 
-// Whether `w` can be repacked: Q4_K, Q4_0 or Q8_0 with whole groups of 16 rows.
+// Whether `w` can be repacked: Q4_K, Q6_K, Q4_0 or Q8_0 with whole groups of 16 rows.
 bool can_repack(const WeightMatrix& w);
 // Bytes the repacked copy of `w` takes.
 size_t repacked_bytes(const WeightMatrix& w);
@@ -71,7 +81,7 @@ struct AlignedBuffer {
 namespace avx512 {
 // y[t * y_stride + r] for rows [row_begin, row_end) (multiples of 16) of `w`, whose
 // `repacked` copy is used, against n_tokens rows of activations in the type's vec_dot_type
-// (Q8_K for Q4_K, Q8_0 for Q4_0 and Q8_0).
+// (Q8_K for Q4_K and Q6_K, Q8_0 for Q4_0 and Q8_0).
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end);

@@ -420,3 +420,8 @@ TEST(Repacked, Q8_0MatmulMatchesScalarDotOfTheOriginalRows) {
     if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
     expect_repacked_matches_scalar(TensorType::Q8_0);
 }
+
+TEST(Repacked, Q6KMatmulMatchesScalarDotOfTheOriginalRows) {
+    if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+    expect_repacked_matches_scalar(TensorType::Q6_K);
+}
