@@ -53,7 +53,7 @@ void Model::encode(const std::vector<int32_t>& tokens, kernels::ThreadPool& pool
             }
         }
         layers::full_attention(hp, sc.q.data(), sc.k.data(), sc.v.data(), n, sc.attn.data(),
-                               sc.scores, pool);
+                               sc.attention, pool);
         kernels::matmul(lw.wo, sc.attn.data(), n, sc.proj.data(), pool, sc.matmul);
         if (lw.bo) layers::add_bias_rows(sc.proj.data(), lw.bo, n, E);
         kernels::add_inplace(x, sc.proj.data(), n * E);

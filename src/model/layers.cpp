@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "core/error.h"
+#include "kernels/attention.h"
 #include "kernels/ops.h"
 
 namespace hearth::model::layers {
@@ -159,68 +160,167 @@ void run_jobs(kernels::ThreadPool& pool, int64_t work, const std::function<void(
     }
 }
 
+namespace {
+
+// How a tile of attention queries is made: `rows` consecutive batch rows (of one sequence)
+// times `heads` query heads of one GQA group. Groups narrower than the kernel's tile take
+// several rows; wider ones are split into `chunks` of heads.
+struct TileShape {
+    int64_t rows, heads, chunks;
+};
+
+TileShape tile_shape(const HParams& hp) {
+    const int64_t width = kernels::attention_tile_width();
+    const int64_t group = hp.n_head / hp.n_head_kv;
+    const int64_t heads = std::min(group, width);
+    return {std::max<int64_t>(1, width / group), heads, (group + heads - 1) / heads};
+}
+
+// The queries of one tile: (row, head) pairs that share a sequence and a kv head.
+struct TileQueries {
+    const float* q[16];
+    float* out[16];
+    int64_t first[16], last[16];
+    int n = 0;
+};
+
+}  // namespace
+
 void cached_attention(const Batch& batch, int64_t layer, const HParams& hp, const KvCache& cache,
                       const AttentionParams& params, const float* q, float* out,
-                      std::vector<float>& scores, kernels::ThreadPool& pool) {
+                      AttentionScratch& scratch, kernels::ThreadPool& pool) {
     const int64_t n_rows = static_cast<int64_t>(batch.size());
     const int64_t hd = hp.head_dim;
     const int64_t group = hp.n_head / hp.n_head_kv;
+    const TileShape shape = tile_shape(hp);
+    auto first_key = [&](int64_t row) -> int64_t {
+        const int64_t pos = batch.positions[row];
+        return params.window > 0 ? std::max<int64_t>(0, pos - params.window + 1) : 0;
+    };
+    // Tiles of consecutive rows of one sequence (a prompt is one run of rows).
+    scratch.tiles.clear();
     int64_t max_pos = 0;
+    for (int64_t r = 0; r < n_rows;) {
+        int64_t e = r + 1;
+        while (e < n_rows && e - r < shape.rows && batch.seq_ids[e] == batch.seq_ids[r]) ++e;
+        scratch.tiles.push_back(r);
+        scratch.tiles.push_back(e - r);
+        r = e;
+    }
     for (int32_t p : batch.positions) max_pos = std::max<int64_t>(max_pos, p);
-    const int64_t stride = max_pos + 1;
-    grow(scores, static_cast<size_t>(pool.size() * stride));
+    const int64_t n_tiles = static_cast<int64_t>(scratch.tiles.size()) / 2;
+    const int64_t floats = kernels::attention_scratch_floats(hd);
+    const int64_t ptrs = 2 * (max_pos + 1);
+    grow(scratch.floats, static_cast<size_t>(pool.size() * floats));
+    if (scratch.rows.size() < static_cast<size_t>(pool.size() * ptrs))
+        scratch.rows.resize(static_cast<size_t>(pool.size() * ptrs));
+    const int64_t block = cache.block_size();
+    const int64_t per_kv = n_tiles * shape.chunks;
 
-    run_jobs(pool, n_rows * hp.n_head * stride * hd * 2, [&](int ith, int nth) {
-        float* s = scores.data() + ith * stride;
-        for (int64_t job = ith; job < n_rows * hp.n_head; job += nth) {
-            const int64_t row = job / hp.n_head;
-            const int64_t h = job % hp.n_head;
-            const int32_t seq = batch.seq_ids[row];
-            const int64_t pos = batch.positions[row];
-            const int64_t first =
-                params.window > 0 ? std::max<int64_t>(0, pos - params.window + 1) : 0;
-            const int64_t n_keys = pos + 1 - first;
-            const int64_t kv_off = (h / group) * hd;
-            const float* qh = q + row * hp.q_dim() + h * hd;
-            for (int64_t p = first; p <= pos; ++p) {
-                s[p - first] =
-                    kernels::dot_f32(qh, cache.key(layer, seq, p) + kv_off, hd) * params.scale;
+    run_jobs(pool, n_rows * hp.n_head * (max_pos + 1) * hd * 2, [&](int ith, int nth) {
+        float* fs = scratch.floats.data() + ith * floats;
+        const float** kr = scratch.rows.data() + ith * ptrs;
+        const float** vr = kr + ptrs / 2;
+        // The row pointers of keys [built_lo, built_hi] of (built_seq, built_kvh): consecutive
+        // tiles of a prompt reuse them and extend them.
+        int32_t built_seq = -1;
+        int64_t built_kvh = -1, built_lo = 0, built_hi = -1;
+        for (int64_t job = ith; job < hp.n_head_kv * per_kv; job += nth) {
+            const int64_t kvh = job / per_kv;
+            const int64_t tile = (job % per_kv) / shape.chunks;
+            const int64_t chunk = job % shape.chunks;
+            const int64_t row0 = scratch.tiles[2 * tile];
+            const int64_t nr = scratch.tiles[2 * tile + 1];
+            const int32_t seq = batch.seq_ids[row0];
+            int64_t lo = first_key(row0), hi = 0;
+            for (int64_t r = row0; r < row0 + nr; ++r) {
+                lo = std::min(lo, first_key(r));
+                hi = std::max<int64_t>(hi, batch.positions[r]);
             }
-            if (params.softcap > 0) soft_cap(s, n_keys, params.softcap);
-            kernels::softmax(s, n_keys);
-            float* oh = out + row * hp.q_dim() + h * hd;
-            std::fill(oh, oh + hd, 0.0f);
-            for (int64_t p = first; p <= pos; ++p) {
-                const float* vh = cache.value(layer, seq, p) + kv_off;
-                const float w = s[p - first];
-                for (int64_t d = 0; d < hd; ++d) oh[d] += w * vh[d];
+            if (seq != built_seq || kvh != built_kvh || lo < built_lo) {
+                built_seq = seq;
+                built_kvh = kvh;
+                built_lo = lo;
+                built_hi = lo - 1;
             }
+            // Rows of one cache block are consecutive: one lookup per block.
+            const float* kp = nullptr;
+            const float* vp = nullptr;
+            for (int64_t p = built_hi + 1; p <= hi; ++p) {
+                if (!kp || p % block == 0) {
+                    kp = cache.key(layer, seq, p) + kvh * hd;
+                    vp = cache.value(layer, seq, p) + kvh * hd;
+                } else {
+                    kp += hp.kv_dim();
+                    vp += hp.kv_dim();
+                }
+                kr[p - built_lo] = kp;
+                vr[p - built_lo] = vp;
+            }
+            built_hi = std::max(built_hi, hi);
+
+            TileQueries tq;
+            for (int64_t r = row0; r < row0 + nr; ++r) {
+                for (int64_t i = 0; i < shape.heads; ++i) {
+                    const int64_t h = kvh * group + chunk * shape.heads + i;
+                    if (h >= (kvh + 1) * group) break;
+                    tq.q[tq.n] = q + r * hp.q_dim() + h * hd;
+                    tq.out[tq.n] = out + r * hp.q_dim() + h * hd;
+                    tq.first[tq.n] = first_key(r) - built_lo;
+                    tq.last[tq.n] = batch.positions[r] - built_lo;
+                    ++tq.n;
+                }
+            }
+            const kernels::AttentionTile t{hd,      tq.n, tq.q, tq.out,       tq.first,
+                                           tq.last, kr,   vr,   params.scale, params.softcap};
+            kernels::attention_tile(t, fs);
         }
     });
 }
 
 void full_attention(const HParams& hp, const float* q, const float* k, const float* v, int64_t n,
-                    float* out, std::vector<float>& scores, kernels::ThreadPool& pool) {
+                    float* out, AttentionScratch& scratch, kernels::ThreadPool& pool) {
     const int64_t hd = hp.head_dim;
     const int64_t group = hp.n_head / hp.n_head_kv;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    grow(scores, static_cast<size_t>(pool.size() * n));
+    const TileShape shape = tile_shape(hp);
+    const int64_t n_tiles = (n + shape.rows - 1) / shape.rows;
+    const int64_t floats = kernels::attention_scratch_floats(hd);
+    grow(scratch.floats, static_cast<size_t>(pool.size() * floats));
+    if (scratch.rows.size() < static_cast<size_t>(pool.size() * 2 * n))
+        scratch.rows.resize(static_cast<size_t>(pool.size() * 2 * n));
+    const int64_t per_kv = n_tiles * shape.chunks;
     run_jobs(pool, n * hp.n_head * n * hd * 2, [&](int ith, int nth) {
-        float* s = scores.data() + ith * n;
-        for (int64_t job = ith; job < n * hp.n_head; job += nth) {
-            const int64_t row = job / hp.n_head;
-            const int64_t h = job % hp.n_head;
-            const int64_t kv_off = (h / group) * hd;
-            const float* qh = q + row * hp.q_dim() + h * hd;
-            for (int64_t t = 0; t < n; ++t)
-                s[t] = kernels::dot_f32(qh, k + t * hp.kv_dim() + kv_off, hd) * scale;
-            kernels::softmax(s, n);
-            float* oh = out + row * hp.q_dim() + h * hd;
-            std::fill(oh, oh + hd, 0.0f);
-            for (int64_t t = 0; t < n; ++t) {
-                const float* vh = v + t * hp.kv_dim() + kv_off;
-                for (int64_t d = 0; d < hd; ++d) oh[d] += s[t] * vh[d];
+        float* fs = scratch.floats.data() + ith * floats;
+        const float** kr = scratch.rows.data() + ith * 2 * n;
+        const float** vr = kr + n;
+        int64_t built_kvh = -1;
+        for (int64_t job = ith; job < hp.n_head_kv * per_kv; job += nth) {
+            const int64_t kvh = job / per_kv;
+            const int64_t tile = (job % per_kv) / shape.chunks;
+            const int64_t chunk = job % shape.chunks;
+            if (kvh != built_kvh) {
+                for (int64_t t = 0; t < n; ++t) {
+                    kr[t] = k + t * hp.kv_dim() + kvh * hd;
+                    vr[t] = v + t * hp.kv_dim() + kvh * hd;
+                }
+                built_kvh = kvh;
             }
+            TileQueries tq;
+            for (int64_t r = tile * shape.rows; r < std::min(n, (tile + 1) * shape.rows); ++r) {
+                for (int64_t i = 0; i < shape.heads; ++i) {
+                    const int64_t h = kvh * group + chunk * shape.heads + i;
+                    if (h >= (kvh + 1) * group) break;
+                    tq.q[tq.n] = q + r * hp.q_dim() + h * hd;
+                    tq.out[tq.n] = out + r * hp.q_dim() + h * hd;
+                    tq.first[tq.n] = 0;
+                    tq.last[tq.n] = n - 1;
+                    ++tq.n;
+                }
+            }
+            const kernels::AttentionTile t{hd,      tq.n, tq.q, tq.out, tq.first,
+                                           tq.last, kr,   vr,   scale,  0.0f};
+            kernels::attention_tile(t, fs);
         }
     });
 }
@@ -240,7 +340,8 @@ void decoder_attention(const LayerWeights& lw, int64_t layer, const RopeTable& r
         std::copy(&sc.v[i * kvd], &sc.v[(i + 1) * kvd],
                   cache.value(layer, batch.seq_ids[i], batch.positions[i]));
     }
-    cached_attention(batch, layer, hp, cache, params, sc.q.data(), sc.attn.data(), sc.scores, pool);
+    cached_attention(batch, layer, hp, cache, params, sc.q.data(), sc.attn.data(), sc.attention,
+                     pool);
     kernels::matmul(lw.wo, sc.attn.data(), n, sc.proj.data(), pool, sc.matmul);
     if (lw.bo) add_bias_rows(sc.proj.data(), lw.bo, n, hp.n_embd);
 }

@@ -45,11 +45,11 @@ struct AttentionParams {
 // Causal attention of every batch row over its own sequence's cached positions.
 void cached_attention(const Batch& batch, int64_t layer, const HParams& hp, const KvCache& cache,
                       const AttentionParams& params, const float* q, float* out,
-                      std::vector<float>& scores, kernels::ThreadPool& pool);
+                      AttentionScratch& scratch, kernels::ThreadPool& pool);
 
 // Bidirectional attention of n rows over each other (encoders; no cache). q, k, v: n rows.
 void full_attention(const HParams& hp, const float* q, const float* k, const float* v, int64_t n,
-                    float* out, std::vector<float>& scores, kernels::ThreadPool& pool);
+                    float* out, AttentionScratch& scratch, kernels::ThreadPool& pool);
 
 // Decoder self-attention of the normalized rows sc.xn: projections, Q/K norms, RoPE, K/V into
 // the cache, attention, output projection into sc.proj.

@@ -55,8 +55,14 @@ struct Weights {
 };
 
 // Buffers a forward pass writes; grown to the largest batch seen, then reused.
+struct AttentionScratch {
+    std::vector<float> floats;       // per thread: kernels::attention_tile scratch
+    std::vector<const float*> rows;  // per thread: key and value row pointers
+    std::vector<int64_t> tiles;      // (first batch row, rows) of each tile
+};
 struct ForwardScratch {
-    std::vector<float> x, xn, q, k, v, qkv, attn, proj, gate, up, ffn, scores, logits_in;
+    std::vector<float> x, xn, q, k, v, qkv, attn, proj, gate, up, ffn, logits_in;
+    AttentionScratch attention;
     kernels::MatmulScratch matmul;
 };
 
