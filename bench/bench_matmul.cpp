@@ -1,16 +1,21 @@
 // Matmul throughput on the Llama-3.2-1B shapes. Decode (1 token) is memory bound: the figure
 // that matters is weight GB/s. Prompt processing (many tokens) is compute bound: tokens/s.
 //   bench_matmul --benchmark_filter='Q4_K'     HEARTH_CPU=avx2 bench_matmul ...
-// Arguments of each case: rows, cols, tokens, threads.
+// Arguments of each case: rows, cols, tokens, threads. Q4_K, Q6_K, Q4_0 and Q8_0 run repacked
+// on AVX-512 CPUs, as models do (HEARTH_REPACK=0: the row-by-row kernels).
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "gguf/types.h"
+#include "kernels/cpu.h"
 #include "kernels/matmul.h"
+#include "kernels/repack.h"
 #include "kernels/type_traits.h"
 
 using namespace hearth::kernels;
@@ -53,6 +58,15 @@ void run_matmul(benchmark::State& state, TensorType type) {
     const int threads = static_cast<int>(state.range(3));
     const auto& data = weights(type, rows, cols);
     WeightMatrix w{type, data.data(), rows, cols, hearth::gguf::bytes_for(type, cols)};
+    // As the model loader does: repacked for AVX-512 unless HEARTH_REPACK=0.
+    const char* repack_env = std::getenv("HEARTH_REPACK");
+    AlignedBuffer repacked;
+    if (cpu_level() == CpuLevel::Avx512 && can_repack(w) &&
+        !(repack_env && std::string(repack_env) == "0")) {
+        repacked = AlignedBuffer::allocate(repacked_bytes(w));
+        repack(w, repacked.data.get(), 0, rows / kRepackRows);
+        w.repacked = repacked.data.get();
+    }
     std::vector<float> x(cols * tokens, 0.5f), y(rows * tokens);
     for (size_t i = 0; i < x.size(); ++i)
         x[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f - 0.5f;
