@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include <chrono>
+
 namespace hearth::kernels {
 
 namespace {
@@ -9,9 +11,21 @@ namespace {
 // the same forward pass, short enough not to steal a core from another process for long.
 constexpr int kSpinIterations = 20000;
 
+thread_local int this_thread_index = 0;
+
 inline void cpu_relax() {
     _mm_pause();
 }
+
+// A wait this long at the end of a chunked job means a worker holding a chunk was preempted
+// (a chunk takes tens of microseconds; the scheduler's time slices are milliseconds).
+constexpr auto kStragglerWait = std::chrono::microseconds(1500);
+// That many such waits within kStragglerWindow jobs: another process shares our cores, and the
+// jobs of the next kSoloPeriod run on the calling thread alone, which is then faster than
+// waiting for a worker that only runs in the other process's gaps. Then threads are tried again.
+constexpr int kStragglersForSolo = 3;
+constexpr int kStragglerWindow = 64;
+constexpr auto kSoloPeriod = std::chrono::seconds(2);
 
 // chunk_counter_ layout: job id (24 bits) | chunk count (20 bits) | next chunk (20 bits).
 constexpr int kChunkBits = 20;
@@ -76,7 +90,12 @@ void ThreadPool::run(const std::function<void(int, int)>& task) {
     }
 }
 
+int ThreadPool::thread_index() {
+    return this_thread_index;
+}
+
 void ThreadPool::worker_loop(int ith) {
+    this_thread_index = ith;
     uint64_t seen = 0;
     while (true) {
         uint64_t gen = generation_.load(std::memory_order_acquire);
@@ -129,7 +148,7 @@ void ThreadPool::work_on_chunks(uint32_t job_id, const std::function<void(int64_
 
 void ThreadPool::run_chunks(int64_t n_chunks, const std::function<void(int64_t)>& body) {
     if (n_chunks <= 0) return;
-    if (n_threads_ == 1 || n_chunks == 1 || n_chunks > kMaxChunks) {
+    if (n_threads_ == 1 || n_chunks == 1 || n_chunks > kMaxChunks || solo()) {
         for (int64_t c = 0; c < n_chunks; ++c) body(c);
         return;
     }
@@ -147,15 +166,31 @@ void ThreadPool::run_chunks(int64_t n_chunks, const std::function<void(int64_t)>
     }
     wake_.notify_all();
     work_on_chunks(job_id, body);
-    // Only chunks that running threads have claimed remain; they finish in a chunk's time.
+    // Only chunks that running threads have claimed remain; they finish in a chunk's time
+    // unless their thread was preempted.
+    const auto wait_start = std::chrono::steady_clock::now();
     for (int spin = 0; chunks_done_.load(std::memory_order_acquire) != n_chunks; ++spin) {
         if (spin < kSpinIterations)
             cpu_relax();
         else
             std::this_thread::yield();
     }
+    note_wait(std::chrono::steady_clock::now() - wait_start > kStragglerWait);
     std::lock_guard<std::mutex> lock(mutex_);
     chunk_body_ = nullptr;  // late workers find no job (and the body's storage may go away)
+}
+
+bool ThreadPool::solo() const {
+    return solo_until_ != std::chrono::steady_clock::time_point{} &&
+           std::chrono::steady_clock::now() < solo_until_;
+}
+
+void ThreadPool::note_wait(bool straggled) {
+    if (++jobs_in_window_ > kStragglerWindow) jobs_in_window_ = 1, stragglers_ = 0;
+    if (!straggled || ++stragglers_ < kStragglersForSolo) return;
+    solo_until_ = std::chrono::steady_clock::now() + kSoloPeriod;
+    stragglers_ = 0;
+    jobs_in_window_ = 0;
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& body,

@@ -3,6 +3,7 @@
 // thread 0. Idle workers spin briefly (a decode step comes every few milliseconds) and then
 // sleep, so a busy neighbour process is not starved by our spinning.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -34,7 +35,14 @@ class ThreadPool {
     // threads are running: chunks are claimed from a shared counter, and the call returns as
     // soon as all chunks are done, without waiting for a worker that has not started (another
     // process may hold its core). Unlike run(), a thread may do any number of chunks, even 0.
+    // When jobs keep waiting milliseconds for a preempted worker's chunk (a busy process shares
+    // the cores), the next jobs run on the calling thread alone for a while, then threads are
+    // tried again. Call from one thread at a time (the pool's owner).
     void run_chunks(int64_t n_chunks, const std::function<void(int64_t chunk)>& body);
+
+    // Inside a job: the running thread's index, 0 for the calling thread and 1 .. size()-1
+    // for the workers (for per-thread scratch in run_chunks bodies). 0 outside any pool.
+    static int thread_index();
 
     // Threads to use when the user did not say: the physical-ish core count, at least 1.
     static int default_thread_count();
@@ -43,6 +51,9 @@ class ThreadPool {
     void worker_loop(int ith);
     // Claims and runs chunks of job `job_id` until none are left or a newer job replaced it.
     void work_on_chunks(uint32_t job_id, const std::function<void(int64_t)>& body);
+    // Records whether a run_chunks job waited long for a straggler; may start a solo period.
+    void note_wait(bool straggled);
+    bool solo() const;
 
     int n_threads_;
     std::vector<std::thread> workers_;
@@ -58,6 +69,10 @@ class ThreadPool {
     std::mutex mutex_;
     std::condition_variable wake_;
     std::condition_variable done_;
+    // Straggler bookkeeping of run_chunks (the calling thread's alone).
+    int jobs_in_window_ = 0;
+    int stragglers_ = 0;
+    std::chrono::steady_clock::time_point solo_until_{};
 };
 
 }  // namespace hearth::kernels

@@ -151,13 +151,21 @@ void qk_norm(const LayerWeights& lw, const HParams& hp, int64_t n, ForwardScratc
     rms_norm_rows(sc.k.data(), lw.k_norm, sc.k.data(), n * hp.n_head_kv, hp.head_dim, hp.rms_eps);
 }
 
-// Short attention jobs are cheaper on the calling thread than waking the others.
-void run_jobs(kernels::ThreadPool& pool, int64_t work, const std::function<void(int, int)>& jobs) {
-    if (work < (int64_t{1} << 16)) {
-        jobs(0, 1);
-    } else {
-        pool.run(jobs);
+// Attention jobs [0, n_jobs) in contiguous runs claimed by whichever threads are running
+// (ThreadPool::run_chunks: a preempted thread does not hold the others up). body(thread,
+// begin, end) gets the thread's index for its scratch. Short work stays on the calling thread:
+// cheaper than waking the others.
+void run_jobs(kernels::ThreadPool& pool, int64_t work, int64_t n_jobs,
+              const std::function<void(int, int64_t, int64_t)>& body) {
+    if (work < (int64_t{1} << 16) || pool.size() == 1) {
+        body(0, 0, n_jobs);
+        return;
     }
+    const int64_t n_runs = std::min<int64_t>(n_jobs, 4 * pool.size());
+    pool.run_chunks(n_runs, [&](int64_t run) {
+        body(kernels::ThreadPool::thread_index(), n_jobs * run / n_runs,
+             n_jobs * (run + 1) / n_runs);
+    });
 }
 
 namespace {
@@ -217,65 +225,67 @@ void cached_attention(const Batch& batch, int64_t layer, const HParams& hp, cons
     const int64_t block = cache.block_size();
     const int64_t per_kv = n_tiles * shape.chunks;
 
-    run_jobs(pool, n_rows * hp.n_head * (max_pos + 1) * hd * 2, [&](int ith, int nth) {
-        float* fs = scratch.floats.data() + ith * floats;
-        const float** kr = scratch.rows.data() + ith * ptrs;
-        const float** vr = kr + ptrs / 2;
-        // The row pointers of keys [built_lo, built_hi] of (built_seq, built_kvh): consecutive
-        // tiles of a prompt reuse them and extend them.
-        int32_t built_seq = -1;
-        int64_t built_kvh = -1, built_lo = 0, built_hi = -1;
-        for (int64_t job = ith; job < hp.n_head_kv * per_kv; job += nth) {
-            const int64_t kvh = job / per_kv;
-            const int64_t tile = (job % per_kv) / shape.chunks;
-            const int64_t chunk = job % shape.chunks;
-            const int64_t row0 = scratch.tiles[2 * tile];
-            const int64_t nr = scratch.tiles[2 * tile + 1];
-            const int32_t seq = batch.seq_ids[row0];
-            int64_t lo = first_key(row0), hi = 0;
-            for (int64_t r = row0; r < row0 + nr; ++r) {
-                lo = std::min(lo, first_key(r));
-                hi = std::max<int64_t>(hi, batch.positions[r]);
-            }
-            if (seq != built_seq || kvh != built_kvh || lo < built_lo) {
-                built_seq = seq;
-                built_kvh = kvh;
-                built_lo = lo;
-                built_hi = lo - 1;
-            }
-            // Rows of one cache block are consecutive: one lookup per block.
-            const float* kp = nullptr;
-            const float* vp = nullptr;
-            for (int64_t p = built_hi + 1; p <= hi; ++p) {
-                if (!kp || p % block == 0) {
-                    kp = cache.key(layer, seq, p) + kvh * hd;
-                    vp = cache.value(layer, seq, p) + kvh * hd;
-                } else {
-                    kp += hp.kv_dim();
-                    vp += hp.kv_dim();
-                }
-                kr[p - built_lo] = kp;
-                vr[p - built_lo] = vp;
-            }
-            built_hi = std::max(built_hi, hi);
+    run_jobs(pool, n_rows * hp.n_head * (max_pos + 1) * hd * 2, hp.n_head_kv * per_kv,
+             [&](int ith, int64_t job_begin, int64_t job_end) {
+                 float* fs = scratch.floats.data() + ith * floats;
+                 const float** kr = scratch.rows.data() + ith * ptrs;
+                 const float** vr = kr + ptrs / 2;
+                 // The row pointers of keys [built_lo, built_hi] of (built_seq, built_kvh):
+                 // consecutive tiles of a prompt reuse them and extend them.
+                 int32_t built_seq = -1;
+                 int64_t built_kvh = -1, built_lo = 0, built_hi = -1;
+                 for (int64_t job = job_begin; job < job_end; ++job) {
+                     const int64_t kvh = job / per_kv;
+                     const int64_t tile = (job % per_kv) / shape.chunks;
+                     const int64_t chunk = job % shape.chunks;
+                     const int64_t row0 = scratch.tiles[2 * tile];
+                     const int64_t nr = scratch.tiles[2 * tile + 1];
+                     const int32_t seq = batch.seq_ids[row0];
+                     int64_t lo = first_key(row0), hi = 0;
+                     for (int64_t r = row0; r < row0 + nr; ++r) {
+                         lo = std::min(lo, first_key(r));
+                         hi = std::max<int64_t>(hi, batch.positions[r]);
+                     }
+                     if (seq != built_seq || kvh != built_kvh || lo < built_lo) {
+                         built_seq = seq;
+                         built_kvh = kvh;
+                         built_lo = lo;
+                         built_hi = lo - 1;
+                     }
+                     // Rows of one cache block are consecutive: one lookup per block.
+                     const float* kp = nullptr;
+                     const float* vp = nullptr;
+                     for (int64_t p = built_hi + 1; p <= hi; ++p) {
+                         if (!kp || p % block == 0) {
+                             kp = cache.key(layer, seq, p) + kvh * hd;
+                             vp = cache.value(layer, seq, p) + kvh * hd;
+                         } else {
+                             kp += hp.kv_dim();
+                             vp += hp.kv_dim();
+                         }
+                         kr[p - built_lo] = kp;
+                         vr[p - built_lo] = vp;
+                     }
+                     built_hi = std::max(built_hi, hi);
 
-            TileQueries tq;
-            for (int64_t r = row0; r < row0 + nr; ++r) {
-                for (int64_t i = 0; i < shape.heads; ++i) {
-                    const int64_t h = kvh * group + chunk * shape.heads + i;
-                    if (h >= (kvh + 1) * group) break;
-                    tq.q[tq.n] = q + r * hp.q_dim() + h * hd;
-                    tq.out[tq.n] = out + r * hp.q_dim() + h * hd;
-                    tq.first[tq.n] = first_key(r) - built_lo;
-                    tq.last[tq.n] = batch.positions[r] - built_lo;
-                    ++tq.n;
-                }
-            }
-            const kernels::AttentionTile t{hd,      tq.n, tq.q, tq.out,       tq.first,
-                                           tq.last, kr,   vr,   params.scale, params.softcap};
-            kernels::attention_tile(t, fs);
-        }
-    });
+                     TileQueries tq;
+                     for (int64_t r = row0; r < row0 + nr; ++r) {
+                         for (int64_t i = 0; i < shape.heads; ++i) {
+                             const int64_t h = kvh * group + chunk * shape.heads + i;
+                             if (h >= (kvh + 1) * group) break;
+                             tq.q[tq.n] = q + r * hp.q_dim() + h * hd;
+                             tq.out[tq.n] = out + r * hp.q_dim() + h * hd;
+                             tq.first[tq.n] = first_key(r) - built_lo;
+                             tq.last[tq.n] = batch.positions[r] - built_lo;
+                             ++tq.n;
+                         }
+                     }
+                     const kernels::AttentionTile t{hd,           tq.n,          tq.q, tq.out,
+                                                    tq.first,     tq.last,       kr,   vr,
+                                                    params.scale, params.softcap};
+                     kernels::attention_tile(t, fs);
+                 }
+             });
 }
 
 void full_attention(const HParams& hp, const float* q, const float* k, const float* v, int64_t n,
@@ -290,39 +300,41 @@ void full_attention(const HParams& hp, const float* q, const float* k, const flo
     if (scratch.rows.size() < static_cast<size_t>(pool.size() * 2 * n))
         scratch.rows.resize(static_cast<size_t>(pool.size() * 2 * n));
     const int64_t per_kv = n_tiles * shape.chunks;
-    run_jobs(pool, n * hp.n_head * n * hd * 2, [&](int ith, int nth) {
-        float* fs = scratch.floats.data() + ith * floats;
-        const float** kr = scratch.rows.data() + ith * 2 * n;
-        const float** vr = kr + n;
-        int64_t built_kvh = -1;
-        for (int64_t job = ith; job < hp.n_head_kv * per_kv; job += nth) {
-            const int64_t kvh = job / per_kv;
-            const int64_t tile = (job % per_kv) / shape.chunks;
-            const int64_t chunk = job % shape.chunks;
-            if (kvh != built_kvh) {
-                for (int64_t t = 0; t < n; ++t) {
-                    kr[t] = k + t * hp.kv_dim() + kvh * hd;
-                    vr[t] = v + t * hp.kv_dim() + kvh * hd;
-                }
-                built_kvh = kvh;
-            }
-            TileQueries tq;
-            for (int64_t r = tile * shape.rows; r < std::min(n, (tile + 1) * shape.rows); ++r) {
-                for (int64_t i = 0; i < shape.heads; ++i) {
-                    const int64_t h = kvh * group + chunk * shape.heads + i;
-                    if (h >= (kvh + 1) * group) break;
-                    tq.q[tq.n] = q + r * hp.q_dim() + h * hd;
-                    tq.out[tq.n] = out + r * hp.q_dim() + h * hd;
-                    tq.first[tq.n] = 0;
-                    tq.last[tq.n] = n - 1;
-                    ++tq.n;
-                }
-            }
-            const kernels::AttentionTile t{hd,      tq.n, tq.q, tq.out, tq.first,
-                                           tq.last, kr,   vr,   scale,  0.0f};
-            kernels::attention_tile(t, fs);
-        }
-    });
+    run_jobs(pool, n * hp.n_head * n * hd * 2, hp.n_head_kv * per_kv,
+             [&](int ith, int64_t job_begin, int64_t job_end) {
+                 float* fs = scratch.floats.data() + ith * floats;
+                 const float** kr = scratch.rows.data() + ith * 2 * n;
+                 const float** vr = kr + n;
+                 int64_t built_kvh = -1;
+                 for (int64_t job = job_begin; job < job_end; ++job) {
+                     const int64_t kvh = job / per_kv;
+                     const int64_t tile = (job % per_kv) / shape.chunks;
+                     const int64_t chunk = job % shape.chunks;
+                     if (kvh != built_kvh) {
+                         for (int64_t t = 0; t < n; ++t) {
+                             kr[t] = k + t * hp.kv_dim() + kvh * hd;
+                             vr[t] = v + t * hp.kv_dim() + kvh * hd;
+                         }
+                         built_kvh = kvh;
+                     }
+                     TileQueries tq;
+                     for (int64_t r = tile * shape.rows; r < std::min(n, (tile + 1) * shape.rows);
+                          ++r) {
+                         for (int64_t i = 0; i < shape.heads; ++i) {
+                             const int64_t h = kvh * group + chunk * shape.heads + i;
+                             if (h >= (kvh + 1) * group) break;
+                             tq.q[tq.n] = q + r * hp.q_dim() + h * hd;
+                             tq.out[tq.n] = out + r * hp.q_dim() + h * hd;
+                             tq.first[tq.n] = 0;
+                             tq.last[tq.n] = n - 1;
+                             ++tq.n;
+                         }
+                     }
+                     const kernels::AttentionTile t{hd,      tq.n, tq.q, tq.out, tq.first,
+                                                    tq.last, kr,   vr,   scale,  0.0f};
+                     kernels::attention_tile(t, fs);
+                 }
+             });
 }
 
 void decoder_attention(const LayerWeights& lw, int64_t layer, const RopeTable& rope,
