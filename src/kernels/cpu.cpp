@@ -1,6 +1,8 @@
 #include "kernels/cpu.h"
 
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -33,6 +35,8 @@ CpuFeatures cpu_features() {
         f.avx512bw = zmm && bit(b, 30);
         f.avx512vl = zmm && bit(b, 31);
         f.avx512vnni = zmm && bit(c, 11);
+        const bool tiles = (xcr0 & 0x60000) == 0x60000;  // XTILECFG and XTILEDATA state
+        f.amx_int8 = tiles && bit(d, 24) && bit(d, 25);
     }
     if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = zmm && bit(a, 5);
     return f;
@@ -61,6 +65,21 @@ CpuLevel initial_level() {
     if (!level)
         throw Error(std::string("HEARTH_CPU=") + env + " is not one of scalar, avx2, avx512");
     return cap(*level);
+}
+
+// Linux hands out the 8 KB of tile state per process on request (since 5.16).
+bool request_amx_permission() {
+    constexpr long kArchReqXcompPerm = 0x1023;
+    constexpr long kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+
+std::atomic<bool>& amx_on() {
+    static std::atomic<bool> on{[] {
+        const char* env = std::getenv("HEARTH_AMX");
+        return amx_usable() && !(env && std::string_view(env) == "0");
+    }()};
+    return on;
 }
 
 std::atomic<int>& current() {
@@ -103,6 +122,20 @@ std::vector<CpuLevel> supported_cpu_levels() {
 
 CpuLevel cpu_level() {
     return static_cast<CpuLevel>(current().load(std::memory_order_relaxed));
+}
+
+bool amx_usable() {
+    static const bool usable = cpu_features().amx_int8 && request_amx_permission();
+    return usable;
+}
+
+bool amx_enabled() {
+    return cpu_level() == CpuLevel::Avx512 && amx_on().load(std::memory_order_relaxed);
+}
+
+bool set_amx_enabled(bool on) {
+    amx_on().store(on && amx_usable(), std::memory_order_relaxed);
+    return amx_enabled();
 }
 
 CpuLevel set_cpu_level(CpuLevel level) {

@@ -15,6 +15,7 @@ std::optional<CpuLevel> cpu_level_from_name(std::string_view name);
 // The SIMD features hearth's kernels care about, read from CPUID.
 struct CpuFeatures {
     bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16;
+    bool amx_int8;  // AMX-TILE + AMX-INT8, with the OS saving tile state
 };
 CpuFeatures cpu_features();
 
@@ -27,5 +28,13 @@ std::vector<CpuLevel> supported_cpu_levels();
 CpuLevel cpu_level();
 // Forces a level (capped at what the CPU has); returns the level actually set.
 CpuLevel set_cpu_level(CpuLevel level);
+
+// Intel AMX tile multiplies for prompt processing, on top of the AVX-512 level: usable when the
+// CPU has AMX-INT8 and Linux grants this process the tile data permission (arch_prctl, asked
+// once). In use when usable, the level is AVX-512 and HEARTH_AMX is not 0.
+bool amx_usable();
+bool amx_enabled();
+// Turns AMX use on or off (tests, A/B runs); returns whether it is now on.
+bool set_amx_enabled(bool on);
 
 }  // namespace hearth::kernels

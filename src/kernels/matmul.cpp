@@ -68,10 +68,17 @@ void matmul_rows(const TypeTraits& tt, const WeightMatrix& w, const Activations&
     // that does not (a group behind a matrix of odd size) takes the plain path.
     if (w.repacked && cpu_level() == CpuLevel::Avx512 && begin % kRepackRows == 0 &&
         end % kRepackRows == 0) {
+        const bool amx = amx_enabled();
         for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
             const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
-            avx512::matmul_repacked(w, act.data + t0 * act.row_bytes, act.row_bytes, t1 - t0,
-                                    y + t0 * w.rows, w.rows, begin, end);
+            // AMX takes whole groups of 16 tokens, AVX-512 the rest (and decode).
+            const int64_t t_amx = amx ? t0 + (t1 - t0) / 16 * 16 : t0;
+            if (t_amx > t0)
+                amx::matmul_repacked(w, act.data + t0 * act.row_bytes, act.row_bytes, t_amx - t0,
+                                     y + t0 * w.rows, w.rows, begin, end);
+            if (t1 > t_amx)
+                avx512::matmul_repacked(w, act.data + t_amx * act.row_bytes, act.row_bytes,
+                                        t1 - t_amx, y + t_amx * w.rows, w.rows, begin, end);
         }
         return;
     }

@@ -687,13 +687,26 @@ namespace {
 // columns): two loads of low nibbles and one of high bits give four level vectors (16 rows x 4
 // columns each), shared by all tokens; per token four vpdpbusd, the +32 level offset taken off
 // with the activations' 16-sum, and one multiply by the 16 rows' scales.
+// The levels of sub-block j (columns 16j .. 16j+15) of 16 rows: levels[k] holds columns
+// 16j+4k .. 16j+4k+3, row by row (4 bytes a row), as vpdpbusd and AMX weight tiles take them.
+inline void q6_k_x16_levels(const BlockQ6_Kx16& blk, int j, __m512i levels[4]) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const __m512i bits45 = _mm512_set1_epi8(0x30);
+    constexpr int kOrAnd = 0xF8;  // vpternlogd truth table for a | (b & c)
+    const __m512i q0 = load512(blk.ql[2 * j]), q1 = load512(blk.ql[2 * j + 1]);
+    const __m512i h = load512(blk.qh[j]);
+    levels[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(q0, low4), _mm512_slli_epi16(h, 4),
+                                          bits45, kOrAnd);
+    levels[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(q0, 4), low4),
+                                          _mm512_slli_epi16(h, 2), bits45, kOrAnd);
+    levels[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(q1, low4), h, bits45, kOrAnd);
+    levels[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(q1, 4), low4),
+                                          _mm512_srli_epi16(h, 2), bits45, kOrAnd);
+}
+
 template <int kTokens>
 void q6_k_x16_rows(const BlockQ6_Kx16* w, int64_t n_blocks, const BlockQ8_K* const* a,
                    float* const* y) {
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    const __m512i bits45 = _mm512_set1_epi8(0x30);
-    // vpternlogd truth table for a | (b & c).
-    constexpr int kOrAnd = 0xF8;
     __m512 acc[kTokens];
 #pragma GCC unroll 4
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
@@ -704,17 +717,8 @@ void q6_k_x16_rows(const BlockQ6_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_setzero_si512();
         for (int j = 0; j < 16; ++j) {
-            const __m512i q0 = load512(blk.ql[2 * j]), q1 = load512(blk.ql[2 * j + 1]);
-            const __m512i h = load512(blk.qh[j]);
-            const __m512i levels[4] = {
-                _mm512_ternarylogic_epi32(_mm512_and_si512(q0, low4), _mm512_slli_epi16(h, 4),
-                                          bits45, kOrAnd),
-                _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(q0, 4), low4),
-                                          _mm512_slli_epi16(h, 2), bits45, kOrAnd),
-                _mm512_ternarylogic_epi32(_mm512_and_si512(q1, low4), h, bits45, kOrAnd),
-                _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(q1, 4), low4),
-                                          _mm512_srli_epi16(h, 2), bits45, kOrAnd),
-            };
+            __m512i levels[4];
+            q6_k_x16_levels(blk, j, levels);
             const __m512i scale = _mm512_cvtepi8_epi32(
                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
 #pragma GCC unroll 4
@@ -943,3 +947,276 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
 }
 
 }  // namespace hearth::kernels::avx512
+
+// ---------------------------------------------------------------- AMX tiles (prompts)
+//
+// With AMX one tdpbsud multiplies a tile of 16 tokens x 32 (or 16) int8 activations by a tile
+// of 32 (or 16) x 16 rows of u8 weight levels: 8192 (4096) multiply-adds in one instruction,
+// several times what vpdpbusd does in the same time. The x16 layouts are what the weight tile
+// wants (its row k holds, for each of the 16 rows, the levels of columns 4k .. 4k+3), so the
+// weights load as they are (Q8_0) or after the nibble split the VNNI kernels also do. The
+// int32 result of each block is stored and scaled with AVX-512, as the VNNI kernels scale
+// their sums. Only whole groups of 16 tokens take this path.
+
+namespace hearth::kernels::amx {
+namespace {
+
+using namespace avx512;
+
+constexpr int kTileTokens = 16;
+
+struct alignas(64) TileConfig {
+    uint8_t palette = 1;
+    uint8_t start_row = 0;
+    uint8_t reserved[14] = {};
+    uint16_t bytes_per_row[16] = {};
+    uint8_t rows[16] = {};
+};
+
+// Tile registers: the int32 result (tokens x rows), and activation and weight tiles for steps
+// of 32 and of 16 columns. Macros, not constants: GCC's tile intrinsics paste the register
+// number into their assembly text.
+#define HEARTH_TILE_RESULT 0
+#define HEARTH_TILE_ACTIVATIONS32 1
+#define HEARTH_TILE_WEIGHTS32 2
+#define HEARTH_TILE_ACTIVATIONS16 3
+#define HEARTH_TILE_WEIGHTS16 4
+
+// GCC's tile loads are assembly that does not tell the compiler it reads memory: without this
+// barrier the stores of unpacked levels could be moved after (or dropped before) the load.
+inline void memory_barrier() {
+    __asm__ volatile("" ::: "memory");
+}
+
+// Every kernel here uses one tile layout: loaded once per thread (the OS keeps it across
+// context switches; nothing else in hearth touches tiles).
+void configure_tiles() {
+    thread_local bool configured = false;
+    if (configured) return;
+    TileConfig c;
+    auto shape = [&](int tile, int rows, int bytes) {
+        c.rows[tile] = static_cast<uint8_t>(rows);
+        c.bytes_per_row[tile] = static_cast<uint16_t>(bytes);
+    };
+    shape(HEARTH_TILE_RESULT, kTileTokens, 64);
+    shape(HEARTH_TILE_ACTIVATIONS32, kTileTokens, 32);
+    shape(HEARTH_TILE_WEIGHTS32, 8, 64);
+    shape(HEARTH_TILE_ACTIVATIONS16, kTileTokens, 16);
+    shape(HEARTH_TILE_WEIGHTS16, 4, 64);
+    _tile_loadconfig(&c);
+    configured = true;
+}
+
+using TileResult = int32_t[kTileTokens][kRepackRows];
+
+// result[t][r] = sum over 32 columns of activation (token t) x level (row r).
+inline void multiply32(const uint8_t* activations, size_t activation_row_bytes,
+                       const uint8_t* levels, TileResult& result) {
+    memory_barrier();
+    _tile_zero(HEARTH_TILE_RESULT);
+    _tile_loadd(HEARTH_TILE_ACTIVATIONS32, activations, activation_row_bytes);
+    _tile_loadd(HEARTH_TILE_WEIGHTS32, levels, 64);
+    _tile_dpbsud(HEARTH_TILE_RESULT, HEARTH_TILE_ACTIVATIONS32, HEARTH_TILE_WEIGHTS32);
+    _tile_stored(HEARTH_TILE_RESULT, result, 64);
+}
+
+inline void multiply16(const uint8_t* activations, size_t activation_row_bytes,
+                       const uint8_t* levels, TileResult& result) {
+    memory_barrier();
+    _tile_zero(HEARTH_TILE_RESULT);
+    _tile_loadd(HEARTH_TILE_ACTIVATIONS16, activations, activation_row_bytes);
+    _tile_loadd(HEARTH_TILE_WEIGHTS16, levels, 64);
+    _tile_dpbsud(HEARTH_TILE_RESULT, HEARTH_TILE_ACTIVATIONS16, HEARTH_TILE_WEIGHTS16);
+    _tile_stored(HEARTH_TILE_RESULT, result, 64);
+}
+
+inline __m512i result_row(const TileResult& result, int t) {
+    return _mm512_load_si512(result[t]);
+}
+
+// The 32 columns of nibble groups g0 .. g0+3 of a Q4_0/Q4_K x16 block as 8 weight-tile rows.
+inline void split_nibbles(const uint8_t (*qs)[kRepackRows * 4], int g0, uint8_t (*levels)[64]) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    for (int g = 0; g < 4; ++g) {
+        const __m512i q = load512(qs[g0 + g]);
+        _mm512_store_si512(levels[2 * g], _mm512_and_si512(q, low4));
+        _mm512_store_si512(levels[2 * g + 1], _mm512_and_si512(_mm512_srli_epi16(q, 4), low4));
+    }
+}
+
+template <typename Packed>
+const uint8_t* block32_levels(const Packed& blk, uint8_t (*scratch)[64]);
+template <>
+const uint8_t* block32_levels(const BlockQ8_0x16& blk, uint8_t (*)[64]) {
+    return blk.qs[0];
+}
+template <>
+const uint8_t* block32_levels(const BlockQ4_0x16& blk, uint8_t (*scratch)[64]) {
+    split_nibbles(blk.qs, 0, scratch);
+    return scratch[0];
+}
+
+// 16 rows x 16 tokens of a Q4_0/Q8_0 matrix; terms[t * n_blocks + b] as block32_terms gives.
+template <typename Packed>
+void block32_tokens16(const Packed* w, int64_t n_blocks, const uint8_t* activations,
+                      size_t activation_row_bytes, const Block32Terms* terms, float* y,
+                      size_t y_stride) {
+    alignas(64) TileResult result;
+    alignas(64) uint8_t scratch[8][64];
+    __m512 acc[kTileTokens];
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const Packed& blk = w[b];
+        multiply32(activations + b * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, qs),
+                   activation_row_bytes, block32_levels(blk, scratch), result);
+        const __m512 d_rows = _mm512_cvtph_ps(load256(blk.d));
+#pragma GCC unroll 16
+        for (int t = 0; t < kTileTokens; ++t)
+            acc[t] = add_block32(acc[t], d_rows, result_row(result, t), terms[t * n_blocks + b]);
+    }
+    for (int t = 0; t < kTileTokens; ++t) _mm512_storeu_ps(y + t * y_stride, acc[t]);
+}
+
+inline const BlockQ8_K& q8_k_block(const uint8_t* activations, size_t activation_row_bytes, int t,
+                                   int64_t b) {
+    return reinterpret_cast<const BlockQ8_K*>(activations + t * activation_row_bytes)[b];
+}
+
+// Adds d * dx * isum - dmin * dx * min_sum of each token to its 16 row sums in `acc`.
+inline void add_super_block(float (*acc)[kRepackRows], const __m512i* isum, __m512 d, __m512 dmin,
+                            const uint8_t* activations, size_t activation_row_bytes, int64_t b,
+                            const uint8_t (*mins)[kRepackRows][2]) {
+    for (int t = 0; t < kTileTokens; ++t) {
+        const BlockQ8_K& a = q8_k_block(activations, activation_row_bytes, t, b);
+        const __m512 dx = _mm512_set1_ps(a.d);
+        __m512 v = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[t]),
+                                   _mm512_load_ps(acc[t]));
+        if (mins) {
+            __m512i min_sum = _mm512_setzero_si512();
+            for (int p = 0; p < 4; ++p)
+                min_sum = _mm512_dpwssd_epi32(min_sum, _mm512_cvtepu8_epi16(load256(mins[p])),
+                                              _mm512_set1_epi32(bsum_pair(a, p)));
+            v = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(min_sum), v);
+        }
+        _mm512_store_ps(acc[t], v);
+    }
+}
+
+void q4_k_tokens16(const BlockQ4_Kx16* w, int64_t n_blocks, const uint8_t* activations,
+                   size_t activation_row_bytes, float* y, size_t y_stride) {
+    alignas(64) TileResult result;
+    alignas(64) uint8_t levels[8][64];
+    alignas(64) float acc[kTileTokens][kRepackRows] = {};
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const BlockQ4_Kx16& blk = w[b];
+        const uint8_t* a_qs = activations + b * sizeof(BlockQ8_K) + offsetof(BlockQ8_K, qs);
+        __m512i isum[kTileTokens];
+        for (auto& s : isum) s = _mm512_setzero_si512();
+        for (int j = 0; j < 8; ++j) {
+            split_nibbles(blk.qs, 4 * j, levels);
+            multiply32(a_qs + 32 * j, activation_row_bytes, levels[0], result);
+            const __m512i scale = _mm512_cvtepu8_epi32(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
+#pragma GCC unroll 16
+            for (int t = 0; t < kTileTokens; ++t)
+                isum[t] = _mm512_add_epi32(isum[t],
+                                           _mm512_mullo_epi32(result_row(result, t), scale));
+        }
+        add_super_block(acc, isum, _mm512_cvtph_ps(load256(blk.d)),
+                        _mm512_cvtph_ps(load256(blk.dmin)), activations, activation_row_bytes, b,
+                        blk.mins);
+    }
+    for (int t = 0; t < kTileTokens; ++t) _mm512_storeu_ps(y + t * y_stride, _mm512_load_ps(acc[t]));
+}
+
+void q6_k_tokens16(const BlockQ6_Kx16* w, int64_t n_blocks, const uint8_t* activations,
+                   size_t activation_row_bytes, float* y, size_t y_stride) {
+    alignas(64) TileResult result;
+    alignas(64) uint8_t levels[4][64];
+    alignas(64) float acc[kTileTokens][kRepackRows] = {};
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const BlockQ6_Kx16& blk = w[b];
+        const uint8_t* a_qs = activations + b * sizeof(BlockQ8_K) + offsetof(BlockQ8_K, qs);
+        __m512i isum[kTileTokens];
+        for (auto& s : isum) s = _mm512_setzero_si512();
+        for (int j = 0; j < 16; ++j) {
+            __m512i v[4];
+            q6_k_x16_levels(blk, j, v);
+            for (int k = 0; k < 4; ++k) _mm512_store_si512(levels[k], v[k]);
+            multiply16(a_qs + 16 * j, activation_row_bytes, levels[0], result);
+            const __m512i scale = _mm512_cvtepi8_epi32(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
+#pragma GCC unroll 16
+            for (int t = 0; t < kTileTokens; ++t) {
+                // The +32 level offset: 32 * the activations' sum over these 16 columns.
+                const int16_t bsum = q8_k_block(activations, activation_row_bytes, t, b).bsums[j];
+                const __m512i dot =
+                    _mm512_sub_epi32(result_row(result, t), _mm512_set1_epi32(32 * bsum));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, scale));
+            }
+        }
+        add_super_block(acc, isum, _mm512_cvtph_ps(load256(blk.d)), _mm512_setzero_ps(),
+                        activations, activation_row_bytes, b, nullptr);
+    }
+    for (int t = 0; t < kTileTokens; ++t) _mm512_storeu_ps(y + t * y_stride, _mm512_load_ps(acc[t]));
+}
+
+template <typename Packed>
+void matmul_block32(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                    int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
+                    int64_t row_end) {
+    const int64_t n_blocks = w.cols / 32;
+    thread_local std::vector<Block32Terms> terms;
+    if (terms.size() < static_cast<size_t>(n_tokens * n_blocks)) terms.resize(n_tokens * n_blocks);
+    block32_terms(activations, activation_row_bytes, n_tokens, n_blocks,
+                  Block32Format<Packed>::kLevelOffset, terms.data());
+    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
+    for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += kTileTokens)
+            block32_tokens16(groups + (r / kRepackRows) * n_blocks, n_blocks,
+                             activations + t0 * activation_row_bytes, activation_row_bytes,
+                             terms.data() + t0 * n_blocks, y + t0 * y_stride + r, y_stride);
+    }
+}
+
+template <typename Packed, typename Kernel>
+void matmul_super_blocks(const WeightMatrix& w, const uint8_t* activations,
+                         size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                         int64_t row_begin, int64_t row_end, Kernel kernel) {
+    const int64_t n_blocks = w.cols / kSuperBlock;
+    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
+    for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += kTileTokens)
+            kernel(groups + (r / kRepackRows) * n_blocks, n_blocks,
+                   activations + t0 * activation_row_bytes, activation_row_bytes,
+                   y + t0 * y_stride + r, y_stride);
+    }
+}
+
+}  // namespace
+
+void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
+                     int64_t row_end) {
+    configure_tiles();
+    switch (w.type) {
+        case gguf::TensorType::Q4_K:
+            return matmul_super_blocks<BlockQ4_Kx16>(w, activations, activation_row_bytes,
+                                                     n_tokens, y, y_stride, row_begin, row_end,
+                                                     q4_k_tokens16);
+        case gguf::TensorType::Q6_K:
+            return matmul_super_blocks<BlockQ6_Kx16>(w, activations, activation_row_bytes,
+                                                     n_tokens, y, y_stride, row_begin, row_end,
+                                                     q6_k_tokens16);
+        case gguf::TensorType::Q4_0:
+            return matmul_block32<BlockQ4_0x16>(w, activations, activation_row_bytes, n_tokens, y,
+                                                y_stride, row_begin, row_end);
+        case gguf::TensorType::Q8_0:
+            return matmul_block32<BlockQ8_0x16>(w, activations, activation_row_bytes, n_tokens, y,
+                                                y_stride, row_begin, row_end);
+        default:
+            break;  // can_repack() admits no other type
+    }
+}
+
+}  // namespace hearth::kernels::amx

@@ -87,4 +87,11 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
                      int64_t row_end);
 }  // namespace avx512
 
+namespace amx {
+// The same with AMX tiles (kernels/cpu.h amx_enabled()), for n_tokens a multiple of 16.
+void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
+                     int64_t row_end);
+}  // namespace amx
+
 }  // namespace hearth::kernels

@@ -370,30 +370,42 @@ void expect_repacked_matches_scalar(TensorType type) {
     std::vector<uint8_t> repacked(repacked_bytes(w));
     repack(w, repacked.data(), 0, rows / kRepackRows);
     w.repacked = repacked.data();
-    for (int64_t tokens : {1, 7}) {
+    using Kernel = void (*)(const WeightMatrix&, const uint8_t*, size_t, int64_t, float*, size_t,
+                            int64_t, int64_t);
+    std::vector<std::pair<std::string, Kernel>> kernels = {{"avx512", avx512::matmul_repacked}};
+    if (amx_usable()) kernels.push_back({"amx", amx::matmul_repacked});  // 16-token groups
+    for (int64_t tokens : {1, 7, 16, 32}) {
         const size_t a_row = hearth::gguf::bytes_for(act_type, cols);
         auto xf = gaussian(cols * tokens, 22);
         std::vector<uint8_t> act(a_row * tokens);
         for (int64_t t = 0; t < tokens; ++t)
             traits(act_type).from_float(xf.data() + t * cols, act.data() + t * a_row, cols);
-        std::vector<float> y(rows * tokens, -1.0f);
-        // Rows 16..47 only: rows 0..15 must stay untouched.
-        avx512::matmul_repacked(w, act.data(), a_row, tokens, y.data(), rows, 16, rows);
-        for (int64_t t = 0; t < tokens; ++t) {
-            for (int64_t r = 0; r < rows; ++r) {
-                if (r < 16) {
-                    EXPECT_EQ(y[t * rows + r], -1.0f) << "row " << r << " was written";
-                    continue;
+        for (const auto& [name, kernel] : kernels) {
+            if (name == "amx" && tokens % 16 != 0) continue;
+            std::vector<float> y(rows * tokens, -1.0f);
+            // Rows 16..47 only: rows 0..15 must stay untouched.
+            kernel(w, act.data(), a_row, tokens, y.data(), rows, 16, rows);
+            for (int64_t t = 0; t < tokens; ++t) {
+                for (int64_t r = 0; r < rows; ++r) {
+                    if (r < 16) {
+                        EXPECT_EQ(y[t * rows + r], -1.0f) << name << ": row " << r << " was written";
+                        continue;
+                    }
+                    float want = traits(type, CpuLevel::Scalar)
+                                     .vec_dot(cols, w.row(r), act.data() + t * a_row);
+                    double l1 = 0;  // float terms come in another order: error ~ sum |w x|
+                    for (int64_t i = 0; i < cols; ++i)
+                        l1 += std::fabs(double(wf[r * cols + i]) * xf[t * cols + i]);
+                    EXPECT_NEAR(y[t * rows + r], want, 1e-6 * l1)
+                        << name << ": row " << r << " token " << t;
                 }
-                float want =
-                    traits(type, CpuLevel::Scalar).vec_dot(cols, w.row(r), act.data() + t * a_row);
-                double l1 = 0;  // float terms come in another order: error ~ sum |w x|
-                for (int64_t i = 0; i < cols; ++i)
-                    l1 += std::fabs(double(wf[r * cols + i]) * xf[t * cols + i]);
-                EXPECT_NEAR(y[t * rows + r], want, 1e-6 * l1) << "row " << r << " token " << t;
             }
         }
-        // Through matmul(): the repacked copy is used on AVX-512 and gives the same result.
+    }
+    // Through matmul(): the repacked copy is used on AVX-512 (and AMX for whole groups of 16
+    // tokens) and gives what the unrepacked matrix gives.
+    for (int64_t tokens : {3, 35}) {
+        auto xf = gaussian(cols * tokens, 23);
         ThreadPool pool(2);
         MatmulScratch scratch;
         std::vector<float> plain(rows * tokens), fast(rows * tokens);
