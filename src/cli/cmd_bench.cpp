@@ -176,7 +176,8 @@ void bench(const BenchOptions& o) {
         encoder ? bench_encoder(*model, o, n_vocab, rng) : bench_decoder(model, o, n_vocab, rng);
     const std::string label = model_label(*model);
     const double size_mib = model->weight_bytes() / 1048576.0;
-    const std::string simd(kernels::cpu_level_name(kernels::cpu_level()));
+    const std::string simd = std::string(kernels::cpu_level_name(kernels::cpu_level())) +
+                             (kernels::amx_enabled() ? "+amx" : "");
     if (o.json) {
         nlohmann::json out = nlohmann::json::array();
         for (const auto& m : results) {
@@ -246,7 +247,8 @@ void add_bench_command(CLI::App& app) {
         "processes on the "
         "machine lower the figures: compare engines side by side in one run. "
         "HEARTH_CPU=scalar|avx2|avx512 "
-        "forces a SIMD level. Encoders (bert, nomic-bert) cannot generate: their pp test embeds "
+        "forces a SIMD level; HEARTH_AMX=0 keeps prompts off the AMX tiles (simd shows +amx when "
+        "they are used). Encoders (bert, nomic-bert) cannot generate: their pp test embeds "
         "one input of that many tokens, and tg is skipped. \"memory bound\": after each tg test "
         "the same threads read 1 GiB; bandwidth / bytes of weights one decode step reads is the "
         "fastest decode this memory allows.\n"

@@ -160,6 +160,7 @@ Check check_cpu(nlohmann::json& cpu_json) {
         {"avx512vl", cf.avx512vl},
         {"avx512vnni", cf.avx512vnni},
         {"avx512bf16", cf.avx512bf16},
+        {"amx_int8", cf.amx_int8},
     };
     const kernels::CpuLevel detected_level = kernels::detected_cpu_level();
     const bool avx512 = detected_level == kernels::CpuLevel::Avx512;
@@ -183,6 +184,9 @@ Check check_cpu(nlohmann::json& cpu_json) {
         if (v) list += std::string(list.empty() ? "" : " ") + n;
     c.detail = "kernels: " + chosen + " (detected " + detected +
                (forced.empty() ? "" : ", HEARTH_CPU=" + forced) +
+               (kernels::amx_enabled()  ? ", AMX tiles for prompts"
+                : kernels::amx_usable() ? ", AMX off (HEARTH_AMX=0)"
+                                        : "") +
                "); features: " + (list.empty() ? "none of the SIMD ones hearth uses" : list) +
                "; " + std::to_string(std::thread::hardware_concurrency()) + " logical cores";
     if (c.status == Status::Ok && detected == "scalar") {
@@ -196,6 +200,7 @@ Check check_cpu(nlohmann::json& cpu_json) {
     cpu_json = {{"features", f},
                 {"detected_level", detected},
                 {"level", chosen},
+                {"amx", kernels::amx_enabled()},
                 {"logical_cores", std::thread::hardware_concurrency()}};
     return c;
 }

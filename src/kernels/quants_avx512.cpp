@@ -951,12 +951,13 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
 // ---------------------------------------------------------------- AMX tiles (prompts)
 //
 // With AMX one tdpbsud multiplies a tile of 16 tokens x 32 (or 16) int8 activations by a tile
-// of 32 (or 16) x 16 rows of u8 weight levels: 8192 (4096) multiply-adds in one instruction,
-// several times what vpdpbusd does in the same time. The x16 layouts are what the weight tile
-// wants (its row k holds, for each of the 16 rows, the levels of columns 4k .. 4k+3), so the
-// weights load as they are (Q8_0) or after the nibble split the VNNI kernels also do. The
-// int32 result of each block is stored and scaled with AVX-512, as the VNNI kernels scale
-// their sums. Only whole groups of 16 tokens take this path.
+// of 32 (or 16) columns x 16 rows of u8 weight levels: 8192 (4096) multiply-adds in one
+// instruction. The x16 layouts are what the weight tile wants (its row k holds, for each of the
+// 16 rows, the levels of columns 4k .. 4k+3), so weights load as they are (Q8_0) or after the
+// nibble split the VNNI kernels also do. Each block's int32 results are stored and scaled with
+// AVX-512, as the VNNI kernels scale their sums. A pass covers up to 2 row groups x 2 token
+// tiles (32 x 32) with four result tiles, so four tdpbsud are in flight at once and each
+// weight and activation tile load serves two of them. Only whole groups of 16 tokens come here.
 
 namespace hearth::kernels::amx {
 namespace {
@@ -973,14 +974,41 @@ struct alignas(64) TileConfig {
     uint8_t rows[16] = {};
 };
 
-// Tile registers: the int32 result (tokens x rows), and activation and weight tiles for steps
-// of 32 and of 16 columns. Macros, not constants: GCC's tile intrinsics paste the register
-// number into their assembly text.
-#define HEARTH_TILE_RESULT 0
-#define HEARTH_TILE_ACTIVATIONS32 1
-#define HEARTH_TILE_WEIGHTS32 2
-#define HEARTH_TILE_ACTIVATIONS16 3
-#define HEARTH_TILE_WEIGHTS16 4
+// Tile registers. Macros, not constants: GCC's tile intrinsics paste the register number into
+// their assembly text. Results C<row group><token tile>, activations A<token tile>, weights
+// B<row group>.
+#define HEARTH_TILE_C00 0
+#define HEARTH_TILE_C01 1
+#define HEARTH_TILE_C10 2
+#define HEARTH_TILE_C11 3
+#define HEARTH_TILE_A0 4
+#define HEARTH_TILE_A1 5
+#define HEARTH_TILE_B0 6
+#define HEARTH_TILE_B1 7
+
+// Tiles for steps of `columns` (32, or 16 for Q6_K's sub-blocks), loaded when a thread's last
+// kernel used another step (the OS keeps the configuration across context switches; nothing
+// else in hearth touches tiles).
+void configure_tiles(int columns) {
+    thread_local int configured = 0;
+    if (configured == columns) return;
+    TileConfig c;
+    auto shape = [&](int tile, int rows, int bytes) {
+        c.rows[tile] = static_cast<uint8_t>(rows);
+        c.bytes_per_row[tile] = static_cast<uint16_t>(bytes);
+    };
+    for (int tile : {HEARTH_TILE_C00, HEARTH_TILE_C01, HEARTH_TILE_C10, HEARTH_TILE_C11})
+        shape(tile, kTileTokens, 64);
+    shape(HEARTH_TILE_A0, kTileTokens, columns);
+    shape(HEARTH_TILE_A1, kTileTokens, columns);
+    shape(HEARTH_TILE_B0, columns / 4, 64);
+    shape(HEARTH_TILE_B1, columns / 4, 64);
+    // GCC's ldtilecfg intrinsic declares only the first 8 bytes as read: make the whole
+    // configuration reach memory first.
+    __asm__ volatile("" ::"r"(&c) : "memory");
+    _tile_loadconfig(&c);
+    configured = columns;
+}
 
 // GCC's tile loads are assembly that does not tell the compiler it reads memory: without this
 // barrier the stores of unpacked levels could be moved after (or dropped before) the load.
@@ -988,46 +1016,38 @@ inline void memory_barrier() {
     __asm__ volatile("" ::: "memory");
 }
 
-// Every kernel here uses one tile layout: loaded once per thread (the OS keeps it across
-// context switches; nothing else in hearth touches tiles).
-void configure_tiles() {
-    thread_local bool configured = false;
-    if (configured) return;
-    TileConfig c;
-    auto shape = [&](int tile, int rows, int bytes) {
-        c.rows[tile] = static_cast<uint8_t>(rows);
-        c.bytes_per_row[tile] = static_cast<uint16_t>(bytes);
-    };
-    shape(HEARTH_TILE_RESULT, kTileTokens, 64);
-    shape(HEARTH_TILE_ACTIVATIONS32, kTileTokens, 32);
-    shape(HEARTH_TILE_WEIGHTS32, 8, 64);
-    shape(HEARTH_TILE_ACTIVATIONS16, kTileTokens, 16);
-    shape(HEARTH_TILE_WEIGHTS16, 4, 64);
-    _tile_loadconfig(&c);
-    configured = true;
-}
-
 using TileResult = int32_t[kTileTokens][kRepackRows];
 
-// result[t][r] = sum over 32 columns of activation (token t) x level (row r).
-inline void multiply32(const uint8_t* activations, size_t activation_row_bytes,
-                       const uint8_t* levels, TileResult& result) {
+// results[r][t][token][row] = activations of token tile t . levels of row group r, over one
+// step of columns: activations[t] points at tile t's first token's first column.
+template <int R, int T>
+inline void multiply(const uint8_t* const* activations, size_t activation_row_bytes,
+                     const uint8_t* const* levels, TileResult (*results)[T]) {
     memory_barrier();
-    _tile_zero(HEARTH_TILE_RESULT);
-    _tile_loadd(HEARTH_TILE_ACTIVATIONS32, activations, activation_row_bytes);
-    _tile_loadd(HEARTH_TILE_WEIGHTS32, levels, 64);
-    _tile_dpbsud(HEARTH_TILE_RESULT, HEARTH_TILE_ACTIVATIONS32, HEARTH_TILE_WEIGHTS32);
-    _tile_stored(HEARTH_TILE_RESULT, result, 64);
-}
-
-inline void multiply16(const uint8_t* activations, size_t activation_row_bytes,
-                       const uint8_t* levels, TileResult& result) {
-    memory_barrier();
-    _tile_zero(HEARTH_TILE_RESULT);
-    _tile_loadd(HEARTH_TILE_ACTIVATIONS16, activations, activation_row_bytes);
-    _tile_loadd(HEARTH_TILE_WEIGHTS16, levels, 64);
-    _tile_dpbsud(HEARTH_TILE_RESULT, HEARTH_TILE_ACTIVATIONS16, HEARTH_TILE_WEIGHTS16);
-    _tile_stored(HEARTH_TILE_RESULT, result, 64);
+    _tile_loadd(HEARTH_TILE_A0, activations[0], activation_row_bytes);
+    _tile_loadd(HEARTH_TILE_B0, levels[0], 64);
+    _tile_zero(HEARTH_TILE_C00);
+    _tile_dpbsud(HEARTH_TILE_C00, HEARTH_TILE_A0, HEARTH_TILE_B0);
+    if constexpr (T == 2) {
+        _tile_loadd(HEARTH_TILE_A1, activations[1], activation_row_bytes);
+        _tile_zero(HEARTH_TILE_C01);
+        _tile_dpbsud(HEARTH_TILE_C01, HEARTH_TILE_A1, HEARTH_TILE_B0);
+    }
+    if constexpr (R == 2) {
+        _tile_loadd(HEARTH_TILE_B1, levels[1], 64);
+        _tile_zero(HEARTH_TILE_C10);
+        _tile_dpbsud(HEARTH_TILE_C10, HEARTH_TILE_A0, HEARTH_TILE_B1);
+        if constexpr (T == 2) {
+            _tile_zero(HEARTH_TILE_C11);
+            _tile_dpbsud(HEARTH_TILE_C11, HEARTH_TILE_A1, HEARTH_TILE_B1);
+        }
+    }
+    _tile_stored(HEARTH_TILE_C00, results[0][0], 64);
+    if constexpr (T == 2) _tile_stored(HEARTH_TILE_C01, results[0][T - 1], 64);
+    if constexpr (R == 2) {
+        _tile_stored(HEARTH_TILE_C10, results[R - 1][0], 64);
+        if constexpr (T == 2) _tile_stored(HEARTH_TILE_C11, results[R - 1][T - 1], 64);
+    }
 }
 
 inline __m512i result_row(const TileResult& result, int t) {
@@ -1056,109 +1076,220 @@ const uint8_t* block32_levels(const BlockQ4_0x16& blk, uint8_t (*scratch)[64]) {
     return scratch[0];
 }
 
-// 16 rows x 16 tokens of a Q4_0/Q8_0 matrix; terms[t * n_blocks + b] as block32_terms gives.
+// What one pass works on: R row groups (w[r]: the group's blocks) and T tiles of 16 tokens
+// starting at `activations` (token i at activations + i * activation_row_bytes); outputs of
+// row group r, token i at y + i * y_stride + 16 r.
 template <typename Packed>
-void block32_tokens16(const Packed* w, int64_t n_blocks, const uint8_t* activations,
-                      size_t activation_row_bytes, const Block32Terms* terms, float* y,
-                      size_t y_stride) {
-    alignas(64) TileResult result;
-    alignas(64) uint8_t scratch[8][64];
-    __m512 acc[kTileTokens];
-    for (auto& a : acc) a = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const Packed& blk = w[b];
-        multiply32(activations + b * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, qs),
-                   activation_row_bytes, block32_levels(blk, scratch), result);
-        const __m512 d_rows = _mm512_cvtph_ps(load256(blk.d));
-#pragma GCC unroll 16
-        for (int t = 0; t < kTileTokens; ++t)
-            acc[t] = add_block32(acc[t], d_rows, result_row(result, t), terms[t * n_blocks + b]);
-    }
-    for (int t = 0; t < kTileTokens; ++t) _mm512_storeu_ps(y + t * y_stride, acc[t]);
-}
+struct PassArgs {
+    const Packed* w[2];
+    int64_t n_blocks;
+    const uint8_t* activations;
+    size_t activation_row_bytes;
+    float* y;
+    size_t y_stride;
+};
 
-inline const BlockQ8_K& q8_k_block(const uint8_t* activations, size_t activation_row_bytes, int t,
-                                   int64_t b) {
-    return reinterpret_cast<const BlockQ8_K*>(activations + t * activation_row_bytes)[b];
-}
+template <int R, int T>
+using Sums = float[R][T * kTileTokens][kRepackRows];
 
-// Adds d * dx * isum - dmin * dx * min_sum of each token to its 16 row sums in `acc`.
-inline void add_super_block(float (*acc)[kRepackRows], const __m512i* isum, __m512 d, __m512 dmin,
-                            const uint8_t* activations, size_t activation_row_bytes, int64_t b,
-                            const uint8_t (*mins)[kRepackRows][2]) {
-    for (int t = 0; t < kTileTokens; ++t) {
-        const BlockQ8_K& a = q8_k_block(activations, activation_row_bytes, t, b);
-        const __m512 dx = _mm512_set1_ps(a.d);
-        __m512 v = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[t]),
-                                   _mm512_load_ps(acc[t]));
-        if (mins) {
-            __m512i min_sum = _mm512_setzero_si512();
-            for (int p = 0; p < 4; ++p)
-                min_sum = _mm512_dpwssd_epi32(min_sum, _mm512_cvtepu8_epi16(load256(mins[p])),
-                                              _mm512_set1_epi32(bsum_pair(a, p)));
-            v = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(min_sum), v);
-        }
-        _mm512_store_ps(acc[t], v);
+template <int R, int T, typename Packed>
+void store_sums(const PassArgs<Packed>& p, const Sums<R, T>& sums) {
+    for (int r = 0; r < R; ++r) {
+        for (int i = 0; i < T * kTileTokens; ++i)
+            _mm512_storeu_ps(p.y + i * p.y_stride + kRepackRows * r, _mm512_load_ps(sums[r][i]));
     }
 }
 
-void q4_k_tokens16(const BlockQ4_Kx16* w, int64_t n_blocks, const uint8_t* activations,
-                   size_t activation_row_bytes, float* y, size_t y_stride) {
-    alignas(64) TileResult result;
-    alignas(64) uint8_t levels[8][64];
-    alignas(64) float acc[kTileTokens][kRepackRows] = {};
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const BlockQ4_Kx16& blk = w[b];
-        const uint8_t* a_qs = activations + b * sizeof(BlockQ8_K) + offsetof(BlockQ8_K, qs);
-        __m512i isum[kTileTokens];
-        for (auto& s : isum) s = _mm512_setzero_si512();
-        for (int j = 0; j < 8; ++j) {
-            split_nibbles(blk.qs, 4 * j, levels);
-            multiply32(a_qs + 32 * j, activation_row_bytes, levels[0], result);
-            const __m512i scale = _mm512_cvtepu8_epi32(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
+// Q4_0/Q8_0; terms[i * n_blocks + b] as block32_terms gives for the pass's tokens.
+template <typename Packed, int R, int T>
+void block32_pass(const PassArgs<Packed>& p, const Block32Terms* terms) {
+    alignas(64) TileResult results[R][T];
+    alignas(64) uint8_t scratch[R][8][64];
+    alignas(64) Sums<R, T> sums;  // written at block 0
+    for (int64_t b = 0; b < p.n_blocks; ++b) {
+        const uint8_t* levels[R];
+        for (int r = 0; r < R; ++r) levels[r] = block32_levels(p.w[r][b], scratch[r]);
+        const uint8_t* a[T];
+        for (int t = 0; t < T; ++t)
+            a[t] = p.activations + t * kTileTokens * p.activation_row_bytes +
+                   b * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, qs);
+        multiply<R, T>(a, p.activation_row_bytes, levels, results);
+        for (int r = 0; r < R; ++r) {
+            const __m512 d_rows = _mm512_cvtph_ps(load256(p.w[r][b].d));
+            for (int t = 0; t < T; ++t) {
 #pragma GCC unroll 16
-            for (int t = 0; t < kTileTokens; ++t)
-                isum[t] = _mm512_add_epi32(isum[t],
-                                           _mm512_mullo_epi32(result_row(result, t), scale));
-        }
-        add_super_block(acc, isum, _mm512_cvtph_ps(load256(blk.d)),
-                        _mm512_cvtph_ps(load256(blk.dmin)), activations, activation_row_bytes, b,
-                        blk.mins);
-    }
-    for (int t = 0; t < kTileTokens; ++t) _mm512_storeu_ps(y + t * y_stride, _mm512_load_ps(acc[t]));
-}
-
-void q6_k_tokens16(const BlockQ6_Kx16* w, int64_t n_blocks, const uint8_t* activations,
-                   size_t activation_row_bytes, float* y, size_t y_stride) {
-    alignas(64) TileResult result;
-    alignas(64) uint8_t levels[4][64];
-    alignas(64) float acc[kTileTokens][kRepackRows] = {};
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const BlockQ6_Kx16& blk = w[b];
-        const uint8_t* a_qs = activations + b * sizeof(BlockQ8_K) + offsetof(BlockQ8_K, qs);
-        __m512i isum[kTileTokens];
-        for (auto& s : isum) s = _mm512_setzero_si512();
-        for (int j = 0; j < 16; ++j) {
-            __m512i v[4];
-            q6_k_x16_levels(blk, j, v);
-            for (int k = 0; k < 4; ++k) _mm512_store_si512(levels[k], v[k]);
-            multiply16(a_qs + 16 * j, activation_row_bytes, levels[0], result);
-            const __m512i scale = _mm512_cvtepi8_epi32(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
-#pragma GCC unroll 16
-            for (int t = 0; t < kTileTokens; ++t) {
-                // The +32 level offset: 32 * the activations' sum over these 16 columns.
-                const int16_t bsum = q8_k_block(activations, activation_row_bytes, t, b).bsums[j];
-                const __m512i dot =
-                    _mm512_sub_epi32(result_row(result, t), _mm512_set1_epi32(32 * bsum));
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, scale));
+                for (int k = 0; k < kTileTokens; ++k) {
+                    const int i = t * kTileTokens + k;
+                    const __m512 sum = add_block32(
+                        b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(sums[r][i]), d_rows,
+                        result_row(results[r][t], k), terms[i * p.n_blocks + b]);
+                    _mm512_store_ps(sums[r][i], sum);
+                }
             }
         }
-        add_super_block(acc, isum, _mm512_cvtph_ps(load256(blk.d)), _mm512_setzero_ps(),
-                        activations, activation_row_bytes, b, nullptr);
     }
-    for (int t = 0; t < kTileTokens; ++t) _mm512_storeu_ps(y + t * y_stride, _mm512_load_ps(acc[t]));
+    store_sums<R, T>(p, sums);
+}
+
+inline const BlockQ8_K& q8_k_block(const PassArgs<BlockQ4_Kx16>& p, int i, int64_t b) {
+    return reinterpret_cast<const BlockQ8_K*>(p.activations + i * p.activation_row_bytes)[b];
+}
+
+template <int R, int T>
+void q4_k_pass(const PassArgs<BlockQ4_Kx16>& p) {
+    alignas(64) TileResult results[R][T];
+    alignas(64) uint8_t levels[R][8][64];
+    alignas(64) Sums<R, T> sums;        // written at block 0
+    alignas(64) Sums<R, T> block_sums;  // sum_j scale_j * dot_j of the current super-block
+    for (int64_t b = 0; b < p.n_blocks; ++b) {
+        const uint8_t* a[T];
+        for (int t = 0; t < T; ++t)
+            a[t] = p.activations + t * kTileTokens * p.activation_row_bytes +
+                   b * sizeof(BlockQ8_K) + offsetof(BlockQ8_K, qs);
+        for (int j = 0; j < 8; ++j) {
+            const uint8_t* level_ptrs[R];
+            for (int r = 0; r < R; ++r) {
+                split_nibbles(p.w[r][b].qs, 4 * j, levels[r]);
+                level_ptrs[r] = levels[r][0];
+            }
+            const uint8_t* aj[T];
+            for (int t = 0; t < T; ++t) aj[t] = a[t] + 32 * j;
+            multiply<R, T>(aj, p.activation_row_bytes, level_ptrs, results);
+            for (int r = 0; r < R; ++r) {
+                const __m512 scale = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(p.w[r][b].scales[j]))));
+                for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+                    for (int k = 0; k < kTileTokens; ++k) {
+                        float* block_sum = block_sums[r][t * kTileTokens + k];
+                        const __m512 dot = _mm512_cvtepi32_ps(result_row(results[r][t], k));
+                        _mm512_store_ps(
+                            block_sum,
+                            j == 0 ? _mm512_mul_ps(dot, scale)
+                                   : _mm512_fmadd_ps(dot, scale, _mm512_load_ps(block_sum)));
+                    }
+                }
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            const BlockQ4_Kx16& blk = p.w[r][b];
+            const __m512 d = _mm512_cvtph_ps(load256(blk.d));
+            const __m512 dmin = _mm512_cvtph_ps(load256(blk.dmin));
+            __m512i mins[4];
+            for (int q = 0; q < 4; ++q) mins[q] = _mm512_cvtepu8_epi16(load256(blk.mins[q]));
+            for (int i = 0; i < T * kTileTokens; ++i) {
+                const BlockQ8_K& x = q8_k_block(p, i, b);
+                const __m512 dx = _mm512_set1_ps(x.d);
+                __m512i min_sum = _mm512_setzero_si512();
+                for (int q = 0; q < 4; ++q)
+                    min_sum =
+                        _mm512_dpwssd_epi32(min_sum, mins[q], _mm512_set1_epi32(bsum_pair(x, q)));
+                __m512 v =
+                    _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_load_ps(block_sums[r][i]),
+                                    b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(sums[r][i]));
+                v = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(min_sum), v);
+                _mm512_store_ps(sums[r][i], v);
+            }
+        }
+    }
+    store_sums<R, T>(p, sums);
+}
+
+template <int R, int T>
+void q6_k_pass(const PassArgs<BlockQ6_Kx16>& p) {
+    alignas(64) TileResult results[R][T];
+    alignas(64) uint8_t levels[R][4][64];
+    alignas(64) Sums<R, T> sums;  // written at block 0
+    alignas(64) Sums<R, T> block_sums;
+    auto q8 = [&](int i, int64_t b) -> const BlockQ8_K& {
+        return reinterpret_cast<const BlockQ8_K*>(p.activations + i * p.activation_row_bytes)[b];
+    };
+    for (int64_t b = 0; b < p.n_blocks; ++b) {
+        const uint8_t* a[T];
+        for (int t = 0; t < T; ++t)
+            a[t] = p.activations + t * kTileTokens * p.activation_row_bytes +
+                   b * sizeof(BlockQ8_K) + offsetof(BlockQ8_K, qs);
+        for (int j = 0; j < 16; ++j) {
+            const uint8_t* level_ptrs[R];
+            for (int r = 0; r < R; ++r) {
+                __m512i v[4];
+                q6_k_x16_levels(p.w[r][b], j, v);
+                for (int k = 0; k < 4; ++k) _mm512_store_si512(levels[r][k], v[k]);
+                level_ptrs[r] = levels[r][0];
+            }
+            const uint8_t* aj[T];
+            for (int t = 0; t < T; ++t) aj[t] = a[t] + 16 * j;
+            multiply<R, T>(aj, p.activation_row_bytes, level_ptrs, results);
+            for (int r = 0; r < R; ++r) {
+                const __m512 scale = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(p.w[r][b].scales[j]))));
+                for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+                    for (int k = 0; k < kTileTokens; ++k) {
+                        const int i = t * kTileTokens + k;
+                        // The +32 level offset: 32 * the activations' sum over these columns.
+                        const __m512i dot =
+                            _mm512_sub_epi32(result_row(results[r][t], k),
+                                             _mm512_set1_epi32(32 * q8(i, b).bsums[j]));
+                        const __m512 f = _mm512_cvtepi32_ps(dot);
+                        _mm512_store_ps(
+                            block_sums[r][i],
+                            j == 0 ? _mm512_mul_ps(f, scale)
+                                   : _mm512_fmadd_ps(f, scale, _mm512_load_ps(block_sums[r][i])));
+                    }
+                }
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            const __m512 d = _mm512_cvtph_ps(load256(p.w[r][b].d));
+            for (int i = 0; i < T * kTileTokens; ++i) {
+                const __m512 v = _mm512_fmadd_ps(
+                    _mm512_mul_ps(d, _mm512_set1_ps(q8(i, b).d)), _mm512_load_ps(block_sums[r][i]),
+                    b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(sums[r][i]));
+                _mm512_store_ps(sums[r][i], v);
+            }
+        }
+    }
+    store_sums<R, T>(p, sums);
+}
+
+// Runs pass<R, T>(args) over the row groups of [row_begin, row_end) two at a time and the
+// tokens 32 at a time, with 1-group / 1-tile passes for what is left.
+template <typename Packed, typename Pass>
+void for_each_pass(const WeightMatrix& w, int64_t columns_per_block, const uint8_t* activations,
+                   size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                   int64_t row_begin, int64_t row_end, Pass pass) {
+    const int64_t n_blocks = w.cols / columns_per_block;
+    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
+    for (int64_t r = row_begin; r < row_end;) {
+        const int n_groups = row_end - r >= 2 * kRepackRows ? 2 : 1;
+        for (int64_t t0 = 0; t0 < n_tokens;) {
+            const int n_tiles = n_tokens - t0 >= 2 * kTileTokens ? 2 : 1;
+            PassArgs<Packed> args{{groups + (r / kRepackRows) * n_blocks,
+                                   groups + (r / kRepackRows + n_groups - 1) * n_blocks},
+                                  n_blocks,
+                                  activations + t0 * activation_row_bytes,
+                                  activation_row_bytes,
+                                  y + t0 * y_stride + r,
+                                  y_stride};
+            pass(args, t0, n_groups, n_tiles);
+            t0 += n_tiles * kTileTokens;
+        }
+        r += n_groups * kRepackRows;
+    }
+}
+
+// Calls f<R, T>() for the runtime pair (n_groups, n_tiles), each 1 or 2.
+template <typename F>
+void dispatch(int n_groups, int n_tiles, F f) {
+    if (n_groups == 2 && n_tiles == 2)
+        f(std::integral_constant<int, 2>{}, std::integral_constant<int, 2>{});
+    else if (n_groups == 2)
+        f(std::integral_constant<int, 2>{}, std::integral_constant<int, 1>{});
+    else if (n_tiles == 2)
+        f(std::integral_constant<int, 1>{}, std::integral_constant<int, 2>{});
+    else
+        f(std::integral_constant<int, 1>{}, std::integral_constant<int, 1>{});
 }
 
 template <typename Packed>
@@ -1170,27 +1301,13 @@ void matmul_block32(const WeightMatrix& w, const uint8_t* activations, size_t ac
     if (terms.size() < static_cast<size_t>(n_tokens * n_blocks)) terms.resize(n_tokens * n_blocks);
     block32_terms(activations, activation_row_bytes, n_tokens, n_blocks,
                   Block32Format<Packed>::kLevelOffset, terms.data());
-    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
-    for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
-        for (int64_t t0 = 0; t0 < n_tokens; t0 += kTileTokens)
-            block32_tokens16(groups + (r / kRepackRows) * n_blocks, n_blocks,
-                             activations + t0 * activation_row_bytes, activation_row_bytes,
-                             terms.data() + t0 * n_blocks, y + t0 * y_stride + r, y_stride);
-    }
-}
-
-template <typename Packed, typename Kernel>
-void matmul_super_blocks(const WeightMatrix& w, const uint8_t* activations,
-                         size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
-                         int64_t row_begin, int64_t row_end, Kernel kernel) {
-    const int64_t n_blocks = w.cols / kSuperBlock;
-    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
-    for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
-        for (int64_t t0 = 0; t0 < n_tokens; t0 += kTileTokens)
-            kernel(groups + (r / kRepackRows) * n_blocks, n_blocks,
-                   activations + t0 * activation_row_bytes, activation_row_bytes,
-                   y + t0 * y_stride + r, y_stride);
-    }
+    for_each_pass<Packed>(w, 32, activations, activation_row_bytes, n_tokens, y, y_stride,
+                          row_begin, row_end,
+                          [&](const PassArgs<Packed>& args, int64_t t0, int n_groups, int n_tiles) {
+                              dispatch(n_groups, n_tiles, [&](auto R, auto T) {
+                                  block32_pass<Packed, R, T>(args, terms.data() + t0 * n_blocks);
+                              });
+                          });
 }
 
 }  // namespace
@@ -1198,20 +1315,27 @@ void matmul_super_blocks(const WeightMatrix& w, const uint8_t* activations,
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end) {
-    configure_tiles();
     switch (w.type) {
         case gguf::TensorType::Q4_K:
-            return matmul_super_blocks<BlockQ4_Kx16>(w, activations, activation_row_bytes,
-                                                     n_tokens, y, y_stride, row_begin, row_end,
-                                                     q4_k_tokens16);
+            configure_tiles(32);
+            return for_each_pass<BlockQ4_Kx16>(
+                w, kSuperBlock, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin,
+                row_end, [](const PassArgs<BlockQ4_Kx16>& args, int64_t, int g, int t) {
+                    dispatch(g, t, [&](auto R, auto T) { q4_k_pass<R, T>(args); });
+                });
         case gguf::TensorType::Q6_K:
-            return matmul_super_blocks<BlockQ6_Kx16>(w, activations, activation_row_bytes,
-                                                     n_tokens, y, y_stride, row_begin, row_end,
-                                                     q6_k_tokens16);
+            configure_tiles(16);
+            return for_each_pass<BlockQ6_Kx16>(
+                w, kSuperBlock, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin,
+                row_end, [](const PassArgs<BlockQ6_Kx16>& args, int64_t, int g, int t) {
+                    dispatch(g, t, [&](auto R, auto T) { q6_k_pass<R, T>(args); });
+                });
         case gguf::TensorType::Q4_0:
+            configure_tiles(32);
             return matmul_block32<BlockQ4_0x16>(w, activations, activation_row_bytes, n_tokens, y,
                                                 y_stride, row_begin, row_end);
         case gguf::TensorType::Q8_0:
+            configure_tiles(32);
             return matmul_block32<BlockQ8_0x16>(w, activations, activation_row_bytes, n_tokens, y,
                                                 y_stride, row_begin, row_end);
         default:

@@ -355,7 +355,7 @@ TEST(SimdIntegerParts, ExactlyEqualScalar) {
 // Matrices repacked 16 rows at a time (kernels/repack.h) give what the scalar dot gives
 // on the original rows, for decode (1 token) and the 4/2/1-token passes of prompt processing.
 void expect_repacked_matches_scalar(TensorType type) {
-    const int64_t rows = 48, cols = 512;
+    const int64_t rows = 64, cols = 512;  // rows 16..63: three 16-row groups
     auto wq = quantize(type, gaussian(rows * cols, 21));
     const TensorType act_type = traits(type).vec_dot_type;
     std::vector<float> wf(rows * cols);
@@ -374,7 +374,7 @@ void expect_repacked_matches_scalar(TensorType type) {
                             int64_t, int64_t);
     std::vector<std::pair<std::string, Kernel>> kernels = {{"avx512", avx512::matmul_repacked}};
     if (amx_usable()) kernels.push_back({"amx", amx::matmul_repacked});  // 16-token groups
-    for (int64_t tokens : {1, 7, 16, 32}) {
+    for (int64_t tokens : {1, 7, 16, 48}) {
         const size_t a_row = hearth::gguf::bytes_for(act_type, cols);
         auto xf = gaussian(cols * tokens, 22);
         std::vector<uint8_t> act(a_row * tokens);
@@ -383,12 +383,13 @@ void expect_repacked_matches_scalar(TensorType type) {
         for (const auto& [name, kernel] : kernels) {
             if (name == "amx" && tokens % 16 != 0) continue;
             std::vector<float> y(rows * tokens, -1.0f);
-            // Rows 16..47 only: rows 0..15 must stay untouched.
+            // Rows 16..63 only: rows 0..15 must stay untouched.
             kernel(w, act.data(), a_row, tokens, y.data(), rows, 16, rows);
             for (int64_t t = 0; t < tokens; ++t) {
                 for (int64_t r = 0; r < rows; ++r) {
                     if (r < 16) {
-                        EXPECT_EQ(y[t * rows + r], -1.0f) << name << ": row " << r << " was written";
+                        EXPECT_EQ(y[t * rows + r], -1.0f)
+                            << name << ": row " << r << " was written";
                         continue;
                     }
                     float want = traits(type, CpuLevel::Scalar)
