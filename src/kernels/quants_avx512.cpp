@@ -631,20 +631,26 @@ void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_setzero_si512();
         for (int j = 0; j < 8; ++j) {
-            __m512i sub[kTokens];
+            // High nibbles stay in place (16 x their level): no shift per group, one exact
+            // arithmetic shift of the sum per sub-block, and two independent vpdpbusd chains.
+            __m512i sub[kTokens], sub16[kTokens];
 #pragma GCC unroll 4
-            for (int t = 0; t < kTokens; ++t) sub[t] = _mm512_setzero_si512();
+            for (int t = 0; t < kTokens; ++t) sub[t] = sub16[t] = _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int g = 4 * j; g < 4 * j + 4; ++g) {
                 const __m512i q = load512(blk.qs[g]);
                 const __m512i q_lo = _mm512_and_si512(q, low4);
-                const __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+                const __m512i q_hi16 = _mm512_andnot_si512(low4, q);
 #pragma GCC unroll 4
                 for (int t = 0; t < kTokens; ++t) {
                     sub[t] = _mm512_dpbusd_epi32(sub[t], q_lo, broadcast32(a[t][b].qs + 8 * g));
-                    sub[t] = _mm512_dpbusd_epi32(sub[t], q_hi, broadcast32(a[t][b].qs + 8 * g + 4));
+                    sub16[t] =
+                        _mm512_dpbusd_epi32(sub16[t], q_hi16, broadcast32(a[t][b].qs + 8 * g + 4));
                 }
             }
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t)
+                sub[t] = _mm512_add_epi32(sub[t], _mm512_srai_epi32(sub16[t], 4));
             const __m512i scale = _mm512_cvtepu8_epi32(
                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
 #pragma GCC unroll 4
