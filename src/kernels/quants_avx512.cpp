@@ -1137,7 +1137,9 @@ void block32_pass(const PassArgs<Packed>& p, const Block32Terms* terms) {
     store_sums<R, T>(p, sums);
 }
 
-inline const BlockQ8_K& q8_k_block(const PassArgs<BlockQ4_Kx16>& p, int i, int64_t b) {
+// Super-block b of the pass's token i (Q4_K and Q6_K passes).
+template <typename Packed>
+inline const BlockQ8_K& q8_k_block(const PassArgs<Packed>& p, int i, int64_t b) {
     return reinterpret_cast<const BlockQ8_K*>(p.activations + i * p.activation_row_bytes)[b];
 }
 
@@ -1207,9 +1209,6 @@ void q6_k_pass(const PassArgs<BlockQ6_Kx16>& p) {
     alignas(64) uint8_t levels[R][4][64];
     alignas(64) Sums<R, T> sums;  // written at block 0
     alignas(64) Sums<R, T> block_sums;
-    auto q8 = [&](int i, int64_t b) -> const BlockQ8_K& {
-        return reinterpret_cast<const BlockQ8_K*>(p.activations + i * p.activation_row_bytes)[b];
-    };
     for (int64_t b = 0; b < p.n_blocks; ++b) {
         const uint8_t* a[T];
         for (int t = 0; t < T; ++t)
@@ -1236,7 +1235,7 @@ void q6_k_pass(const PassArgs<BlockQ6_Kx16>& p) {
                         // The +32 level offset: 32 * the activations' sum over these columns.
                         const __m512i dot =
                             _mm512_sub_epi32(result_row(results[r][t], k),
-                                             _mm512_set1_epi32(32 * q8(i, b).bsums[j]));
+                                             _mm512_set1_epi32(32 * q8_k_block(p, i, b).bsums[j]));
                         const __m512 f = _mm512_cvtepi32_ps(dot);
                         _mm512_store_ps(
                             block_sums[r][i],
@@ -1249,9 +1248,10 @@ void q6_k_pass(const PassArgs<BlockQ6_Kx16>& p) {
         for (int r = 0; r < R; ++r) {
             const __m512 d = _mm512_cvtph_ps(load256(p.w[r][b].d));
             for (int i = 0; i < T * kTileTokens; ++i) {
-                const __m512 v = _mm512_fmadd_ps(
-                    _mm512_mul_ps(d, _mm512_set1_ps(q8(i, b).d)), _mm512_load_ps(block_sums[r][i]),
-                    b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(sums[r][i]));
+                const __m512 v =
+                    _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(q8_k_block(p, i, b).d)),
+                                    _mm512_load_ps(block_sums[r][i]),
+                                    b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(sums[r][i]));
                 _mm512_store_ps(sums[r][i], v);
             }
         }
