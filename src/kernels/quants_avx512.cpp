@@ -689,10 +689,6 @@ void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
 
 namespace {
 
-// 16 rows of a repacked Q6_K matrix against kTokens activation rows. Per sub-block (16
-// columns): two loads of low nibbles and one of high bits give four level vectors (16 rows x 4
-// columns each), shared by all tokens; per token four vpdpbusd, the +32 level offset taken off
-// with the activations' 16-sum, and one multiply by the 16 rows' scales.
 // The levels of sub-block j (columns 16j .. 16j+15) of 16 rows: levels[k] holds columns
 // 16j+4k .. 16j+4k+3, row by row (4 bytes a row), as vpdpbusd and AMX weight tiles take them.
 inline void q6_k_x16_levels(const BlockQ6_Kx16& blk, int j, __m512i levels[4]) {
@@ -710,6 +706,10 @@ inline void q6_k_x16_levels(const BlockQ6_Kx16& blk, int j, __m512i levels[4]) {
                                           _mm512_srli_epi16(h, 2), bits45, kOrAnd);
 }
 
+// 16 rows of a repacked Q6_K matrix against kTokens activation rows. Per sub-block (16
+// columns): two loads of low nibbles and one of high bits give four level vectors (16 rows x 4
+// columns each), shared by all tokens; per token four vpdpbusd, the +32 level offset taken off
+// with the activations' 16-sum, and one multiply by the 16 rows' scales.
 template <int kTokens>
 void q6_k_x16_rows(const BlockQ6_Kx16* w, int64_t n_blocks, const BlockQ8_K* const* a,
                    float* const* y) {
