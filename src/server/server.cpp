@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <httplib.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
@@ -299,8 +300,12 @@ struct Server::Impl {
 
     // ---- simple routes ----
 
+    // "created": the model file's modification time (when it was downloaded or written), as
+    // OpenAI's Unix seconds; 0 if the file cannot be read.
     json model_json(const ModelEntry& e) const {
-        return {{"id", e.name}, {"object", "model"}, {"created", 0}, {"owned_by", "hearth"}};
+        struct stat st {};
+        const int64_t created = ::stat(e.path.c_str(), &st) == 0 ? st.st_mtime : 0;
+        return {{"id", e.name}, {"object", "model"}, {"created", created}, {"owned_by", "hearth"}};
     }
 
     void list_models(httplib::Response& res) {

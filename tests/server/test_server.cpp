@@ -1,8 +1,11 @@
 // The server over real HTTP on loopback: routes, errors, auth, SSE framing, and the batched
 // output checked against the single-sequence oracle.
 #include <gtest/gtest.h>
+
 #include <httplib.h>
 
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
@@ -120,6 +123,11 @@ TEST_F(ServerTest, HealthReadyModelsAndMetrics) {
     ASSERT_EQ(models["data"].size(), 1u);
     EXPECT_EQ(models["data"][0]["id"], "stories260K");
     EXPECT_EQ(models["data"][0]["object"], "model");
+    // "created" is the file's modification time in Unix seconds, as the filesystem reports it.
+    const auto mtime = std::filesystem::last_write_time(hearth::testing::stories_path());
+    const auto unix_seconds = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::file_clock::to_sys(mtime).time_since_epoch());
+    EXPECT_EQ(models["data"][0]["created"].get<int64_t>(), unix_seconds.count());
     EXPECT_EQ(c.Get("/v1/models/stories260K")->status, 200);
     expect_error(c.Get("/v1/models/nope"), 404, "model_not_found");
     expect_error(c.Get("/no/such/route"), 404);
