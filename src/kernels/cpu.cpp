@@ -74,12 +74,12 @@ bool request_amx_permission() {
     return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
 
-std::atomic<bool>& amx_on() {
-    static std::atomic<bool> on{[] {
+bool amx_wanted() {
+    static const bool wanted = [] {
         const char* env = std::getenv("HEARTH_AMX");
         return amx_usable() && !(env && std::string_view(env) == "0");
-    }()};
-    return on;
+    }();
+    return wanted;
 }
 
 std::atomic<int>& current() {
@@ -130,12 +130,7 @@ bool amx_usable() {
 }
 
 bool amx_enabled() {
-    return cpu_level() == CpuLevel::Avx512 && amx_on().load(std::memory_order_relaxed);
-}
-
-bool set_amx_enabled(bool on) {
-    amx_on().store(on && amx_usable(), std::memory_order_relaxed);
-    return amx_enabled();
+    return cpu_level() == CpuLevel::Avx512 && amx_wanted();
 }
 
 CpuLevel set_cpu_level(CpuLevel level) {

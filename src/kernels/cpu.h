@@ -34,7 +34,5 @@ CpuLevel set_cpu_level(CpuLevel level);
 // once). In use when usable, the level is AVX-512 and HEARTH_AMX is not 0.
 bool amx_usable();
 bool amx_enabled();
-// Turns AMX use on or off (tests, A/B runs); returns whether it is now on.
-bool set_amx_enabled(bool on);
 
 }  // namespace hearth::kernels
