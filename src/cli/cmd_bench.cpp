@@ -55,6 +55,8 @@ struct Measurement {
 // Far larger than any cache (this machine class has 480 MB of L3 "per instance"; most have
 // 32 MB or less), so the read rate is DRAM's.
 constexpr size_t kBandwidthBufferBytes = size_t{1} << 30;
+// Below this many bytes of weights per decode step, a server CPU's caches hold the model.
+constexpr uint64_t kCacheSizedBytes = uint64_t{64} << 20;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -150,6 +152,11 @@ std::vector<Measurement> bench_decoder(const std::shared_ptr<model::Model>& mode
                 m.tokens_per_second.push_back(n /
                                               time_generation(ctx, random_tokens(n, n_vocab, rng)));
             // Right after the runs, so both see the same machine (this VM's bandwidth drifts).
+            // Weights small enough to stay in cache are not bound by memory: no figure then.
+            if (model->decode_bytes_per_token() < kCacheSizedBytes) {
+                results.push_back(m);
+                continue;
+            }
             m.bandwidth_gb_per_s =
                 kernels::measure_read_bandwidth(ctx.pool(), kBandwidthBufferBytes, 3)
                     .median_gb_per_s;
@@ -251,7 +258,8 @@ void add_bench_command(CLI::App& app) {
         "they are used). Encoders (bert, nomic-bert) cannot generate: their pp test embeds "
         "one input of that many tokens, and tg is skipped. \"memory bound\": after each tg test "
         "the same threads read 1 GiB; bandwidth / bytes of weights one decode step reads is the "
-        "fastest decode this memory allows.\n"
+        "fastest decode this memory allows (left out for models under 64 MiB, which caches "
+        "hold).\n"
         "Examples:\n"
         "  hearth synth 1b /tmp/1b.gguf --type Q4_K_M\n"
         "  hearth synth 1b /tmp/gemma2-1b.gguf --arch gemma2 --type Q4_K_M\n"
