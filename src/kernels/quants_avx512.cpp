@@ -761,9 +761,13 @@ struct Block32Terms {
     float offset;
 };
 
-// The Block32Terms of tokens [0, n_tokens), token t's blocks at terms + t * n_blocks.
-void block32_terms(const uint8_t* activations, size_t activation_row_bytes, int64_t n_tokens,
-                   int64_t n_blocks, int level_offset, Block32Terms* terms) {
+// The Block32Terms of tokens [0, n_tokens), token t's blocks at result + t * n_blocks, in a
+// per-thread buffer that grows to the largest tile once (no allocation per token after that)
+// and holds until the thread's next call.
+const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_row_bytes,
+                                  int64_t n_tokens, int64_t n_blocks, int level_offset) {
+    thread_local std::vector<Block32Terms> terms;
+    if (terms.size() < static_cast<size_t>(n_tokens * n_blocks)) terms.resize(n_tokens * n_blocks);
     for (int64_t t = 0; t < n_tokens; ++t) {
         const auto* a = reinterpret_cast<const BlockQ8_0*>(activations + t * activation_row_bytes);
         for (int64_t b = 0; b < n_blocks; ++b) {
@@ -773,6 +777,7 @@ void block32_terms(const uint8_t* activations, size_t activation_row_bytes, int6
             terms[t * n_blocks + b] = {d, d * static_cast<float>(level_offset * sum)};
         }
     }
+    return terms.data();
 }
 
 // Adds 16 rows' dot with one 32-column activation block to acc: the integer dot of the stored
@@ -901,11 +906,8 @@ void matmul_repacked_block32(const WeightMatrix& w, const uint8_t* activations,
                              size_t activation_row_bytes, int64_t n_tokens, float* y,
                              size_t y_stride, int64_t row_begin, int64_t row_end) {
     const int64_t n_blocks = w.cols / 32;
-    // Grows to the largest tile once per thread; no allocation per token after that.
-    thread_local std::vector<Block32Terms> terms;
-    if (terms.size() < static_cast<size_t>(n_tokens * n_blocks)) terms.resize(n_tokens * n_blocks);
-    block32_terms(activations, activation_row_bytes, n_tokens, n_blocks,
-                  Block32Format<Packed>::kLevelOffset, terms.data());
+    const Block32Terms* terms = block32_terms(activations, activation_row_bytes, n_tokens, n_blocks,
+                                              Block32Format<Packed>::kLevelOffset);
     const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
     for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
         const Packed* rows = groups + (r / kRepackRows) * n_blocks;
@@ -916,7 +918,7 @@ void matmul_repacked_block32(const WeightMatrix& w, const uint8_t* activations,
             for (int t = 0; t < k; ++t) {
                 a[t] = reinterpret_cast<const BlockQ8_0*>(activations +
                                                           (t0 + t) * activation_row_bytes);
-                token_terms[t] = terms.data() + (t0 + t) * n_blocks;
+                token_terms[t] = terms + (t0 + t) * n_blocks;
                 out[t] = y + (t0 + t) * y_stride + r;
             }
             if (k == 4)
@@ -1303,15 +1305,13 @@ void matmul_block32(const WeightMatrix& w, const uint8_t* activations, size_t ac
                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                     int64_t row_end) {
     const int64_t n_blocks = w.cols / 32;
-    thread_local std::vector<Block32Terms> terms;
-    if (terms.size() < static_cast<size_t>(n_tokens * n_blocks)) terms.resize(n_tokens * n_blocks);
-    block32_terms(activations, activation_row_bytes, n_tokens, n_blocks,
-                  Block32Format<Packed>::kLevelOffset, terms.data());
+    const Block32Terms* terms = block32_terms(activations, activation_row_bytes, n_tokens, n_blocks,
+                                              Block32Format<Packed>::kLevelOffset);
     for_each_pass<Packed>(w, 32, activations, activation_row_bytes, n_tokens, y, y_stride,
                           row_begin, row_end,
                           [&](const PassArgs<Packed>& args, int64_t t0, int n_groups, int n_tiles) {
                               dispatch(n_groups, n_tiles, [&](auto R, auto T) {
-                                  block32_pass<Packed, R, T>(args, terms.data() + t0 * n_blocks);
+                                  block32_pass<Packed, R, T>(args, terms + t0 * n_blocks);
                               });
                           });
 }
