@@ -12,6 +12,16 @@ namespace hearth::kernels {
 
 namespace {
 
+// Row r's share of the x16 nibble groups: group g (columns 8g .. 8g+7) gets 4 bytes at 4r,
+// byte i holding the low 4 bits of column 8g+i's level and, above them, of column 8g+4+i's.
+void pack_nibble_groups(const uint8_t* level, int n_groups, int r,
+                        uint8_t (*groups)[kRepackRows * 4]) {
+    for (int g = 0; g < n_groups; ++g) {
+        for (int i = 0; i < 4; ++i)
+            groups[g][4 * r + i] = (level[8 * g + i] & 0x0F) | ((level[8 * g + 4 + i] & 0x0F) << 4);
+    }
+}
+
 void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_Kx16& out) {
     for (int r = 0; r < kRepackRows; ++r) {
         const BlockQ4_K& blk = reinterpret_cast<const BlockQ4_K*>(rows[r])[b];
@@ -25,10 +35,7 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_Kx1
         }
         uint8_t level[kSuperBlock];
         for (int e = 0; e < kSuperBlock; ++e) level[e] = static_cast<uint8_t>(q4_k_level(blk, e));
-        for (int g = 0; g < 32; ++g) {
-            for (int i = 0; i < 4; ++i)
-                out.qs[g][4 * r + i] = level[8 * g + i] | (level[8 * g + 4 + i] << 4);
-        }
+        pack_nibble_groups(level, 32, r, out.qs);
     }
 }
 
@@ -39,11 +46,7 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ6_Kx1
         for (int j = 0; j < 16; ++j) out.scales[j][r] = blk.scales[j];
         uint8_t level[kSuperBlock];
         for (int e = 0; e < kSuperBlock; ++e) level[e] = static_cast<uint8_t>(q6_k_level(blk, e));
-        for (int g = 0; g < 32; ++g) {
-            for (int i = 0; i < 4; ++i)
-                out.ql[g][4 * r + i] =
-                    (level[8 * g + i] & 0x0F) | ((level[8 * g + 4 + i] & 0x0F) << 4);
-        }
+        pack_nibble_groups(level, 32, r, out.ql);
         for (int j = 0; j < 16; ++j) {
             for (int i = 0; i < 4; ++i) {
                 uint8_t high = 0;
@@ -63,10 +66,7 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_0x1
             level[i] = blk.qs[i] & 0x0F;
             level[16 + i] = blk.qs[i] >> 4;
         }
-        for (int g = 0; g < 4; ++g) {
-            for (int i = 0; i < 4; ++i)
-                out.qs[g][4 * r + i] = level[8 * g + i] | (level[8 * g + 4 + i] << 4);
-        }
+        pack_nibble_groups(level, 4, r, out.qs);
     }
 }
 
