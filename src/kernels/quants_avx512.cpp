@@ -626,7 +626,7 @@ void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const BlockQ4_Kx16& blk = w[b];
-        _mm_prefetch(reinterpret_cast<const char*>(&blk + 1), _MM_HINT_T0);
+        prefetch_ahead(reinterpret_cast<const uint8_t*>(&blk), sizeof(BlockQ4_Kx16));
         __m512i isum[kTokens];
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_setzero_si512();
@@ -637,7 +637,8 @@ void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
 #pragma GCC unroll 4
             for (int t = 0; t < kTokens; ++t) sub[t] = sub16[t] = _mm512_setzero_si512();
 #pragma GCC unroll 4
-            for (int g = 4 * j; g < 4 * j + 4; ++g) {
+            for (int i = 0; i < 4; ++i) {
+                const int g = 4 * j + i;
                 const __m512i q = load512(blk.qs[g]);
                 const __m512i q_lo = _mm512_and_si512(q, low4);
                 const __m512i q_hi16 = _mm512_andnot_si512(low4, q);
