@@ -87,7 +87,9 @@ void run_matmul(benchmark::State& state, TensorType type) {
 // The 1B shapes: attn q/o 2048x2048, k/v 512x2048, ffn gate/up 8192x2048, ffn down 2048x8192,
 // output (tied embedding) 128256x2048.
 void shapes(benchmark::internal::Benchmark* b) {
-    b->Args({256, 2048, 1, 1});  // fits in L2: the kernel's compute speed, not memory's
+    // Fit in L2: the kernels' compute speed, not memory's, for decode and for prompts.
+    b->Args({256, 2048, 1, 1});
+    b->Args({256, 2048, 64, 1});
     for (int threads : {1, 2}) {
         for (auto [rows, cols] : {std::pair<int64_t, int64_t>{2048, 2048},
                                   {512, 2048},

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "kernels/float_dots.h"
 #include "kernels/fp16.h"
 #include "kernels/ops.h"
 #include "kernels/quants.h"
@@ -85,6 +86,15 @@ void add_scalar_rows(Table& table) {
 #define HEARTH_USE_SIMD_DOTS(ns)                                                                  \
     void add_##ns##_kernels(Table& table) {                                                       \
         auto dot = [&](T type, VecDotFn fn) { table[static_cast<uint32_t>(type)].vec_dot = fn; }; \
+        auto tile = [&](T type, VecDotTileFn fn) {                                                \
+            table[static_cast<uint32_t>(type)].vec_dot_tile = fn;                                 \
+        };                                                                                        \
+        dot(T::F32, ns::vec_dot_f32);                                                             \
+        dot(T::F16, ns::vec_dot_f16);                                                             \
+        dot(T::BF16, ns::vec_dot_bf16);                                                           \
+        tile(T::F32, ns::vec_dot_tile_f32);                                                       \
+        tile(T::F16, ns::vec_dot_tile_f16);                                                       \
+        tile(T::BF16, ns::vec_dot_tile_bf16);                                                     \
         dot(T::Q4_0, ns::vec_dot_q4_0);                                                           \
         dot(T::Q8_0, ns::vec_dot_q8_0);                                                           \
         dot(T::IQ4_NL, ns::vec_dot_iq4_nl);                                                       \

@@ -438,3 +438,59 @@ TEST(Repacked, Q6KMatmulMatchesScalarDotOfTheOriginalRows) {
     if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
     expect_repacked_matches_scalar(TensorType::Q6_K);
 }
+
+// Float weights (F32, F16, BF16) against F32 activations: every level's vec_dot and tile
+// kernel against a double-precision dot of the widened weights. Only the float summation order
+// differs between levels, so 1e-5 of sum |w_i x_i| bounds the gap. Lengths: a multiple of
+// every vector step, and one that leaves a tail on each level.
+TEST(FloatWeights, SimdDotsAndTilesMatchADoubleDot) {
+    for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16}) {
+        for (int64_t n : {2048, 1001}) {
+            // 6 rows: register blocks of 4 (AVX-512) or 2 (AVX2) and single rows; 15 tokens: groups
+            // of 4, 2 and 1.
+            const int64_t rows = 6, tokens = 15;
+            const size_t w_row = hearth::gguf::bytes_for(type, n);
+            auto wf32 = gaussian(n * rows, 11);
+            std::vector<uint8_t> w(w_row * rows);
+            traits(type, CpuLevel::Scalar).from_float(wf32.data(), w.data(), n * rows);
+            std::vector<float> wf(n * rows);
+            traits(type, CpuLevel::Scalar).to_float(w.data(), wf.data(), n * rows);
+            auto x = gaussian(n * tokens, 12);
+            const auto* act = reinterpret_cast<const uint8_t*>(x.data());
+            for (CpuLevel level : supported_cpu_levels()) {
+                const TypeTraits& tt = traits(type, level);
+                SCOPED_TRACE(std::string(hearth::gguf::type_name(type)) + " " +
+                             std::string(cpu_level_name(level)) + " n " + std::to_string(n));
+                std::vector<float> tiled(rows * tokens, NAN);
+                if (tt.vec_dot_tile)
+                    tt.vec_dot_tile(n, w.data(), w_row, rows, act, n * sizeof(float), tokens,
+                                    tiled.data(), rows);
+                for (int64_t t = 0; t < tokens; ++t) {
+                    for (int64_t r = 0; r < rows; ++r) {
+                        double want = 0, l1 = 0;
+                        for (int64_t i = 0; i < n; ++i) {
+                            want += double(wf[r * n + i]) * x[t * n + i];
+                            l1 += std::fabs(double(wf[r * n + i]) * x[t * n + i]);
+                        }
+                        EXPECT_NEAR(tt.vec_dot(n, w.data() + r * w_row, x.data() + t * n), want,
+                                    1e-5 * l1);
+                        if (tt.vec_dot_tile) {
+                            EXPECT_NEAR(tiled[t * rows + r], want, 1e-5 * l1) << "tile";
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// The SIMD levels are not left to the scalar loop for float weights.
+TEST(FloatWeights, SimdLevelsHaveTheirOwnKernels) {
+    for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16}) {
+        for (CpuLevel level : supported_cpu_levels()) {
+            if (level == CpuLevel::Scalar) continue;
+            EXPECT_NE(traits(type, level).vec_dot, traits(type, CpuLevel::Scalar).vec_dot);
+            EXPECT_NE(traits(type, level).vec_dot_tile, nullptr);
+        }
+    }
+}
