@@ -56,45 +56,45 @@ inline __m256i load(const void* p) {
 
 }  // namespace
 
-float vec_dot_q8_0(int64_t n, const void* weights, const void* activations) {
-    const auto* w = static_cast<const BlockQ8_0*>(weights);
+// Dot of a 32-block format whose levels(block) gives 32 signed levels, against Q8_0: two
+// blocks per step into two accumulators, so the loop is not one chain of dependent FMAs.
+template <typename Block, typename Levels>
+float block32_dot(int64_t n, const void* weights, const void* activations, Levels levels) {
+    const auto* w = static_cast<const Block*>(weights);
     const auto* a = static_cast<const BlockQ8_0*>(activations);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / kBlock32; ++b) {
-        _mm_prefetch(reinterpret_cast<const char*>(&w[b]) + kPrefetchBytes, _MM_HINT_T0);
-        __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
-        __m256i isum = dot_s8_s8(load(w[b].qs), load(a[b].qs));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+    const int64_t n_blocks = n / kBlock32;
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    auto add_block = [&](int64_t b, __m256& sum) {
+        const __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
+        sum = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(levels(w[b]), load(a[b].qs))), sum);
+    };
+    int64_t b = 0;
+    for (; b + 2 <= n_blocks; b += 2) {
+        prefetch_ahead(&w[b], 2 * sizeof(Block));
+        add_block(b, acc[0]);
+        add_block(b + 1, acc[1]);
     }
-    return hsum(acc);
+    if (b < n_blocks) add_block(b, acc[0]);
+    return hsum(_mm256_add_ps(acc[0], acc[1]));
+}
+
+float vec_dot_q8_0(int64_t n, const void* weights, const void* activations) {
+    return block32_dot<BlockQ8_0>(n, weights, activations,
+                                  [](const BlockQ8_0& blk) { return load(blk.qs); });
 }
 
 float vec_dot_q4_0(int64_t n, const void* weights, const void* activations) {
-    const auto* w = static_cast<const BlockQ4_0*>(weights);
-    const auto* a = static_cast<const BlockQ8_0*>(activations);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / kBlock32; ++b) {
-        _mm_prefetch(reinterpret_cast<const char*>(&w[b]) + kPrefetchBytes, _MM_HINT_T0);
-        __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
-        __m256i q = _mm256_sub_epi8(unpack_nibbles_16(w[b].qs), _mm256_set1_epi8(8));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(q, load(a[b].qs))), acc);
-    }
-    return hsum(acc);
+    return block32_dot<BlockQ4_0>(n, weights, activations, [](const BlockQ4_0& blk) {
+        return _mm256_sub_epi8(unpack_nibbles_16(blk.qs), _mm256_set1_epi8(8));
+    });
 }
 
 float vec_dot_iq4_nl(int64_t n, const void* weights, const void* activations) {
-    const auto* w = static_cast<const BlockIQ4_NL*>(weights);
-    const auto* a = static_cast<const BlockQ8_0*>(activations);
-    const __m256i levels =
+    const __m256i table =
         _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values)));
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / kBlock32; ++b) {
-        _mm_prefetch(reinterpret_cast<const char*>(&w[b]) + kPrefetchBytes, _MM_HINT_T0);
-        __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
-        __m256i q = _mm256_shuffle_epi8(levels, unpack_nibbles_16(w[b].qs));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(q, load(a[b].qs))), acc);
-    }
-    return hsum(acc);
+    return block32_dot<BlockIQ4_NL>(n, weights, activations, [&](const BlockIQ4_NL& blk) {
+        return _mm256_shuffle_epi8(table, unpack_nibbles_16(blk.qs));
+    });
 }
 
 namespace {
