@@ -7,9 +7,24 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "model/model.h"
 #include "model/synthetic.h"
+
+// Removes `path` when the test process exits: servers load their model files lazily, so the
+// files must outlive the test body, and one per process would otherwise pile up (tens of MB
+// each, every run).
+inline void remove_at_exit(const std::string& path) {
+    struct Files {
+        std::vector<std::string> paths;
+        ~Files() {
+            for (const std::string& p : paths) std::remove(p.c_str());
+        }
+    };
+    static Files files;
+    files.paths.push_back(path);
+}
 
 // Writes the model and returns its path. One file per process: CTest runs each test of a binary
 // as its own process, in parallel, and two writers of one file would corrupt each other.
@@ -29,6 +44,7 @@ inline std::string synthetic_model_file_with_vocab(const std::string& architectu
     options.seed = 7;
     if (n_ctx > 0) options.shape.n_ctx = n_ctx;
     model::write_synthetic_model(options, path);
+    remove_at_exit(path);
     return path;
 }
 
