@@ -61,8 +61,7 @@ float float_dot(int64_t n, const void* weights, const void* activations) {
 
 // kRows weight rows against kTokens activation rows, all kRows x kTokens sums in registers:
 // each step of W columns widens kRows weight vectors and loads kTokens activation vectors for
-// kRows * kTokens FMAs, so neither the conversions nor the activation loads (from L2: a
-// prompt's activations outgrow L1) limit the FMA rate.
+// kRows * kTokens FMAs, instead of one widening and one load per FMA.
 template <class V, class Weights, int kRows, int kTokens>
 void float_block(const tile::TileArgs& t, int r0, int t0) {
     using R = typename V::reg;
@@ -99,8 +98,9 @@ void float_block(const tile::TileArgs& t, int r0, int t0) {
 }
 
 // The tile's rows in blocks of V::kRowBlock (then one by one) against kTokens tokens. Tokens
-// are the outer loop: kTokens activation rows (a few KB each) stay in L1 while the tile's
-// weight rows pass, and F16 weights are half the bytes that F32 activations would be.
+// are the outer loop, so the same kTokens activation rows stay cached while the tile's weight
+// rows pass (F16 weights are half the bytes of F32 activations; measured about 10% faster
+// than rows outer).
 template <class V, class Weights, int kTokens>
 void float_token_group(const tile::TileArgs& t, int t0) {
     int r0 = 0;
