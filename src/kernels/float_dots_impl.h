@@ -99,8 +99,8 @@ void float_block(const tile::TileArgs& t, int r0, int t0) {
 
 // The tile's rows in blocks of V::kRowBlock (then one by one) against kTokens tokens. Tokens
 // are the outer loop, so the same kTokens activation rows stay cached while the tile's weight
-// rows pass (F16 weights are half the bytes of F32 activations; measured about 10% faster
-// than rows outer).
+// rows pass (F16 weights are half the bytes of F32 activations; one A/B against rows outer:
+// 3-23% faster).
 template <class V, class Weights, int kTokens>
 void float_token_group(const tile::TileArgs& t, int t0) {
     int r0 = 0;
