@@ -2,7 +2,7 @@
 // that matters is weight GB/s. Prompt processing (many tokens) is compute bound: tokens/s.
 //   bench_matmul --benchmark_filter='Q4_K'     HEARTH_CPU=avx2 bench_matmul ...
 // Arguments of each case: rows, cols, tokens, threads. Q4_K, Q6_K, Q4_0 and Q8_0 run repacked
-// on AVX-512 CPUs, as models do (HEARTH_REPACK=0: the row-by-row kernels).
+// on AVX-512 CPUs and Q4_K on AVX2 ones, as models do (HEARTH_REPACK=0: the row-by-row kernels).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -58,10 +58,11 @@ void run_matmul(benchmark::State& state, TensorType type) {
     const int threads = static_cast<int>(state.range(3));
     const auto& data = weights(type, rows, cols);
     WeightMatrix w{type, data.data(), rows, cols, hearth::gguf::bytes_for(type, cols)};
-    // As the model loader does: repacked for AVX-512 unless HEARTH_REPACK=0.
+    // As the model loader does: repacked where the level has kernels for it, unless
+    // HEARTH_REPACK=0.
     const char* repack_env = std::getenv("HEARTH_REPACK");
     AlignedBuffer repacked;
-    if (cpu_level() == CpuLevel::Avx512 && can_repack(w) &&
+    if (has_repacked_kernels(type, cpu_level()) && can_repack(w) &&
         !(repack_env && std::string(repack_env) == "0")) {
         repacked = AlignedBuffer::allocate(repacked_bytes(w));
         repack(w, repacked.data.get(), 0, rows / kRepackRows);

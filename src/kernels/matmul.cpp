@@ -66,7 +66,13 @@ void matmul_rows(const TypeTraits& tt, const WeightMatrix& w, const Activations&
                  int64_t n_tokens, float* y, int64_t begin, int64_t end) {
     // Row ranges come in whole row tiles (16), so they match the repacked row groups; a range
     // that does not (a group behind a matrix of odd size) takes the plain path.
-    if (w.repacked && cpu_level() == CpuLevel::Avx512 && begin % kRepackRows == 0 &&
+    const CpuLevel level = cpu_level();
+    if (w.repacked && level == CpuLevel::Avx2 && has_repacked_kernels(w.type, level) &&
+        begin % kRepackRows == 0 && end % kRepackRows == 0) {
+        avx2::matmul_repacked(w, act.data, act.row_bytes, n_tokens, y, w.rows, begin, end);
+        return;
+    }
+    if (w.repacked && level == CpuLevel::Avx512 && begin % kRepackRows == 0 &&
         end % kRepackRows == 0) {
         const bool amx = amx_enabled();
         for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {

@@ -8,6 +8,7 @@
 #include "kernels/quants.h"
 #include "kernels/quants_simd.h"
 #include "kernels/quants_tile.h"
+#include "kernels/repack.h"
 
 namespace hearth::kernels::avx2 {
 namespace {
@@ -596,5 +597,113 @@ HEARTH_AVX2_TILE(q8_0, (block32_row_pass<BlockQ8_0, q8_0_levels>), vec_dot_q8_0)
 HEARTH_AVX2_TILE(q5_0, (block32_row_pass<BlockQ5_0, q5_0_levels>), vec_dot_q5_0)
 HEARTH_AVX2_TILE(iq4_nl, (block32_row_pass<BlockIQ4_NL, iq4_nl_levels>), vec_dot_iq4_nl)
 #undef HEARTH_AVX2_TILE
+
+// ---------------------------------------------------------------- repacked Q4_K (16 rows)
+
+namespace {
+
+inline __m256i broadcast32(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// 8 rows (half `half` of each 16-row x16 block) of a repacked Q4_K matrix against kTokens
+// activation rows. A ymm holds the 8 rows' 4 bytes of a level group. Per group: the two nibble
+// halves once, then per token two broadcasts and two maddubs, whose s16 pairs add up over the
+// sub-block's four groups without overflow (16 products of at most 15 x 128: 30720); one madd
+// by the rows' scales per sub-block.
+template <int kTokens>
+void q4_k_x8_rows(const BlockQ4_Kx16* w, int64_t n_blocks, int half, const BlockQ8_K* const* a,
+                  float* const* y) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const int r0 = 8 * half;
+    __m256 acc[kTokens];
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const BlockQ4_Kx16& blk = w[b];
+        prefetch_ahead(&blk, sizeof(BlockQ4_Kx16));
+        __m256i isum[kTokens];
+        for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; ++j) {
+            __m256i sum16[kTokens];
+            for (int t = 0; t < kTokens; ++t) sum16[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; ++i) {
+                const int g = 4 * j + i;
+                const __m256i q = load(blk.qs[g] + 4 * r0);
+                const __m256i lo = _mm256_and_si256(q, low4);
+                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+#pragma GCC unroll 4
+                for (int t = 0; t < kTokens; ++t) {
+                    const int8_t* x = a[t][b].qs + 8 * g;
+                    sum16[t] = _mm256_add_epi16(
+                        sum16[t], _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast32(x)),
+                                                   _mm256_maddubs_epi16(hi, broadcast32(x + 4))));
+                }
+            }
+            // Each row's scale in both s16 halves of its lane: madd gives scale x the lane sum.
+            const __m256i scale32 = _mm256_cvtepu8_epi32(
+                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[j] + r0)));
+            const __m256i scale = _mm256_or_si256(scale32, _mm256_slli_epi32(scale32, 16));
+            for (int t = 0; t < kTokens; ++t)
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(sum16[t], scale));
+        }
+        const __m256 d =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d + r0)));
+        for (int t = 0; t < kTokens; ++t)
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a[t][b].d)),
+                                     _mm256_cvtepi32_ps(isum[t]), acc[t]);
+        __m256i min_sum[kTokens];
+        for (int t = 0; t < kTokens; ++t) min_sum[t] = _mm256_setzero_si256();
+        for (int p = 0; p < 4; ++p) {
+            const __m256i mins = _mm256_cvtepu8_epi16(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.mins[p][r0])));
+            for (int t = 0; t < kTokens; ++t)
+                min_sum[t] = _mm256_add_epi32(
+                    min_sum[t],
+                    _mm256_madd_epi16(mins, _mm256_set1_epi32(q8_k_bsum_pair(a[t][b], p))));
+        }
+        const __m256 dmin =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.dmin + r0)));
+        for (int t = 0; t < kTokens; ++t)
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, _mm256_set1_ps(a[t][b].d)),
+                                      _mm256_cvtepi32_ps(min_sum[t]), acc[t]);
+    }
+    for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
+}
+
+}  // namespace
+
+void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
+                     int64_t row_end) {
+    // has_repacked_kernels() admits only Q4_K on AVX2. Tokens in passes of 4 (then 2, 1):
+    // each pass unpacks the weights once for all its tokens.
+    const int64_t n_blocks = w.cols / kSuperBlock;
+    const auto* groups = reinterpret_cast<const BlockQ4_Kx16*>(w.repacked);
+    for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
+        const BlockQ4_Kx16* rows = groups + (r / kRepackRows) * n_blocks;
+        for (int64_t t0 = 0; t0 < n_tokens;) {
+            const int k = n_tokens - t0 >= 4 ? 4 : n_tokens - t0 >= 2 ? 2 : 1;
+            const BlockQ8_K* a[4];
+            float* out[4];
+            for (int t = 0; t < k; ++t) {
+                a[t] = reinterpret_cast<const BlockQ8_K*>(activations +
+                                                          (t0 + t) * activation_row_bytes);
+                out[t] = y + (t0 + t) * y_stride + r;
+            }
+            for (int half = 0; half < 2; ++half) {
+                if (k == 4)
+                    q4_k_x8_rows<4>(rows, n_blocks, half, a, out);
+                else if (k == 2)
+                    q4_k_x8_rows<2>(rows, n_blocks, half, a, out);
+                else
+                    q4_k_x8_rows<1>(rows, n_blocks, half, a, out);
+            }
+            t0 += k;
+        }
+    }
+}
 
 }  // namespace hearth::kernels::avx2

@@ -603,14 +603,6 @@ inline __m512i broadcast32(const int8_t* p) {
     return _mm512_set1_epi32(v);
 }
 
-// sum_j bsum32_j of sub-blocks 2p, 2p+1 as the two s16 halves of one 32-bit word, for
-// vpdpwssd against the rows' (min 2p, min 2p+1) pairs.
-inline int32_t bsum_pair(const BlockQ8_K& a, int p) {
-    const int lo = a.bsums[4 * p] + a.bsums[4 * p + 1];
-    const int hi = a.bsums[4 * p + 2] + a.bsums[4 * p + 3];
-    return static_cast<int32_t>((static_cast<uint32_t>(hi) << 16) | static_cast<uint16_t>(lo));
-}
-
 // 16 rows of a repacked Q4_K matrix against kTokens activation rows. Per group of 8 columns:
 // one load of the 16 rows' levels, two nibble masks, then per token two broadcasts and two
 // vpdpbusd; the sub-block scale is one vpmulld per 16 rows and token.
@@ -671,8 +663,8 @@ void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
             const __m512i mins = _mm512_cvtepu8_epi16(load256(blk.mins[p]));
 #pragma GCC unroll 4
             for (int t = 0; t < kTokens; ++t)
-                min_sum[t] =
-                    _mm512_dpwssd_epi32(min_sum[t], mins, _mm512_set1_epi32(bsum_pair(a[t][b], p)));
+                min_sum[t] = _mm512_dpwssd_epi32(min_sum[t], mins,
+                                                 _mm512_set1_epi32(q8_k_bsum_pair(a[t][b], p)));
         }
         const __m512 dmin = _mm512_cvtph_ps(load256(blk.dmin));
 #pragma GCC unroll 4
@@ -1193,8 +1185,8 @@ void q4_k_pass(const PassArgs<BlockQ4_Kx16>& p) {
                 const __m512 dx = _mm512_set1_ps(x.d);
                 __m512i min_sum = _mm512_setzero_si512();
                 for (int q = 0; q < 4; ++q)
-                    min_sum =
-                        _mm512_dpwssd_epi32(min_sum, mins[q], _mm512_set1_epi32(bsum_pair(x, q)));
+                    min_sum = _mm512_dpwssd_epi32(min_sum, mins[q],
+                                                  _mm512_set1_epi32(q8_k_bsum_pair(x, q)));
                 __m512 v =
                     _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_load_ps(block_sums[r][i]),
                                     b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(sums[r][i]));

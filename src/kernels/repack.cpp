@@ -145,6 +145,17 @@ bool can_repack(const WeightMatrix& w) {
            w.cols % shape.columns == 0;
 }
 
+bool has_repacked_kernels(gguf::TensorType type, CpuLevel level) {
+    switch (level) {
+        case CpuLevel::Avx512:
+            return packed_shape(type).columns > 0;
+        case CpuLevel::Avx2:
+            return type == gguf::TensorType::Q4_K;
+        default:
+            return false;
+    }
+}
+
 size_t repacked_bytes(const WeightMatrix& w) {
     const PackedShape shape = packed_shape(w.type);
     return static_cast<size_t>(w.rows / kRepackRows) * static_cast<size_t>(w.cols / shape.columns) *

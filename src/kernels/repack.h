@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "kernels/cpu.h"
 #include "kernels/matmul.h"
 #include "kernels/quants.h"
 
@@ -78,6 +79,19 @@ struct AlignedBuffer {
     static AlignedBuffer allocate(size_t bytes);
 };
 
+// sum_j bsum16_j of sub-blocks 2p and 2p+1 of a Q8_K activation block as the two s16 halves
+// of one 32-bit word: what the repacked Q4_K kernels multiply with a row's (min 2p, min 2p+1)
+// pair in one madd/dpwssd step.
+inline int32_t q8_k_bsum_pair(const BlockQ8_K& a, int p) {
+    const int lo = a.bsums[4 * p] + a.bsums[4 * p + 1];
+    const int hi = a.bsums[4 * p + 2] + a.bsums[4 * p + 3];
+    return static_cast<int32_t>((static_cast<uint32_t>(hi) << 16) | static_cast<uint16_t>(lo));
+}
+
+// Whether `level` has kernels for the repacked layout of `type` (the loader repacks only
+// then): AVX-512 for Q4_K, Q6_K, Q4_0 and Q8_0; AVX2 for Q4_K.
+bool has_repacked_kernels(gguf::TensorType type, CpuLevel level);
+
 namespace avx512 {
 // y[t * y_stride + r] for rows [row_begin, row_end) (multiples of 16) of `w`, whose
 // `repacked` copy is used, against n_tokens rows of activations in the type's vec_dot_type
@@ -86,6 +100,13 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end);
 }  // namespace avx512
+
+namespace avx2 {
+// The same for Q4_K on AVX2 (has_repacked_kernels).
+void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
+                     int64_t row_end);
+}  // namespace avx2
 
 namespace amx {
 // The same with AMX tiles (kernels/cpu.h amx_enabled()), for n_tokens a multiple of 16.

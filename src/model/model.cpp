@@ -131,7 +131,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     m->load_weights(options);
     const char* repack_env = std::getenv("HEARTH_REPACK");
     if (options.repack && !(repack_env && std::string_view(repack_env) == "0") &&
-        kernels::cpu_level() == kernels::CpuLevel::Avx512) {
+        kernels::cpu_level() != kernels::CpuLevel::Scalar) {
         m->repack_weights();
     }
     if (options.mlock && m->file_.mapping()) m->file_.mapping()->lock_in_memory();
@@ -207,7 +207,9 @@ void for_each_matrix(WeightsT& weights, F f) {
 void Model::repack_weights() {
     kernels::ThreadPool pool(kernels::ThreadPool::default_thread_count());
     for_each_matrix(weights_, [&](kernels::WeightMatrix& w) {
-        if (!w.data || !kernels::can_repack(w)) return;
+        if (!w.data || !kernels::can_repack(w) ||
+            !kernels::has_repacked_kernels(w.type, kernels::cpu_level()))
+            return;
         kernels::AlignedBuffer buffer =
             kernels::AlignedBuffer::allocate(kernels::repacked_bytes(w));
         const int64_t n_groups = w.rows / kernels::kRepackRows;

@@ -372,8 +372,13 @@ void expect_repacked_matches_scalar(TensorType type) {
     w.repacked = repacked.data();
     using Kernel = void (*)(const WeightMatrix&, const uint8_t*, size_t, int64_t, float*, size_t,
                             int64_t, int64_t);
-    std::vector<std::pair<std::string, Kernel>> kernels = {{"avx512", avx512::matmul_repacked}};
+    std::vector<std::pair<std::string, Kernel>> kernels;
+    if (detected_cpu_level() == CpuLevel::Avx512)
+        kernels.push_back({"avx512", avx512::matmul_repacked});
     if (amx_usable()) kernels.push_back({"amx", amx::matmul_repacked});  // 16-token groups
+    if (has_repacked_kernels(type, CpuLevel::Avx2) && detected_cpu_level() >= CpuLevel::Avx2)
+        kernels.push_back({"avx2", avx2::matmul_repacked});
+    ASSERT_FALSE(kernels.empty());
     for (int64_t tokens : {1, 7, 16, 48}) {
         const size_t a_row = hearth::gguf::bytes_for(act_type, cols);
         auto xf = gaussian(cols * tokens, 22);
@@ -403,24 +408,30 @@ void expect_repacked_matches_scalar(TensorType type) {
             }
         }
     }
-    // Through matmul(): the repacked copy is used on AVX-512 (and AMX for whole groups of 16
-    // tokens) and gives what the unrepacked matrix gives.
-    for (int64_t tokens : {3, 35}) {
-        auto xf = gaussian(cols * tokens, 23);
-        ThreadPool pool(2);
-        MatmulScratch scratch;
-        std::vector<float> plain(rows * tokens), fast(rows * tokens);
-        WeightMatrix original = w;
-        original.repacked = nullptr;
-        matmul(original, xf.data(), tokens, plain.data(), pool, scratch);
-        matmul(w, xf.data(), tokens, fast.data(), pool, scratch);
-        for (size_t i = 0; i < plain.size(); ++i)
-            EXPECT_NEAR(fast[i], plain[i], 1e-4 * (std::fabs(plain[i]) + 1)) << i;
+    // Through matmul() at every level: the repacked copy is used where the level has kernels
+    // for it (and AMX for whole groups of 16 tokens), the original rows elsewhere, and both
+    // give what the unrepacked matrix gives.
+    for (CpuLevel level : supported_cpu_levels()) {
+        set_cpu_level(level);
+        for (int64_t tokens : {3, 35}) {
+            auto xf = gaussian(cols * tokens, 23);
+            ThreadPool pool(2);
+            MatmulScratch scratch;
+            std::vector<float> plain(rows * tokens), fast(rows * tokens);
+            WeightMatrix original = w;
+            original.repacked = nullptr;
+            matmul(original, xf.data(), tokens, plain.data(), pool, scratch);
+            matmul(w, xf.data(), tokens, fast.data(), pool, scratch);
+            for (size_t i = 0; i < plain.size(); ++i)
+                EXPECT_NEAR(fast[i], plain[i], 1e-4 * (std::fabs(plain[i]) + 1))
+                    << cpu_level_name(level) << " " << i;
+        }
     }
+    set_cpu_level(detected_cpu_level());
 }
 
 TEST(Repacked, Q4KMatmulMatchesScalarDotOfTheOriginalRows) {
-    if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+    if (detected_cpu_level() == CpuLevel::Scalar) GTEST_SKIP() << "no AVX2 on this CPU";
     expect_repacked_matches_scalar(TensorType::Q4_K);
 }
 
