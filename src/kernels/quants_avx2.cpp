@@ -673,17 +673,96 @@ void q4_k_x8_rows(const BlockQ4_Kx16* w, int64_t n_blocks, int half, const Block
     for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
 }
 
-}  // namespace
+// The levels (0..63) of sub-block j (columns 16j .. 16j+15) of 8 rows: levels[k] holds columns
+// 16j+4k .. 16j+4k+3, 4 bytes a row, as in the AVX-512 kernel.
+inline void q6_k_x8_levels(const BlockQ6_Kx16& blk, int j, int r0, __m256i levels[4]) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const __m256i bits45 = _mm256_set1_epi8(0x30);
+    const __m256i q0 = load(blk.ql[2 * j] + 4 * r0), q1 = load(blk.ql[2 * j + 1] + 4 * r0);
+    const __m256i h = load(blk.qh[j] + 4 * r0);
+    auto join = [&](__m256i low, __m256i high) {
+        return _mm256_or_si256(_mm256_and_si256(low, low4), _mm256_and_si256(high, bits45));
+    };
+    levels[0] = join(q0, _mm256_slli_epi16(h, 4));
+    levels[1] = join(_mm256_srli_epi16(q0, 4), _mm256_slli_epi16(h, 2));
+    levels[2] = join(q1, h);
+    levels[3] = join(_mm256_srli_epi16(q1, 4), _mm256_srli_epi16(h, 2));
+}
 
-void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
-                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
-                     int64_t row_end) {
-    // has_repacked_kernels() admits only Q4_K on AVX2. Tokens in passes of 4 (then 2, 1):
-    // each pass unpacks the weights once for all its tokens.
+// A row's signed 16-bit value in both s16 halves of its 32-bit lane, from 8 int8 values.
+inline __m256i s8_in_both_halves(const int8_t* p) {
+    const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_blend_epi16(v, _mm256_slli_epi32(v, 16), 0xAA);
+}
+
+// 8 rows (half `half`) of a repacked Q6_K matrix against kTokens activation rows. Per sub-block
+// (16 columns): the four level vectors once, then per token four maddubs added in pairs (4
+// products of at most 63 x 128 a lane: 32256, no overflow) and two madds by the rows' scales.
+// The -32 of every level comes off once per block: 32 x sum_j scale_j x bsum_j, with the
+// scales of sub-blocks j, j+1 interleaved per row so one madd takes two of them.
+template <int kTokens>
+void q6_k_x8_rows(const BlockQ6_Kx16* w, int64_t n_blocks, int half, const BlockQ8_K* const* a,
+                  float* const* y) {
+    const int r0 = 8 * half;
+    __m256 acc[kTokens];
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const BlockQ6_Kx16& blk = w[b];
+        prefetch_ahead(&blk, sizeof(BlockQ6_Kx16));
+        __m256i isum[kTokens];
+        for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 16; ++j) {
+            __m256i levels[4];
+            q6_k_x8_levels(blk, j, r0, levels);
+            const __m256i scale = s8_in_both_halves(blk.scales[j] + r0);
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t) {
+                const int8_t* x = a[t][b].qs + 16 * j;
+                const __m256i s01 =
+                    _mm256_add_epi16(_mm256_maddubs_epi16(levels[0], broadcast32(x)),
+                                     _mm256_maddubs_epi16(levels[1], broadcast32(x + 4)));
+                const __m256i s23 =
+                    _mm256_add_epi16(_mm256_maddubs_epi16(levels[2], broadcast32(x + 8)),
+                                     _mm256_maddubs_epi16(levels[3], broadcast32(x + 12)));
+                isum[t] = _mm256_add_epi32(
+                    isum[t],
+                    _mm256_add_epi32(_mm256_madd_epi16(s01, scale), _mm256_madd_epi16(s23, scale)));
+            }
+        }
+        __m256i offset[kTokens];
+        for (int t = 0; t < kTokens; ++t) offset[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 16; j += 2) {
+            const __m256i pairs = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(
+                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[j] + r0)),
+                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[j + 1] + r0))));
+            for (int t = 0; t < kTokens; ++t) {
+                int32_t bsums;
+                std::memcpy(&bsums, a[t][b].bsums + j, 4);
+                offset[t] =
+                    _mm256_add_epi32(offset[t], _mm256_madd_epi16(pairs, _mm256_set1_epi32(bsums)));
+            }
+        }
+        const __m256 d =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d + r0)));
+        for (int t = 0; t < kTokens; ++t) {
+            const __m256i dot = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(offset[t], 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a[t][b].d)),
+                                     _mm256_cvtepi32_ps(dot), acc[t]);
+        }
+    }
+    for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
+}
+
+// Tokens in passes of 4 (then 2, 1) over each 16-row group, 8 rows at a time: each pass
+// unpacks the weights once for all its tokens. Rows<K>::run(rows, n_blocks, half, a, y).
+template <typename Packed, template <int> class Rows>
+void matmul_x8_halves(const WeightMatrix& w, const uint8_t* activations,
+                      size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                      int64_t row_begin, int64_t row_end) {
     const int64_t n_blocks = w.cols / kSuperBlock;
-    const auto* groups = reinterpret_cast<const BlockQ4_Kx16*>(w.repacked);
+    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
     for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
-        const BlockQ4_Kx16* rows = groups + (r / kRepackRows) * n_blocks;
+        const Packed* rows = groups + (r / kRepackRows) * n_blocks;
         for (int64_t t0 = 0; t0 < n_tokens;) {
             const int k = n_tokens - t0 >= 4 ? 4 : n_tokens - t0 >= 2 ? 2 : 1;
             const BlockQ8_K* a[4];
@@ -695,14 +774,46 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
             }
             for (int half = 0; half < 2; ++half) {
                 if (k == 4)
-                    q4_k_x8_rows<4>(rows, n_blocks, half, a, out);
+                    Rows<4>::run(rows, n_blocks, half, a, out);
                 else if (k == 2)
-                    q4_k_x8_rows<2>(rows, n_blocks, half, a, out);
+                    Rows<2>::run(rows, n_blocks, half, a, out);
                 else
-                    q4_k_x8_rows<1>(rows, n_blocks, half, a, out);
+                    Rows<1>::run(rows, n_blocks, half, a, out);
             }
             t0 += k;
         }
+    }
+}
+
+template <int kTokens>
+struct Q4KRows {
+    static void run(const BlockQ4_Kx16* w, int64_t n, int half, const BlockQ8_K* const* a,
+                    float* const* y) {
+        q4_k_x8_rows<kTokens>(w, n, half, a, y);
+    }
+};
+template <int kTokens>
+struct Q6KRows {
+    static void run(const BlockQ6_Kx16* w, int64_t n, int half, const BlockQ8_K* const* a,
+                    float* const* y) {
+        q6_k_x8_rows<kTokens>(w, n, half, a, y);
+    }
+};
+
+}  // namespace
+
+void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
+                     int64_t row_end) {
+    switch (w.type) {
+        case gguf::TensorType::Q4_K:
+            return matmul_x8_halves<BlockQ4_Kx16, Q4KRows>(
+                w, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
+        case gguf::TensorType::Q6_K:
+            return matmul_x8_halves<BlockQ6_Kx16, Q6KRows>(
+                w, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
+        default:
+            break;  // has_repacked_kernels() admits no other type on AVX2
     }
 }
 

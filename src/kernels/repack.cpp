@@ -150,7 +150,7 @@ bool has_repacked_kernels(gguf::TensorType type, CpuLevel level) {
         case CpuLevel::Avx512:
             return packed_shape(type).columns > 0;
         case CpuLevel::Avx2:
-            return type == gguf::TensorType::Q4_K;
+            return type == gguf::TensorType::Q4_K || type == gguf::TensorType::Q6_K;
         default:
             return false;
     }

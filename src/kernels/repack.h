@@ -89,7 +89,7 @@ inline int32_t q8_k_bsum_pair(const BlockQ8_K& a, int p) {
 }
 
 // Whether `level` has kernels for the repacked layout of `type` (the loader repacks only
-// then): AVX-512 for Q4_K, Q6_K, Q4_0 and Q8_0; AVX2 for Q4_K.
+// then): AVX-512 for Q4_K, Q6_K, Q4_0 and Q8_0; AVX2 for Q4_K and Q6_K.
 bool has_repacked_kernels(gguf::TensorType type, CpuLevel level);
 
 namespace avx512 {
@@ -102,7 +102,7 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
 }  // namespace avx512
 
 namespace avx2 {
-// The same for Q4_K on AVX2 (has_repacked_kernels).
+// The same for Q4_K and Q6_K on AVX2 (has_repacked_kernels).
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end);
