@@ -598,7 +598,7 @@ HEARTH_AVX2_TILE(q5_0, (block32_row_pass<BlockQ5_0, q5_0_levels>), vec_dot_q5_0)
 HEARTH_AVX2_TILE(iq4_nl, (block32_row_pass<BlockIQ4_NL, iq4_nl_levels>), vec_dot_iq4_nl)
 #undef HEARTH_AVX2_TILE
 
-// ---------------------------------------------------------------- repacked Q4_K (16 rows)
+// ------------------------------------------ repacked Q4_K and Q6_K (16-row blocks, 8 at a time)
 
 namespace {
 
@@ -753,8 +753,8 @@ void q6_k_x8_rows(const BlockQ6_Kx16* w, int64_t n_blocks, int half, const Block
     for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
 }
 
-// Tokens in passes of 4 (then 2, 1) over each 16-row group, 8 rows at a time: each pass
-// unpacks the weights once for all its tokens. Rows<K>::run(rows, n_blocks, half, a, y).
+// Each 16-row group 8 rows at a time, tokens in passes of 4, 2 and 1 (tile::for_each_token_pass):
+// Rows<K>::run(rows, n_blocks, half, a, y).
 template <typename Packed, template <int> class Rows>
 void matmul_x8_halves(const WeightMatrix& w, const uint8_t* activations,
                       size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
@@ -763,8 +763,7 @@ void matmul_x8_halves(const WeightMatrix& w, const uint8_t* activations,
     const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
     for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
         const Packed* rows = groups + (r / kRepackRows) * n_blocks;
-        for (int64_t t0 = 0; t0 < n_tokens;) {
-            const int k = n_tokens - t0 >= 4 ? 4 : n_tokens - t0 >= 2 ? 2 : 1;
+        tile::for_each_token_pass(n_tokens, [&](int k, int64_t t0) {
             const BlockQ8_K* a[4];
             float* out[4];
             for (int t = 0; t < k; ++t) {
@@ -780,8 +779,7 @@ void matmul_x8_halves(const WeightMatrix& w, const uint8_t* activations,
                 else
                     Rows<1>::run(rows, n_blocks, half, a, out);
             }
-            t0 += k;
-        }
+        });
     }
 }
 

@@ -843,17 +843,6 @@ void block32_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_0* const*
     for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
-// Tokens in passes of 4, 2 and 1 over one 16-row group: calls pass(k, t0) for each.
-template <typename Pass>
-void for_each_token_pass(int64_t n_tokens, Pass pass) {
-    for (int64_t t0 = 0; t0 < n_tokens;) {
-        const int64_t left = n_tokens - t0;
-        const int k = left >= 4 ? 4 : left >= 2 ? 2 : 1;
-        pass(k, t0);
-        t0 += k;
-    }
-}
-
 // The 256-column x16 formats (Q4_K, Q6_K): Rows<K>(rows, n_blocks, activations, outputs).
 template <typename Packed, template <int> class Rows>
 void matmul_repacked_k(const WeightMatrix& w, const uint8_t* activations,
@@ -863,7 +852,7 @@ void matmul_repacked_k(const WeightMatrix& w, const uint8_t* activations,
     const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
     for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
         const Packed* rows = groups + (r / kRepackRows) * n_blocks;
-        for_each_token_pass(n_tokens, [&](int k, int64_t t0) {
+        tile::for_each_token_pass(n_tokens, [&](int k, int64_t t0) {
             const BlockQ8_K* a[4];
             float* out[4];
             for (int t = 0; t < k; ++t) {
@@ -904,7 +893,7 @@ void matmul_repacked_block32(const WeightMatrix& w, const uint8_t* activations,
     const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
     for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
         const Packed* rows = groups + (r / kRepackRows) * n_blocks;
-        for_each_token_pass(n_tokens, [&](int k, int64_t t0) {
+        tile::for_each_token_pass(n_tokens, [&](int k, int64_t t0) {
             const BlockQ8_0* a[4];
             const Block32Terms* token_terms[4];
             float* out[4];

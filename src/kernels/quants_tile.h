@@ -71,4 +71,16 @@ void for_each_pass_halving(const TileArgs& t, Pass pass, One one) {
     }
 }
 
+// Tokens in passes of 4, 2 and 1 over one repacked row group (kernels/repack.h): calls
+// pass(k, t0) for each, so each pass unpacks the weights once for its k tokens.
+template <typename Pass>
+void for_each_token_pass(int64_t n_tokens, Pass pass) {
+    for (int64_t t0 = 0; t0 < n_tokens;) {
+        const int64_t left = n_tokens - t0;
+        const int k = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        pass(k, t0);
+        t0 += k;
+    }
+}
+
 }  // namespace hearth::kernels::tile
