@@ -10,6 +10,7 @@
 
 #include "kernels/float_dots.h"
 #include "kernels/fp16.h"
+#include "kernels/prefetch.h"
 #include "kernels/quants_tile.h"
 
 namespace hearth::kernels {
@@ -35,9 +36,6 @@ struct BF16Weights {
     static float one(elem w) { return bf16_to_fp32(w); }
 };
 
-// Bytes ahead of the current weights to prefetch in decode: the rows stream from memory once.
-constexpr int64_t kFloatPrefetchBytes = 1024;
-
 template <class V, class Weights>
 float float_dot(int64_t n, const void* weights, const void* activations) {
     using R = typename V::reg;
@@ -48,7 +46,7 @@ float float_dot(int64_t n, const void* weights, const void* activations) {
     R acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
     int64_t i = 0;
     for (; i + 4 * W <= n; i += 4 * W) {
-        V::prefetch(reinterpret_cast<const char*>(w + i) + kFloatPrefetchBytes);
+        V::prefetch(reinterpret_cast<const char*>(w + i) + kPrefetchBytes);
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k)
             acc[k] = V::fmadd(Weights::load(w + i + k * W), V::load(x + i + k * W), acc[k]);

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/prefetch.h"
 #include "kernels/quants.h"
 #include "kernels/quants_simd.h"
 #include "kernels/quants_tile.h"
@@ -29,15 +30,6 @@ inline float hsum(__m256 v) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
-}
-
-// Decode streams weights from memory: ask for the block a few iterations ahead so the loads
-// overlap with the arithmetic even when the hardware prefetcher is slow to ramp up on a row.
-constexpr int kPrefetchBytes = 1024;
-inline void prefetch_ahead(const uint8_t* block, size_t block_bytes) {
-    for (size_t offset = 0; offset < block_bytes; offset += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchBytes + offset), _MM_HINT_T0);
-    }
 }
 
 inline __m256i load256(const void* p) {
@@ -69,7 +61,7 @@ float vec_dot_q8_0(int64_t n, const void* weights, const void* activations) {
     const auto* a = static_cast<const BlockQ8_0*>(activations);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / kBlock32; ++b) {
-        _mm_prefetch(reinterpret_cast<const char*>(&w[b]) + kPrefetchBytes, _MM_HINT_T0);
+        prefetch_ahead(&w[b], sizeof(w[b]));
         __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(load256(w[b].qs), load256(a[b].qs))),
                               acc);
@@ -83,7 +75,7 @@ float vec_dot_q4_0(int64_t n, const void* weights, const void* activations) {
     const __m256i eight = _mm256_set1_epi8(8);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / kBlock32; ++b) {
-        _mm_prefetch(reinterpret_cast<const char*>(&w[b]) + kPrefetchBytes, _MM_HINT_T0);
+        prefetch_ahead(&w[b], sizeof(w[b]));
         __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
         __m256i y = load256(a[b].qs);
         // sum (q - 8) y = sum q y - sum 8 y, both as u8 x s8 products.
@@ -101,7 +93,7 @@ float vec_dot_iq4_nl(int64_t n, const void* weights, const void* activations) {
         _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values)));
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / kBlock32; ++b) {
-        _mm_prefetch(reinterpret_cast<const char*>(&w[b]) + kPrefetchBytes, _MM_HINT_T0);
+        prefetch_ahead(&w[b], sizeof(w[b]));
         __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
         __m256i q = _mm256_shuffle_epi8(levels, unpack_nibbles_16(w[b].qs));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(q, load256(a[b].qs))), acc);
@@ -117,7 +109,7 @@ float vec_dot_q5_0(int64_t n, const void* weights, const void* activations) {
     const __m256i sixteen = _mm256_set1_epi8(16);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / kBlock32; ++b) {
-        _mm_prefetch(reinterpret_cast<const char*>(&w[b]) + kPrefetchBytes, _MM_HINT_T0);
+        prefetch_ahead(&w[b], sizeof(w[b]));
         uint32_t high_bits;
         std::memcpy(&high_bits, w[b].qh, 4);
         __m256i q = _mm256_mask_mov_epi8(unpack_nibbles_16(w[b].qs), high_bits,
@@ -280,7 +272,7 @@ float vec_dot_q6_k(int64_t n, const void* weights, const void* activations) {
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / kSuperBlock; ++b) {
         const BlockQ6_K& blk = w[b];
-        prefetch_ahead(reinterpret_cast<const uint8_t*>(&blk), sizeof(BlockQ6_K));
+        prefetch_ahead(&blk, sizeof(BlockQ6_K));
         __m256i scales16 =
             _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
         __m512i part[4];  // independent sums, as in dot_k4
@@ -618,7 +610,7 @@ void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const BlockQ4_Kx16& blk = w[b];
-        prefetch_ahead(reinterpret_cast<const uint8_t*>(&blk), sizeof(BlockQ4_Kx16));
+        prefetch_ahead(&blk, sizeof(BlockQ4_Kx16));
         __m512i isum[kTokens];
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_setzero_si512();
@@ -711,7 +703,7 @@ void q6_k_x16_rows(const BlockQ6_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const BlockQ6_Kx16& blk = w[b];
-        prefetch_ahead(reinterpret_cast<const uint8_t*>(&blk), sizeof(BlockQ6_Kx16));
+        prefetch_ahead(&blk, sizeof(BlockQ6_Kx16));
         __m512i isum[kTokens];
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_setzero_si512();
@@ -816,7 +808,7 @@ void block32_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_0* const*
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const Packed& blk = w[b];
-        prefetch_ahead(reinterpret_cast<const uint8_t*>(&blk), sizeof(Packed));
+        prefetch_ahead(&blk, sizeof(Packed));
         __m512i even[kTokens], odd[kTokens];
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) even[t] = odd[t] = _mm512_setzero_si512();
