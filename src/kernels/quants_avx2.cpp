@@ -744,63 +744,98 @@ void q6_k_x8_rows(const BlockQ6_Kx16* w, int64_t n_blocks, int half, const Block
     for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
 }
 
-// Each 16-row group 8 rows at a time, tokens in passes of 4, 2 and 1 (tile::for_each_token_pass):
-// Rows<K>::run(rows, n_blocks, half, a, y).
-template <typename Packed, template <int> class Rows>
-void matmul_x8_halves(const WeightMatrix& w, const uint8_t* activations,
-                      size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
-                      int64_t row_begin, int64_t row_end) {
-    const int64_t n_blocks = w.cols / kSuperBlock;
-    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
-    for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
-        const Packed* rows = groups + (r / kRepackRows) * n_blocks;
-        tile::for_each_token_pass(n_tokens, [&](int k, int64_t t0) {
-            const BlockQ8_K* a[4];
-            float* out[4];
-            for (int t = 0; t < k; ++t) {
-                a[t] = reinterpret_cast<const BlockQ8_K*>(activations +
-                                                          (t0 + t) * activation_row_bytes);
-                out[t] = y + (t0 + t) * y_stride + r;
+// 8 rows (half `half`) of a repacked Q4_0 matrix against kTokens activation rows. Per level
+// group (8 columns): the two nibble halves once, then per token two broadcasts and two maddubs,
+// whose s16 pairs add up over the block's four groups without overflow (16 products of at
+// most 15 x 128: 30720); one madd by ones per block. The stored levels' +8 comes off with the
+// token's Block32Terms.
+template <int kTokens>
+void q4_0_x8_rows(const BlockQ4_0x16* w, int64_t n_blocks, int half, const BlockQ8_0* const* a,
+                  const Block32Terms* const* terms, float* const* y) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int r0 = 8 * half;
+    __m256 acc[kTokens];
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const BlockQ4_0x16& blk = w[b];
+        prefetch_ahead(&blk, sizeof(BlockQ4_0x16));
+        __m256i sum16[kTokens];
+        for (int t = 0; t < kTokens; ++t) sum16[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; ++g) {
+            const __m256i q = load(blk.qs[g] + 4 * r0);
+            const __m256i lo = _mm256_and_si256(q, low4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t) {
+                const int8_t* x = a[t][b].qs + 8 * g;
+                sum16[t] = _mm256_add_epi16(
+                    sum16[t], _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast32(x)),
+                                               _mm256_maddubs_epi16(hi, broadcast32(x + 4))));
             }
-            for (int half = 0; half < 2; ++half) {
-                if (k == 4)
-                    Rows<4>::run(rows, n_blocks, half, a, out);
-                else if (k == 2)
-                    Rows<2>::run(rows, n_blocks, half, a, out);
-                else
-                    Rows<1>::run(rows, n_blocks, half, a, out);
-            }
-        });
+        }
+        const __m256 d =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d + r0)));
+        for (int t = 0; t < kTokens; ++t) {
+            const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum16[t], ones));
+            const __m256 v = _mm256_fmsub_ps(dot, _mm256_set1_ps(terms[t][b].d),
+                                             _mm256_set1_ps(terms[t][b].offset));
+            acc[t] = _mm256_fmadd_ps(d, v, acc[t]);
+        }
     }
+    for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
 }
-
-template <int kTokens>
-struct Q4KRows {
-    static void run(const BlockQ4_Kx16* w, int64_t n, int half, const BlockQ8_K* const* a,
-                    float* const* y) {
-        q4_k_x8_rows<kTokens>(w, n, half, a, y);
-    }
-};
-template <int kTokens>
-struct Q6KRows {
-    static void run(const BlockQ6_Kx16* w, int64_t n, int half, const BlockQ8_K* const* a,
-                    float* const* y) {
-        q6_k_x8_rows<kTokens>(w, n, half, a, y);
-    }
-};
 
 }  // namespace
 
+// Each 16-row group 8 rows at a time (both halves while the group is in cache), tokens in
+// passes of 4, 2 and 1.
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end) {
+    const tile::RepackedCall call{
+        activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end};
+    const int64_t n_superblocks = w.cols / kSuperBlock;
     switch (w.type) {
-        case gguf::TensorType::Q4_K:
-            return matmul_x8_halves<BlockQ4_Kx16, Q4KRows>(
-                w, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
-        case gguf::TensorType::Q6_K:
-            return matmul_x8_halves<BlockQ6_Kx16, Q6KRows>(
-                w, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
+        case gguf::TensorType::Q4_K: {
+            const auto* groups = reinterpret_cast<const BlockQ4_Kx16*>(w.repacked);
+            return tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
+                for (int half = 0; half < 2; ++half) {
+                    tile::with_token_count(p.k, [&](auto k) {
+                        q4_k_x8_rows<decltype(k)::value>(groups + p.group * n_superblocks,
+                                                         n_superblocks, half, p.a, p.out);
+                    });
+                }
+            });
+        }
+        case gguf::TensorType::Q6_K: {
+            const auto* groups = reinterpret_cast<const BlockQ6_Kx16*>(w.repacked);
+            return tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
+                for (int half = 0; half < 2; ++half) {
+                    tile::with_token_count(p.k, [&](auto k) {
+                        q6_k_x8_rows<decltype(k)::value>(groups + p.group * n_superblocks,
+                                                         n_superblocks, half, p.a, p.out);
+                    });
+                }
+            });
+        }
+        case gguf::TensorType::Q4_0: {
+            const int64_t n_blocks = w.cols / kBlock32;
+            const Block32Terms* terms =
+                block32_terms(activations, activation_row_bytes, n_tokens, n_blocks, 8);
+            const auto* groups = reinterpret_cast<const BlockQ4_0x16*>(w.repacked);
+            return tile::for_each_group_pass<BlockQ8_0>(call, [&](const auto& p) {
+                const Block32Terms* token_terms[4];
+                for (int t = 0; t < p.k; ++t) token_terms[t] = terms + (p.t0 + t) * n_blocks;
+                for (int half = 0; half < 2; ++half) {
+                    tile::with_token_count(p.k, [&](auto k) {
+                        q4_0_x8_rows<decltype(k)::value>(groups + p.group * n_blocks, n_blocks,
+                                                         half, p.a, token_terms, p.out);
+                    });
+                }
+            });
+        }
         default:
             break;  // has_repacked_kernels() admits no other type on AVX2
     }

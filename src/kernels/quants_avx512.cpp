@@ -738,33 +738,6 @@ void q6_k_x16_rows(const BlockQ6_Kx16* w, int64_t n_blocks, const BlockQ8_K* con
 
 namespace {
 
-// What a 32-column activation block contributes besides its levels: its scale, and the
-// weights' level offset (8 for Q4_0, 128 for Q8_0) times the block's level sum times the
-// scale, which the weights' stored unsigned levels add to every dot.
-struct Block32Terms {
-    float d;
-    float offset;
-};
-
-// The Block32Terms of tokens [0, n_tokens), token t's blocks at result + t * n_blocks, in a
-// per-thread buffer that grows to the largest tile once (no allocation per token after that)
-// and holds until the thread's next call.
-const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_row_bytes,
-                                  int64_t n_tokens, int64_t n_blocks, int level_offset) {
-    thread_local std::vector<Block32Terms> terms;
-    if (terms.size() < static_cast<size_t>(n_tokens * n_blocks)) terms.resize(n_tokens * n_blocks);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-        const auto* a = reinterpret_cast<const BlockQ8_0*>(activations + t * activation_row_bytes);
-        for (int64_t b = 0; b < n_blocks; ++b) {
-            int sum = 0;
-            for (int i = 0; i < 32; ++i) sum += a[b].qs[i];
-            const float d = half(a[b].d);
-            terms[t * n_blocks + b] = {d, d * static_cast<float>(level_offset * sum)};
-        }
-    }
-    return terms.data();
-}
-
 // Adds 16 rows' dot with one 32-column activation block to acc: the integer dot of the stored
 // levels, less the offset term, times both scales.
 inline __m512 add_block32(__m512 acc, __m512 d_rows, __m512i dot, const Block32Terms& terms) {
@@ -835,74 +808,22 @@ void block32_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_0* const*
     for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
-// The 256-column x16 formats (Q4_K, Q6_K): Rows<K>(rows, n_blocks, activations, outputs).
-template <typename Packed, template <int> class Rows>
-void matmul_repacked_k(const WeightMatrix& w, const uint8_t* activations,
-                       size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
-                       int64_t row_begin, int64_t row_end) {
-    const int64_t n_blocks = w.cols / kSuperBlock;
-    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
-    for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
-        const Packed* rows = groups + (r / kRepackRows) * n_blocks;
-        tile::for_each_token_pass(n_tokens, [&](int k, int64_t t0) {
-            const BlockQ8_K* a[4];
-            float* out[4];
-            for (int t = 0; t < k; ++t) {
-                a[t] = reinterpret_cast<const BlockQ8_K*>(activations +
-                                                          (t0 + t) * activation_row_bytes);
-                out[t] = y + (t0 + t) * y_stride + r;
-            }
-            if (k == 4)
-                Rows<4>::run(rows, n_blocks, a, out);
-            else if (k == 2)
-                Rows<2>::run(rows, n_blocks, a, out);
-            else
-                Rows<1>::run(rows, n_blocks, a, out);
-        });
-    }
-}
-
-template <int kTokens>
-struct Q4KRows {
-    static void run(const BlockQ4_Kx16* w, int64_t n, const BlockQ8_K* const* a, float* const* y) {
-        q4_k_x16_rows<kTokens>(w, n, a, y);
-    }
-};
-template <int kTokens>
-struct Q6KRows {
-    static void run(const BlockQ6_Kx16* w, int64_t n, const BlockQ8_K* const* a, float* const* y) {
-        q6_k_x16_rows<kTokens>(w, n, a, y);
-    }
-};
-
+// Q4_0 or Q8_0 x16 blocks through block32_x16_rows.
 template <typename Packed>
-void matmul_repacked_block32(const WeightMatrix& w, const uint8_t* activations,
-                             size_t activation_row_bytes, int64_t n_tokens, float* y,
-                             size_t y_stride, int64_t row_begin, int64_t row_end) {
-    const int64_t n_blocks = w.cols / 32;
-    const Block32Terms* terms = block32_terms(activations, activation_row_bytes, n_tokens, n_blocks,
-                                              Block32Format<Packed>::kLevelOffset);
+void block32_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
+    const int64_t n_blocks = w.cols / kBlock32;
+    const Block32Terms* terms =
+        block32_terms(call.activations, call.activation_row_bytes, call.n_tokens, n_blocks,
+                      Block32Format<Packed>::kLevelOffset);
     const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
-    for (int64_t r = row_begin; r < row_end; r += kRepackRows) {
-        const Packed* rows = groups + (r / kRepackRows) * n_blocks;
-        tile::for_each_token_pass(n_tokens, [&](int k, int64_t t0) {
-            const BlockQ8_0* a[4];
-            const Block32Terms* token_terms[4];
-            float* out[4];
-            for (int t = 0; t < k; ++t) {
-                a[t] = reinterpret_cast<const BlockQ8_0*>(activations +
-                                                          (t0 + t) * activation_row_bytes);
-                token_terms[t] = terms + (t0 + t) * n_blocks;
-                out[t] = y + (t0 + t) * y_stride + r;
-            }
-            if (k == 4)
-                block32_x16_rows<Packed, 4>(rows, n_blocks, a, token_terms, out);
-            else if (k == 2)
-                block32_x16_rows<Packed, 2>(rows, n_blocks, a, token_terms, out);
-            else
-                block32_x16_rows<Packed, 1>(rows, n_blocks, a, token_terms, out);
+    tile::for_each_group_pass<BlockQ8_0>(call, [&](const auto& p) {
+        const Block32Terms* token_terms[4];
+        for (int t = 0; t < p.k; ++t) token_terms[t] = terms + (p.t0 + t) * n_blocks;
+        tile::with_token_count(p.k, [&](auto k) {
+            block32_x16_rows<Packed, decltype(k)::value>(groups + p.group * n_blocks, n_blocks, p.a,
+                                                         token_terms, p.out);
         });
-    }
+    });
 }
 
 }  // namespace
@@ -910,19 +831,32 @@ void matmul_repacked_block32(const WeightMatrix& w, const uint8_t* activations,
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end) {
+    const tile::RepackedCall call{
+        activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end};
+    const int64_t n_superblocks = w.cols / kSuperBlock;
     switch (w.type) {
-        case gguf::TensorType::Q4_K:
-            return matmul_repacked_k<BlockQ4_Kx16, Q4KRows>(
-                w, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
-        case gguf::TensorType::Q6_K:
-            return matmul_repacked_k<BlockQ6_Kx16, Q6KRows>(
-                w, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
+        case gguf::TensorType::Q4_K: {
+            const auto* groups = reinterpret_cast<const BlockQ4_Kx16*>(w.repacked);
+            return tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
+                tile::with_token_count(p.k, [&](auto k) {
+                    q4_k_x16_rows<decltype(k)::value>(groups + p.group * n_superblocks,
+                                                      n_superblocks, p.a, p.out);
+                });
+            });
+        }
+        case gguf::TensorType::Q6_K: {
+            const auto* groups = reinterpret_cast<const BlockQ6_Kx16*>(w.repacked);
+            return tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
+                tile::with_token_count(p.k, [&](auto k) {
+                    q6_k_x16_rows<decltype(k)::value>(groups + p.group * n_superblocks,
+                                                      n_superblocks, p.a, p.out);
+                });
+            });
+        }
         case gguf::TensorType::Q4_0:
-            return matmul_repacked_block32<BlockQ4_0x16>(w, activations, activation_row_bytes,
-                                                         n_tokens, y, y_stride, row_begin, row_end);
+            return block32_x16_matmul<BlockQ4_0x16>(w, call);
         case gguf::TensorType::Q8_0:
-            return matmul_repacked_block32<BlockQ8_0x16>(w, activations, activation_row_bytes,
-                                                         n_tokens, y, y_stride, row_begin, row_end);
+            return block32_x16_matmul<BlockQ8_0x16>(w, call);
         default:
             break;  // can_repack() admits no other type
     }

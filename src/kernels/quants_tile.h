@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "kernels/quants.h"
+#include "kernels/repack.h"
 
 namespace hearth::kernels::tile {
 
@@ -81,6 +82,59 @@ void for_each_token_pass(int64_t n_tokens, Pass pass) {
         pass(k, t0);
         t0 += k;
     }
+}
+
+// The arguments of every matmul_repacked (repack.h): rows [row_begin, row_end) of a repacked
+// matrix against n_tokens activation rows, into y[t * y_stride + r].
+struct RepackedCall {
+    const uint8_t* activations;
+    size_t activation_row_bytes;
+    int64_t n_tokens;
+    float* y;
+    size_t y_stride;
+    int64_t row_begin;
+    int64_t row_end;
+};
+
+// One pass of for_each_group_pass: tokens t0 .. t0+k-1 (k = 4, 2 or 1) against 16-row group
+// `group`; a[t] holds token t0+t's activation blocks, out[t] its outputs for the group's first
+// row.
+template <typename Act>
+struct GroupPass {
+    int64_t group;
+    int64_t t0;
+    int k;
+    const Act* a[4];
+    float* out[4];
+};
+
+// The loop of the repacked kernels: each 16-row group of the call's rows against the tokens in
+// passes of 4, 2 and 1, calling pass(const GroupPass<Act>&).
+template <typename Act, typename Pass>
+void for_each_group_pass(const RepackedCall& c, Pass pass) {
+    for (int64_t r = c.row_begin; r < c.row_end; r += kRepackRows) {
+        for_each_token_pass(c.n_tokens, [&](int k, int64_t t0) {
+            GroupPass<Act> p{r / kRepackRows, t0, k, {}, {}};
+            for (int t = 0; t < k; ++t) {
+                p.a[t] =
+                    reinterpret_cast<const Act*>(c.activations + (t0 + t) * c.activation_row_bytes);
+                p.out[t] = c.y + (t0 + t) * c.y_stride + r;
+            }
+            pass(p);
+        });
+    }
+}
+
+// Calls fn(std::integral_constant<int, k>{}) for k = 4, 2 or 1: a pass's token count as a
+// template argument, so each kernel keeps its per-token accumulators in registers.
+template <typename Fn>
+void with_token_count(int k, Fn fn) {
+    if (k == 4)
+        fn(std::integral_constant<int, 4>{});
+    else if (k == 2)
+        fn(std::integral_constant<int, 2>{});
+    else
+        fn(std::integral_constant<int, 1>{});
 }
 
 }  // namespace hearth::kernels::tile

@@ -5,8 +5,10 @@
 #include <cstdlib>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
+#include "kernels/fp16.h"
 
 namespace hearth::kernels {
 
@@ -145,12 +147,29 @@ bool can_repack(const WeightMatrix& w) {
            w.cols % shape.columns == 0;
 }
 
+const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_row_bytes,
+                                  int64_t n_tokens, int64_t n_blocks, int level_offset) {
+    thread_local std::vector<Block32Terms> terms;
+    if (terms.size() < static_cast<size_t>(n_tokens * n_blocks)) terms.resize(n_tokens * n_blocks);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        const auto* a = reinterpret_cast<const BlockQ8_0*>(activations + t * activation_row_bytes);
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            int sum = 0;
+            for (int i = 0; i < 32; ++i) sum += a[b].qs[i];
+            const float d = fp16_to_fp32(a[b].d);
+            terms[t * n_blocks + b] = {d, d * static_cast<float>(level_offset * sum)};
+        }
+    }
+    return terms.data();
+}
+
 bool has_repacked_kernels(gguf::TensorType type, CpuLevel level) {
     switch (level) {
         case CpuLevel::Avx512:
             return packed_shape(type).columns > 0;
         case CpuLevel::Avx2:
-            return type == gguf::TensorType::Q4_K || type == gguf::TensorType::Q6_K;
+            return type == gguf::TensorType::Q4_K || type == gguf::TensorType::Q6_K ||
+                   type == gguf::TensorType::Q4_0;
         default:
             return false;
     }

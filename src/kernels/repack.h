@@ -88,8 +88,22 @@ inline int32_t q8_k_bsum_pair(const BlockQ8_K& a, int p) {
     return static_cast<int32_t>((static_cast<uint32_t>(hi) << 16) | static_cast<uint16_t>(lo));
 }
 
+// What a 32-column Q8_0 activation block contributes to the repacked Q4_0/Q8_0 kernels besides
+// its levels: its scale, and the weights' stored level offset (8 for Q4_0, 128 for Q8_0) times
+// the block's level sum times the scale, which the unsigned stored levels add to every dot.
+struct Block32Terms {
+    float d;
+    float offset;
+};
+
+// The Block32Terms of tokens [0, n_tokens) (Q8_0 rows of n_blocks blocks), token t's at
+// result + t * n_blocks. In a per-thread buffer that grows to the largest tile once (no
+// allocation per token after that) and holds until the thread's next call.
+const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_row_bytes,
+                                  int64_t n_tokens, int64_t n_blocks, int level_offset);
+
 // Whether `level` has kernels for the repacked layout of `type` (the loader repacks only
-// then): AVX-512 for Q4_K, Q6_K, Q4_0 and Q8_0; AVX2 for Q4_K and Q6_K.
+// then): AVX-512 for Q4_K, Q6_K, Q4_0 and Q8_0; AVX2 for Q4_K, Q6_K and Q4_0.
 bool has_repacked_kernels(gguf::TensorType type, CpuLevel level);
 
 namespace avx512 {
@@ -102,7 +116,7 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
 }  // namespace avx512
 
 namespace avx2 {
-// The same for Q4_K and Q6_K on AVX2 (has_repacked_kernels).
+// The same for Q4_K, Q6_K and Q4_0 on AVX2 (has_repacked_kernels).
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end);
