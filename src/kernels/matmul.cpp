@@ -74,7 +74,7 @@ void matmul_rows(const TypeTraits& tt, const WeightMatrix& w, const Activations&
     }
     if (w.repacked && level == CpuLevel::Avx512 && begin % kRepackRows == 0 &&
         end % kRepackRows == 0) {
-        const bool amx = amx_enabled();
+        const bool amx = amx_enabled() && has_amx_kernels(w.type);
         for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
             const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
             // AMX takes whole groups of 16 tokens, AVX-512 the rest (and decode).

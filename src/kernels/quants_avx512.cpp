@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/prefetch.h"
@@ -595,47 +596,65 @@ inline __m512i broadcast32(const int8_t* p) {
     return _mm512_set1_epi32(v);
 }
 
-// 16 rows of a repacked Q4_K matrix against kTokens activation rows. Per group of 8 columns:
-// one load of the 16 rows' levels, two nibble masks, then per token two broadcasts and two
-// vpdpbusd; the sub-block scale is one vpmulld per 16 rows and token.
-template <int kTokens>
-void q4_k_x16_rows(const BlockQ4_Kx16* w, int64_t n_blocks, const BlockQ8_K* const* a,
-                   float* const* y) {
+// The low 4 bits of a Q4_K/Q5_K x16 block (BlockQ4_Kx16 or BlockQ5_Kx16's `low`).
+inline const BlockQ4_Kx16& k4_low_bits(const BlockQ4_Kx16& blk) {
+    return blk;
+}
+inline const BlockQ4_Kx16& k4_low_bits(const BlockQ5_Kx16& blk) {
+    return blk.low;
+}
+
+// 16 rows of a repacked Q4_K or Q5_K matrix against kTokens activation rows. Per group of 8
+// columns: one load of the 16 rows' levels, two nibble masks (Q5_K: and a masked add of the
+// fifth bits), then per token two broadcasts and two vpdpbusd; the sub-block scale is one
+// vpmulld per 16 rows and token.
+template <typename Packed, int kTokens>
+void k4_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_K* const* a, float* const* y) {
+    constexpr bool kFiveBit = std::is_same_v<Packed, BlockQ5_Kx16>;
     // One accumulator per token and sub-block, one float sum per token (the mins are
     // subtracted from it directly): few enough live registers that nothing spills to the stack
     // for 4 tokens, which would put store-to-load latency on every accumulation.
     const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const __m512i sixteen = _mm512_set1_epi8(16);
     __m512 acc[kTokens];
 #pragma GCC unroll 4
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
-        const BlockQ4_Kx16& blk = w[b];
-        prefetch_ahead(&blk, sizeof(BlockQ4_Kx16));
+        const BlockQ4_Kx16& blk = k4_low_bits(w[b]);
+        prefetch_ahead(&w[b], sizeof(Packed));
         __m512i isum[kTokens];
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_setzero_si512();
         for (int j = 0; j < 8; ++j) {
-            // High nibbles stay in place (16 x their level): no shift per group, one exact
-            // arithmetic shift of the sum per sub-block, and two independent vpdpbusd chains.
-            __m512i sub[kTokens], sub16[kTokens];
+            // Q4_K: high nibbles stay in place (16 x their level): no shift per group, one
+            // exact arithmetic shift of the sum per sub-block, and two independent vpdpbusd
+            // chains. Q5_K shifts them down, as 16 x a 5-bit level would not fit a byte.
+            __m512i sub[kTokens], sub_hi[kTokens];
 #pragma GCC unroll 4
-            for (int t = 0; t < kTokens; ++t) sub[t] = sub16[t] = _mm512_setzero_si512();
+            for (int t = 0; t < kTokens; ++t) sub[t] = sub_hi[t] = _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int i = 0; i < 4; ++i) {
                 const int g = 4 * j + i;
                 const __m512i q = load512(blk.qs[g]);
-                const __m512i q_lo = _mm512_and_si512(q, low4);
-                const __m512i q_hi16 = _mm512_andnot_si512(low4, q);
+                __m512i q_lo = _mm512_and_si512(q, low4), q_hi;
+                if constexpr (kFiveBit) {
+                    q_hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+                    q_lo = _mm512_mask_add_epi8(q_lo, _cvtu64_mask64(w[b].qh[g][0]), q_lo, sixteen);
+                    q_hi = _mm512_mask_add_epi8(q_hi, _cvtu64_mask64(w[b].qh[g][1]), q_hi, sixteen);
+                } else {
+                    q_hi = _mm512_andnot_si512(low4, q);
+                }
 #pragma GCC unroll 4
                 for (int t = 0; t < kTokens; ++t) {
                     sub[t] = _mm512_dpbusd_epi32(sub[t], q_lo, broadcast32(a[t][b].qs + 8 * g));
-                    sub16[t] =
-                        _mm512_dpbusd_epi32(sub16[t], q_hi16, broadcast32(a[t][b].qs + 8 * g + 4));
+                    sub_hi[t] =
+                        _mm512_dpbusd_epi32(sub_hi[t], q_hi, broadcast32(a[t][b].qs + 8 * g + 4));
                 }
             }
 #pragma GCC unroll 4
             for (int t = 0; t < kTokens; ++t)
-                sub[t] = _mm512_add_epi32(sub[t], _mm512_srai_epi32(sub16[t], 4));
+                sub[t] = _mm512_add_epi32(sub[t],
+                                          kFiveBit ? sub_hi[t] : _mm512_srai_epi32(sub_hi[t], 4));
             const __m512i scale = _mm512_cvtepu8_epi32(
                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
 #pragma GCC unroll 4
@@ -808,6 +827,19 @@ void block32_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_0* const*
     for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
+// Q4_K or Q5_K x16 blocks through k4_x16_rows.
+template <typename Packed>
+void k4_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
+    const int64_t n_blocks = w.cols / kSuperBlock;
+    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
+    tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
+        tile::with_token_count(p.k, [&](auto k) {
+            k4_x16_rows<Packed, decltype(k)::value>(groups + p.group * n_blocks, n_blocks, p.a,
+                                                    p.out);
+        });
+    });
+}
+
 // Q4_0 or Q8_0 x16 blocks through block32_x16_rows.
 template <typename Packed>
 void block32_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
@@ -835,15 +867,10 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
         activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end};
     const int64_t n_superblocks = w.cols / kSuperBlock;
     switch (w.type) {
-        case gguf::TensorType::Q4_K: {
-            const auto* groups = reinterpret_cast<const BlockQ4_Kx16*>(w.repacked);
-            return tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
-                tile::with_token_count(p.k, [&](auto k) {
-                    q4_k_x16_rows<decltype(k)::value>(groups + p.group * n_superblocks,
-                                                      n_superblocks, p.a, p.out);
-                });
-            });
-        }
+        case gguf::TensorType::Q4_K:
+            return k4_x16_matmul<BlockQ4_Kx16>(w, call);
+        case gguf::TensorType::Q5_K:
+            return k4_x16_matmul<BlockQ5_Kx16>(w, call);
         case gguf::TensorType::Q6_K: {
             const auto* groups = reinterpret_cast<const BlockQ6_Kx16*>(w.repacked);
             return tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string>
 #include <vector>
@@ -48,20 +49,55 @@ void q6_k_levels(const BlockQ6_K& blk, uint8_t level[kSuperBlock]) {
     }
 }
 
+// Q5_K: q4_k_levels plus the fifth bit, bit 2c (first 32 of chunk c) or 2c+1 (second 32) of
+// qh[l].
+void q5_k_levels(const BlockQ5_K& blk, uint8_t level[kSuperBlock]) {
+    for (int c = 0; c < 4; ++c) {
+        for (int l = 0; l < 32; ++l) {
+            level[64 * c + l] = (blk.qs[32 * c + l] & 0x0F) | (((blk.qh[l] >> (2 * c)) & 1) << 4);
+            level[64 * c + 32 + l] =
+                (blk.qs[32 * c + l] >> 4) | (((blk.qh[l] >> (2 * c + 1)) & 1) << 4);
+        }
+    }
+}
+
+// Row r of a Q4_K/Q5_K x16 block: scales, mins and the low 4 bits of its levels.
+template <typename Block>
+void repack_k4_row(const Block& blk, const uint8_t level[kSuperBlock], int r, BlockQ4_Kx16& out) {
+    out.d[r] = blk.d;
+    out.dmin[r] = blk.dmin;
+    uint8_t scales_and_mins[16];
+    unpack_scales_mins_k4(blk.scales, scales_and_mins);
+    for (int j = 0; j < 8; ++j) {
+        out.scales[j][r] = scales_and_mins[j];
+        out.mins[j / 2][r][j % 2] = scales_and_mins[8 + j];
+    }
+    pack_nibble_groups(level, 32, r, out.qs);
+}
+
 void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_Kx16& out) {
     for (int r = 0; r < kRepackRows; ++r) {
         const BlockQ4_K& blk = reinterpret_cast<const BlockQ4_K*>(rows[r])[b];
-        out.d[r] = blk.d;
-        out.dmin[r] = blk.dmin;
-        uint8_t scales_and_mins[16];
-        unpack_scales_mins_k4(blk.scales, scales_and_mins);
-        for (int j = 0; j < 8; ++j) {
-            out.scales[j][r] = scales_and_mins[j];
-            out.mins[j / 2][r][j % 2] = scales_and_mins[8 + j];
-        }
         uint8_t level[kSuperBlock];
         q4_k_levels(blk, level);
-        pack_nibble_groups(level, 32, r, out.qs);
+        repack_k4_row(blk, level, r, out);
+    }
+}
+
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ5_Kx16& out) {
+    std::memset(out.qh, 0, sizeof(out.qh));
+    for (int r = 0; r < kRepackRows; ++r) {
+        const BlockQ5_K& blk = reinterpret_cast<const BlockQ5_K*>(rows[r])[b];
+        uint8_t level[kSuperBlock];
+        q5_k_levels(blk, level);
+        repack_k4_row(blk, level, r, out.low);
+        for (int g = 0; g < 32; ++g) {
+            for (int p = 0; p < 2; ++p) {
+                for (int i = 0; i < 4; ++i) {
+                    if (level[8 * g + 4 * p + i] & 0x10) out.qh[g][p] |= uint64_t{1} << (4 * r + i);
+                }
+            }
+        }
     }
 }
 
@@ -128,6 +164,8 @@ PackedShape packed_shape(gguf::TensorType type) {
     switch (type) {
         case gguf::TensorType::Q4_K:
             return {kSuperBlock, sizeof(BlockQ4_Kx16)};
+        case gguf::TensorType::Q5_K:
+            return {kSuperBlock, sizeof(BlockQ5_Kx16)};
         case gguf::TensorType::Q6_K:
             return {kSuperBlock, sizeof(BlockQ6_Kx16)};
         case gguf::TensorType::Q4_0:
@@ -175,6 +213,11 @@ bool has_repacked_kernels(gguf::TensorType type, CpuLevel level) {
     }
 }
 
+bool has_amx_kernels(gguf::TensorType type) {
+    return type == gguf::TensorType::Q4_K || type == gguf::TensorType::Q6_K ||
+           type == gguf::TensorType::Q4_0 || type == gguf::TensorType::Q8_0;
+}
+
 size_t repacked_bytes(const WeightMatrix& w) {
     const PackedShape shape = packed_shape(w.type);
     return static_cast<size_t>(w.rows / kRepackRows) * static_cast<size_t>(w.cols / shape.columns) *
@@ -185,6 +228,8 @@ void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t gr
     switch (w.type) {
         case gguf::TensorType::Q4_K:
             return repack_groups<BlockQ4_Kx16>(w, kSuperBlock, out, group_begin, group_end);
+        case gguf::TensorType::Q5_K:
+            return repack_groups<BlockQ5_Kx16>(w, kSuperBlock, out, group_begin, group_end);
         case gguf::TensorType::Q6_K:
             return repack_groups<BlockQ6_Kx16>(w, kSuperBlock, out, group_begin, group_end);
         case gguf::TensorType::Q4_0:

@@ -1,11 +1,11 @@
 #pragma once
 // Weights rearranged once at load time for faster kernels. The GGUF layout stores each row's
-// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so Q4_K, Q6_K, Q4_0
-// and Q8_0 matrices are repacked into "x16" blocks: for 16 rows, the rows' levels are interleaved
-// four columns at a time, so one 32-bit broadcast of activations feeds all 16 rows in one
-// vpdpbusd, and the 16 rows' scales form one vector. Same values; Q4_K takes 2.8% more bytes
-// (unpacked scales), the others the same bytes. About 3x fewer instructions per weight
-// than unpacking each row's block.
+// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so Q4_K, Q5_K, Q6_K,
+// Q4_0 and Q8_0 matrices are repacked into "x16" blocks: for 16 rows, the rows' levels are
+// interleaved four columns at a time, so one 32-bit broadcast of activations feeds all 16 rows
+// in one vpdpbusd, and the 16 rows' scales form one vector. Same values; Q4_K and Q5_K take
+// 2.8% and 2.3% more bytes (unpacked scales), the others the same bytes. About 3x fewer
+// instructions per weight than unpacking each row's block.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -30,6 +30,16 @@ struct BlockQ4_Kx16 {
 };
 #pragma pack(pop)
 static_assert(sizeof(BlockQ4_Kx16) == kRepackRows * sizeof(BlockQ4_K) + 64);
+
+// 16 rows x 256 columns of Q5_K: the low 4 bits of each level, scales and mins as in
+// BlockQ4_Kx16, and the fifth bits as AVX-512 byte masks over a level group's 64 bytes: bit
+// 4r+i of qh[g][p] is set where the level of row r's column 8g+4p+i is 16 or more, so the kernel
+// adds those 16s with one masked byte add.
+struct BlockQ5_Kx16 {
+    BlockQ4_Kx16 low;
+    uint64_t qh[32][2];
+};
+static_assert(sizeof(BlockQ5_Kx16) == kRepackRows * sizeof(BlockQ5_K) + 64);
 
 // 16 rows x 256 columns of Q6_K. Low 4 bits of the levels as in BlockQ4_Kx16 (group g:
 // columns 8g .. 8g+7); the high 2 bits of sub-block j (columns 16j .. 16j+15) in qh[j]: row r's
@@ -59,7 +69,7 @@ struct BlockQ8_0x16 {
 };
 static_assert(sizeof(BlockQ8_0x16) == kRepackRows * sizeof(BlockQ8_0));
 
-// Whether `w` can be repacked: Q4_K, Q6_K, Q4_0 or Q8_0 with whole groups of 16 rows.
+// Whether `w` can be repacked: Q4_K, Q5_K, Q6_K, Q4_0 or Q8_0 with whole groups of 16 rows.
 bool can_repack(const WeightMatrix& w);
 // Bytes the repacked copy of `w` takes.
 size_t repacked_bytes(const WeightMatrix& w);
@@ -103,13 +113,15 @@ const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_
                                   int64_t n_tokens, int64_t n_blocks, int level_offset);
 
 // Whether `level` has kernels for the repacked layout of `type` (the loader repacks only
-// then): AVX-512 for Q4_K, Q6_K, Q4_0 and Q8_0; AVX2 for Q4_K, Q6_K and Q4_0.
+// then): AVX-512 for Q4_K, Q5_K, Q6_K, Q4_0 and Q8_0; AVX2 for Q4_K, Q6_K and Q4_0.
 bool has_repacked_kernels(gguf::TensorType type, CpuLevel level);
+// Whether amx::matmul_repacked takes `type` (Q4_K, Q6_K, Q4_0, Q8_0; Q5_K stays on AVX-512).
+bool has_amx_kernels(gguf::TensorType type);
 
 namespace avx512 {
 // y[t * y_stride + r] for rows [row_begin, row_end) (multiples of 16) of `w`, whose
 // `repacked` copy is used, against n_tokens rows of activations in the type's vec_dot_type
-// (Q8_K for Q4_K and Q6_K, Q8_0 for Q4_0 and Q8_0).
+// (Q8_K for Q4_K, Q5_K and Q6_K, Q8_0 for Q4_0 and Q8_0).
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end);

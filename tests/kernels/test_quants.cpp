@@ -375,7 +375,8 @@ void expect_repacked_matches_scalar(TensorType type) {
     std::vector<std::pair<std::string, Kernel>> kernels;
     if (detected_cpu_level() == CpuLevel::Avx512)
         kernels.push_back({"avx512", avx512::matmul_repacked});
-    if (amx_usable()) kernels.push_back({"amx", amx::matmul_repacked});  // 16-token groups
+    if (amx_usable() && has_amx_kernels(type))
+        kernels.push_back({"amx", amx::matmul_repacked});  // 16-token groups
     if (has_repacked_kernels(type, CpuLevel::Avx2) && detected_cpu_level() >= CpuLevel::Avx2)
         kernels.push_back({"avx2", avx2::matmul_repacked});
     ASSERT_FALSE(kernels.empty());
@@ -443,6 +444,11 @@ TEST(Repacked, Q4_0MatmulMatchesScalarDotOfTheOriginalRows) {
 TEST(Repacked, Q8_0MatmulMatchesScalarDotOfTheOriginalRows) {
     if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
     expect_repacked_matches_scalar(TensorType::Q8_0);
+}
+
+TEST(Repacked, Q5KMatmulMatchesScalarDotOfTheOriginalRows) {
+    if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+    expect_repacked_matches_scalar(TensorType::Q5_K);
 }
 
 TEST(Repacked, Q6KMatmulMatchesScalarDotOfTheOriginalRows) {
