@@ -689,7 +689,7 @@ void k4_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_K* const* a, f
 
 }  // namespace
 
-// ---------------------------------------------------------------- repacked Q6_K (16 rows)
+// -------------------------------------------------------- repacked Q6_K and Q3_K (16 rows)
 
 namespace {
 
@@ -710,31 +710,51 @@ inline void q6_k_x16_levels(const BlockQ6_Kx16& blk, int j, __m512i levels[4]) {
                                           _mm512_srli_epi16(h, 2), bits45, kOrAnd);
 }
 
-// 16 rows of a repacked Q6_K matrix against kTokens activation rows. Per sub-block (16
-// columns): two loads of low nibbles and one of high bits give four level vectors (16 rows x 4
-// columns each), shared by all tokens; per token four vpdpbusd, the +32 level offset taken off
+// Q3_K: the same for its 3-bit levels (q + 4), the third bit added as 4 with a masked add.
+inline void q3_k_x16_levels(const BlockQ3_Kx16& blk, int j, __m512i levels[4]) {
+    const __m512i low2 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+    const __m512i q = load512(blk.ql[j]);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+        const __m512i bits = _mm512_and_si512(k == 0 ? q : _mm512_srli_epi16(q, 2 * k), low2);
+        levels[k] = _mm512_mask_add_epi8(bits, _cvtu64_mask64(blk.qh[j][k]), bits, four);
+    }
+}
+
+inline void k16_levels(const BlockQ6_Kx16& blk, int j, __m512i levels[4]) {
+    q6_k_x16_levels(blk, j, levels);
+}
+inline void k16_levels(const BlockQ3_Kx16& blk, int j, __m512i levels[4]) {
+    q3_k_x16_levels(blk, j, levels);
+}
+// The offset of the stored levels: q + 32 (Q6_K) or q + 4 (Q3_K).
+template <typename Packed>
+constexpr int kLevelOffset16 = std::is_same_v<Packed, BlockQ6_Kx16> ? 32 : 4;
+
+// 16 rows of a repacked Q6_K or Q3_K matrix (16-column sub-blocks, signed scales, one
+// scale d) against kTokens activation rows. Per sub-block: four level vectors (16 rows x 4
+// columns each), shared by all tokens; per token four vpdpbusd, the level offset taken off
 // with the activations' 16-sum, and one multiply by the 16 rows' scales.
-template <int kTokens>
-void q6_k_x16_rows(const BlockQ6_Kx16* w, int64_t n_blocks, const BlockQ8_K* const* a,
-                   float* const* y) {
+template <typename Packed, int kTokens>
+void k16_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_K* const* a, float* const* y) {
     __m512 acc[kTokens];
 #pragma GCC unroll 4
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
-        const BlockQ6_Kx16& blk = w[b];
-        prefetch_ahead(&blk, sizeof(BlockQ6_Kx16));
+        const Packed& blk = w[b];
+        prefetch_ahead(&blk, sizeof(Packed));
         __m512i isum[kTokens];
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_setzero_si512();
         for (int j = 0; j < 16; ++j) {
             __m512i levels[4];
-            q6_k_x16_levels(blk, j, levels);
+            k16_levels(blk, j, levels);
             const __m512i scale = _mm512_cvtepi8_epi32(
                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
 #pragma GCC unroll 4
             for (int t = 0; t < kTokens; ++t) {
                 const int8_t* x = a[t][b].qs + 16 * j;
-                __m512i sub = _mm512_set1_epi32(-32 * a[t][b].bsums[j]);
+                __m512i sub = _mm512_set1_epi32(-kLevelOffset16<Packed> * a[t][b].bsums[j]);
 #pragma GCC unroll 4
                 for (int k = 0; k < 4; ++k)
                     sub = _mm512_dpbusd_epi32(sub, levels[k], broadcast32(x + 4 * k));
@@ -827,15 +847,20 @@ void block32_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_0* const*
     for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
-// Q4_K or Q5_K x16 blocks through k4_x16_rows.
+// The k-quant x16 blocks (256 columns): Q4_K and Q5_K through k4_x16_rows, Q6_K and Q3_K
+// through k16_x16_rows.
 template <typename Packed>
-void k4_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
+void superblock_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
     const int64_t n_blocks = w.cols / kSuperBlock;
     const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
     tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
         tile::with_token_count(p.k, [&](auto k) {
-            k4_x16_rows<Packed, decltype(k)::value>(groups + p.group * n_blocks, n_blocks, p.a,
-                                                    p.out);
+            constexpr int kTokens = decltype(k)::value;
+            if constexpr (std::is_same_v<Packed, BlockQ4_Kx16> ||
+                          std::is_same_v<Packed, BlockQ5_Kx16>)
+                k4_x16_rows<Packed, kTokens>(groups + p.group * n_blocks, n_blocks, p.a, p.out);
+            else
+                k16_x16_rows<Packed, kTokens>(groups + p.group * n_blocks, n_blocks, p.a, p.out);
         });
     });
 }
@@ -865,21 +890,15 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
                      int64_t row_end) {
     const tile::RepackedCall call{
         activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end};
-    const int64_t n_superblocks = w.cols / kSuperBlock;
     switch (w.type) {
         case gguf::TensorType::Q4_K:
-            return k4_x16_matmul<BlockQ4_Kx16>(w, call);
+            return superblock_x16_matmul<BlockQ4_Kx16>(w, call);
         case gguf::TensorType::Q5_K:
-            return k4_x16_matmul<BlockQ5_Kx16>(w, call);
-        case gguf::TensorType::Q6_K: {
-            const auto* groups = reinterpret_cast<const BlockQ6_Kx16*>(w.repacked);
-            return tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
-                tile::with_token_count(p.k, [&](auto k) {
-                    q6_k_x16_rows<decltype(k)::value>(groups + p.group * n_superblocks,
-                                                      n_superblocks, p.a, p.out);
-                });
-            });
-        }
+            return superblock_x16_matmul<BlockQ5_Kx16>(w, call);
+        case gguf::TensorType::Q6_K:
+            return superblock_x16_matmul<BlockQ6_Kx16>(w, call);
+        case gguf::TensorType::Q3_K:
+            return superblock_x16_matmul<BlockQ3_Kx16>(w, call);
         case gguf::TensorType::Q4_0:
             return block32_x16_matmul<BlockQ4_0x16>(w, call);
         case gguf::TensorType::Q8_0:

@@ -61,6 +61,19 @@ void q5_k_levels(const BlockQ5_K& blk, uint8_t level[kSuperBlock]) {
     }
 }
 
+// Q3_K: q + 4 (0..7): the low 2 bits of element 128h + 32s + l at bits 2s of qs[32h + l], the
+// third at bit 4h + s of hmask[l] (set: q = low bits, clear: low bits - 4).
+void q3_k_levels(const BlockQ3_K& blk, uint8_t level[kSuperBlock]) {
+    for (int h = 0; h < 2; ++h) {
+        for (int s = 0; s < 4; ++s) {
+            for (int l = 0; l < 32; ++l) {
+                level[128 * h + 32 * s + l] = ((blk.qs[32 * h + l] >> (2 * s)) & 3) |
+                                              (((blk.hmask[l] >> (4 * h + s)) & 1) << 2);
+            }
+        }
+    }
+}
+
 // Row r of a Q4_K/Q5_K x16 block: scales, mins and the low 4 bits of its levels.
 template <typename Block>
 void repack_k4_row(const Block& blk, const uint8_t level[kSuperBlock], int r, BlockQ4_Kx16& out) {
@@ -95,6 +108,29 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ5_Kx1
             for (int p = 0; p < 2; ++p) {
                 for (int i = 0; i < 4; ++i) {
                     if (level[8 * g + 4 * p + i] & 0x10) out.qh[g][p] |= uint64_t{1} << (4 * r + i);
+                }
+            }
+        }
+    }
+}
+
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ3_Kx16& out) {
+    std::memset(out.ql, 0, sizeof(out.ql));
+    std::memset(out.qh, 0, sizeof(out.qh));
+    for (int r = 0; r < kRepackRows; ++r) {
+        const BlockQ3_K& blk = reinterpret_cast<const BlockQ3_K*>(rows[r])[b];
+        out.d[r] = blk.d;
+        int8_t scales[16];
+        unpack_scales_q3_k(blk.scales, scales);
+        for (int j = 0; j < 16; ++j) out.scales[j][r] = scales[j];
+        uint8_t level[kSuperBlock];
+        q3_k_levels(blk, level);
+        for (int j = 0; j < 16; ++j) {
+            for (int k = 0; k < 4; ++k) {
+                for (int i = 0; i < 4; ++i) {
+                    const uint8_t q = level[16 * j + 4 * k + i];
+                    out.ql[j][4 * r + i] |= (q & 3) << (2 * k);
+                    if (q & 4) out.qh[j][k] |= uint64_t{1} << (4 * r + i);
                 }
             }
         }
@@ -162,6 +198,8 @@ struct PackedShape {
 };
 PackedShape packed_shape(gguf::TensorType type) {
     switch (type) {
+        case gguf::TensorType::Q3_K:
+            return {kSuperBlock, sizeof(BlockQ3_Kx16)};
         case gguf::TensorType::Q4_K:
             return {kSuperBlock, sizeof(BlockQ4_Kx16)};
         case gguf::TensorType::Q5_K:
@@ -226,6 +264,8 @@ size_t repacked_bytes(const WeightMatrix& w) {
 
 void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end) {
     switch (w.type) {
+        case gguf::TensorType::Q3_K:
+            return repack_groups<BlockQ3_Kx16>(w, kSuperBlock, out, group_begin, group_end);
         case gguf::TensorType::Q4_K:
             return repack_groups<BlockQ4_Kx16>(w, kSuperBlock, out, group_begin, group_end);
         case gguf::TensorType::Q5_K:

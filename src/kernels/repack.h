@@ -1,10 +1,10 @@
 #pragma once
 // Weights rearranged once at load time for faster kernels. The GGUF layout stores each row's
-// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so Q4_K, Q5_K, Q6_K,
-// Q4_0 and Q8_0 matrices are repacked into "x16" blocks: for 16 rows, the rows' levels are
+// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so Q3_K, Q4_K, Q5_K,
+// Q6_K, Q4_0 and Q8_0 matrices are repacked into "x16" blocks: for 16 rows, the rows' levels are
 // interleaved four columns at a time, so one 32-bit broadcast of activations feeds all 16 rows
-// in one vpdpbusd, and the 16 rows' scales form one vector. Same values; Q4_K and Q5_K take
-// 2.8% and 2.3% more bytes (unpacked scales), the others the same bytes. About 3x fewer
+// in one vpdpbusd, and the 16 rows' scales form one vector. Same values; Q3_K, Q4_K and Q5_K
+// take 3.6%, 2.8% and 2.3% more bytes (unpacked scales), the others the same bytes. About 3x fewer
 // instructions per weight than unpacking each row's block.
 #include <cstddef>
 #include <cstdint>
@@ -53,6 +53,19 @@ struct BlockQ6_Kx16 {
 };
 static_assert(sizeof(BlockQ6_Kx16) == kRepackRows * sizeof(BlockQ6_K));
 
+// 16 rows x 256 columns of Q3_K, levels stored as q + 4 (0..7, unsigned for vpdpbusd; the
+// offset is taken off with the activations' 16-sums). The low 2 bits of sub-block j (columns
+// 16j .. 16j+15) in ql[j]: row r's byte i holds those of columns 16j+i, +4, +8, +12 at bits 0-1,
+// 2-3, 4-5, 6-7. The third bit as byte masks: bit 4r+i of qh[j][k] is set where row r's column
+// 16j+4k+i has q + 4 >= 4.
+struct BlockQ3_Kx16 {
+    uint16_t d[kRepackRows];
+    int8_t scales[16][kRepackRows];  // sub-block j's scale (6-bit value - 32) of each row
+    uint8_t ql[16][kRepackRows * 4];
+    uint64_t qh[16][4];
+};
+static_assert(sizeof(BlockQ3_Kx16) == kRepackRows * sizeof(BlockQ3_K) + 64);
+
 // 16 rows x 32 columns of Q4_0. Level group g (columns 8g .. 8g+7) as in BlockQ4_Kx16; the
 // levels keep their +8 offset (vpdpbusd wants unsigned weights), taken off per block.
 struct BlockQ4_0x16 {
@@ -69,7 +82,8 @@ struct BlockQ8_0x16 {
 };
 static_assert(sizeof(BlockQ8_0x16) == kRepackRows * sizeof(BlockQ8_0));
 
-// Whether `w` can be repacked: Q4_K, Q5_K, Q6_K, Q4_0 or Q8_0 with whole groups of 16 rows.
+// Whether `w` can be repacked: Q3_K, Q4_K, Q5_K, Q6_K, Q4_0 or Q8_0 with whole groups of 16
+// rows.
 bool can_repack(const WeightMatrix& w);
 // Bytes the repacked copy of `w` takes.
 size_t repacked_bytes(const WeightMatrix& w);
@@ -113,15 +127,16 @@ const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_
                                   int64_t n_tokens, int64_t n_blocks, int level_offset);
 
 // Whether `level` has kernels for the repacked layout of `type` (the loader repacks only
-// then): AVX-512 for Q4_K, Q5_K, Q6_K, Q4_0 and Q8_0; AVX2 for Q4_K, Q6_K and Q4_0.
+// then): AVX-512 for Q3_K, Q4_K, Q5_K, Q6_K, Q4_0 and Q8_0; AVX2 for Q4_K, Q6_K and Q4_0.
 bool has_repacked_kernels(gguf::TensorType type, CpuLevel level);
-// Whether amx::matmul_repacked takes `type` (Q4_K, Q6_K, Q4_0, Q8_0; Q5_K stays on AVX-512).
+// Whether amx::matmul_repacked takes `type` (Q4_K, Q6_K, Q4_0, Q8_0; Q3_K and Q5_K stay on
+// AVX-512).
 bool has_amx_kernels(gguf::TensorType type);
 
 namespace avx512 {
 // y[t * y_stride + r] for rows [row_begin, row_end) (multiples of 16) of `w`, whose
 // `repacked` copy is used, against n_tokens rows of activations in the type's vec_dot_type
-// (Q8_K for Q4_K, Q5_K and Q6_K, Q8_0 for Q4_0 and Q8_0).
+// (Q8_K for the k-quants, Q8_0 for Q4_0 and Q8_0).
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end);
