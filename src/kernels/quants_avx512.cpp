@@ -689,7 +689,7 @@ void k4_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_K* const* a, f
 
 }  // namespace
 
-// -------------------------------------------------------- repacked Q6_K and Q3_K (16 rows)
+// ------------------------------------------------- repacked Q6_K, Q3_K and Q2_K (16 rows)
 
 namespace {
 
@@ -721,44 +721,84 @@ inline void q3_k_x16_levels(const BlockQ3_Kx16& blk, int j, __m512i levels[4]) {
     }
 }
 
+// Q2_K: the 2-bit levels as they are.
+inline void q2_k_x16_levels(const BlockQ2_Kx16& blk, int j, __m512i levels[4]) {
+    const __m512i low2 = _mm512_set1_epi8(3);
+    const __m512i q = load512(blk.ql[j]);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k)
+        levels[k] = _mm512_and_si512(k == 0 ? q : _mm512_srli_epi16(q, 2 * k), low2);
+}
+
 inline void k16_levels(const BlockQ6_Kx16& blk, int j, __m512i levels[4]) {
     q6_k_x16_levels(blk, j, levels);
 }
 inline void k16_levels(const BlockQ3_Kx16& blk, int j, __m512i levels[4]) {
     q3_k_x16_levels(blk, j, levels);
 }
-// The offset of the stored levels: q + 32 (Q6_K) or q + 4 (Q3_K).
+inline void k16_levels(const BlockQ2_Kx16& blk, int j, __m512i levels[4]) {
+    q2_k_x16_levels(blk, j, levels);
+}
+// The offset of the stored levels: q + 32 (Q6_K), q + 4 (Q3_K), none (Q2_K).
 template <typename Packed>
-constexpr int kLevelOffset16 = std::is_same_v<Packed, BlockQ6_Kx16> ? 32 : 4;
+constexpr int kLevelOffset16 = std::is_same_v<Packed, BlockQ6_Kx16>   ? 32
+                               : std::is_same_v<Packed, BlockQ3_Kx16> ? 4
+                                                                      : 0;
 
-// 16 rows of a repacked Q6_K or Q3_K matrix (16-column sub-blocks, signed scales, one
-// scale d) against kTokens activation rows. Per sub-block: four level vectors (16 rows x 4
-// columns each), shared by all tokens; per token four vpdpbusd, the level offset taken off
-// with the activations' 16-sum, and one multiply by the 16 rows' scales.
+// Sub-block j's scale of the 16 rows as s32 lanes: signed bytes (Q6_K, Q3_K) or the low
+// nibble of Q2_K's scale byte, whose high nibble is the min (q2_k_mins).
+inline __m512i k16_scales(const int8_t* scales) {
+    return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
+}
+inline __m512i k16_scales(const uint8_t* scales) {
+    return _mm512_and_si512(
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales))),
+        _mm512_set1_epi32(0x0F));
+}
+inline __m512i q2_k_mins(const uint8_t* scales) {
+    return _mm512_srli_epi32(
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales))), 4);
+}
+
+// 16 rows of a repacked Q6_K, Q3_K or Q2_K matrix (16-column sub-blocks, one scale d)
+// against kTokens activation rows. Per sub-block: four level vectors (16 rows x 4 columns
+// each), shared by all tokens; per token four vpdpbusd, the level offset taken off with the
+// activations' 16-sum, and one multiply by the 16 rows' scales. Q2_K's mins: one vpdpwssd per
+// sub-block and token (min x 16-sum in the low s16 halves), taken off with dmin per block.
 template <typename Packed, int kTokens>
 void k16_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_K* const* a, float* const* y) {
+    constexpr bool kMins = std::is_same_v<Packed, BlockQ2_Kx16>;
     __m512 acc[kTokens];
 #pragma GCC unroll 4
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
         const Packed& blk = w[b];
         prefetch_ahead(&blk, sizeof(Packed));
-        __m512i isum[kTokens];
+        __m512i isum[kTokens], min_sum[kTokens];
 #pragma GCC unroll 4
-        for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_setzero_si512();
+        for (int t = 0; t < kTokens; ++t) isum[t] = min_sum[t] = _mm512_setzero_si512();
         for (int j = 0; j < 16; ++j) {
             __m512i levels[4];
             k16_levels(blk, j, levels);
-            const __m512i scale = _mm512_cvtepi8_epi32(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
+            const __m512i scale = k16_scales(blk.scales[j]);
 #pragma GCC unroll 4
             for (int t = 0; t < kTokens; ++t) {
                 const int8_t* x = a[t][b].qs + 16 * j;
-                __m512i sub = _mm512_set1_epi32(-kLevelOffset16<Packed> * a[t][b].bsums[j]);
+                __m512i sub = kLevelOffset16<Packed> == 0
+                                  ? _mm512_setzero_si512()
+                                  : _mm512_set1_epi32(-kLevelOffset16<Packed> * a[t][b].bsums[j]);
 #pragma GCC unroll 4
                 for (int k = 0; k < 4; ++k)
                     sub = _mm512_dpbusd_epi32(sub, levels[k], broadcast32(x + 4 * k));
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(sub, scale));
+            }
+            if constexpr (kMins) {
+                const __m512i mins = q2_k_mins(blk.scales[j]);
+#pragma GCC unroll 4
+                for (int t = 0; t < kTokens; ++t)
+                    min_sum[t] = _mm512_dpwssd_epi32(
+                        min_sum[t], mins,
+                        _mm512_set1_epi32(static_cast<uint16_t>(a[t][b].bsums[j])));
             }
         }
         const __m512 d = _mm512_cvtph_ps(load256(blk.d));
@@ -766,6 +806,13 @@ void k16_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_K* const* a, 
         for (int t = 0; t < kTokens; ++t)
             acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(a[t][b].d)),
                                      _mm512_cvtepi32_ps(isum[t]), acc[t]);
+        if constexpr (kMins) {
+            const __m512 dmin = _mm512_cvtph_ps(load256(blk.dmin));
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t)
+                acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, _mm512_set1_ps(a[t][b].d)),
+                                          _mm512_cvtepi32_ps(min_sum[t]), acc[t]);
+        }
     }
 #pragma GCC unroll 4
     for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
@@ -847,8 +894,8 @@ void block32_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_0* const*
     for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
-// The k-quant x16 blocks (256 columns): Q4_K and Q5_K through k4_x16_rows, Q6_K and Q3_K
-// through k16_x16_rows.
+// The k-quant x16 blocks (256 columns): Q4_K and Q5_K through k4_x16_rows, Q6_K, Q3_K and
+// Q2_K through k16_x16_rows.
 template <typename Packed>
 void superblock_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
     const int64_t n_blocks = w.cols / kSuperBlock;
@@ -899,6 +946,8 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
             return superblock_x16_matmul<BlockQ6_Kx16>(w, call);
         case gguf::TensorType::Q3_K:
             return superblock_x16_matmul<BlockQ3_Kx16>(w, call);
+        case gguf::TensorType::Q2_K:
+            return superblock_x16_matmul<BlockQ2_Kx16>(w, call);
         case gguf::TensorType::Q4_0:
             return block32_x16_matmul<BlockQ4_0x16>(w, call);
         case gguf::TensorType::Q8_0:

@@ -61,15 +61,35 @@ void q5_k_levels(const BlockQ5_K& blk, uint8_t level[kSuperBlock]) {
     }
 }
 
-// Q3_K: q + 4 (0..7): the low 2 bits of element 128h + 32s + l at bits 2s of qs[32h + l], the
-// third at bit 4h + s of hmask[l] (set: q = low bits, clear: low bits - 4).
-void q3_k_levels(const BlockQ3_K& blk, uint8_t level[kSuperBlock]) {
+// Q2_K and the low bits of Q3_K: element 128h + 32s + l at bits 2s of qs[32h + l].
+void two_bit_levels(const uint8_t qs[64], uint8_t level[kSuperBlock]) {
     for (int h = 0; h < 2; ++h) {
         for (int s = 0; s < 4; ++s) {
-            for (int l = 0; l < 32; ++l) {
-                level[128 * h + 32 * s + l] = ((blk.qs[32 * h + l] >> (2 * s)) & 3) |
-                                              (((blk.hmask[l] >> (4 * h + s)) & 1) << 2);
-            }
+            for (int l = 0; l < 32; ++l)
+                level[128 * h + 32 * s + l] = (qs[32 * h + l] >> (2 * s)) & 3;
+        }
+    }
+}
+
+// Q3_K: q + 4 (0..7): the low 2 bits as above, the third at bit 4h + s of hmask[l] (set: q =
+// low bits, clear: low bits - 4).
+void q3_k_levels(const BlockQ3_K& blk, uint8_t level[kSuperBlock]) {
+    two_bit_levels(blk.qs, level);
+    for (int h = 0; h < 2; ++h) {
+        for (int s = 0; s < 4; ++s) {
+            for (int l = 0; l < 32; ++l)
+                level[128 * h + 32 * s + l] |= ((blk.hmask[l] >> (4 * h + s)) & 1) << 2;
+        }
+    }
+}
+
+// Row r's share of the x16 2-bit planes: byte i of sub-block j holds the low 2 bits of
+// columns 16j+i, +4, +8, +12 at bits 0-1, 2-3, 4-5, 6-7. `ql` starts zeroed.
+void pack_two_bit_groups(const uint8_t level[kSuperBlock], int r, uint8_t (*ql)[kRepackRows * 4]) {
+    for (int j = 0; j < 16; ++j) {
+        for (int k = 0; k < 4; ++k) {
+            for (int i = 0; i < 4; ++i)
+                ql[j][4 * r + i] |= (level[16 * j + 4 * k + i] & 3) << (2 * k);
         }
     }
 }
@@ -125,15 +145,27 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ3_Kx1
         for (int j = 0; j < 16; ++j) out.scales[j][r] = scales[j];
         uint8_t level[kSuperBlock];
         q3_k_levels(blk, level);
+        pack_two_bit_groups(level, r, out.ql);
         for (int j = 0; j < 16; ++j) {
             for (int k = 0; k < 4; ++k) {
                 for (int i = 0; i < 4; ++i) {
-                    const uint8_t q = level[16 * j + 4 * k + i];
-                    out.ql[j][4 * r + i] |= (q & 3) << (2 * k);
-                    if (q & 4) out.qh[j][k] |= uint64_t{1} << (4 * r + i);
+                    if (level[16 * j + 4 * k + i] & 4) out.qh[j][k] |= uint64_t{1} << (4 * r + i);
                 }
             }
         }
+    }
+}
+
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ2_Kx16& out) {
+    std::memset(out.ql, 0, sizeof(out.ql));
+    for (int r = 0; r < kRepackRows; ++r) {
+        const BlockQ2_K& blk = reinterpret_cast<const BlockQ2_K*>(rows[r])[b];
+        out.d[r] = blk.d;
+        out.dmin[r] = blk.dmin;
+        for (int j = 0; j < 16; ++j) out.scales[j][r] = blk.scales[j];
+        uint8_t level[kSuperBlock];
+        two_bit_levels(blk.qs, level);
+        pack_two_bit_groups(level, r, out.ql);
     }
 }
 
@@ -198,6 +230,8 @@ struct PackedShape {
 };
 PackedShape packed_shape(gguf::TensorType type) {
     switch (type) {
+        case gguf::TensorType::Q2_K:
+            return {kSuperBlock, sizeof(BlockQ2_Kx16)};
         case gguf::TensorType::Q3_K:
             return {kSuperBlock, sizeof(BlockQ3_Kx16)};
         case gguf::TensorType::Q4_K:
@@ -264,6 +298,8 @@ size_t repacked_bytes(const WeightMatrix& w) {
 
 void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end) {
     switch (w.type) {
+        case gguf::TensorType::Q2_K:
+            return repack_groups<BlockQ2_Kx16>(w, kSuperBlock, out, group_begin, group_end);
         case gguf::TensorType::Q3_K:
             return repack_groups<BlockQ3_Kx16>(w, kSuperBlock, out, group_begin, group_end);
         case gguf::TensorType::Q4_K:

@@ -1,7 +1,7 @@
 #pragma once
 // Weights rearranged once at load time for faster kernels. The GGUF layout stores each row's
-// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so Q3_K, Q4_K, Q5_K,
-// Q6_K, Q4_0 and Q8_0 matrices are repacked into "x16" blocks: for 16 rows, the rows' levels are
+// blocks on their own; the AVX-512 kernels work best on 16 rows at once, so the k-quants (Q2_K ..
+// Q6_K), Q4_0 and Q8_0 matrices are repacked into "x16" blocks: for 16 rows, the rows' levels are
 // interleaved four columns at a time, so one 32-bit broadcast of activations feeds all 16 rows
 // in one vpdpbusd, and the 16 rows' scales form one vector. Same values; Q3_K, Q4_K and Q5_K
 // take 3.6%, 2.8% and 2.3% more bytes (unpacked scales), the others the same bytes. About 3x fewer
@@ -53,6 +53,17 @@ struct BlockQ6_Kx16 {
 };
 static_assert(sizeof(BlockQ6_Kx16) == kRepackRows * sizeof(BlockQ6_K));
 
+// 16 rows x 256 columns of Q2_K: the 2-bit levels (0..3) of sub-block j (columns 16j ..
+// 16j+15) in ql[j] as in BlockQ3_Kx16, and each row's scale byte (scale | min << 4) as Q2_K
+// stores it. The same bytes as the original rows.
+struct BlockQ2_Kx16 {
+    uint16_t d[kRepackRows];
+    uint16_t dmin[kRepackRows];
+    uint8_t scales[16][kRepackRows];
+    uint8_t ql[16][kRepackRows * 4];
+};
+static_assert(sizeof(BlockQ2_Kx16) == kRepackRows * sizeof(BlockQ2_K));
+
 // 16 rows x 256 columns of Q3_K, levels stored as q + 4 (0..7, unsigned for vpdpbusd; the
 // offset is taken off with the activations' 16-sums). The low 2 bits of sub-block j (columns
 // 16j .. 16j+15) in ql[j]: row r's byte i holds those of columns 16j+i, +4, +8, +12 at bits 0-1,
@@ -82,8 +93,7 @@ struct BlockQ8_0x16 {
 };
 static_assert(sizeof(BlockQ8_0x16) == kRepackRows * sizeof(BlockQ8_0));
 
-// Whether `w` can be repacked: Q3_K, Q4_K, Q5_K, Q6_K, Q4_0 or Q8_0 with whole groups of 16
-// rows.
+// Whether `w` can be repacked: Q2_K .. Q6_K, Q4_0 or Q8_0 with whole groups of 16 rows.
 bool can_repack(const WeightMatrix& w);
 // Bytes the repacked copy of `w` takes.
 size_t repacked_bytes(const WeightMatrix& w);
@@ -127,10 +137,10 @@ const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_
                                   int64_t n_tokens, int64_t n_blocks, int level_offset);
 
 // Whether `level` has kernels for the repacked layout of `type` (the loader repacks only
-// then): AVX-512 for Q3_K, Q4_K, Q5_K, Q6_K, Q4_0 and Q8_0; AVX2 for Q4_K, Q6_K and Q4_0.
+// then): AVX-512 for Q2_K .. Q6_K, Q4_0 and Q8_0; AVX2 for Q4_K, Q6_K and Q4_0.
 bool has_repacked_kernels(gguf::TensorType type, CpuLevel level);
-// Whether amx::matmul_repacked takes `type` (Q4_K, Q6_K, Q4_0, Q8_0; Q3_K and Q5_K stay on
-// AVX-512).
+// Whether amx::matmul_repacked takes `type` (Q4_K, Q6_K, Q4_0, Q8_0; Q2_K, Q3_K and Q5_K
+// stay on AVX-512).
 bool has_amx_kernels(gguf::TensorType type);
 
 namespace avx512 {

@@ -451,6 +451,11 @@ TEST(Repacked, Q5KMatmulMatchesScalarDotOfTheOriginalRows) {
     expect_repacked_matches_scalar(TensorType::Q5_K);
 }
 
+TEST(Repacked, Q2KMatmulMatchesScalarDotOfTheOriginalRows) {
+    if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+    expect_repacked_matches_scalar(TensorType::Q2_K);
+}
+
 TEST(Repacked, Q3KMatmulMatchesScalarDotOfTheOriginalRows) {
     if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
     expect_repacked_matches_scalar(TensorType::Q3_K);
