@@ -780,7 +780,7 @@ void q4_0_x8_rows(const BlockQ4_0x16* w, int64_t n_blocks, int half, const Block
         for (int t = 0; t < kTokens; ++t) {
             const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum16[t], ones));
             const __m256 v = _mm256_fmsub_ps(dot, _mm256_set1_ps(terms[t][b].d),
-                                             _mm256_set1_ps(terms[t][b].offset));
+                                             _mm256_set1_ps(8 * terms[t][b].scaled_sum));
             acc[t] = _mm256_fmadd_ps(d, v, acc[t]);
         }
     }
@@ -823,7 +823,7 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
         case gguf::TensorType::Q4_0: {
             const int64_t n_blocks = w.cols / kBlock32;
             const Block32Terms* terms =
-                block32_terms(activations, activation_row_bytes, n_tokens, n_blocks, 8);
+                block32_terms(activations, activation_row_bytes, n_tokens, n_blocks);
             const auto* groups = reinterpret_cast<const BlockQ4_0x16*>(w.repacked);
             return tile::for_each_group_pass<BlockQ8_0>(call, [&](const auto& p) {
                 const Block32Terms* token_terms[4];

@@ -825,38 +825,75 @@ void k16_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_K* const* a, 
 namespace {
 
 // Adds 16 rows' dot with one 32-column activation block to acc: the integer dot of the stored
-// levels, less the offset term, times both scales.
+// levels, less their offset times the activations' level sum, times both scales.
+template <int kLevelOffset>
 inline __m512 add_block32(__m512 acc, __m512 d_rows, __m512i dot, const Block32Terms& terms) {
     const __m512 v = _mm512_fmsub_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(terms.d),
-                                     _mm512_set1_ps(terms.offset));
+                                     _mm512_set1_ps(kLevelOffset * terms.scaled_sum));
     return _mm512_fmadd_ps(d_rows, v, acc);
 }
 
-// Levels of group g of a Q4_0 or Q8_0 x16 block for vpdpbusd, and the activation bytes they
-// meet: Q4_0 gives two vectors (low nibbles: columns 8g+0..3, high: 8g+4..7), Q8_0 one.
+// Part p (0: low nibbles, columns 8g+0..3; 1: high nibbles, 8g+4..7) of a nibble group.
+inline __m512i nibbles(__m512i q, int p) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    return p == 0 ? _mm512_and_si512(q, low4) : _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+}
+// Adds 16 to the bytes whose bit is set in a fifth-bit mask (Q5_0, Q5_1).
+inline __m512i add_fifth_bits(__m512i levels, uint64_t mask) {
+    return _mm512_mask_add_epi8(levels, _cvtu64_mask64(mask), levels, _mm512_set1_epi8(16));
+}
+
+// Levels of group g of a 32-column x16 block for vpdpbusd (`q` is the group's 64 stored
+// bytes), and the activation bytes they meet. The nibble formats give two vectors per group
+// (columns 8g+0..3 and 8g+4..7), Q8_0 one (4g+0..3). kLevelOffset: what the unsigned stored
+// levels add to the real ones; kHasMin: the rows' mins m (x = d * q + m) instead.
 template <typename Packed>
-struct Block32Format;
-template <>
-struct Block32Format<BlockQ4_0x16> {
-    static constexpr int kGroups = 4;
-    static constexpr int kLevelOffset = 8;
-    static constexpr int kParts = 2;
-    static __m512i part(__m512i q, int p) {
-        const __m512i low4 = _mm512_set1_epi8(0x0F);
-        return p == 0 ? _mm512_and_si512(q, low4) : _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+struct Block32Format {  // Q4_0
+    static constexpr int kGroups = 4, kParts = 2, kLevelOffset = 8;
+    static constexpr bool kHasMin = false;
+    template <typename Block>
+    static __m512i levels(const Block&, __m512i q, int, int p) {
+        return nibbles(q, p);
     }
     static int column(int g, int p) { return 8 * g + 4 * p; }
 };
 template <>
+struct Block32Format<BlockQ4_1x16> : Block32Format<BlockQ4_0x16> {
+    static constexpr int kLevelOffset = 0;
+    static constexpr bool kHasMin = true;
+};
+template <>
+struct Block32Format<BlockQ5_0x16> : Block32Format<BlockQ4_0x16> {
+    static constexpr int kLevelOffset = 16;
+    static __m512i levels(const BlockQ5_0x16& blk, __m512i q, int g, int p) {
+        return add_fifth_bits(nibbles(q, p), blk.qh[g][p]);
+    }
+};
+template <>
+struct Block32Format<BlockQ5_1x16> : Block32Format<BlockQ4_1x16> {
+    static __m512i levels(const BlockQ5_1x16& blk, __m512i q, int g, int p) {
+        return add_fifth_bits(nibbles(q, p), blk.qh[g][p]);
+    }
+};
+template <>
+struct Block32Format<BlockIQ4_NLx16> : Block32Format<BlockQ4_0x16> {
+    static constexpr int kLevelOffset = 128;  // the table's values + 128
+    static __m512i levels(const BlockIQ4_NLx16&, __m512i q, int, int p) {
+        const __m512i table = _mm512_xor_si512(
+            _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values))),
+            _mm512_set1_epi8(static_cast<char>(0x80)));
+        return _mm512_shuffle_epi8(table, nibbles(q, p));
+    }
+};
+template <>
 struct Block32Format<BlockQ8_0x16> {
-    static constexpr int kGroups = 8;
-    static constexpr int kLevelOffset = 128;
-    static constexpr int kParts = 1;
-    static __m512i part(__m512i q, int) { return q; }
+    static constexpr int kGroups = 8, kParts = 1, kLevelOffset = 128;
+    static constexpr bool kHasMin = false;
+    static __m512i levels(const BlockQ8_0x16&, __m512i q, int, int) { return q; }
     static int column(int g, int) { return 4 * g; }
 };
 
-// 16 rows of a repacked Q4_0/Q8_0 matrix against kTokens activation rows. Two integer sums per
+// 16 rows of a repacked 32-column matrix against kTokens activation rows. Two integer sums per
 // token (even and odd groups) keep two vpdpbusd chains in flight even for one token.
 template <typename Packed, int kTokens>
 void block32_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_0* const* a,
@@ -876,7 +913,7 @@ void block32_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_0* const*
             const __m512i q = load512(blk.qs[g]);
 #pragma GCC unroll 2
             for (int p = 0; p < Format::kParts; ++p) {
-                const __m512i levels = Format::part(q, p);
+                const __m512i levels = Format::levels(blk, q, g, p);
                 const int column = Format::column(g, p);
 #pragma GCC unroll 4
                 for (int t = 0; t < kTokens; ++t) {
@@ -886,9 +923,21 @@ void block32_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_0* const*
             }
         }
         const __m512 d_rows = _mm512_cvtph_ps(load256(blk.d));
+        if constexpr (Format::kHasMin) {
+            const __m512 m_rows = _mm512_cvtph_ps(load256(blk.m));
 #pragma GCC unroll 4
-        for (int t = 0; t < kTokens; ++t)
-            acc[t] = add_block32(acc[t], d_rows, _mm512_add_epi32(even[t], odd[t]), terms[t][b]);
+            for (int t = 0; t < kTokens; ++t) {
+                const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(even[t], odd[t]));
+                acc[t] = _mm512_fmadd_ps(d_rows, _mm512_mul_ps(dot, _mm512_set1_ps(terms[t][b].d)),
+                                         acc[t]);
+                acc[t] = _mm512_fmadd_ps(m_rows, _mm512_set1_ps(terms[t][b].scaled_sum), acc[t]);
+            }
+        } else {
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t)
+                acc[t] = add_block32<Format::kLevelOffset>(
+                    acc[t], d_rows, _mm512_add_epi32(even[t], odd[t]), terms[t][b]);
+        }
     }
 #pragma GCC unroll 4
     for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
@@ -912,13 +961,12 @@ void superblock_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call
     });
 }
 
-// Q4_0 or Q8_0 x16 blocks through block32_x16_rows.
+// The 32-column x16 blocks through block32_x16_rows.
 template <typename Packed>
 void block32_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
     const int64_t n_blocks = w.cols / kBlock32;
     const Block32Terms* terms =
-        block32_terms(call.activations, call.activation_row_bytes, call.n_tokens, n_blocks,
-                      Block32Format<Packed>::kLevelOffset);
+        block32_terms(call.activations, call.activation_row_bytes, call.n_tokens, n_blocks);
     const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
     tile::for_each_group_pass<BlockQ8_0>(call, [&](const auto& p) {
         const Block32Terms* token_terms[4];
@@ -952,6 +1000,14 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
             return block32_x16_matmul<BlockQ4_0x16>(w, call);
         case gguf::TensorType::Q8_0:
             return block32_x16_matmul<BlockQ8_0x16>(w, call);
+        case gguf::TensorType::Q4_1:
+            return block32_x16_matmul<BlockQ4_1x16>(w, call);
+        case gguf::TensorType::Q5_0:
+            return block32_x16_matmul<BlockQ5_0x16>(w, call);
+        case gguf::TensorType::Q5_1:
+            return block32_x16_matmul<BlockQ5_1x16>(w, call);
+        case gguf::TensorType::IQ4_NL:
+            return block32_x16_matmul<BlockIQ4_NLx16>(w, call);
         default:
             break;  // can_repack() admits no other type
     }
@@ -1131,7 +1187,7 @@ void block32_pass(const PassArgs<Packed>& p, const Block32Terms* terms) {
 #pragma GCC unroll 16
                 for (int k = 0; k < kTileTokens; ++k) {
                     const int i = t * kTileTokens + k;
-                    const __m512 sum = add_block32(
+                    const __m512 sum = add_block32<Block32Format<Packed>::kLevelOffset>(
                         b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(sums[r][i]), d_rows,
                         result_row(results[r][t], k), terms[i * p.n_blocks + b]);
                     _mm512_store_ps(sums[r][i], sum);
@@ -1308,8 +1364,8 @@ void matmul_block32(const WeightMatrix& w, const uint8_t* activations, size_t ac
                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                     int64_t row_end) {
     const int64_t n_blocks = w.cols / 32;
-    const Block32Terms* terms = block32_terms(activations, activation_row_bytes, n_tokens, n_blocks,
-                                              Block32Format<Packed>::kLevelOffset);
+    const Block32Terms* terms =
+        block32_terms(activations, activation_row_bytes, n_tokens, n_blocks);
     for_each_pass<Packed>(w, 32, activations, activation_row_bytes, n_tokens, y, y_stride,
                           row_begin, row_end,
                           [&](const PassArgs<Packed>& args, int64_t t0, int n_groups, int n_tiles) {

@@ -187,17 +187,55 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ6_Kx1
     }
 }
 
-void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_0x16& out) {
-    for (int r = 0; r < kRepackRows; ++r) {
-        const BlockQ4_0& blk = reinterpret_cast<const BlockQ4_0*>(rows[r])[b];
-        out.d[r] = blk.d;
-        uint8_t level[32];  // GGUF order: low nibbles are columns 0..15, high ones 16..31
-        for (int i = 0; i < 16; ++i) {
-            level[i] = blk.qs[i] & 0x0F;
-            level[16 + i] = blk.qs[i] >> 4;
-        }
-        pack_nibble_groups(level, 4, r, out.qs);
+// The low 4 bits of a 32-column block's levels into row r of the x16 groups (GGUF order: low
+// nibbles are columns 0..15, high ones 16..31), and where the block has them (Q5_0, Q5_1) the
+// fifth bits (bit j of qh: column j) into the byte masks. `masks` starts zeroed.
+void pack_block32_row(const uint8_t qs[16], int r, uint8_t (*groups)[kRepackRows * 4]) {
+    uint8_t level[32];
+    for (int i = 0; i < 16; ++i) {
+        level[i] = qs[i] & 0x0F;
+        level[16 + i] = qs[i] >> 4;
     }
+    pack_nibble_groups(level, 4, r, groups);
+}
+void pack_fifth_bits(const uint8_t qh[4], int r, uint64_t (*masks)[2]) {
+    uint32_t bits;
+    std::memcpy(&bits, qh, 4);
+    for (int g = 0; g < 4; ++g) {
+        for (int p = 0; p < 2; ++p) {
+            for (int i = 0; i < 4; ++i) {
+                if ((bits >> (8 * g + 4 * p + i)) & 1) masks[g][p] |= uint64_t{1} << (4 * r + i);
+            }
+        }
+    }
+}
+
+template <typename Block, typename Packed>
+void repack_block32(const uint8_t* const rows[kRepackRows], int64_t b, Packed& out) {
+    if constexpr (requires { out.qh; }) std::memset(out.qh, 0, sizeof(out.qh));
+    for (int r = 0; r < kRepackRows; ++r) {
+        const Block& blk = reinterpret_cast<const Block*>(rows[r])[b];
+        out.d[r] = blk.d;
+        if constexpr (requires { out.m; }) out.m[r] = blk.m;
+        if constexpr (requires { out.qh; }) pack_fifth_bits(blk.qh, r, out.qh);
+        pack_block32_row(blk.qs, r, out.qs);
+    }
+}
+
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_0x16& out) {
+    repack_block32<BlockQ4_0>(rows, b, out);
+}
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockIQ4_NLx16& out) {
+    repack_block32<BlockIQ4_NL>(rows, b, out);
+}
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_1x16& out) {
+    repack_block32<BlockQ4_1>(rows, b, out);
+}
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ5_0x16& out) {
+    repack_block32<BlockQ5_0>(rows, b, out);
+}
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ5_1x16& out) {
+    repack_block32<BlockQ5_1>(rows, b, out);
 }
 
 void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ8_0x16& out) {
@@ -244,6 +282,14 @@ PackedShape packed_shape(gguf::TensorType type) {
             return {32, sizeof(BlockQ4_0x16)};
         case gguf::TensorType::Q8_0:
             return {32, sizeof(BlockQ8_0x16)};
+        case gguf::TensorType::Q4_1:
+            return {32, sizeof(BlockQ4_1x16)};
+        case gguf::TensorType::Q5_0:
+            return {32, sizeof(BlockQ5_0x16)};
+        case gguf::TensorType::Q5_1:
+            return {32, sizeof(BlockQ5_1x16)};
+        case gguf::TensorType::IQ4_NL:
+            return {32, sizeof(BlockIQ4_NLx16)};
         default:
             return {};
     }
@@ -258,7 +304,7 @@ bool can_repack(const WeightMatrix& w) {
 }
 
 const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_row_bytes,
-                                  int64_t n_tokens, int64_t n_blocks, int level_offset) {
+                                  int64_t n_tokens, int64_t n_blocks) {
     thread_local std::vector<Block32Terms> terms;
     if (terms.size() < static_cast<size_t>(n_tokens * n_blocks)) terms.resize(n_tokens * n_blocks);
     for (int64_t t = 0; t < n_tokens; ++t) {
@@ -267,7 +313,7 @@ const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_
             int sum = 0;
             for (int i = 0; i < 32; ++i) sum += a[b].qs[i];
             const float d = fp16_to_fp32(a[b].d);
-            terms[t * n_blocks + b] = {d, d * static_cast<float>(level_offset * sum)};
+            terms[t * n_blocks + b] = {d, d * static_cast<float>(sum)};
         }
     }
     return terms.data();
@@ -312,6 +358,14 @@ void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t gr
             return repack_groups<BlockQ4_0x16>(w, 32, out, group_begin, group_end);
         case gguf::TensorType::Q8_0:
             return repack_groups<BlockQ8_0x16>(w, 32, out, group_begin, group_end);
+        case gguf::TensorType::Q4_1:
+            return repack_groups<BlockQ4_1x16>(w, 32, out, group_begin, group_end);
+        case gguf::TensorType::Q5_0:
+            return repack_groups<BlockQ5_0x16>(w, 32, out, group_begin, group_end);
+        case gguf::TensorType::Q5_1:
+            return repack_groups<BlockQ5_1x16>(w, 32, out, group_begin, group_end);
+        case gguf::TensorType::IQ4_NL:
+            return repack_groups<BlockIQ4_NLx16>(w, 32, out, group_begin, group_end);
         default:
             throw Error("cannot repack a " + std::string(gguf::type_name(w.type)) + " matrix");
     }

@@ -1,11 +1,12 @@
 #pragma once
 // Weights rearranged once at load time for faster kernels. The GGUF layout stores each row's
 // blocks on their own; the AVX-512 kernels work best on 16 rows at once, so the k-quants (Q2_K ..
-// Q6_K), Q4_0 and Q8_0 matrices are repacked into "x16" blocks: for 16 rows, the rows' levels are
-// interleaved four columns at a time, so one 32-bit broadcast of activations feeds all 16 rows
-// in one vpdpbusd, and the 16 rows' scales form one vector. Same values; Q3_K, Q4_K and Q5_K
-// take 3.6%, 2.8% and 2.3% more bytes (unpacked scales), the others the same bytes. About 3x fewer
-// instructions per weight than unpacking each row's block.
+// Q6_K) and the 32-column formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL) are repacked into "x16"
+// blocks: for 16 rows, the rows' levels are interleaved four columns at a time, so one 32-bit
+// broadcast of activations feeds all 16 rows in one vpdpbusd, and the 16 rows' scales form one
+// vector. Same values; Q3_K, Q4_K and Q5_K take 3.6%, 2.8% and 2.3% more bytes (unpacked scales),
+// the others the same bytes. About 3x fewer instructions per weight than unpacking each row's
+// block.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -85,6 +86,37 @@ struct BlockQ4_0x16 {
 };
 static_assert(sizeof(BlockQ4_0x16) == kRepackRows * sizeof(BlockQ4_0));
 
+// 16 rows x 32 columns of IQ4_NL: as BlockQ4_0x16, the nibbles being indices into kIQ4Values.
+struct BlockIQ4_NLx16 {
+    uint16_t d[kRepackRows];
+    uint8_t qs[4][kRepackRows * 4];
+};
+static_assert(sizeof(BlockIQ4_NLx16) == kRepackRows * sizeof(BlockIQ4_NL));
+
+// 16 rows x 32 columns of Q4_1: as BlockQ4_0x16 (levels 0..15), with each row's min.
+struct BlockQ4_1x16 {
+    uint16_t d[kRepackRows];
+    uint16_t m[kRepackRows];
+    uint8_t qs[4][kRepackRows * 4];
+};
+static_assert(sizeof(BlockQ4_1x16) == kRepackRows * sizeof(BlockQ4_1));
+
+// Q5_0 and Q5_1: the low 4 bits as in BlockQ4_0x16, the fifth bits as byte masks: bit 4r+i of
+// qh[g][p] is set where row r's column 8g+4p+i has a level of 16 or more.
+struct BlockQ5_0x16 {
+    uint16_t d[kRepackRows];
+    uint8_t qs[4][kRepackRows * 4];
+    uint64_t qh[4][2];
+};
+static_assert(sizeof(BlockQ5_0x16) == kRepackRows * sizeof(BlockQ5_0));
+struct BlockQ5_1x16 {
+    uint16_t d[kRepackRows];
+    uint16_t m[kRepackRows];
+    uint8_t qs[4][kRepackRows * 4];
+    uint64_t qh[4][2];
+};
+static_assert(sizeof(BlockQ5_1x16) == kRepackRows * sizeof(BlockQ5_1));
+
 // 16 rows x 32 columns of Q8_0. Group g holds columns 4g .. 4g+3, row by row, each level
 // stored as level + 128 (unsigned for vpdpbusd; the offset is taken off per block).
 struct BlockQ8_0x16 {
@@ -93,7 +125,8 @@ struct BlockQ8_0x16 {
 };
 static_assert(sizeof(BlockQ8_0x16) == kRepackRows * sizeof(BlockQ8_0));
 
-// Whether `w` can be repacked: Q2_K .. Q6_K, Q4_0 or Q8_0 with whole groups of 16 rows.
+// Whether `w` can be repacked: Q2_K .. Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or IQ4_NL with
+// whole groups of 16 rows.
 bool can_repack(const WeightMatrix& w);
 // Bytes the repacked copy of `w` takes.
 size_t repacked_bytes(const WeightMatrix& w);
@@ -122,31 +155,32 @@ inline int32_t q8_k_bsum_pair(const BlockQ8_K& a, int p) {
     return static_cast<int32_t>((static_cast<uint32_t>(hi) << 16) | static_cast<uint16_t>(lo));
 }
 
-// What a 32-column Q8_0 activation block contributes to the repacked Q4_0/Q8_0 kernels besides
-// its levels: its scale, and the weights' stored level offset (8 for Q4_0, 128 for Q8_0) times
-// the block's level sum times the scale, which the unsigned stored levels add to every dot.
+// What a 32-column Q8_0 activation block contributes to the repacked 32-column kernels
+// besides its levels: its scale d, and d times its level sum, which multiplies the weights'
+// stored level offset (8 for Q4_0, 128 for Q8_0 ...: the unsigned stored levels add it to every
+// dot) or their min (Q4_1, Q5_1).
 struct Block32Terms {
     float d;
-    float offset;
+    float scaled_sum;
 };
 
 // The Block32Terms of tokens [0, n_tokens) (Q8_0 rows of n_blocks blocks), token t's at
 // result + t * n_blocks. In a per-thread buffer that grows to the largest tile once (no
 // allocation per token after that) and holds until the thread's next call.
 const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_row_bytes,
-                                  int64_t n_tokens, int64_t n_blocks, int level_offset);
+                                  int64_t n_tokens, int64_t n_blocks);
 
 // Whether `level` has kernels for the repacked layout of `type` (the loader repacks only
-// then): AVX-512 for Q2_K .. Q6_K, Q4_0 and Q8_0; AVX2 for Q4_K, Q6_K and Q4_0.
+// then): AVX-512 for all that can_repack() takes; AVX2 for Q4_K, Q6_K and Q4_0.
 bool has_repacked_kernels(gguf::TensorType type, CpuLevel level);
-// Whether amx::matmul_repacked takes `type` (Q4_K, Q6_K, Q4_0, Q8_0; Q2_K, Q3_K and Q5_K
-// stay on AVX-512).
+// Whether amx::matmul_repacked takes `type` (Q4_K, Q6_K, Q4_0, Q8_0; the other repacked
+// types stay on AVX-512).
 bool has_amx_kernels(gguf::TensorType type);
 
 namespace avx512 {
 // y[t * y_stride + r] for rows [row_begin, row_end) (multiples of 16) of `w`, whose
 // `repacked` copy is used, against n_tokens rows of activations in the type's vec_dot_type
-// (Q8_K for the k-quants, Q8_0 for Q4_0 and Q8_0).
+// (Q8_K for the k-quants, Q8_0 for the 32-column formats).
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end);
