@@ -833,6 +833,13 @@ inline __m512 add_block32(__m512 acc, __m512 d_rows, __m512i dot, const Block32T
     return _mm512_fmadd_ps(d_rows, v, acc);
 }
 
+// kIQ4Values + 128 in every 128-bit lane, for vpshufb (unsigned levels for vpdpbusd).
+inline __m512i iq4_table_u8() {
+    return _mm512_xor_si512(
+        _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values))),
+        _mm512_set1_epi8(static_cast<char>(0x80)));
+}
+
 // Part p (0: low nibbles, columns 8g+0..3; 1: high nibbles, 8g+4..7) of a nibble group.
 inline __m512i nibbles(__m512i q, int p) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
@@ -879,10 +886,7 @@ template <>
 struct Block32Format<BlockIQ4_NLx16> : Block32Format<BlockQ4_0x16> {
     static constexpr int kLevelOffset = 128;  // the table's values + 128
     static __m512i levels(const BlockIQ4_NLx16&, __m512i q, int, int p) {
-        const __m512i table = _mm512_xor_si512(
-            _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values))),
-            _mm512_set1_epi8(static_cast<char>(0x80)));
-        return _mm512_shuffle_epi8(table, nibbles(q, p));
+        return _mm512_shuffle_epi8(iq4_table_u8(), nibbles(q, p));
     }
 };
 template <>
@@ -943,8 +947,64 @@ void block32_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_0* const*
     for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
-// The k-quant x16 blocks (256 columns): Q4_K and Q5_K through k4_x16_rows, Q6_K, Q3_K and
-// Q2_K through k16_x16_rows.
+// 16 rows of a repacked IQ4_XS matrix against kTokens activation rows: as k4_x16_rows, the
+// nibbles looked up in the table (+128, taken off with the activations' 32-sums), signed
+// sub-block scales and no mins.
+template <int kTokens>
+void iq4_xs_x16_rows(const BlockIQ4_XSx16* w, int64_t n_blocks, const BlockQ8_K* const* a,
+                     float* const* y) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const __m512i table = iq4_table_u8();
+    __m512 acc[kTokens];
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const BlockIQ4_XSx16& blk = w[b];
+        prefetch_ahead(&blk, sizeof(BlockIQ4_XSx16));
+        __m512i isum[kTokens];
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t) isum[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; ++j) {
+            __m512i sub[kTokens], sub_hi[kTokens];
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t) {
+                sub[t] =
+                    _mm512_set1_epi32(-128 * (a[t][b].bsums[2 * j] + a[t][b].bsums[2 * j + 1]));
+                sub_hi[t] = _mm512_setzero_si512();
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; ++i) {
+                const int g = 4 * j + i;
+                const __m512i q = load512(blk.qs[g]);
+                const __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(q, low4));
+                const __m512i hi =
+                    _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(q, 4), low4));
+#pragma GCC unroll 4
+                for (int t = 0; t < kTokens; ++t) {
+                    sub[t] = _mm512_dpbusd_epi32(sub[t], lo, broadcast32(a[t][b].qs + 8 * g));
+                    sub_hi[t] =
+                        _mm512_dpbusd_epi32(sub_hi[t], hi, broadcast32(a[t][b].qs + 8 * g + 4));
+                }
+            }
+            const __m512i scale = _mm512_cvtepi8_epi32(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales[j])));
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t)
+                isum[t] = _mm512_add_epi32(
+                    isum[t], _mm512_mullo_epi32(_mm512_add_epi32(sub[t], sub_hi[t]), scale));
+        }
+        const __m512 d = _mm512_cvtph_ps(load256(blk.d));
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t)
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(a[t][b].d)),
+                                     _mm512_cvtepi32_ps(isum[t]), acc[t]);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) _mm512_storeu_ps(y[t], acc[t]);
+}
+
+// The 256-column x16 blocks: Q4_K and Q5_K through k4_x16_rows, IQ4_XS through
+// iq4_xs_x16_rows, Q6_K, Q3_K and Q2_K through k16_x16_rows.
 template <typename Packed>
 void superblock_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
     const int64_t n_blocks = w.cols / kSuperBlock;
@@ -955,6 +1015,8 @@ void superblock_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call
             if constexpr (std::is_same_v<Packed, BlockQ4_Kx16> ||
                           std::is_same_v<Packed, BlockQ5_Kx16>)
                 k4_x16_rows<Packed, kTokens>(groups + p.group * n_blocks, n_blocks, p.a, p.out);
+            else if constexpr (std::is_same_v<Packed, BlockIQ4_XSx16>)
+                iq4_xs_x16_rows<kTokens>(groups + p.group * n_blocks, n_blocks, p.a, p.out);
             else
                 k16_x16_rows<Packed, kTokens>(groups + p.group * n_blocks, n_blocks, p.a, p.out);
         });
@@ -996,6 +1058,8 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
             return superblock_x16_matmul<BlockQ3_Kx16>(w, call);
         case gguf::TensorType::Q2_K:
             return superblock_x16_matmul<BlockQ2_Kx16>(w, call);
+        case gguf::TensorType::IQ4_XS:
+            return superblock_x16_matmul<BlockIQ4_XSx16>(w, call);
         case gguf::TensorType::Q4_0:
             return block32_x16_matmul<BlockQ4_0x16>(w, call);
         case gguf::TensorType::Q8_0:

@@ -169,6 +169,24 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ2_Kx1
     }
 }
 
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockIQ4_XSx16& out) {
+    for (int r = 0; r < kRepackRows; ++r) {
+        const BlockIQ4_XS& blk = reinterpret_cast<const BlockIQ4_XS*>(rows[r])[b];
+        out.d[r] = blk.d;
+        uint8_t level[kSuperBlock];  // sub-block j: low nibbles are columns 32j .. 32j+15
+        for (int j = 0; j < 8; ++j) {
+            const int low = (blk.scales_l[j / 2] >> (4 * (j % 2))) & 0xF;
+            const int high = (blk.scales_h >> (2 * j)) & 3;
+            out.scales[j][r] = static_cast<int8_t>((low | (high << 4)) - 32);
+            for (int i = 0; i < 16; ++i) {
+                level[32 * j + i] = blk.qs[16 * j + i] & 0x0F;
+                level[32 * j + 16 + i] = blk.qs[16 * j + i] >> 4;
+            }
+        }
+        pack_nibble_groups(level, 32, r, out.qs);
+    }
+}
+
 void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ6_Kx16& out) {
     for (int r = 0; r < kRepackRows; ++r) {
         const BlockQ6_K& blk = reinterpret_cast<const BlockQ6_K*>(rows[r])[b];
@@ -278,6 +296,8 @@ PackedShape packed_shape(gguf::TensorType type) {
             return {kSuperBlock, sizeof(BlockQ5_Kx16)};
         case gguf::TensorType::Q6_K:
             return {kSuperBlock, sizeof(BlockQ6_Kx16)};
+        case gguf::TensorType::IQ4_XS:
+            return {kSuperBlock, sizeof(BlockIQ4_XSx16)};
         case gguf::TensorType::Q4_0:
             return {32, sizeof(BlockQ4_0x16)};
         case gguf::TensorType::Q8_0:
@@ -354,6 +374,8 @@ void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t gr
             return repack_groups<BlockQ5_Kx16>(w, kSuperBlock, out, group_begin, group_end);
         case gguf::TensorType::Q6_K:
             return repack_groups<BlockQ6_Kx16>(w, kSuperBlock, out, group_begin, group_end);
+        case gguf::TensorType::IQ4_XS:
+            return repack_groups<BlockIQ4_XSx16>(w, kSuperBlock, out, group_begin, group_end);
         case gguf::TensorType::Q4_0:
             return repack_groups<BlockQ4_0x16>(w, 32, out, group_begin, group_end);
         case gguf::TensorType::Q8_0:

@@ -1,8 +1,8 @@
 #pragma once
 // Weights rearranged once at load time for faster kernels. The GGUF layout stores each row's
 // blocks on their own; the AVX-512 kernels work best on 16 rows at once, so the k-quants (Q2_K ..
-// Q6_K) and the 32-column formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL) are repacked into "x16"
-// blocks: for 16 rows, the rows' levels are interleaved four columns at a time, so one 32-bit
+// Q6_K, IQ4_XS) and the 32-column formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL) are repacked into
+// "x16" blocks: for 16 rows, the rows' levels are interleaved four columns at a time, so one 32-bit
 // broadcast of activations feeds all 16 rows in one vpdpbusd, and the 16 rows' scales form one
 // vector. Same values; Q3_K, Q4_K and Q5_K take 3.6%, 2.8% and 2.3% more bytes (unpacked scales),
 // the others the same bytes. About 3x fewer instructions per weight than unpacking each row's
@@ -41,6 +41,15 @@ struct BlockQ5_Kx16 {
     uint64_t qh[32][2];
 };
 static_assert(sizeof(BlockQ5_Kx16) == kRepackRows * sizeof(BlockQ5_K) + 64);
+
+// 16 rows x 256 columns of IQ4_XS: the nibble groups as in BlockQ4_Kx16 (indices into
+// kIQ4Values), and each row's sub-block scales unpacked (ls - 32).
+struct BlockIQ4_XSx16 {
+    uint16_t d[kRepackRows];
+    int8_t scales[8][kRepackRows];
+    uint8_t qs[32][kRepackRows * 4];
+};
+static_assert(sizeof(BlockIQ4_XSx16) == kRepackRows * sizeof(BlockIQ4_XS) + 32);
 
 // 16 rows x 256 columns of Q6_K. Low 4 bits of the levels as in BlockQ4_Kx16 (group g:
 // columns 8g .. 8g+7); the high 2 bits of sub-block j (columns 16j .. 16j+15) in qh[j]: row r's
@@ -125,8 +134,8 @@ struct BlockQ8_0x16 {
 };
 static_assert(sizeof(BlockQ8_0x16) == kRepackRows * sizeof(BlockQ8_0));
 
-// Whether `w` can be repacked: Q2_K .. Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or IQ4_NL with
-// whole groups of 16 rows.
+// Whether `w` can be repacked: Q2_K .. Q6_K, IQ4_XS, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or IQ4_NL
+// with whole groups of 16 rows.
 bool can_repack(const WeightMatrix& w);
 // Bytes the repacked copy of `w` takes.
 size_t repacked_bytes(const WeightMatrix& w);

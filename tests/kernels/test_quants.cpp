@@ -451,10 +451,10 @@ TEST(Repacked, Q5KMatmulMatchesScalarDotOfTheOriginalRows) {
     expect_repacked_matches_scalar(TensorType::Q5_K);
 }
 
-TEST(Repacked, OtherBlock32FormatsMatchScalarDotOfTheOriginalRows) {
+TEST(Repacked, OtherFormatsMatchScalarDotOfTheOriginalRows) {
     if (detected_cpu_level() != CpuLevel::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
-    for (TensorType type :
-         {TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL}) {
+    for (TensorType type : {TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
+                            TensorType::IQ4_NL, TensorType::IQ4_XS}) {
         SCOPED_TRACE(hearth::gguf::type_name(type));
         expect_repacked_matches_scalar(type);
     }
