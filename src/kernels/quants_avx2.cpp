@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/prefetch.h"
 #include "kernels/quants.h"
@@ -599,32 +600,61 @@ inline __m256i broadcast32(const int8_t* p) {
     return _mm256_set1_epi32(v);
 }
 
-// 8 rows (half `half` of each 16-row x16 block) of a repacked Q4_K matrix against kTokens
-// activation rows. A ymm holds the 8 rows' 4 bytes of a level group. Per group: the two nibble
-// halves once, then per token two broadcasts and two maddubs, whose s16 pairs add up over the
-// sub-block's four groups without overflow (16 products of at most 15 x 128: 30720); one madd
-// by the rows' scales per sub-block.
-template <int kTokens>
-void q4_k_x8_rows(const BlockQ4_Kx16* w, int64_t n_blocks, int half, const BlockQ8_K* const* a,
-                  float* const* y) {
+// The low 4 bits of a Q4_K/Q5_K x16 block (BlockQ4_Kx16 or BlockQ5_Kx16's `low`).
+inline const BlockQ4_Kx16& k4_low_bits(const BlockQ4_Kx16& blk) {
+    return blk;
+}
+inline const BlockQ4_Kx16& k4_low_bits(const BlockQ5_Kx16& blk) {
+    return blk.low;
+}
+
+// 16 in the bytes whose bit `bit` (0..7) is set (Q5_K fifth bits, BlockQ5_Kx16::qh), else 0.
+// 16-bit shifts suffice: bit 4 of each byte comes from the same byte.
+inline __m256i fifth_bits(__m256i qh, int bit) {
+    const __m256i moved =
+        bit <= 4 ? _mm256_slli_epi16(qh, 4 - bit) : _mm256_srli_epi16(qh, bit - 4);
+    return _mm256_and_si256(moved, _mm256_set1_epi8(16));
+}
+
+// 8 rows (half `half` of each 16-row x16 block) of a repacked Q4_K or Q5_K matrix against
+// kTokens activation rows. A ymm holds the 8 rows' 4 bytes of a level group. Per group: the two
+// nibble halves once (Q5_K: plus the fifth bits), then per token two broadcasts and two
+// maddubs, whose s16 pairs add up without overflow over a sub-block's four groups for Q4_K (16
+// products of at most 15 x 128: 30720) and over two for Q5_K (8 of at most 31 x 128: 31744);
+// then one madd by the rows' scales.
+template <typename Packed, int kTokens>
+void k4_x8_rows(const Packed* w, int64_t n_blocks, int half, const BlockQ8_K* const* a,
+                float* const* y) {
+    constexpr bool kFiveBit = std::is_same_v<Packed, BlockQ5_Kx16>;
+    constexpr int kGroupsPerMadd = kFiveBit ? 2 : 4;
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     const int r0 = 8 * half;
     __m256 acc[kTokens];
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
-        const BlockQ4_Kx16& blk = w[b];
-        prefetch_ahead(&blk, sizeof(BlockQ4_Kx16));
+        const BlockQ4_Kx16& blk = k4_low_bits(w[b]);
+        prefetch_ahead(&w[b], sizeof(Packed));
         __m256i isum[kTokens];
         for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
         for (int j = 0; j < 8; ++j) {
+            // Each row's scale in both s16 halves of its lane: madd gives scale x the lane sum.
+            const __m256i scale32 = _mm256_cvtepu8_epi32(
+                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[j] + r0)));
+            const __m256i scale = _mm256_or_si256(scale32, _mm256_slli_epi32(scale32, 16));
             __m256i sum16[kTokens];
             for (int t = 0; t < kTokens; ++t) sum16[t] = _mm256_setzero_si256();
+            __m256i qh;
+            if constexpr (kFiveBit) qh = load(w[b].qh[j] + 4 * r0);
 #pragma GCC unroll 4
             for (int i = 0; i < 4; ++i) {
                 const int g = 4 * j + i;
                 const __m256i q = load(blk.qs[g] + 4 * r0);
-                const __m256i lo = _mm256_and_si256(q, low4);
-                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+                __m256i lo = _mm256_and_si256(q, low4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+                if constexpr (kFiveBit) {
+                    lo = _mm256_or_si256(lo, fifth_bits(qh, 2 * i));
+                    hi = _mm256_or_si256(hi, fifth_bits(qh, 2 * i + 1));
+                }
 #pragma GCC unroll 4
                 for (int t = 0; t < kTokens; ++t) {
                     const int8_t* x = a[t][b].qs + 8 * g;
@@ -632,13 +662,13 @@ void q4_k_x8_rows(const BlockQ4_Kx16* w, int64_t n_blocks, int half, const Block
                         sum16[t], _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast32(x)),
                                                    _mm256_maddubs_epi16(hi, broadcast32(x + 4))));
                 }
+                if (i % kGroupsPerMadd == kGroupsPerMadd - 1) {
+                    for (int t = 0; t < kTokens; ++t) {
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(sum16[t], scale));
+                        sum16[t] = _mm256_setzero_si256();
+                    }
+                }
             }
-            // Each row's scale in both s16 halves of its lane: madd gives scale x the lane sum.
-            const __m256i scale32 = _mm256_cvtepu8_epi32(
-                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[j] + r0)));
-            const __m256i scale = _mm256_or_si256(scale32, _mm256_slli_epi32(scale32, 16));
-            for (int t = 0; t < kTokens; ++t)
-                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(sum16[t], scale));
         }
         const __m256 d =
             _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d + r0)));
@@ -787,6 +817,20 @@ void q4_0_x8_rows(const BlockQ4_0x16* w, int64_t n_blocks, int half, const Block
     for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
 }
 
+template <typename Packed>
+void k4_x8_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
+    const int64_t n_blocks = w.cols / kSuperBlock;
+    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
+    tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
+        for (int half = 0; half < 2; ++half) {
+            tile::with_token_count(p.k, [&](auto k) {
+                k4_x8_rows<Packed, decltype(k)::value>(groups + p.group * n_blocks, n_blocks, half,
+                                                       p.a, p.out);
+            });
+        }
+    });
+}
+
 }  // namespace
 
 // Each 16-row group 8 rows at a time (both halves while the group is in cache), tokens in
@@ -798,17 +842,10 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
         activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end};
     const int64_t n_superblocks = w.cols / kSuperBlock;
     switch (w.type) {
-        case gguf::TensorType::Q4_K: {
-            const auto* groups = reinterpret_cast<const BlockQ4_Kx16*>(w.repacked);
-            return tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
-                for (int half = 0; half < 2; ++half) {
-                    tile::with_token_count(p.k, [&](auto k) {
-                        q4_k_x8_rows<decltype(k)::value>(groups + p.group * n_superblocks,
-                                                         n_superblocks, half, p.a, p.out);
-                    });
-                }
-            });
-        }
+        case gguf::TensorType::Q4_K:
+            return k4_x8_matmul<BlockQ4_Kx16>(w, call);
+        case gguf::TensorType::Q5_K:
+            return k4_x8_matmul<BlockQ5_Kx16>(w, call);
         case gguf::TensorType::Q6_K: {
             const auto* groups = reinterpret_cast<const BlockQ6_Kx16*>(w.repacked);
             return tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {

@@ -604,13 +604,20 @@ inline const BlockQ4_Kx16& k4_low_bits(const BlockQ5_Kx16& blk) {
     return blk.low;
 }
 
+// Bit `bit` (0..7) of every byte moved to bit 4 (other bits: junk from the shift, masked
+// by the caller). 16-bit shifts suffice: bit 4 of each byte comes from the same byte.
+inline __m512i fifth_bit_at_4(__m512i qh, int bit) {
+    return bit <= 4 ? _mm512_slli_epi16(qh, 4 - bit) : _mm512_srli_epi16(qh, bit - 4);
+}
+
 // 16 rows of a repacked Q4_K or Q5_K matrix against kTokens activation rows. Per group of 8
-// columns: one load of the 16 rows' levels, two nibble masks (Q5_K: and a masked add of the
-// fifth bits), then per token two broadcasts and two vpdpbusd; the sub-block scale is one
+// columns: one load of the 16 rows' levels, two nibble masks (Q5_K: and a shift and a merge
+// of the fifth bits), then per token two broadcasts and two vpdpbusd; the sub-block scale is one
 // vpmulld per 16 rows and token.
 template <typename Packed, int kTokens>
 void k4_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_K* const* a, float* const* y) {
     constexpr bool kFiveBit = std::is_same_v<Packed, BlockQ5_Kx16>;
+    constexpr int kOrAnd = 0xF8;  // vpternlogd truth table for a | (b & c)
     // One accumulator per token and sub-block, one float sum per token (the mins are
     // subtracted from it directly): few enough live registers that nothing spills to the stack
     // for 4 tokens, which would put store-to-load latency on every accumulation.
@@ -632,6 +639,8 @@ void k4_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_K* const* a, f
             __m512i sub[kTokens], sub_hi[kTokens];
 #pragma GCC unroll 4
             for (int t = 0; t < kTokens; ++t) sub[t] = sub_hi[t] = _mm512_setzero_si512();
+            __m512i qh;
+            if constexpr (kFiveBit) qh = load512(w[b].qh[j]);
 #pragma GCC unroll 4
             for (int i = 0; i < 4; ++i) {
                 const int g = 4 * j + i;
@@ -639,8 +648,10 @@ void k4_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_K* const* a, f
                 __m512i q_lo = _mm512_and_si512(q, low4), q_hi;
                 if constexpr (kFiveBit) {
                     q_hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
-                    q_lo = _mm512_mask_add_epi8(q_lo, _cvtu64_mask64(w[b].qh[g][0]), q_lo, sixteen);
-                    q_hi = _mm512_mask_add_epi8(q_hi, _cvtu64_mask64(w[b].qh[g][1]), q_hi, sixteen);
+                    q_lo =
+                        _mm512_ternarylogic_epi32(q_lo, fifth_bit_at_4(qh, 2 * i), sixteen, kOrAnd);
+                    q_hi = _mm512_ternarylogic_epi32(q_hi, fifth_bit_at_4(qh, 2 * i + 1), sixteen,
+                                                     kOrAnd);
                 } else {
                     q_hi = _mm512_andnot_si512(low4, q);
                 }

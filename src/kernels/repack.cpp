@@ -118,17 +118,19 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_Kx1
 }
 
 void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ5_Kx16& out) {
-    std::memset(out.qh, 0, sizeof(out.qh));
     for (int r = 0; r < kRepackRows; ++r) {
         const BlockQ5_K& blk = reinterpret_cast<const BlockQ5_K*>(rows[r])[b];
         uint8_t level[kSuperBlock];
         q5_k_levels(blk, level);
         repack_k4_row(blk, level, r, out.low);
-        for (int g = 0; g < 32; ++g) {
-            for (int p = 0; p < 2; ++p) {
-                for (int i = 0; i < 4; ++i) {
-                    if (level[8 * g + 4 * p + i] & 0x10) out.qh[g][p] |= uint64_t{1} << (4 * r + i);
+        for (int j = 0; j < 8; ++j) {
+            for (int i = 0; i < 4; ++i) {
+                uint8_t bits = 0;
+                for (int k = 0; k < 4; ++k) {
+                    for (int p = 0; p < 2; ++p)
+                        bits |= ((level[32 * j + 8 * k + 4 * p + i] >> 4) & 1) << (2 * k + p);
                 }
+                out.qh[j][4 * r + i] = bits;
             }
         }
     }
@@ -344,8 +346,8 @@ bool has_repacked_kernels(gguf::TensorType type, CpuLevel level) {
         case CpuLevel::Avx512:
             return packed_shape(type).columns > 0;
         case CpuLevel::Avx2:
-            return type == gguf::TensorType::Q4_K || type == gguf::TensorType::Q6_K ||
-                   type == gguf::TensorType::Q4_0;
+            return type == gguf::TensorType::Q4_K || type == gguf::TensorType::Q5_K ||
+                   type == gguf::TensorType::Q6_K || type == gguf::TensorType::Q4_0;
         default:
             return false;
     }

@@ -33,12 +33,12 @@ struct BlockQ4_Kx16 {
 static_assert(sizeof(BlockQ4_Kx16) == kRepackRows * sizeof(BlockQ4_K) + 64);
 
 // 16 rows x 256 columns of Q5_K: the low 4 bits of each level, scales and mins as in
-// BlockQ4_Kx16, and the fifth bits as AVX-512 byte masks over a level group's 64 bytes: bit
-// 4r+i of qh[g][p] is set where the level of row r's column 8g+4p+i is 16 or more, so the kernel
-// adds those 16s with one masked byte add.
+// BlockQ4_Kx16, and the fifth bits of sub-block j (columns 32j .. 32j+31) in qh[j]: bit 2k+p
+// of row r's byte i is that of column 32j + 8k + 4p + i (group 4j+k, part p of BlockQ4_Kx16),
+// so one shift and one mask bring a part's bits to bit 4 of the level bytes.
 struct BlockQ5_Kx16 {
     BlockQ4_Kx16 low;
-    uint64_t qh[32][2];
+    uint8_t qh[8][kRepackRows * 4];
 };
 static_assert(sizeof(BlockQ5_Kx16) == kRepackRows * sizeof(BlockQ5_K) + 64);
 
@@ -180,7 +180,7 @@ const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_
                                   int64_t n_tokens, int64_t n_blocks);
 
 // Whether `level` has kernels for the repacked layout of `type` (the loader repacks only
-// then): AVX-512 for all that can_repack() takes; AVX2 for Q4_K, Q6_K and Q4_0.
+// then): AVX-512 for all that can_repack() takes; AVX2 for Q4_K, Q5_K, Q6_K and Q4_0.
 bool has_repacked_kernels(gguf::TensorType type, CpuLevel level);
 // Whether amx::matmul_repacked takes `type` (Q4_K, Q6_K, Q4_0, Q8_0; the other repacked
 // types stay on AVX-512).
@@ -196,7 +196,7 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
 }  // namespace avx512
 
 namespace avx2 {
-// The same for Q4_K, Q6_K and Q4_0 on AVX2 (has_repacked_kernels).
+// The same for Q4_K, Q5_K, Q6_K and Q4_0 on AVX2 (has_repacked_kernels).
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end);
