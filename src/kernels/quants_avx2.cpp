@@ -831,6 +831,69 @@ void k4_x8_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
     });
 }
 
+// 8 rows (half `half`) of a repacked Q8_0 matrix against kTokens activation rows. The stored
+// levels (q + 128) go back to signed bytes, and maddubs takes |q| against the activations with
+// q's sign (pairs of at most 127 x 127: no saturation), one madd by ones per group.
+template <int kTokens>
+void q8_0_x8_rows(const BlockQ8_0x16* w, int64_t n_blocks, int half, const BlockQ8_0* const* a,
+                  const Block32Terms* const* terms, float* const* y) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i offset = _mm256_set1_epi8(static_cast<char>(0x80));
+    const int r0 = 8 * half;
+    __m256 acc[kTokens];
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const BlockQ8_0x16& blk = w[b];
+        prefetch_ahead(&blk, sizeof(BlockQ8_0x16));
+        __m256i sum[kTokens];
+        for (int t = 0; t < kTokens; ++t) sum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; ++g) {
+            const __m256i q = _mm256_xor_si256(load(blk.qs[g] + 4 * r0), offset);
+            const __m256i magnitude = _mm256_abs_epi8(q);
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t) {
+                const __m256i x = _mm256_sign_epi8(broadcast32(a[t][b].qs + 4 * g), q);
+                sum[t] = _mm256_add_epi32(
+                    sum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, x), ones));
+            }
+        }
+        const __m256 d =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d + r0)));
+        for (int t = 0; t < kTokens; ++t)
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(terms[t][b].d)),
+                                     _mm256_cvtepi32_ps(sum[t]), acc[t]);
+    }
+    for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
+}
+
+// The 32-column x16 blocks (Q4_0, Q8_0) through Rows<kTokens>::run.
+template <typename Packed, template <int> class Rows>
+void block32_x8_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
+    const int64_t n_blocks = w.cols / kBlock32;
+    const Block32Terms* terms =
+        block32_terms(call.activations, call.activation_row_bytes, call.n_tokens, n_blocks);
+    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
+    tile::for_each_group_pass<BlockQ8_0>(call, [&](const auto& p) {
+        const Block32Terms* token_terms[4];
+        for (int t = 0; t < p.k; ++t) token_terms[t] = terms + (p.t0 + t) * n_blocks;
+        for (int half = 0; half < 2; ++half) {
+            tile::with_token_count(p.k, [&](auto k) {
+                Rows<decltype(k)::value>::run(groups + p.group * n_blocks, n_blocks, half, p.a,
+                                              token_terms, p.out);
+            });
+        }
+    });
+}
+template <int kTokens>
+struct Q4_0Rows {
+    static constexpr auto run = q4_0_x8_rows<kTokens>;
+};
+template <int kTokens>
+struct Q8_0Rows {
+    static constexpr auto run = q8_0_x8_rows<kTokens>;
+};
+
 }  // namespace
 
 // Each 16-row group 8 rows at a time (both halves while the group is in cache), tokens in
@@ -857,22 +920,10 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
                 }
             });
         }
-        case gguf::TensorType::Q4_0: {
-            const int64_t n_blocks = w.cols / kBlock32;
-            const Block32Terms* terms =
-                block32_terms(activations, activation_row_bytes, n_tokens, n_blocks);
-            const auto* groups = reinterpret_cast<const BlockQ4_0x16*>(w.repacked);
-            return tile::for_each_group_pass<BlockQ8_0>(call, [&](const auto& p) {
-                const Block32Terms* token_terms[4];
-                for (int t = 0; t < p.k; ++t) token_terms[t] = terms + (p.t0 + t) * n_blocks;
-                for (int half = 0; half < 2; ++half) {
-                    tile::with_token_count(p.k, [&](auto k) {
-                        q4_0_x8_rows<decltype(k)::value>(groups + p.group * n_blocks, n_blocks,
-                                                         half, p.a, token_terms, p.out);
-                    });
-                }
-            });
-        }
+        case gguf::TensorType::Q4_0:
+            return block32_x8_matmul<BlockQ4_0x16, Q4_0Rows>(w, call);
+        case gguf::TensorType::Q8_0:
+            return block32_x8_matmul<BlockQ8_0x16, Q8_0Rows>(w, call);
         default:
             break;  // has_repacked_kernels() admits no other type on AVX2
     }
