@@ -871,12 +871,8 @@ void q8_0_x8_rows(const BlockQ8_0x16* w, int64_t n_blocks, int half, const Block
 template <typename Packed, template <int> class Rows>
 void block32_x8_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
     const int64_t n_blocks = w.cols / kBlock32;
-    const Block32Terms* terms =
-        block32_terms(call.activations, call.activation_row_bytes, call.n_tokens, n_blocks);
     const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
-    tile::for_each_group_pass<BlockQ8_0>(call, [&](const auto& p) {
-        const Block32Terms* token_terms[4];
-        for (int t = 0; t < p.k; ++t) token_terms[t] = terms + (p.t0 + t) * n_blocks;
+    tile::for_each_block32_pass(call, n_blocks, [&](const auto& p, const auto* token_terms) {
         for (int half = 0; half < 2; ++half) {
             tile::with_token_count(p.k, [&](auto k) {
                 Rows<decltype(k)::value>::run(groups + p.group * n_blocks, n_blocks, half, p.a,

@@ -1038,12 +1038,8 @@ void superblock_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call
 template <typename Packed>
 void block32_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
     const int64_t n_blocks = w.cols / kBlock32;
-    const Block32Terms* terms =
-        block32_terms(call.activations, call.activation_row_bytes, call.n_tokens, n_blocks);
     const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
-    tile::for_each_group_pass<BlockQ8_0>(call, [&](const auto& p) {
-        const Block32Terms* token_terms[4];
-        for (int t = 0; t < p.k; ++t) token_terms[t] = terms + (p.t0 + t) * n_blocks;
+    tile::for_each_block32_pass(call, n_blocks, [&](const auto& p, const auto* token_terms) {
         tile::with_token_count(p.k, [&](auto k) {
             block32_x16_rows<Packed, decltype(k)::value>(groups + p.group * n_blocks, n_blocks, p.a,
                                                          token_terms, p.out);

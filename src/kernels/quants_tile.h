@@ -125,6 +125,19 @@ void for_each_group_pass(const RepackedCall& c, Pass pass) {
     }
 }
 
+// for_each_group_pass for the 32-column formats (Q8_0 activations), also giving each pass its
+// tokens' Block32Terms: pass(const GroupPass<BlockQ8_0>&, const Block32Terms* const* terms).
+template <typename Pass>
+void for_each_block32_pass(const RepackedCall& c, int64_t n_blocks, Pass pass) {
+    const Block32Terms* terms =
+        block32_terms(c.activations, c.activation_row_bytes, c.n_tokens, n_blocks);
+    for_each_group_pass<BlockQ8_0>(c, [&](const GroupPass<BlockQ8_0>& p) {
+        const Block32Terms* token_terms[4];
+        for (int t = 0; t < p.k; ++t) token_terms[t] = terms + (p.t0 + t) * n_blocks;
+        pass(p, token_terms);
+    });
+}
+
 // Calls fn(std::integral_constant<int, k>{}) for k = 4, 2 or 1: a pass's token count as a
 // template argument, so each kernel keeps its per-token accumulators in registers.
 template <typename Fn>
