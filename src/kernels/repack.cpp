@@ -208,8 +208,7 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ6_Kx1
 }
 
 // The low 4 bits of a 32-column block's levels into row r of the x16 groups (GGUF order: low
-// nibbles are columns 0..15, high ones 16..31), and where the block has them (Q5_0, Q5_1) the
-// fifth bits (bit j of qh: column j) into the byte masks. `masks` starts zeroed.
+// nibbles are columns 0..15, high ones 16..31).
 void pack_block32_row(const uint8_t qs[16], int r, uint8_t (*groups)[kRepackRows * 4]) {
     uint8_t level[32];
     for (int i = 0; i < 16; ++i) {
@@ -218,6 +217,8 @@ void pack_block32_row(const uint8_t qs[16], int r, uint8_t (*groups)[kRepackRows
     }
     pack_nibble_groups(level, 4, r, groups);
 }
+
+// Q5_0/Q5_1: row r's fifth bits (bit j of qh: column j) into the byte masks, which start zeroed.
 void pack_fifth_bits(const uint8_t qh[4], int r, uint64_t (*masks)[2]) {
     uint32_t bits;
     std::memcpy(&bits, qh, 4);
