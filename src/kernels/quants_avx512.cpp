@@ -721,14 +721,19 @@ inline void q6_k_x16_levels(const BlockQ6_Kx16& blk, int j, __m512i levels[4]) {
                                           _mm512_srli_epi16(h, 2), bits45, kOrAnd);
 }
 
-// Q3_K: the same for its 3-bit levels (q + 4), the third bit added as 4 with a masked add.
+// Q3_K: the same for its 3-bit levels (q + 4), the third bit shifted to bit 2 and merged.
 inline void q3_k_x16_levels(const BlockQ3_Kx16& blk, int j, __m512i levels[4]) {
     const __m512i low2 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+    constexpr int kOrAnd = 0xF8;  // vpternlogd truth table for a | (b & c)
     const __m512i q = load512(blk.ql[j]);
+    const __m512i h = load512(blk.qh[j / 2]);
 #pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {
         const __m512i bits = _mm512_and_si512(k == 0 ? q : _mm512_srli_epi16(q, 2 * k), low2);
-        levels[k] = _mm512_mask_add_epi8(bits, _cvtu64_mask64(blk.qh[j][k]), bits, four);
+        const int bit = 4 * (j % 2) + k;  // to bit 2; 16-bit shifts keep each byte's own bits
+        const __m512i third =
+            bit <= 2 ? _mm512_slli_epi16(h, 2 - bit) : _mm512_srli_epi16(h, bit - 2);
+        levels[k] = _mm512_ternarylogic_epi32(bits, third, four, kOrAnd);
     }
 }
 

@@ -151,7 +151,8 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ3_Kx1
         for (int j = 0; j < 16; ++j) {
             for (int k = 0; k < 4; ++k) {
                 for (int i = 0; i < 4; ++i) {
-                    if (level[16 * j + 4 * k + i] & 4) out.qh[j][k] |= uint64_t{1} << (4 * r + i);
+                    const uint8_t third = (level[16 * j + 4 * k + i] >> 2) & 1;
+                    out.qh[j / 2][4 * r + i] |= third << (4 * (j % 2) + k);
                 }
             }
         }

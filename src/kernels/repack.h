@@ -77,13 +77,13 @@ static_assert(sizeof(BlockQ2_Kx16) == kRepackRows * sizeof(BlockQ2_K));
 // 16 rows x 256 columns of Q3_K, levels stored as q + 4 (0..7, unsigned for vpdpbusd; the
 // offset is taken off with the activations' 16-sums). The low 2 bits of sub-block j (columns
 // 16j .. 16j+15) in ql[j]: row r's byte i holds those of columns 16j+i, +4, +8, +12 at bits 0-1,
-// 2-3, 4-5, 6-7. The third bit as byte masks: bit 4r+i of qh[j][k] is set where row r's column
-// 16j+4k+i has q + 4 >= 4.
+// 2-3, 4-5, 6-7. The third bits of sub-blocks 2m and 2m+1 in qh[m]: bit 4s+k of row r's byte
+// i is that of column 16(2m+s)+4k+i, so one shift and one mask bring them to bit 2.
 struct BlockQ3_Kx16 {
     uint16_t d[kRepackRows];
     int8_t scales[16][kRepackRows];  // sub-block j's scale (6-bit value - 32) of each row
     uint8_t ql[16][kRepackRows * 4];
-    uint64_t qh[16][4];
+    uint8_t qh[8][kRepackRows * 4];
 };
 static_assert(sizeof(BlockQ3_Kx16) == kRepackRows * sizeof(BlockQ3_K) + 64);
 
