@@ -710,32 +710,86 @@ inline void q6_k_x8_levels(const BlockQ6_Kx16& blk, int j, int r0, __m256i level
     levels[3] = join(_mm256_srli_epi16(q1, 4), _mm256_srli_epi16(h, 2));
 }
 
-// A row's signed 16-bit value in both s16 halves of its 32-bit lane, from 8 int8 values.
-inline __m256i s8_in_both_halves(const int8_t* p) {
-    const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-    return _mm256_blend_epi16(v, _mm256_slli_epi32(v, 16), 0xAA);
+// Q3_K (q + 4, 0..7): the low 2 bits from ql[j], the third from the byte plane qh[j / 2]
+// shifted to bit 2 (16-bit shifts keep each byte's own bits at bit 2).
+inline void k16_x8_levels(const BlockQ3_Kx16& blk, int j, int r0, __m256i levels[4]) {
+    const __m256i low2 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    const __m256i q = load(blk.ql[j] + 4 * r0), h = load(blk.qh[j / 2] + 4 * r0);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+        const int bit = 4 * (j % 2) + k;
+        const __m256i third =
+            bit <= 2 ? _mm256_slli_epi16(h, 2 - bit) : _mm256_srli_epi16(h, bit - 2);
+        levels[k] =
+            _mm256_or_si256(_mm256_and_si256(k == 0 ? q : _mm256_srli_epi16(q, 2 * k), low2),
+                            _mm256_and_si256(third, four));
+    }
+}
+// Q2_K (0..3).
+inline void k16_x8_levels(const BlockQ2_Kx16& blk, int j, int r0, __m256i levels[4]) {
+    const __m256i low2 = _mm256_set1_epi8(3);
+    const __m256i q = load(blk.ql[j] + 4 * r0);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k)
+        levels[k] = _mm256_and_si256(k == 0 ? q : _mm256_srli_epi16(q, 2 * k), low2);
+}
+inline void k16_x8_levels(const BlockQ6_Kx16& blk, int j, int r0, __m256i levels[4]) {
+    q6_k_x8_levels(blk, j, r0, levels);
 }
 
-// 8 rows (half `half`) of a repacked Q6_K matrix against kTokens activation rows. Per sub-block
-// (16 columns): the four level vectors once, then per token four maddubs added in pairs (4
-// products of at most 63 x 128 a lane: 32256, no overflow) and two madds by the rows' scales.
-// The -32 of every level comes off once per block: 32 x sum_j scale_j x bsum_j, with the
-// scales of sub-blocks j, j+1 interleaved per row so one madd takes two of them.
-template <int kTokens>
-void q6_k_x8_rows(const BlockQ6_Kx16* w, int64_t n_blocks, int half, const BlockQ8_K* const* a,
-                  float* const* y) {
+// Each of 8 rows' values in both s16 halves of its 32-bit lane (for madd): signed bytes (the
+// Q6_K/Q3_K scales) or the low nibbles of Q2_K's scale bytes.
+inline __m256i in_both_halves(__m256i v) {
+    return _mm256_blend_epi16(v, _mm256_slli_epi32(v, 16), 0xAA);
+}
+inline __m256i k16_x8_scale(const int8_t* p) {
+    return in_both_halves(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+inline __m256i k16_x8_scale(const uint8_t* p) {
+    return in_both_halves(
+        _mm256_and_si256(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))),
+                         _mm256_set1_epi32(0x0F)));
+}
+// Sub-blocks j and j+1's per-row factors of the activations' 16-sums, interleaved as s16 pairs:
+// the scales (Q6_K, Q3_K: times the level offset) or Q2_K's mins (the high nibbles).
+inline __m256i k16_x8_sum_factors(const int8_t* s0, const int8_t* s1) {
+    return _mm256_cvtepi8_epi16(
+        _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s0)),
+                          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(s1))));
+}
+inline __m256i k16_x8_sum_factors(const uint8_t* s0, const uint8_t* s1) {
+    const __m128i low4 = _mm_set1_epi8(0x0F);
+    auto mins = [&](const uint8_t* p) {
+        return _mm_and_si128(
+            _mm_srli_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)), 4), low4);
+    };
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins(s0), mins(s1)));
+}
+
+// 8 rows (half `half`) of a repacked Q6_K, Q3_K or Q2_K matrix against kTokens activation
+// rows. Per sub-block (16 columns): the four level vectors once, then per token four maddubs
+// added in pairs (4 products of at most 63 x 128 a lane: 32256, no overflow) and two madds by
+// the rows' scales. Once per block, from the activations' 16-sums and the sub-blocks' factors
+// two at a time: the level offset (32 for Q6_K, 4 for Q3_K) x sum_j scale_j x bsum_j, or Q2_K's
+// mins, taken off with dmin.
+template <typename Packed, int kTokens>
+void k16_x8_rows(const Packed* w, int64_t n_blocks, int half, const BlockQ8_K* const* a,
+                 float* const* y) {
+    constexpr bool kMins = std::is_same_v<Packed, BlockQ2_Kx16>;
+    constexpr int kOffsetShift = std::is_same_v<Packed, BlockQ6_Kx16> ? 5 : 2;  // x32, x4
     const int r0 = 8 * half;
     __m256 acc[kTokens];
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; ++b) {
-        const BlockQ6_Kx16& blk = w[b];
-        prefetch_ahead(&blk, sizeof(BlockQ6_Kx16));
+        const Packed& blk = w[b];
+        prefetch_ahead(&blk, sizeof(Packed));
         __m256i isum[kTokens];
         for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
         for (int j = 0; j < 16; ++j) {
             __m256i levels[4];
-            q6_k_x8_levels(blk, j, r0, levels);
-            const __m256i scale = s8_in_both_halves(blk.scales[j] + r0);
+            k16_x8_levels(blk, j, r0, levels);
+            const __m256i scale = k16_x8_scale(blk.scales[j] + r0);
 #pragma GCC unroll 4
             for (int t = 0; t < kTokens; ++t) {
                 const int8_t* x = a[t][b].qs + 16 * j;
@@ -750,28 +804,49 @@ void q6_k_x8_rows(const BlockQ6_Kx16* w, int64_t n_blocks, int half, const Block
                     _mm256_add_epi32(_mm256_madd_epi16(s01, scale), _mm256_madd_epi16(s23, scale)));
             }
         }
-        __m256i offset[kTokens];
-        for (int t = 0; t < kTokens; ++t) offset[t] = _mm256_setzero_si256();
+        __m256i sums[kTokens];  // sum_j factor_j x bsum_j
+        for (int t = 0; t < kTokens; ++t) sums[t] = _mm256_setzero_si256();
         for (int j = 0; j < 16; j += 2) {
-            const __m256i pairs = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(
-                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[j] + r0)),
-                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales[j + 1] + r0))));
+            const __m256i pairs = k16_x8_sum_factors(blk.scales[j] + r0, blk.scales[j + 1] + r0);
             for (int t = 0; t < kTokens; ++t) {
                 int32_t bsums;
                 std::memcpy(&bsums, a[t][b].bsums + j, 4);
-                offset[t] =
-                    _mm256_add_epi32(offset[t], _mm256_madd_epi16(pairs, _mm256_set1_epi32(bsums)));
+                sums[t] =
+                    _mm256_add_epi32(sums[t], _mm256_madd_epi16(pairs, _mm256_set1_epi32(bsums)));
             }
         }
         const __m256 d =
             _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d + r0)));
         for (int t = 0; t < kTokens; ++t) {
-            const __m256i dot = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(offset[t], 5));
+            const __m256i dot =
+                kMins ? isum[t]
+                      : _mm256_sub_epi32(isum[t], _mm256_slli_epi32(sums[t], kOffsetShift));
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a[t][b].d)),
                                      _mm256_cvtepi32_ps(dot), acc[t]);
         }
+        if constexpr (kMins) {
+            const __m256 dmin =
+                _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.dmin + r0)));
+            for (int t = 0; t < kTokens; ++t)
+                acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, _mm256_set1_ps(a[t][b].d)),
+                                          _mm256_cvtepi32_ps(sums[t]), acc[t]);
+        }
     }
     for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
+}
+
+template <typename Packed>
+void k16_x8_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
+    const int64_t n_blocks = w.cols / kSuperBlock;
+    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
+    tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
+        for (int half = 0; half < 2; ++half) {
+            tile::with_token_count(p.k, [&](auto k) {
+                k16_x8_rows<Packed, decltype(k)::value>(groups + p.group * n_blocks, n_blocks, half,
+                                                        p.a, p.out);
+            });
+        }
+    });
 }
 
 // 8 rows (half `half`) of a repacked Q4_0 matrix against kTokens activation rows. Per level
@@ -899,23 +974,17 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
                      int64_t row_end) {
     const tile::RepackedCall call{
         activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end};
-    const int64_t n_superblocks = w.cols / kSuperBlock;
     switch (w.type) {
         case gguf::TensorType::Q4_K:
             return k4_x8_matmul<BlockQ4_Kx16>(w, call);
         case gguf::TensorType::Q5_K:
             return k4_x8_matmul<BlockQ5_Kx16>(w, call);
-        case gguf::TensorType::Q6_K: {
-            const auto* groups = reinterpret_cast<const BlockQ6_Kx16*>(w.repacked);
-            return tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
-                for (int half = 0; half < 2; ++half) {
-                    tile::with_token_count(p.k, [&](auto k) {
-                        q6_k_x8_rows<decltype(k)::value>(groups + p.group * n_superblocks,
-                                                         n_superblocks, half, p.a, p.out);
-                    });
-                }
-            });
-        }
+        case gguf::TensorType::Q6_K:
+            return k16_x8_matmul<BlockQ6_Kx16>(w, call);
+        case gguf::TensorType::Q3_K:
+            return k16_x8_matmul<BlockQ3_Kx16>(w, call);
+        case gguf::TensorType::Q2_K:
+            return k16_x8_matmul<BlockQ2_Kx16>(w, call);
         case gguf::TensorType::Q4_0:
             return block32_x8_matmul<BlockQ4_0x16, Q4_0Rows>(w, call);
         case gguf::TensorType::Q8_0:

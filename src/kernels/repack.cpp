@@ -348,7 +348,8 @@ bool has_repacked_kernels(gguf::TensorType type, CpuLevel level) {
         case CpuLevel::Avx512:
             return packed_shape(type).columns > 0;
         case CpuLevel::Avx2:
-            return type == gguf::TensorType::Q4_K || type == gguf::TensorType::Q5_K ||
+            return type == gguf::TensorType::Q2_K || type == gguf::TensorType::Q3_K ||
+                   type == gguf::TensorType::Q4_K || type == gguf::TensorType::Q5_K ||
                    type == gguf::TensorType::Q6_K || type == gguf::TensorType::Q4_0 ||
                    type == gguf::TensorType::Q8_0;
         default:

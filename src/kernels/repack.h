@@ -180,8 +180,7 @@ const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_
                                   int64_t n_tokens, int64_t n_blocks);
 
 // Whether `level` has kernels for the repacked layout of `type` (the loader repacks only
-// then): AVX-512 for all that can_repack() takes; AVX2 for Q4_K, Q5_K, Q6_K, Q4_0 and
-// Q8_0.
+// then): AVX-512 for all that can_repack() takes; AVX2 for Q2_K .. Q6_K, Q4_0 and Q8_0.
 bool has_repacked_kernels(gguf::TensorType type, CpuLevel level);
 // Whether amx::matmul_repacked takes `type` (Q4_K, Q6_K, Q4_0, Q8_0; the other repacked
 // types stay on AVX-512).
@@ -197,7 +196,7 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
 }  // namespace avx512
 
 namespace avx2 {
-// The same for Q4_K, Q5_K, Q6_K, Q4_0 and Q8_0 on AVX2 (has_repacked_kernels).
+// The same for Q2_K .. Q6_K, Q4_0 and Q8_0 on AVX2 (has_repacked_kernels).
 void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                      int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
                      int64_t row_end);
