@@ -600,14 +600,6 @@ inline __m256i broadcast32(const int8_t* p) {
     return _mm256_set1_epi32(v);
 }
 
-// The low 4 bits of a Q4_K/Q5_K x16 block (BlockQ4_Kx16 or BlockQ5_Kx16's `low`).
-inline const BlockQ4_Kx16& k4_low_bits(const BlockQ4_Kx16& blk) {
-    return blk;
-}
-inline const BlockQ4_Kx16& k4_low_bits(const BlockQ5_Kx16& blk) {
-    return blk.low;
-}
-
 // 16 in the bytes whose bit `bit` (0..7) is set (Q5_K fifth bits, BlockQ5_Kx16::qh), else 0.
 // 16-bit shifts suffice: bit 4 of each byte comes from the same byte.
 inline __m256i fifth_bits(__m256i qh, int bit) {
@@ -835,20 +827,6 @@ void k16_x8_rows(const Packed* w, int64_t n_blocks, int half, const BlockQ8_K* c
     for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
 }
 
-template <typename Packed>
-void k16_x8_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
-    const int64_t n_blocks = w.cols / kSuperBlock;
-    const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
-    tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
-        for (int half = 0; half < 2; ++half) {
-            tile::with_token_count(p.k, [&](auto k) {
-                k16_x8_rows<Packed, decltype(k)::value>(groups + p.group * n_blocks, n_blocks, half,
-                                                        p.a, p.out);
-            });
-        }
-    });
-}
-
 // 8 rows (half `half`) of a repacked Q4_0 matrix against kTokens activation rows. Per level
 // group (8 columns): the two nibble halves once, then per token two broadcasts and two maddubs,
 // whose s16 pairs add up over the block's four groups without overflow (16 products of at
@@ -892,15 +870,22 @@ void q4_0_x8_rows(const BlockQ4_0x16* w, int64_t n_blocks, int half, const Block
     for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
 }
 
+// The 256-column x16 blocks: Q4_K and Q5_K through k4_x8_rows, Q6_K, Q3_K and Q2_K through
+// k16_x8_rows.
 template <typename Packed>
-void k4_x8_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
+void superblock_x8_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
     const int64_t n_blocks = w.cols / kSuperBlock;
     const auto* groups = reinterpret_cast<const Packed*>(w.repacked);
     tile::for_each_group_pass<BlockQ8_K>(call, [&](const auto& p) {
         for (int half = 0; half < 2; ++half) {
             tile::with_token_count(p.k, [&](auto k) {
-                k4_x8_rows<Packed, decltype(k)::value>(groups + p.group * n_blocks, n_blocks, half,
-                                                       p.a, p.out);
+                constexpr int kTokens = decltype(k)::value;
+                const Packed* rows = groups + p.group * n_blocks;
+                if constexpr (std::is_same_v<Packed, BlockQ4_Kx16> ||
+                              std::is_same_v<Packed, BlockQ5_Kx16>)
+                    k4_x8_rows<Packed, kTokens>(rows, n_blocks, half, p.a, p.out);
+                else
+                    k16_x8_rows<Packed, kTokens>(rows, n_blocks, half, p.a, p.out);
             });
         }
     });
@@ -976,15 +961,15 @@ void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t a
         activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end};
     switch (w.type) {
         case gguf::TensorType::Q4_K:
-            return k4_x8_matmul<BlockQ4_Kx16>(w, call);
+            return superblock_x8_matmul<BlockQ4_Kx16>(w, call);
         case gguf::TensorType::Q5_K:
-            return k4_x8_matmul<BlockQ5_Kx16>(w, call);
+            return superblock_x8_matmul<BlockQ5_Kx16>(w, call);
         case gguf::TensorType::Q6_K:
-            return k16_x8_matmul<BlockQ6_Kx16>(w, call);
+            return superblock_x8_matmul<BlockQ6_Kx16>(w, call);
         case gguf::TensorType::Q3_K:
-            return k16_x8_matmul<BlockQ3_Kx16>(w, call);
+            return superblock_x8_matmul<BlockQ3_Kx16>(w, call);
         case gguf::TensorType::Q2_K:
-            return k16_x8_matmul<BlockQ2_Kx16>(w, call);
+            return superblock_x8_matmul<BlockQ2_Kx16>(w, call);
         case gguf::TensorType::Q4_0:
             return block32_x8_matmul<BlockQ4_0x16, Q4_0Rows>(w, call);
         case gguf::TensorType::Q8_0:

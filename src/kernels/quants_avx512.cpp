@@ -596,14 +596,6 @@ inline __m512i broadcast32(const int8_t* p) {
     return _mm512_set1_epi32(v);
 }
 
-// The low 4 bits of a Q4_K/Q5_K x16 block (BlockQ4_Kx16 or BlockQ5_Kx16's `low`).
-inline const BlockQ4_Kx16& k4_low_bits(const BlockQ4_Kx16& blk) {
-    return blk;
-}
-inline const BlockQ4_Kx16& k4_low_bits(const BlockQ5_Kx16& blk) {
-    return blk.low;
-}
-
 // Bit `bit` (0..7) of every byte moved to bit 4 (other bits: junk from the shift, masked
 // by the caller). 16-bit shifts suffice: bit 4 of each byte comes from the same byte.
 inline __m512i fifth_bit_at_4(__m512i qh, int bit) {

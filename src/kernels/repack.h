@@ -42,6 +42,14 @@ struct BlockQ5_Kx16 {
 };
 static_assert(sizeof(BlockQ5_Kx16) == kRepackRows * sizeof(BlockQ5_K) + 64);
 
+// The low 4 bits of a Q4_K/Q5_K x16 block, which the Q4_K and Q5_K kernels share.
+inline const BlockQ4_Kx16& k4_low_bits(const BlockQ4_Kx16& blk) {
+    return blk;
+}
+inline const BlockQ4_Kx16& k4_low_bits(const BlockQ5_Kx16& blk) {
+    return blk.low;
+}
+
 // 16 rows x 256 columns of IQ4_XS: the nibble groups as in BlockQ4_Kx16 (indices into
 // kIQ4Values), and each row's sub-block scales unpacked (ls - 32).
 struct BlockIQ4_XSx16 {
