@@ -1,6 +1,7 @@
 // `hearth serve`: options, keys and models from flags, environment and files, then the server.
 #include <pthread.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -35,8 +36,17 @@ struct ServeOptions {
     size_t max_queue = 64;
     size_t max_body = 8u << 20;
     int http_threads = 128;
+    size_t max_connections = 4096;
+    size_t max_connections_per_client = 512;
+    double header_timeout = 10;
+    double idle_timeout = 60;
     std::vector<std::string> cors_origins;
+    std::vector<std::string> allowed_hosts;
 };
+
+std::chrono::milliseconds millis(double seconds) {
+    return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
 
 // "8G", "512M", "1.5GiB", "1000000" -> bytes.
 uint64_t parse_bytes(const std::string& text) {
@@ -145,7 +155,12 @@ void serve(const ServeOptions& o) {
     options.api_keys = collect_keys(o);
     options.max_body_bytes = o.max_body;
     options.http_threads = o.http_threads;
-    options.cors_origins = server::CorsPolicy::from_flags(o.cors_origins).origins();
+    options.max_connections = o.max_connections;
+    options.max_connections_per_client = o.max_connections_per_client;
+    options.header_timeout = millis(o.header_timeout);
+    options.idle_timeout = millis(o.idle_timeout);
+    options.cors_origins = server::CorsPolicy::parse_flags(o.cors_origins);
+    options.allowed_hosts = server::CorsPolicy::parse_flags(o.allowed_hosts);
     options.pool.max_memory = o.max_memory.empty() ? 0 : parse_bytes(o.max_memory);
     options.pool.idle_unload_seconds = o.idle_unload;
     options.pool.parallel = o.parallel;
@@ -227,15 +242,41 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->envname("HEARTH_MAX_BODY");
     cmd->add_option("--http-threads", o->http_threads,
-                    "Connections served at once (keep-alive clients hold one each)")
+                    "Requests handled at once (idle and waiting connections need no thread)")
         ->capture_default_str()
         ->envname("HEARTH_HTTP_THREADS")
         ->check(CLI::Range(4, 4096));
+    cmd->add_option("--max-connections", o->max_connections,
+                    "Open connections at most; past it, idle and slow ones are closed first")
+        ->capture_default_str()
+        ->envname("HEARTH_MAX_CONNECTIONS")
+        ->check(CLI::Range(size_t{16}, size_t{1} << 20));
+    cmd->add_option("--max-connections-per-client", o->max_connections_per_client,
+                    "Open connections at most from one client address")
+        ->capture_default_str()
+        ->envname("HEARTH_MAX_CONNECTIONS_PER_CLIENT")
+        ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+    cmd->add_option("--header-timeout", o->header_timeout,
+                    "Seconds a client has to send a request's line and headers")
+        ->capture_default_str()
+        ->envname("HEARTH_HEADER_TIMEOUT")
+        ->check(CLI::Range(0.1, 3600.0));
+    cmd->add_option("--idle-timeout", o->idle_timeout,
+                    "Seconds an idle keep-alive connection stays open")
+        ->capture_default_str()
+        ->envname("HEARTH_IDLE_TIMEOUT")
+        ->check(CLI::Range(0.1, 86400.0));
     cmd->add_option("--cors-origin", o->cors_origins,
-                    "Web origin allowed to call the API from a browser (repeatable or a comma "
-                    "list; default *: any; none: CORS off). API keys apply either way")
+                    "Web origin whose pages may call the API from a browser (repeatable or a "
+                    "comma list; * any; none: CORS off). Default: any with API keys, else only "
+                    "pages from this machine (localhost); without keys other origins get 403")
         ->type_name("ORIGIN")
         ->envname("HEARTH_CORS_ORIGIN");
+    cmd->add_option("--allowed-host", o->allowed_hosts,
+                    "Host name this server answers to without API keys, besides localhost and "
+                    "--host (repeatable or a comma list; * any). Guards against DNS rebinding")
+        ->type_name("NAME")
+        ->envname("HEARTH_ALLOWED_HOST");
     cmd->footer(
         "Examples:\n"
         "  hearth serve --model tests/data/models/stories260K.gguf\n"

@@ -22,24 +22,54 @@ size_t incomplete_tail(std::string_view s) {
     return 0;
 }
 
+size_t valid_prefix_length(std::string_view s) {
+    if (s.empty()) return 0;
+    unsigned char c = static_cast<unsigned char>(s[0]);
+    size_t len = sequence_length(c);
+    if (len == 1) return c >= 0x80 ? 0 : 1;
+    if (len > s.size()) return 0;
+    unsigned cp = c & (0x7F >> len);
+    for (size_t k = 1; k < len; ++k) {
+        unsigned char cc = static_cast<unsigned char>(s[k]);
+        if ((cc & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr unsigned kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
 bool is_valid(std::string_view s) {
     size_t i = 0;
     while (i < s.size()) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        size_t len = sequence_length(c);
-        if (len == 1 && c >= 0x80) return false;
-        if (i + len > s.size()) return false;
-        unsigned cp = len == 1 ? c : (c & (0x7F >> len));
-        for (size_t k = 1; k < len; ++k) {
-            unsigned char cc = static_cast<unsigned char>(s[i + k]);
-            if ((cc & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        static constexpr unsigned kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        size_t len = valid_prefix_length(s.substr(i));
+        if (len == 0) return false;
         i += len;
     }
     return true;
+}
+
+std::string escape_for_log(std::string_view s) {
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    out.reserve(s.size());
+    size_t i = 0;
+    while (i < s.size()) {
+        const unsigned char c = static_cast<unsigned char>(s[i]);
+        const size_t len = valid_prefix_length(s.substr(i));
+        if (len > 1 || (len == 1 && c >= 0x20 && c != 0x7F && c != '\\' && c != '"')) {
+            out.append(s.substr(i, len));
+            i += len;
+            continue;
+        }
+        if (c == '\n') out += "\\n";
+        else if (c == '\r') out += "\\r";
+        else if (c == '\t') out += "\\t";
+        else if (c == '\\' || c == '"') { out += '\\'; out += static_cast<char>(c); }
+        else { out += "\\x"; out += hex[c >> 4]; out += hex[c & 15]; }
+        ++i;
+    }
+    return out;
 }
 
 }  // namespace hearth::utf8

@@ -17,4 +17,12 @@ size_t incomplete_tail(std::string_view s);
 // True when `s` is entirely valid UTF-8.
 bool is_valid(std::string_view s);
 
+// Length of the valid UTF-8 sequence at the start of `s`, or 0 when it is not one.
+size_t valid_prefix_length(std::string_view s);
+
+// `s` made safe for one log line: control characters, quotes, backslashes and bytes that are not
+// valid UTF-8 become \xNN escapes (\n, \r, \t by name), so client-sent text cannot forge lines
+// or break a terminal. Valid non-ASCII characters are kept.
+std::string escape_for_log(std::string_view s);
+
 }  // namespace hearth::utf8

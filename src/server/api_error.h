@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace hearth::server {
 
@@ -18,6 +20,12 @@ class ApiError : public std::runtime_error {
           code_(std::move(code)) {}
 
     int status() const { return status_; }
+    // Extra response headers (e.g. Allow for a 405).
+    const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
+    ApiError& with_header(std::string name, std::string value) {
+        headers_.emplace_back(std::move(name), std::move(value));
+        return *this;
+    }
     nlohmann::json to_json() const {
         nlohmann::json error = {{"message", what()}, {"type", type_}};
         error["param"] = param_.empty() ? nlohmann::json() : nlohmann::json(param_);
@@ -37,6 +45,7 @@ class ApiError : public std::runtime_error {
   private:
     int status_;
     std::string type_, param_, code_;
+    std::vector<std::pair<std::string, std::string>> headers_;
 };
 
 }  // namespace hearth::server

@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <strings.h>
+
 #include <array>
 #include <fstream>
 
@@ -75,15 +77,16 @@ std::vector<std::string> read_key_file(const std::string& path) {
 }
 
 bool ApiKeys::accepts(const std::string& authorization_header) const {
-    const std::string prefix = "Bearer ";
-    if (authorization_header.size() <= prefix.size() ||
-        authorization_header.compare(0, prefix.size(), prefix) != 0) {
-        return false;
-    }
-    const auto offered = digest(trim(authorization_header.substr(prefix.size())));
+    // The scheme name is case-insensitive (RFC 9110, 11.1): "bearer KEY" is as good.
+    const std::string header = trim(authorization_header);
+    const size_t space = header.find_first_of(" \t");
+    if (space != 6 || strncasecmp(header.c_str(), "Bearer", 6) != 0) return false;
+    const std::string key = trim(header.substr(space));
+    if (key.empty()) return false;
+    const auto offered = digest(key);
     bool match = false;
-    for (const std::string& key : keys_) {
-        const auto expected = digest(key);
+    for (const std::string& known : keys_) {
+        const auto expected = digest(known);
         match |= CRYPTO_memcmp(offered.data(), expected.data(), expected.size()) == 0;
     }
     return match;

@@ -1,33 +1,56 @@
 #pragma once
-// Cross-origin access for browser clients (web apps, OpenWebUI direct connections): answers
-// preflight OPTIONS requests and marks responses with Access-Control-Allow-Origin. CORS only
-// decides which web pages may read the answers; API keys still guard every request.
-#include <httplib.h>
-
+// What web pages in a browser may do with the API. CORS decides which pages may read answers
+// (preflight OPTIONS and Access-Control-Allow-Origin); without API keys, requests from other
+// origins are refused outright, and the Host header must name this server, so a page the user
+// visits cannot drive a loopback-only server, even through a DNS name it controls (rebinding).
 #include <string>
 #include <vector>
+
+#include "http/message.h"
 
 namespace hearth::server {
 
 class CorsPolicy {
   public:
-    // Allowed origins: "*" for any (the default), exact origins ("https://app.example"), or none
-    // at all (CORS off: no headers, and OPTIONS is routed like any other method).
-    CorsPolicy() = default;
-    explicit CorsPolicy(std::vector<std::string> origins) : origins_(std::move(origins)) {}
-    // From --cors-origin values: each may be a comma list; "none" turns CORS off; no values
-    // gives the default "*".
-    static CorsPolicy from_flags(const std::vector<std::string>& values);
+    // `origins`: exact origins ("https://app.example"), "*" for any, "none" for CORS off, or
+    // nothing: any origin when API keys are set, else only pages served from this machine
+    // (http(s)://localhost, 127.0.0.1, [::1], any port), which are always allowed.
+    CorsPolicy(std::vector<std::string> origins, bool keys_enabled);
+    // From --cors-origin values: each may be a comma list.
+    static std::vector<std::string> parse_flags(const std::vector<std::string>& values);
 
-    bool enabled() const { return !origins_.empty(); }
-    const std::vector<std::string>& origins() const { return origins_; }
+    bool enabled() const { return enabled_; }
+    bool allows(const std::string& origin) const;
+    // Without API keys a request from a page of another origin is refused (403): the browser
+    // would send it (a form post needs no preflight) even though it may not read the answer.
+    bool refuses(const http::Request& req) const;
     // Adds Access-Control-Allow-Origin (and Vary) when the request's origin is allowed.
-    void mark(const httplib::Request& req, httplib::Response& res) const;
+    void mark(const http::Request& req, http::Response& res) const;
     // The 204 answer to a preflight request.
-    void answer_preflight(const httplib::Request& req, httplib::Response& res) const;
+    http::Response answer_preflight(const http::Request& req) const;
 
   private:
-    std::vector<std::string> origins_ = {"*"};
+    std::vector<std::string> origins_;
+    bool any_ = false;
+    bool enabled_ = true;
+    bool keys_enabled_ = false;
 };
+
+// The Host names a server without API keys answers to: loopback names, the address it listens
+// on and the names given with --allowed-host ("*" allows any). With keys any Host is accepted.
+class HostCheck {
+  public:
+    HostCheck(std::vector<std::string> allowed, const std::string& listen_host, bool keys_enabled);
+    bool accepts(const http::Request& req) const;
+
+  private:
+    std::vector<std::string> allowed_;
+    bool any_ = false;
+};
+
+// "localhost" from "localhost:8080", "::1" from "[::1]:8080"; lower-cased.
+std::string host_name_of(const std::string& host_header);
+// True for http(s)://localhost, 127.0.0.1 and [::1] origins on any port.
+bool is_loopback_origin(const std::string& origin);
 
 }  // namespace hearth::server

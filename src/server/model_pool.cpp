@@ -79,6 +79,8 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
     m->entry = entry;
     m->model = model::Model::load(entry.path, {.mlock = entry.mlock});
     m->tokenizer = tokenizer::Tokenizer::from_gguf(m->model->file());
+    for (const std::string& token : m->tokenizer->vocab().tokens)
+        m->longest_token_bytes = std::max(m->longest_token_bytes, token.size());
     const int64_t wanted_ctx = entry.ctx_size > 0 ? entry.ctx_size : options_.ctx_size;
     const int64_t train_ctx = m->model->hparams().n_ctx_train;
     m->ctx_size = train_ctx > 0 ? std::min(wanted_ctx, train_ctx) : wanted_ctx;

@@ -58,6 +58,9 @@ struct LoadedModel {
     std::unique_ptr<tokenizer::Tokenizer> tokenizer;
     std::unique_ptr<runtime::Scheduler> scheduler;  // declared last: stops before the rest go
     int64_t ctx_size = 0;
+    // No token stands for more input bytes than its stored text has, so a text of N bytes is
+    // at least N / this many tokens: too-long prompts are refused before tokenizing them.
+    size_t longest_token_bytes = 1;
     uint64_t memory_bytes = 0;  // weights + KV cache
     std::atomic<int64_t> last_used_ms{0};
     // Embedding requests run outside the scheduler, one at a time, on their own threads.

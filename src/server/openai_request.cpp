@@ -1,7 +1,9 @@
 #include "server/openai_request.h"
 
+#include <algorithm>
 #include <cctype>
 
+#include "core/utf8.h"
 #include "server/api_error.h"
 
 namespace hearth::server {
@@ -232,7 +234,38 @@ void check_response_format(const json& body) {
     throw ApiError::bad_request("unknown response_format type '" + t + "'", "response_format");
 }
 
+size_t json_nesting_depth(std::string_view text) {
+    size_t depth = 0, deepest = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                ++i;  // the escaped character cannot end the string
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
 json parse_json_body(const std::string& body) {
+    // The parser recurses once per level: a few hundred kilobytes of brackets would overflow
+    // the stack, so depth is counted first, without recursion.
+    if (json_nesting_depth(body) > kMaxJsonDepth) {
+        throw ApiError::bad_request("the request body nests JSON deeper than " +
+                                    std::to_string(kMaxJsonDepth) + " levels");
+    }
+    if (!utf8::is_valid(body)) {
+        throw ApiError::bad_request(
+            "the request body is not valid UTF-8; send JSON text encoded as UTF-8");
+    }
     try {
         return json::parse(body);
     } catch (const json::parse_error& e) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hearth::server {
@@ -17,8 +18,8 @@ struct RequestLimits {
     size_t max_tools = 128;
 };
 
-// OpenAI's tool_choice. hearth cannot force a call (no constrained decoding): "required" and a
-// named function are accepted and work as "auto".
+// OpenAI's tool_choice. hearth cannot force a call yet (no constrained decoding): "required"
+// and a named function are accepted and work as "auto".
 enum class ToolChoice { Auto, None, Required, Function };
 
 struct GenerationRequest {
@@ -52,7 +53,13 @@ struct GenerationRequest {
 GenerationRequest parse_generation_request(const nlohmann::json& body, bool chat,
                                            const RequestLimits& limits);
 
-// Parses the raw body as JSON; a 400 ApiError says where it is malformed.
+// Deeper JSON bodies are refused before parsing.
+constexpr size_t kMaxJsonDepth = 64;
+// The deepest nesting of arrays and objects in `text` (JSON or not), found without recursion.
+size_t json_nesting_depth(std::string_view text);
+
+// Parses the raw body as JSON; a 400 ApiError says where it is malformed, too deep, or not
+// UTF-8.
 nlohmann::json parse_json_body(const std::string& body);
 
 }  // namespace hearth::server

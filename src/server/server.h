@@ -1,9 +1,14 @@
 #pragma once
-// `hearth serve`: the OpenAI-compatible HTTP server (routes, auth, limits, SSE, metrics).
+// `hearth serve`: the OpenAI-compatible HTTP server. This file wires the pieces: the HTTP front
+// (http/), the gate every request passes (Host, CORS, keys), the route table, and the APIs
+// (generation.h, embeddings.h), with an access-log line and metrics for each request.
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "http/message.h"
+#include "http/server.h"
 #include "server/model_pool.h"
 #include "server/openai_request.h"
 
@@ -14,11 +19,20 @@ struct ServerOptions {
     int port = 8080;                    // 0: any free port (see Server::bind)
     std::vector<std::string> api_keys;  // empty: no auth, and the server binds to loopback only
     size_t max_body_bytes = 8u << 20;
-    // Connections served at once; an idle keep-alive connection holds its thread until it closes,
-    // so this should exceed the clients' connection count.
+    // Requests handled at once; waiting or idle connections hold no thread.
     int http_threads = 128;
-    // Origins whose web pages may call the API (CORS): "*" for any, exact origins, or none (off).
-    std::vector<std::string> cors_origins = {"*"};
+    // Connection caps and deadlines of the HTTP front (see http/server.h).
+    size_t max_connections = 4096;
+    size_t max_connections_per_client = 512;
+    std::chrono::milliseconds header_timeout{10'000};
+    std::chrono::milliseconds body_stall_timeout{30'000};
+    std::chrono::milliseconds idle_timeout{60'000};
+    // On stop, how long requests being answered may take to end.
+    std::chrono::milliseconds shutdown_grace{5'000};
+    // Origins whose web pages may call the API (see CorsPolicy): empty for the default.
+    std::vector<std::string> cors_origins;
+    // Host names this server answers to without API keys, besides loopback and --host.
+    std::vector<std::string> allowed_hosts;
     RequestLimits limits;
     PoolOptions pool;
 };
@@ -32,9 +46,14 @@ class Server {
     int bind();
     // Serves until stop() is called (from any thread, e.g. a signal watcher).
     void run();
-    // Stops accepting connections and ends in-flight generations: streams get an error event
-    // and `data: [DONE]`, non-streamed requests a 503. run() returns once they are answered.
+    // Stops accepting connections, closes idle ones and ends in-flight generations: streams
+    // get an error event and `data: [DONE]`, non-streamed requests a 503. run() returns once
+    // they are answered (or the grace period is over).
     void stop();
+
+    // Answers one parsed request, as a connection would: the gate, the routes, the log line.
+    // The fuzzer and the tests call it without a socket.
+    void handle(const http::Request& request, http::Responder& responder);
 
     ModelPool& pool();
     const std::string& host() const;

@@ -516,9 +516,12 @@ TEST(ServerCors, OnlyListedOriginsAreEchoed) {
     ASSERT_TRUE(listed);
     EXPECT_EQ(listed->get_header_value("Access-Control-Allow-Origin"), "http://localhost:3000");
     EXPECT_EQ(listed->get_header_value("Vary"), "Origin");
+    // Without API keys a page of another origin is refused outright: a browser would send a
+    // form post without asking first, even though the page could not read the answer.
     auto other = c.Get("/v1/models", {{"Origin", "https://evil.example"}});
     ASSERT_TRUE(other);
-    EXPECT_EQ(other->status, 200);  // CORS is the browser's business; the answer is the same
+    EXPECT_EQ(other->status, 403);
+    EXPECT_EQ(json::parse(other->body)["error"]["code"], "origin_not_allowed");
     EXPECT_FALSE(other->has_header("Access-Control-Allow-Origin"));
     auto pre = c.Options("/v1/chat/completions", {{"Origin", "https://a.example"}});
     ASSERT_TRUE(pre);
@@ -528,14 +531,38 @@ TEST(ServerCors, OnlyListedOriginsAreEchoed) {
     EXPECT_EQ(pre->get_header_value_count("Vary"), 1u);
 }
 
+TEST(ServerCors, WithoutKeysOnlyPagesFromThisMachineByDefault) {
+    LiveServer live(default_options());
+    auto c = live.client();
+    for (const char* origin : {"http://localhost:5173", "http://127.0.0.1", "https://[::1]:8443"}) {
+        auto local = c.Get("/v1/models", {{"Origin", origin}});
+        ASSERT_TRUE(local);
+        EXPECT_EQ(local->status, 200) << origin;
+        EXPECT_EQ(local->get_header_value("Access-Control-Allow-Origin"), origin);
+    }
+    for (const char* origin : {"https://evil.example", "null", "http://localhost.evil.example",
+                               "http://127.0.0.1.evil.example"}) {
+        auto post = c.Post("/v1/completions", {{"Origin", origin}},
+                           json{{"prompt", "Once"}, {"max_tokens", 1}}.dump(), "text/plain");
+        ASSERT_TRUE(post);
+        EXPECT_EQ(post->status, 403) << origin;
+        EXPECT_FALSE(post->has_header("Access-Control-Allow-Origin")) << origin;
+    }
+    // No Origin: not a browser page; curl and SDKs are served as before.
+    EXPECT_EQ(c.Get("/v1/models")->status, 200);
+}
+
 TEST(ServerCors, NoneTurnsItOff) {
     ServerOptions o = default_options();
-    o.cors_origins = CorsPolicy::from_flags({"https://a.example", "none"}).origins();
-    EXPECT_TRUE(o.cors_origins.empty());
+    o.cors_origins = CorsPolicy::parse_flags({"https://a.example", "none"});
+    EXPECT_EQ(o.cors_origins, std::vector<std::string>{"none"});
+    o.api_keys = {"sk-test"};
     LiveServer live(o);
     auto c = live.client();
-    auto get = c.Get("/v1/models", {{"Origin", "https://a.example"}});
+    auto get = c.Get("/v1/models",
+                     {{"Origin", "https://a.example"}, {"Authorization", "Bearer sk-test"}});
     ASSERT_TRUE(get);
+    EXPECT_EQ(get->status, 200);
     EXPECT_FALSE(get->has_header("Access-Control-Allow-Origin"));
     auto pre = c.Options("/v1/chat/completions", {{"Origin", "https://a.example"}});
     ASSERT_TRUE(pre);
@@ -544,11 +571,14 @@ TEST(ServerCors, NoneTurnsItOff) {
 }
 
 TEST(ServerCors, FlagValuesSplitOnCommas) {
-    EXPECT_EQ(CorsPolicy::from_flags({}).origins(), std::vector<std::string>{"*"});
+    EXPECT_TRUE(CorsPolicy::parse_flags({}).empty());
     EXPECT_EQ(
-        CorsPolicy::from_flags({" https://a.example, https://b.example ", "http://c:1"}).origins(),
+        CorsPolicy::parse_flags({" https://a.example, https://b.example ", "http://c:1"}),
         (std::vector<std::string>{"https://a.example", "https://b.example", "http://c:1"}));
-    EXPECT_FALSE(CorsPolicy::from_flags({"none"}).enabled());
+    EXPECT_FALSE(CorsPolicy(CorsPolicy::parse_flags({"none"}), false).enabled());
+    EXPECT_TRUE(CorsPolicy({}, true).allows("https://any.example"));
+    EXPECT_FALSE(CorsPolicy({}, false).allows("https://any.example"));
+    EXPECT_TRUE(CorsPolicy({"*"}, false).allows("https://any.example"));
 }
 
 // ---- disconnects and shutdown, on a model slow enough to be caught mid-answer ----

@@ -1,0 +1,38 @@
+#pragma once
+// One request inside the server: what was asked, how to answer it, and what its access-log
+// line will say. Every answer passes through here, so every one (errors too) carries the CORS
+// headers and is valid JSON whatever bytes it holds.
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "http/message.h"
+#include "server/api_error.h"
+
+namespace hearth::server {
+
+struct Exchange {
+    Exchange(const http::Request& req, http::Responder& out) : request(req), responder(out) {}
+
+    const http::Request& request;
+    http::Responder& responder;
+    std::vector<std::string> params;  // the route's {placeholders}, in order
+    // Adds headers every answer carries (CORS).
+    std::function<void(http::Response&)> decorate;
+    // For the access log: tokens of a generation or embedding (-1: none).
+    int64_t prompt_tokens = -1;
+    int64_t completion_tokens = 0;
+
+    void send(http::Response response);
+    void send_json(int status, const nlohmann::json& body);
+    void send_error(const ApiError& error);
+    // Starts a Server-Sent Events stream; false when the client is gone.
+    bool begin_event_stream();
+    // One SSE event ("data: JSON\n\n"); false when the client is gone.
+    bool send_event(const nlohmann::json& data);
+    bool send_event_text(const std::string& data);
+    void end_stream() { responder.end_stream(); }
+};
+
+}  // namespace hearth::server
