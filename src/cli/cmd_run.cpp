@@ -1,10 +1,16 @@
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <tuple>
 
 #include "cli/commands.h"
 #include "core/error.h"
 #include "runtime/generate.h"
+#include "runtime/scheduler.h"
 
 namespace hearth::cli {
 
@@ -14,11 +20,7 @@ struct RunOptions {
     std::string model;
     std::string prompt;
     int32_t n_predict = 128;
-    float temperature = 0.8f;
-    int32_t top_k = 40;
-    float top_p = 0.95f;
-    float min_p = 0.05f;
-    float repeat_penalty = 1.0f;
+    runtime::SamplingParams sampling;  // its defaults are the flags' defaults
     int64_t seed = -1;
     int threads = 0;
     int64_t ctx_size = 2048;
@@ -26,44 +28,95 @@ struct RunOptions {
     bool quiet_stats = false;
 };
 
-void run(const RunOptions& o) {
-    auto model = model::Model::load(o.model);
-    auto tok = tokenizer::Tokenizer::from_gguf(model->file());
-    int64_t n_ctx = std::min<int64_t>(o.ctx_size, model->hparams().n_ctx_train);
-    runtime::Context ctx(model, {.n_ctx = n_ctx, .max_seqs = 1, .threads = o.threads});
+using Clock = std::chrono::steady_clock;
 
-    runtime::GenerateRequest req;
+// Events from the scheduler thread, read on the main thread, with the time each was made.
+class EventQueue {
+  public:
+    void push(runtime::SequenceEvent&& ev) {
+        {
+            std::lock_guard lock(mutex_);
+            events_.emplace_back(Clock::now(), std::move(ev));
+        }
+        ready_.notify_one();
+    }
+    std::pair<Clock::time_point, runtime::SequenceEvent> pop() {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return !events_.empty(); });
+        auto ev = std::move(events_.front());
+        events_.pop_front();
+        return ev;
+    }
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable ready_;
+    std::deque<std::pair<Clock::time_point, runtime::SequenceEvent>> events_;
+};
+
+// The same scheduler the server runs, with one slot: sampling, stop handling and (later)
+// grammars behave exactly as they do behind the API.
+void run(const RunOptions& o) {
+    std::shared_ptr<const model::Model> model = model::Model::load(o.model);
+    auto tok = tokenizer::Tokenizer::from_gguf(model->file());
+    const int64_t n_ctx = std::min<int64_t>(o.ctx_size, model->hparams().n_ctx_train);
+    runtime::Scheduler scheduler(model, *tok,
+                                 {.ctx_per_seq = n_ctx,
+                                  .parallel = 1,
+                                  .threads = o.threads,
+                                  .max_queue = 1,
+                                  .prefill_chunk = n_ctx});  // the whole prompt in one pass
+
+    runtime::SequenceRequest req;
     req.prompt = tok->encode(o.prompt, /*add_special=*/true, /*parse_special=*/false);
     req.max_tokens = o.n_predict;
     req.ignore_eos = o.ignore_eos;
-    req.sampling.temperature = o.temperature;
-    req.sampling.top_k = o.top_k;
-    req.sampling.top_p = o.top_p;
-    req.sampling.min_p = o.min_p;
-    req.sampling.repeat_penalty = o.repeat_penalty;
+    req.sampling = o.sampling;
     if (o.seed >= 0) req.sampling.seed = static_cast<uint64_t>(o.seed);
     if (static_cast<int64_t>(req.prompt.size()) + 1 > n_ctx) {
         throw Error("the prompt is " + std::to_string(req.prompt.size()) +
                     " tokens; the context holds " + std::to_string(n_ctx) + " (raise --ctx-size)");
     }
+    if (o.n_predict == 0) {
+        std::puts(o.prompt.c_str());
+        return;
+    }
+    auto events = std::make_shared<EventQueue>();
+    req.on_event = [events](runtime::SequenceEvent&& ev) { events->push(std::move(ev)); };
 
     std::fputs(o.prompt.c_str(), stdout);
     std::fflush(stdout);
-    auto result = runtime::generate(ctx, *tok, req, [](const std::string& text) {
-        std::fputs(text.c_str(), stdout);
+    const Clock::time_point start = Clock::now();
+    Clock::time_point first = start, end = start;
+    if (scheduler.submit({std::move(req)}).empty()) throw Error("the scheduler refused the prompt");
+    runtime::SequenceEvent ev;
+    bool seen_first = false;
+    do {
+        std::tie(end, ev) = events->pop();
+        if (!seen_first) {
+            seen_first = true;
+            first = end;
+        }
+        std::fputs(ev.text.c_str(), stdout);
         std::fflush(stdout);
-        return true;
-    });
+    } while (!ev.finished);
     std::fputc('\n', stdout);
+    if (!ev.error.empty()) throw Error("generation failed: " + ev.error);
     if (!o.quiet_stats) {
-        double pp = result.prompt_seconds > 0 ? result.prompt_tokens / result.prompt_seconds : 0;
-        double tg =
-            result.generate_seconds > 0 ? result.tokens.size() / result.generate_seconds : 0;
+        // The first event comes after the prompt pass and the first sampled token; the rest
+        // of the tokens after it are the generation speed.
+        const double prompt_s = std::chrono::duration<double>(first - start).count();
+        const double gen_s = std::chrono::duration<double>(end - first).count();
+        const double pp = prompt_s > 0 ? ev.prompt_tokens / prompt_s : 0;
+        const double tg = gen_s > 0 && ev.completion_tokens > 1
+                              ? static_cast<double>(ev.completion_tokens - 1) / gen_s
+                              : 0;
         std::fprintf(stderr,
-                     "\nprompt: %lld tokens, %.1f tokens/s | generated: %zu tokens, %.1f tokens/s "
-                     "| threads: %d | finish: %s\n",
-                     static_cast<long long>(result.prompt_tokens), pp, result.tokens.size(), tg,
-                     ctx.pool().size(), runtime::finish_reason_name(result.finish));
+                     "\nprompt: %lld tokens, %.1f tokens/s | generated: %lld tokens, %.1f "
+                     "tokens/s | threads: %d | finish: %s\n",
+                     static_cast<long long>(ev.prompt_tokens), pp,
+                     static_cast<long long>(ev.completion_tokens), tg, scheduler.threads(),
+                     runtime::finish_reason_name(ev.finish));
     }
 }
 
@@ -80,21 +133,21 @@ void add_run_command(CLI::App& app) {
     cmd->add_option("-n,--n-predict", opts->n_predict, "Maximum tokens to generate")
         ->capture_default_str()
         ->check(CLI::Range(0, 1 << 20));
-    cmd->add_option("--temp,--temperature", opts->temperature,
+    cmd->add_option("--temp,--temperature", opts->sampling.temperature,
                     "Sampling temperature; 0 = greedy (always the most likely token)")
         ->capture_default_str()
         ->check(CLI::Range(0.0, 100.0));
-    cmd->add_option("--top-k", opts->top_k, "Keep the K most likely tokens (0 = off)")
+    cmd->add_option("--top-k", opts->sampling.top_k, "Keep the K most likely tokens (0 = off)")
         ->capture_default_str();
-    cmd->add_option("--top-p", opts->top_p,
+    cmd->add_option("--top-p", opts->sampling.top_p,
                     "Keep the smallest set of tokens whose probability reaches P (1 = off)")
         ->capture_default_str()
         ->check(CLI::Range(0.0, 1.0));
-    cmd->add_option("--min-p", opts->min_p,
+    cmd->add_option("--min-p", opts->sampling.min_p,
                     "Drop tokens less likely than MIN_P times the best one (0 = off)")
         ->capture_default_str()
         ->check(CLI::Range(0.0, 1.0));
-    cmd->add_option("--repeat-penalty", opts->repeat_penalty,
+    cmd->add_option("--repeat-penalty", opts->sampling.repeat_penalty,
                     "Penalise recently seen tokens (1 = off)")
         ->capture_default_str();
     cmd->add_option("-s,--seed", opts->seed,

@@ -93,13 +93,8 @@ server::ModelEntry entry_for_config(const registry::ModelsDir& dir,
     e.threads = c.threads.value_or(0);
     e.mlock = c.mlock;
     e.chat_template = c.template_override;
-    const registry::SamplingDefaults& p = c.parameters;
-    if (p.temperature) e.defaults.temperature = static_cast<float>(*p.temperature);
-    if (p.top_p) e.defaults.top_p = static_cast<float>(*p.top_p);
-    if (p.min_p) e.defaults.min_p = static_cast<float>(*p.min_p);
-    if (p.top_k) e.defaults.top_k = *p.top_k;
-    if (p.max_tokens) e.defaults.max_tokens = *p.max_tokens;
-    if (p.seed && *p.seed >= 0) e.defaults.seed = static_cast<uint64_t>(*p.seed);
+    e.sampling = c.parameters.sampling;
+    e.max_tokens = c.parameters.max_tokens;
     return e;
 }
 

@@ -25,16 +25,21 @@ std::string string_value(const YAML::Node& node, const char* key) {
     return node[key].as<std::string>();
 }
 
-SamplingDefaults parse_parameters(const YAML::Node& node) {
-    SamplingDefaults p;
+ModelParameters parse_parameters(const YAML::Node& node) {
+    ModelParameters p;
     if (!node) return p;
     if (!node.IsMap()) throw Error("'parameters' must be a mapping");
-    p.temperature = optional_value<double>(node, "temperature");
-    p.top_p = optional_value<double>(node, "top_p");
-    p.top_k = optional_value<int>(node, "top_k");
-    p.min_p = optional_value<double>(node, "min_p");
-    p.max_tokens = optional_value<int>(node, "max_tokens");
-    p.seed = optional_value<int64_t>(node, "seed");
+    runtime::SamplingOverrides& s = p.sampling;
+    s.temperature = optional_value<float>(node, "temperature");
+    s.top_p = optional_value<float>(node, "top_p");
+    s.top_k = optional_value<int32_t>(node, "top_k");
+    s.min_p = optional_value<float>(node, "min_p");
+    s.repeat_penalty = optional_value<float>(node, "repeat_penalty");
+    s.frequency_penalty = optional_value<float>(node, "frequency_penalty");
+    s.presence_penalty = optional_value<float>(node, "presence_penalty");
+    if (auto seed = optional_value<int64_t>(node, "seed"); seed && *seed >= 0)
+        s.seed = static_cast<uint64_t>(*seed);
+    p.max_tokens = optional_value<int32_t>(node, "max_tokens");
     return p;
 }
 
@@ -95,16 +100,23 @@ ModelConfig from_node(const YAML::Node& root) {
     return config;
 }
 
-void emit_parameters(YAML::Emitter& out, const SamplingDefaults& p) {
-    bool any = p.temperature || p.top_p || p.top_k || p.min_p || p.max_tokens || p.seed;
-    if (!any) return;
+void emit_parameters(YAML::Emitter& out, const ModelParameters& p) {
+    const runtime::SamplingOverrides& s = p.sampling;
+    if (s.empty() && !p.max_tokens) return;
     out << YAML::Key << "parameters" << YAML::Value << YAML::BeginMap;
-    if (p.temperature) out << YAML::Key << "temperature" << YAML::Value << *p.temperature;
-    if (p.top_p) out << YAML::Key << "top_p" << YAML::Value << *p.top_p;
-    if (p.top_k) out << YAML::Key << "top_k" << YAML::Value << *p.top_k;
-    if (p.min_p) out << YAML::Key << "min_p" << YAML::Value << *p.min_p;
-    if (p.max_tokens) out << YAML::Key << "max_tokens" << YAML::Value << *p.max_tokens;
-    if (p.seed) out << YAML::Key << "seed" << YAML::Value << *p.seed;
+    out.SetFloatPrecision(7);  // 0.7, not the float's 0.699999988
+    auto emit = [&](const char* key, const auto& value) {
+        if (value) out << YAML::Key << key << YAML::Value << *value;
+    };
+    emit("temperature", s.temperature);
+    emit("top_p", s.top_p);
+    emit("top_k", s.top_k);
+    emit("min_p", s.min_p);
+    emit("repeat_penalty", s.repeat_penalty);
+    emit("frequency_penalty", s.frequency_penalty);
+    emit("presence_penalty", s.presence_penalty);
+    emit("max_tokens", p.max_tokens);
+    emit("seed", s.seed);
     out << YAML::EndMap;
 }
 

@@ -19,15 +19,14 @@
 #include <string>
 #include <vector>
 
+#include "runtime/sampler.h"
+
 namespace hearth::registry {
 
-struct SamplingDefaults {
-    std::optional<double> temperature;
-    std::optional<double> top_p;
-    std::optional<int> top_k;
-    std::optional<double> min_p;
-    std::optional<int> max_tokens;
-    std::optional<int64_t> seed;
+// A model's own defaults for requests (YAML `parameters:`); a request's fields win.
+struct ModelParameters {
+    runtime::SamplingOverrides sampling;  // a negative YAML seed leaves it random
+    std::optional<int32_t> max_tokens;
 };
 
 // Where a pulled model came from, so `hearth update` can look for a newer revision.
@@ -46,7 +45,7 @@ struct ModelConfig {
     std::optional<int> context_size;
     std::optional<int> threads;
     std::string template_override;  // YAML key "template"; empty = use the GGUF's template
-    SamplingDefaults parameters;
+    ModelParameters parameters;
     bool mmap = true;
     bool mlock = false;
     bool embeddings = false;

@@ -23,6 +23,7 @@ class Context {
     const model::Model& model() const { return *model_; }
     model::KvCache& cache() { return cache_; }
     kernels::ThreadPool& pool() { return pool_; }
+    int threads() const { return pool_.size(); }
     int64_t n_ctx() const { return n_ctx_; }
 
     // Runs a batch; positions must have been reserved in the cache (see append()). Returns

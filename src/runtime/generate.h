@@ -1,7 +1,8 @@
 #pragma once
 // Single-sequence text generation: evaluate the prompt, then sample, detokenize and stream
-// text until a stop condition. The server's scheduler drives many sequences; this is the
-// simple loop behind `hearth run` and the tests.
+// text until a stop condition. Every command generates through the Scheduler (`hearth run` is
+// a scheduler with one slot); this plain loop is its reference, as a scalar kernel is for a
+// SIMD one: the tests check that the batched scheduler gives exactly its tokens.
 #include <functional>
 #include <string>
 #include <vector>

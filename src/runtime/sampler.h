@@ -4,6 +4,7 @@
 // chain with a seeded generator so equal seeds give equal output.
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <vector>
 
 namespace hearth::runtime {
@@ -24,6 +25,32 @@ struct SamplingParams {
     float presence_penalty = 0.0f;          // 0: off
     int32_t penalty_last_n = 64;            // how many recent tokens penalties look at
     uint64_t seed = 0xFFFFFFFFFFFFFFFFull;  // this value: random seed
+};
+
+// Settings given in part, each set field replacing the one below it: a model's YAML
+// `parameters:` over SamplingParams' defaults, then a request's own fields over those. The
+// defaults live in SamplingParams alone.
+struct SamplingOverrides {
+    std::optional<float> temperature, top_p, min_p, repeat_penalty, frequency_penalty,
+        presence_penalty;
+    std::optional<int32_t> top_k;
+    std::optional<uint64_t> seed;
+
+    SamplingParams applied_to(SamplingParams base) const {
+        if (temperature) base.temperature = *temperature;
+        if (top_p) base.top_p = *top_p;
+        if (min_p) base.min_p = *min_p;
+        if (repeat_penalty) base.repeat_penalty = *repeat_penalty;
+        if (frequency_penalty) base.frequency_penalty = *frequency_penalty;
+        if (presence_penalty) base.presence_penalty = *presence_penalty;
+        if (top_k) base.top_k = *top_k;
+        if (seed) base.seed = *seed;
+        return base;
+    }
+    bool empty() const {
+        return !temperature && !top_p && !min_p && !repeat_penalty && !frequency_penalty &&
+               !presence_penalty && !top_k && !seed;
+    }
 };
 
 // The steps (public for tests).

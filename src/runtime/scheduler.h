@@ -94,6 +94,7 @@ class Scheduler {
     std::vector<std::shared_ptr<Ticket>> submit(std::vector<SequenceRequest> requests);
 
     const SchedulerParams& params() const { return params_; }
+    int threads() const { return ctx_.threads(); }  // compute threads
     SchedulerStats stats() const;
     size_t kv_cache_bytes() const { return kv_cache_bytes_; }
 

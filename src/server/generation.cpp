@@ -214,19 +214,12 @@ struct CompletionsApi::Job {
 
 namespace {
 
-runtime::SamplingParams sampling_for(const GenerationRequest& r, const SamplingDefaults& d,
+// SamplingParams' defaults, then the model's, then the request's.
+runtime::SamplingParams sampling_for(const GenerationRequest& r, const ModelEntry& model,
                                      int choice) {
-    runtime::SamplingParams s;
-    s.temperature = r.temperature.value_or(d.temperature.value_or(s.temperature));
-    s.top_p = r.top_p.value_or(d.top_p.value_or(s.top_p));
-    s.top_k = r.top_k.value_or(d.top_k.value_or(s.top_k));
-    s.min_p = r.min_p.value_or(d.min_p.value_or(s.min_p));
-    s.presence_penalty = r.presence_penalty.value_or(0.0f);
-    s.frequency_penalty = r.frequency_penalty.value_or(0.0f);
-    std::optional<uint64_t> seed =
-        r.seed ? std::optional<uint64_t>(static_cast<uint64_t>(*r.seed)) : d.seed;
+    runtime::SamplingParams s = r.sampling.applied_to(model.sampling.applied_to({}));
     // Each of n choices gets its own stream: equal seeds would give n equal answers.
-    if (seed) s.seed = *seed + static_cast<uint64_t>(choice);
+    if (r.sampling.seed || model.sampling.seed) s.seed += static_cast<uint64_t>(choice);
     return s;
 }
 
@@ -318,7 +311,7 @@ void CompletionsApi::submit(Job& job) const {
     const GenerationRequest& r = job.request;
     const int64_t room = job.model->ctx_size - job.prompt_tokens;
     const int32_t max_tokens = static_cast<int32_t>(std::min<int64_t>(
-        r.max_tokens.value_or(job.model->entry.defaults.max_tokens.value_or(INT32_MAX)), room));
+        r.max_tokens.value_or(job.model->entry.max_tokens.value_or(INT32_MAX)), room));
     job.id = random_id(r.chat ? "chatcmpl-" : "cmpl-");
     job.created = unix_time();
     job.choices.resize(static_cast<size_t>(r.n));
@@ -327,7 +320,7 @@ void CompletionsApi::submit(Job& job) const {
     for (int i = 0; i < r.n; ++i) {
         runtime::SequenceRequest s;
         s.prompt = job.prompt;
-        s.sampling = sampling_for(r, job.model->entry.defaults, i);
+        s.sampling = sampling_for(r, job.model->entry, i);
         s.max_tokens = max_tokens;
         s.stop = r.stop;
         s.ignore_eos = r.ignore_eos;

@@ -23,13 +23,6 @@
 
 namespace hearth::server {
 
-// Per-model sampling defaults; a request's own fields win over them.
-struct SamplingDefaults {
-    std::optional<float> temperature, top_p, min_p;
-    std::optional<int32_t> top_k, max_tokens;
-    std::optional<uint64_t> seed;
-};
-
 struct ModelEntry {
     std::string name;  // what clients send as "model"
     std::string path;  // the .gguf file
@@ -38,7 +31,9 @@ struct ModelEntry {
     int threads = 0;       // 0: the pool's default
     bool mlock = false;
     std::string chat_template;  // overrides the GGUF's tokenizer.chat_template when set
-    SamplingDefaults defaults;
+    // The model's defaults (its YAML `parameters:`); a request's own fields win over them.
+    runtime::SamplingOverrides sampling;
+    std::optional<int32_t> max_tokens;
 };
 
 struct PoolOptions {

@@ -311,13 +311,17 @@ GenerationRequest parse_generation_request(const json& body, bool chat,
     auto max_completion = integer_in(body, "max_completion_tokens", 1, limits.max_tokens);
     if (max_completion) max_tokens = max_completion;
     if (max_tokens) r.max_tokens = static_cast<int32_t>(*max_tokens);
-    r.temperature = number_in(body, "temperature", 0, 2);
-    r.top_p = number_in(body, "top_p", 0, 1);
-    r.min_p = number_in(body, "min_p", 0, 1);
-    r.presence_penalty = number_in(body, "presence_penalty", -2, 2);
-    r.frequency_penalty = number_in(body, "frequency_penalty", -2, 2);
-    if (auto k = integer_in(body, "top_k", 0, 1 << 20)) r.top_k = static_cast<int32_t>(*k);
-    r.seed = integer_in(body, "seed", INT64_MIN, INT64_MAX);
+    runtime::SamplingOverrides& s = r.sampling;
+    s.temperature = number_in(body, "temperature", 0, 2);
+    s.top_p = number_in(body, "top_p", 0, 1);
+    s.min_p = number_in(body, "min_p", 0, 1);
+    s.presence_penalty = number_in(body, "presence_penalty", -2, 2);
+    s.frequency_penalty = number_in(body, "frequency_penalty", -2, 2);
+    s.repeat_penalty = number_in(body, "repeat_penalty", 0, 10);  // llama-server's extension
+    if (auto k = integer_in(body, "top_k", 0, 1 << 20)) s.top_k = static_cast<int32_t>(*k);
+    // Any 64-bit seed; its bits are the seed (-1 is the "random" value, as in llama-server).
+    if (auto seed = integer_in(body, "seed", INT64_MIN, INT64_MAX))
+        s.seed = static_cast<uint64_t>(*seed);
     r.stop = read_stop(body, limits.max_stop);
     if (auto n = integer_in(body, "n", 1, limits.max_n)) r.n = static_cast<int32_t>(*n);
     read_logprobs(body, chat, r);

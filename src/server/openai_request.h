@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/sampler.h"
+
 namespace hearth::server {
 
 struct RequestLimits {
@@ -36,9 +38,7 @@ struct GenerationRequest {
     std::string prompt_text;             // completions, when the prompt is text
     std::vector<int32_t> prompt_tokens;  // completions, when the prompt is token ids
     std::optional<int32_t> max_tokens;
-    std::optional<float> temperature, top_p, min_p, presence_penalty, frequency_penalty;
-    std::optional<int32_t> top_k;
-    std::optional<int64_t> seed;
+    runtime::SamplingOverrides sampling;  // the fields the request set
     std::vector<std::string> stop;
     int32_t n = 1;
     int32_t top_logprobs = -1;  // < 0: no logprobs

@@ -41,12 +41,12 @@ ModelConfig full_config() {
     config.context_size = 8192;
     config.threads = 4;
     config.template_override = "{% for m in messages %}{{ m.content }}\n{% endfor %}";
-    config.parameters.temperature = 0.7;
-    config.parameters.top_p = 0.9;
-    config.parameters.top_k = 40;
-    config.parameters.min_p = 0.05;
+    config.parameters.sampling.temperature = 0.7;
+    config.parameters.sampling.top_p = 0.9;
+    config.parameters.sampling.top_k = 40;
+    config.parameters.sampling.min_p = 0.05;
     config.parameters.max_tokens = 512;
-    config.parameters.seed = 42;
+    config.parameters.sampling.seed = 42;
     config.mmap = false;
     config.mlock = true;
     config.embeddings = false;
@@ -68,12 +68,12 @@ TEST(ModelConfigTest, YamlRoundTrips) {
     EXPECT_EQ(loaded.context_size, 8192);
     EXPECT_EQ(loaded.threads, 4);
     EXPECT_EQ(loaded.template_override, original.template_override);
-    EXPECT_DOUBLE_EQ(*loaded.parameters.temperature, 0.7);
-    EXPECT_DOUBLE_EQ(*loaded.parameters.top_p, 0.9);
-    EXPECT_EQ(*loaded.parameters.top_k, 40);
-    EXPECT_DOUBLE_EQ(*loaded.parameters.min_p, 0.05);
+    EXPECT_FLOAT_EQ(*loaded.parameters.sampling.temperature, 0.7);
+    EXPECT_FLOAT_EQ(*loaded.parameters.sampling.top_p, 0.9);
+    EXPECT_EQ(*loaded.parameters.sampling.top_k, 40);
+    EXPECT_FLOAT_EQ(*loaded.parameters.sampling.min_p, 0.05);
     EXPECT_EQ(*loaded.parameters.max_tokens, 512);
-    EXPECT_EQ(*loaded.parameters.seed, 42);
+    EXPECT_EQ(*loaded.parameters.sampling.seed, 42);
     EXPECT_FALSE(loaded.mmap);
     EXPECT_TRUE(loaded.mlock);
     ASSERT_TRUE(loaded.source);
@@ -98,7 +98,7 @@ TEST(ModelConfigTest, MinimalConfigAndDefaults) {
     EXPECT_TRUE(config.mmap);
     EXPECT_FALSE(config.mlock);
     EXPECT_FALSE(config.context_size);
-    EXPECT_FALSE(config.parameters.temperature);
+    EXPECT_FALSE(config.parameters.sampling.temperature);
     EXPECT_FALSE(config.source);
 }
 
@@ -114,7 +114,7 @@ aliases: gpt-4
                                             "localai.yaml");
     EXPECT_EQ(config.file, "phi-3.5-mini-Q4_K_M.gguf");
     EXPECT_EQ(config.aliases, std::vector<std::string>{"gpt-4"});
-    EXPECT_DOUBLE_EQ(*config.parameters.temperature, 0.2);
+    EXPECT_FLOAT_EQ(*config.parameters.sampling.temperature, 0.2);
     std::string yaml = to_yaml(config);
     EXPECT_NE(yaml.find("backend: llama-cpp"), std::string::npos) << yaml;
     EXPECT_NE(yaml.find("f16: true"), std::string::npos) << yaml;

@@ -82,7 +82,7 @@ TEST(Request, WrongTypesAre400sAndUnknownFieldsAreIgnored) {
                                       false, {});
     EXPECT_EQ(r.max_tokens, 7);
     EXPECT_EQ(r.stop, std::vector<std::string>{"a"});
-    EXPECT_FALSE(r.temperature.has_value());
+    EXPECT_FALSE(r.sampling.temperature.has_value());
 }
 
 TEST(ChatPrompt, ModelWithoutTemplateGetsThePlainMessageTexts) {
