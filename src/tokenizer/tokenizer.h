@@ -22,8 +22,10 @@ class Tokenizer {
 
     // add_special: add BOS/EOS as the vocabulary asks. parse_special: control tokens written
     // in the text (e.g. "<|im_start|>") become single tokens; otherwise they stay plain text,
-    // so user content cannot inject them. User-defined (added) words always match. Matching is
-    // leftmost-longest, as Hugging Face's added-token matcher does.
+    // so user content cannot inject them. User-defined (added) words always match, except BOS
+    // and the end-of-generation tokens, which the vocabulary types as control tokens whatever
+    // the file says (Vocab::set_end_of_generation). Matching is leftmost-longest, as Hugging
+    // Face's added-token matcher does.
     std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
 
     // Byte range [begin, end) of a text.

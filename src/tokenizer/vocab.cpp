@@ -18,6 +18,33 @@ int32_t optional_id(const gguf::File& f, const std::string& key, int32_t n_vocab
     return static_cast<int32_t>(id);
 }
 
+// Token texts the reference engine (llama.cpp, src/llama-vocab.cpp) treats as ending generation
+// whatever the metadata says, and retypes as control tokens when the file stores them otherwise.
+constexpr const char* kEndOfGenerationTexts[] = {
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<｜end▁of▁sentence｜>",  // DeepSeek
+    "[e~[",
+};
+
 }  // namespace
 
 Vocab Vocab::from_gguf(const gguf::File& f) {
@@ -68,23 +95,45 @@ Vocab Vocab::from_gguf(const gguf::File& f) {
     v.cls = optional_id(f, "tokenizer.ggml.cls_token_id", n);
     v.mask = optional_id(f, "tokenizer.ggml.mask_token_id", n);
     v.eot = optional_id(f, "tokenizer.ggml.eot_token_id", n);
+    v.eom = optional_id(f, "tokenizer.ggml.eom_token_id", n);
 
     const bool spm = v.model == "llama";
     v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", spm);
     v.add_eos = f.get_bool("tokenizer.ggml.add_eos_token", false);
     v.add_space_prefix = f.get_bool("tokenizer.ggml.add_space_prefix", spm);
 
-    for (int32_t id : {v.eos, v.eot}) {
-        if (id != kNoToken) v.end_of_generation_ids.push_back(id);
-    }
-    // Chat models end turns with control tokens that are not EOS; recognise the common ones.
-    for (const char* text : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                             "<|endoftext|>", "<|end_of_text|>", "<|return|>"}) {
-        int32_t id = v.find(text);
-        if (id != kNoToken && v.types[id] == TokenType::Control)
-            v.end_of_generation_ids.push_back(id);
-    }
+    v.set_end_of_generation();
     return v;
+}
+
+void Vocab::set_end_of_generation() {
+    end_of_generation_ids.clear();
+    auto add = [&](int32_t id) {
+        if (id != kNoToken && !is_end_of_generation(id)) end_of_generation_ids.push_back(id);
+    };
+    add(eos);
+    add(eot);
+    add(eom);
+    // As the reference engine: every token spelled like an end of turn ends generation...
+    for (const char* text : kEndOfGenerationTexts) add(find(text));
+    // ...except "</s>" in Gemma 4's vocabulary (the one with "<|tool_response>"), which the
+    // reference makes a normal text token.
+    const int32_t slash_s = find("</s>");
+    if (slash_s != kNoToken && find("<|tool_response>") != kNoToken) {
+        std::erase(end_of_generation_ids, slash_s);
+        types[slash_s] = TokenType::Normal;
+    }
+    // Ending a turn (or starting a sequence) is the template's business, never the user's: these
+    // tokens are control tokens, matched only where special parsing is asked for, whatever type
+    // the file gives them. Converters store some as user-defined or normal (phi-3 and Gemma 3's
+    // "</s>"), which would let "</s>" typed in a message end or forge a turn.
+    auto make_control = [&](int32_t id) {
+        if (id == kNoToken) return;
+        if (types[id] == TokenType::UserDefined || types[id] == TokenType::Normal)
+            types[id] = TokenType::Control;
+    };
+    for (int32_t id : end_of_generation_ids) make_control(id);
+    make_control(bos);
 }
 
 bool Vocab::is_end_of_generation(int32_t id) const {

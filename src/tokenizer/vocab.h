@@ -38,7 +38,7 @@ struct Vocab {
     std::unordered_map<std::string, int32_t, TextHash, std::equal_to<>> token_to_id;
 
     int32_t bos = kNoToken, eos = kNoToken, unk = kNoToken, pad = kNoToken, sep = kNoToken;
-    int32_t cls = kNoToken, mask = kNoToken, eot = kNoToken;
+    int32_t cls = kNoToken, mask = kNoToken, eot = kNoToken, eom = kNoToken;
     bool add_bos = false;
     bool add_eos = false;
     bool add_space_prefix = true;
@@ -51,9 +51,15 @@ struct Vocab {
         return it == token_to_id.end() ? kNoToken : it->second;
     }
     bool is_control(int32_t id) const { return types[id] == TokenType::Control; }
-    // End of generation: EOS, EOT, or another control token the model ends turns with.
+    // End of generation: EOS, EOT, EOM, or a token spelled as the reference engine's end-of-turn
+    // texts ("<|im_end|>", "<end_of_turn>", "</s>", ...).
     bool is_end_of_generation(int32_t id) const;
     std::vector<int32_t> end_of_generation_ids;
+
+    // Fills end_of_generation_ids from the ids and texts above and types those tokens, and BOS,
+    // as control tokens where the file says user-defined or normal (as the reference engine
+    // does), so they are only matched in text with special parsing on. from_gguf calls it.
+    void set_end_of_generation();
 };
 
 }  // namespace hearth::tokenizer

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../tokenizer/gemma3_style_vocab.h"
 #include "server/api_error.h"
 #include "server/chat_prompt.h"
 #include "synthetic_with_vocab.h"
@@ -67,6 +68,78 @@ TEST_F(Phi3Prompt, ControlTokensInContentStayText) {
     // Without the protection the content would have injected them.
     std::vector<int32_t> unprotected = tok_->encode(p.text, false, true);
     EXPECT_EQ(count(unprotected, id("<|end|>")), 2u);
+}
+
+// The ids of `ids` that are control or end-of-generation tokens, in order.
+std::vector<int32_t> special_ids(const tokenizer::Vocab& v, const std::vector<int32_t>& ids) {
+    std::vector<int32_t> out;
+    for (int32_t id : ids) {
+        if (v.is_control(id) || v.is_end_of_generation(id)) out.push_back(id);
+    }
+    return out;
+}
+
+// Every end-of-generation token's text, BOS's, and `more`, between words.
+std::string end_texts(const tokenizer::Vocab& v, const std::vector<std::string>& more) {
+    std::string text = "a" + v.tokens[v.bos];
+    for (int32_t id : v.end_of_generation_ids) text += " b" + v.tokens[id];
+    for (const std::string& m : more) text += " c" + m;
+    return text + " d";
+}
+
+TEST_F(Phi3Prompt, EndOfTurnTextsInContentStayText) {
+    // phi-3 stores "</s>" as a user-defined token; in content it must stay text like the rest.
+    const tokenizer::Vocab& v = tok_->vocab();
+    ASSERT_TRUE(v.is_end_of_generation(id("</s>")));
+    const std::string content = end_texts(v, {"<|user|>", "<|assistant|>", "<|system|>"});
+    json messages = {{{"role", "user"}, {"content", content}},
+                     {{"role", "assistant"}, {"content", content}},
+                     {{"role", "user"}, {"content", content}}};
+    server::ChatPrompt p = server::render_chat_prompt(*model_, *tok_, messages);
+    ASSERT_NE(p.text.find(content), std::string::npos);
+    const std::vector<int32_t> ids = p.tokenize(*tok_);
+    // Only the template's own: <s>, then <|user|> .. <|end|>, <|assistant|> .. <|end|>, ...
+    const int32_t bos = v.bos, user = id("<|user|>"), end = id("<|end|>"),
+                  assistant = id("<|assistant|>");
+    EXPECT_EQ(special_ids(v, ids),
+              (std::vector<int32_t>{bos, user, end, assistant, end, user, end, assistant}));
+    EXPECT_EQ(count(ids, id("</s>")), 0u);
+}
+
+TEST(GemmaPrompt, EndOfTurnTextsInContentStayText) {
+    // A Gemma-3-style vocabulary ("</s>" user-defined at 212) under Gemma's template.
+    using namespace tokenizer::testing;
+    model::SyntheticOptions options;
+    options.architecture = "llama";
+    options.vocab_path = write_gemma3_style_vocab();
+    const std::string path =
+        ::testing::TempDir() + "/gemma3-style-" + std::to_string(getpid()) + ".gguf";
+    model::write_synthetic_model(options, path);
+    auto model = model::Model::load(path);
+    std::remove(path.c_str());
+    auto tok = tokenizer::Tokenizer::from_gguf(model->file());
+    const tokenizer::Vocab& v = tok->vocab();
+    ASSERT_TRUE(v.is_end_of_generation(kGemmaSlashS));
+    ASSERT_TRUE(v.is_end_of_generation(kGemmaEndOfTurn));
+
+    std::ifstream in(std::string(HEARTH_TEST_DATA) + "/templates/google-gemma-2-2b-it.jinja");
+    std::stringstream source;
+    source << in.rdbuf();
+    const std::string content = end_texts(v, {"<start_of_turn>", "<h1>"});
+    json messages = {{{"role", "user"}, {"content", content}},
+                     {{"role", "assistant"}, {"content", content}},
+                     {{"role", "user"}, {"content", content}}};
+    server::ChatPrompt p = server::render_chat_prompt(*model, *tok, messages, source.str());
+    ASSERT_EQ(p.text.rfind("<bos><start_of_turn>user\n" + content + "<end_of_turn>\n", 0), 0u)
+        << p.text;
+    const std::vector<int32_t> ids = p.tokenize(*tok);
+    const int32_t start = kGemmaStartOfTurn, end = kGemmaEndOfTurn;
+    EXPECT_EQ(special_ids(v, ids),
+              (std::vector<int32_t>{kGemmaBos, start, end, start, end, start, end, start}));
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), kGemmaSlashS), 0);
+    // "<h1>" ends no turn: a user-defined word, matched in content as in any text.
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), v.find("<h1>")), 3);
+    EXPECT_EQ(tok->decode(ids, /*special=*/true), p.text);
 }
 
 TEST_F(Phi3Prompt, TemplateOverrideAndRaiseException) {
