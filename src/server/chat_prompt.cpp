@@ -1,5 +1,7 @@
 #include "server/chat_prompt.h"
 
+#include "chat/reasoning.h"
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -217,6 +219,8 @@ ChatPrompt render_chat_prompt(const model::Model& model, const tokenizer::Tokeni
                                                    : nlohmann::ordered_json(messages)),
             has_tools ? tools : nullptr, options, nlohmann::ordered_json(options.extra_vars));
         if (has_tools) prompt.tool_call_syntax = chat::detect_tool_call_syntax(tmpl->source());
+        prompt.thinks = chat::template_thinks(tmpl->source());
+        prompt.starts_thinking = prompt.thinks && chat::prompt_opens_thinking(prompt.text);
     } catch (const Error& e) {
         // raise_exception() in a template reports a conversation the model does not accept.
         throw ApiError::bad_request(

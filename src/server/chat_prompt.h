@@ -25,6 +25,10 @@ struct ChatPrompt {
     bool add_bos = true;
     // How the model writes tool calls, when tools were given to its template (else None).
     chat::ToolCallSyntax tool_call_syntax = chat::ToolCallSyntax::None;
+    // The model thinks in <think> tags (its template says so), and whether the prompt already
+    // opened one, so the reply starts inside the reasoning.
+    bool thinks = false;
+    bool starts_thinking = false;
 
     std::vector<int32_t> tokenize(const tokenizer::Tokenizer& tokenizer) const;
 };

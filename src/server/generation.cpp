@@ -6,6 +6,7 @@
 #include <mutex>
 #include <random>
 
+#include "chat/reasoning.h"
 #include "server/chat_prompt.h"
 #include "server/openai_response.h"
 
@@ -72,7 +73,8 @@ struct ChoiceState {
     runtime::FinishReason finish = runtime::FinishReason::Stop;
     int64_t completion_tokens = 0;
     std::string error;
-    // Streams: separates content from tool calls as the text arrives.
+    // Streams: separates the reasoning, then tool calls, from the content as text arrives.
+    chat::ReasoningStream reasoning_stream;
     chat::ToolCallStream tool_stream{chat::ToolCallSyntax::None};
 };
 
@@ -120,6 +122,8 @@ struct CompletionsApi::Job {
     std::shared_ptr<LoadedModel> model;
     std::vector<int32_t> prompt;
     chat::ToolCallSyntax tool_syntax = chat::ToolCallSyntax::None;  // None: no tool parsing
+    bool thinks = false;           // the reply's <think> part becomes reasoning_content
+    bool starts_thinking = false;  // the prompt opened the <think>
     std::string echo_text;
     int64_t prompt_tokens = 0;
     int64_t cached_prompt_tokens = 0;
@@ -196,8 +200,16 @@ struct CompletionsApi::Job {
     // The assistant message of a finished choice; a reply holding tool calls becomes
     // `tool_calls` (with the rest as content, null when empty) and finishes with "tool_calls".
     json message_json(const ChoiceState& c, json& choice) const {
-        json message = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
-        chat::ParsedReply reply = chat::parse_tool_calls(tool_syntax, c.text);
+        std::string answer = c.text;
+        json message = {{"role", "assistant"}, {"content", answer}, {"refusal", nullptr}};
+        if (thinks) {
+            chat::SplitReply split = chat::split_reasoning(c.text, starts_thinking);
+            answer = std::move(split.content);
+            message["content"] = answer;
+            message["reasoning_content"] =
+                split.reasoning.empty() ? json() : json(std::move(split.reasoning));
+        }
+        chat::ParsedReply reply = chat::parse_tool_calls(tool_syntax, answer);
         if (reply.calls.empty()) return message;
         message["content"] = reply.content.empty() ? json() : json(reply.content);
         message["tool_calls"] = json::array();
@@ -286,6 +298,8 @@ void CompletionsApi::prepare_prompt(Job& job) const {
                                r.chat_template_kwargs, &r.ordered_messages, r.ordered_tools);
         job.prompt = p.tokenize(*m.tokenizer);
         job.tool_syntax = p.tool_call_syntax;
+        job.thinks = p.thinks;
+        job.starts_thinking = p.starts_thinking;
     } else if (!r.prompt_tokens.empty()) {
         for (int32_t id : r.prompt_tokens) {
             if (id < 0 || id >= m.tokenizer->vocab().size()) {
@@ -315,7 +329,10 @@ void CompletionsApi::submit(Job& job) const {
     job.id = random_id(r.chat ? "chatcmpl-" : "cmpl-");
     job.created = unix_time();
     job.choices.resize(static_cast<size_t>(r.n));
-    for (ChoiceState& c : job.choices) c.tool_stream = chat::ToolCallStream(job.tool_syntax);
+    for (ChoiceState& c : job.choices) {
+        c.reasoning_stream = chat::ReasoningStream(job.starts_thinking);
+        c.tool_stream = chat::ToolCallStream(job.tool_syntax);
+    }
     std::vector<runtime::SequenceRequest> seqs;
     for (int i = 0; i < r.n; ++i) {
         runtime::SequenceRequest s;
@@ -485,7 +502,17 @@ void CompletionsApi::stream(Exchange& ex, Job& job) {
 // The end of a streamed chat reply: the text the tool-call parser held back, then each call
 // as OpenAI streams it (id, type and name first, then the arguments).
 bool CompletionsApi::send_reply_end(Exchange& ex, Job& job, int index, const char*& finish) {
-    chat::ParsedReply end = job.choices[static_cast<size_t>(index)].tool_stream.finish();
+    ChoiceState& c = job.choices[static_cast<size_t>(index)];
+    std::string content_left;
+    if (job.thinks) {
+        chat::SplitReply rest = c.reasoning_stream.finish();
+        if (!rest.reasoning.empty() &&
+            !ex.send_event(job.delta_chunk(index, {{"reasoning_content", rest.reasoning}})))
+            return false;
+        content_left = c.tool_stream.push(rest.content);
+    }
+    chat::ParsedReply end = c.tool_stream.finish();
+    end.content = content_left + end.content;
     if (!end.content.empty() && !ex.send_event(job.text_chunk(index, end.content, {})))
         return false;
     for (size_t i = 0; i < end.calls.size(); ++i) {
@@ -506,10 +533,18 @@ bool CompletionsApi::send_reply_end(Exchange& ex, Job& job, int index, const cha
 bool CompletionsApi::send_progress(Exchange& ex, Job& job, int index,
                                    runtime::SequenceEvent& ev) {
     absorb(job, index, ev);
-    // Chat text passes the tool-call parser, which holds back what may be a call.
-    const std::string text =
-        job.request.chat ? job.choices[static_cast<size_t>(index)].tool_stream.push(ev.text)
-                         : ev.text;
+    ChoiceState& c = job.choices[static_cast<size_t>(index)];
+    // Chat text passes the reasoning splitter, then the tool-call parser, which holds back
+    // what may be a call.
+    std::string text = ev.text;
+    if (job.request.chat && job.thinks) {
+        chat::SplitReply split = c.reasoning_stream.push(text);
+        if (!split.reasoning.empty() &&
+            !ex.send_event(job.delta_chunk(index, {{"reasoning_content", split.reasoning}})))
+            return false;
+        text = std::move(split.content);
+    }
+    if (job.request.chat) text = c.tool_stream.push(text);
     if ((!text.empty() || !ev.logprobs.empty()) &&
         !ex.send_event(job.text_chunk(index, text, ev.logprobs)))
         return false;

@@ -301,6 +301,22 @@ GenerationRequest parse_generation_request(const json& body, bool chat,
             }
             r.chat_template_kwargs = *kwargs;
         }
+        // OpenAI's reasoning_effort reaches templates that read it (gpt-oss); "none" also turns
+        // Qwen3's thinking off. chat_template_kwargs, when they say otherwise, win.
+        if (const json* effort = field(body, "reasoning_effort")) {
+            static const char* known[] = {"none", "minimal", "low", "medium", "high"};
+            if (!effort->is_string() ||
+                std::none_of(std::begin(known), std::end(known),
+                             [&](const char* k) { return *effort == k; })) {
+                throw ApiError::bad_request(
+                    "'reasoning_effort' must be one of none, minimal, low, medium, high",
+                    "reasoning_effort");
+            }
+            if (!r.chat_template_kwargs.contains("reasoning_effort"))
+                r.chat_template_kwargs["reasoning_effort"] = *effort;
+            if (*effort == "none" && !r.chat_template_kwargs.contains("enable_thinking"))
+                r.chat_template_kwargs["enable_thinking"] = false;
+        }
         read_tools(body, limits.max_tools, r);
     } else {
         read_prompt(body, r);
