@@ -11,8 +11,8 @@
 #include "core/error.h"
 #include "gguf/writer.h"
 #include "model/arch.h"
-#include "model/synthetic.h"
 #include "runtime/context.h"
+#include "tools/synthetic.h"
 
 using namespace hearth;
 
@@ -27,7 +27,7 @@ std::string temp_path(const std::string& stem) {
 
 std::string synthesized(const std::string& arch) {
     const std::string path = temp_path(arch);
-    model::write_synthetic_model(arch, model::synthetic_shape("tiny"), path, 7);
+    tools::write_synthetic_model(arch, tools::synthetic_shape("tiny"), path, 7);
     return path;
 }
 
@@ -148,27 +148,27 @@ std::string file_bytes(const std::string& path) {
 
 // Rows are drawn from per-row streams, so the thread count cannot change the file.
 TEST(Synthetic, SameSeedSameBytesAtAnyThreadCount) {
-    model::SyntheticOptions o;
+    tools::SyntheticOptions o;
     o.architecture = "qwen3";
     o.type = "Q4_K_M";
     o.seed = 3;
-    model::write_synthetic_model(o, temp_path("1"));
+    tools::write_synthetic_model(o, temp_path("1"));
     o.n_threads = 3;
-    model::write_synthetic_model(o, temp_path("2"));
+    tools::write_synthetic_model(o, temp_path("2"));
     EXPECT_EQ(file_bytes(temp_path("1")), file_bytes(temp_path("2")));
     o.seed = 4;
-    model::write_synthetic_model(o, temp_path("3"));
+    tools::write_synthetic_model(o, temp_path("3"));
     EXPECT_NE(file_bytes(temp_path("1")), file_bytes(temp_path("3")));
-    EXPECT_THROW(model::synthetic_shape("70b"), Error);
+    EXPECT_THROW(tools::synthetic_shape("70b"), Error);
     o.type = "Q9_Z";
-    EXPECT_NE(error_of([&] { model::write_synthetic_model(o, temp_path("4")); }).find("Q4_K_M"),
+    EXPECT_NE(error_of([&] { tools::write_synthetic_model(o, temp_path("4")); }).find("Q4_K_M"),
               std::string::npos)
         << "an unknown type lists the known ones";
 }
 
 // The preset table holds the shapes the issue names (Llama-3.2-1B for 1b).
 TEST(Synthetic, PresetsHaveRealShapes) {
-    const model::SyntheticShape s = model::synthetic_shape("1b");
+    const tools::SyntheticShape s = tools::synthetic_shape("1b");
     EXPECT_EQ(s.n_embd, 2048);
     EXPECT_EQ(s.n_layer, 16);
     EXPECT_EQ(s.n_head, 32);
@@ -177,7 +177,7 @@ TEST(Synthetic, PresetsHaveRealShapes) {
     EXPECT_EQ(s.n_vocab, 128256);
     EXPECT_TRUE(s.tied_embeddings.value_or(false));
     std::string names;
-    for (const auto& p : model::synthetic_presets()) names += p.name + " ";
+    for (const auto& p : tools::synthetic_presets()) names += p.name + " ";
     EXPECT_EQ(names, "tiny 135m 1b 3b 7b ");
 }
 
@@ -185,12 +185,12 @@ TEST(Synthetic, PresetsHaveRealShapes) {
 // and the architecture's own tensors, loadable and runnable.
 TEST(Synthetic, QuantizedWithTokenizer) {
     const std::string path = temp_path("gemma2");
-    model::SyntheticOptions o;
+    tools::SyntheticOptions o;
     o.architecture = "gemma2";
     o.type = "Q4_K_M";
     o.vocab_path = HEARTH_TEST_DATA "/vocab/ggml-vocab-llama-spm.gguf";
     o.n_threads = 2;
-    const model::SyntheticReport report = model::write_synthetic_model(o, path);
+    const tools::SyntheticReport report = tools::write_synthetic_model(o, path);
     EXPECT_EQ(report.n_vocab, 32000);
     EXPECT_TRUE(report.notes.empty());  // tiny rows fill 256-blocks
     auto m = model::Model::load(path);
@@ -231,20 +231,20 @@ TEST(Synthetic, WeightScales) {
 // What `hearth bench` divides the memory bandwidth by: every matrix of a decode step once,
 // the token embedding only where it is also the output. Hand-counted from the shape (F32).
 TEST(Synthetic, DecodeBytesPerTokenCountsEveryMatrixOnce) {
-    const model::SyntheticShape s = model::synthetic_shape("tiny");
+    const tools::SyntheticShape s = tools::synthetic_shape("tiny");
     const int64_t head_dim = s.n_embd / s.n_head;
     const int64_t per_layer = s.n_embd * (s.n_head * head_dim)           // wq
                               + 2 * s.n_embd * (s.n_head_kv * head_dim)  // wk, wv
                               + (s.n_head * head_dim) * s.n_embd         // wo
                               + 3 * s.n_embd * s.n_ff;                   // gate, up, down
     for (bool tied : {false, true}) {
-        model::SyntheticOptions o;
+        tools::SyntheticOptions o;
         o.architecture = "llama";
         o.type = "F32";
         o.shape = s;
         o.shape.tied_embeddings = tied;
         const std::string path = temp_path(tied ? "tied" : "untied");
-        model::write_synthetic_model(o, path);
+        tools::write_synthetic_model(o, path);
         auto m = model::Model::load(path);
         const int64_t floats = s.n_layer * per_layer + s.n_vocab * s.n_embd;  // + output
         EXPECT_EQ(m->decode_bytes_per_token(), static_cast<uint64_t>(floats) * 4)
