@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     -o|--output) OUT=$2; shift ;;
     --with-models) WITH_MODELS=1 ;;
     --prefix) PREFIX=${2%/}; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     *) echo "backup-hearth: unknown option $1" >&2; exit 2 ;;
   esac
   shift

@@ -29,7 +29,7 @@ CREATE_USER=auto
 WITH_NGINX=0
 DOMAIN=hearth.example.com
 PORT=8080
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; cat <<'U'
+usage() { sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; cat <<'U'
 Options:
   --dry-run            print every action, change nothing
   --prefix DIR         install under DIR (staging / tests); skips apt-get, systemctl, user creation
