@@ -11,7 +11,7 @@
 # Layout (all under --prefix, default /):
 #   /usr/local/bin/hearth                  binary
 #   /etc/hearth/hearth.env                 settings + API key (root:root 600; systemd reads it)
-#   /var/lib/hearth                        state (key store, usage), home of the `hearth` user
+#   /var/lib/hearth                        home (HOME) of the `hearth` user; holds the models dir
 #   /var/lib/hearth/models                 models (HEARTH_MODELS_DIR), one YAML per model
 #   /etc/systemd/system/hearth.service     the unit (deploy/systemd/hearth.service.in)
 #   /etc/nginx/conf.d/hearth.conf          with --with-nginx (deploy/nginx/)
