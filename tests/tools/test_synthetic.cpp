@@ -11,33 +11,16 @@
 #include "gguf/reader.h"
 #include "model/model.h"
 #include "runtime/context.h"
+#include "synthetic_files.h"
 #include "tools/synthetic.h"
 
 using namespace hearth;
 
 namespace {
 
-// A per-test file name: CTest may run these tests in parallel processes.
-std::string temp_path(const std::string& stem) {
-    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    return (std::filesystem::temp_directory_path() / ("hearth-" + test + "-" + stem + ".gguf"))
-        .string();
-}
-
-std::string synthesized(const std::string& arch) {
-    const std::string path = temp_path(arch);
-    tools::write_synthetic_model(arch, tools::synthetic_shape("tiny"), path, 7);
-    return path;
-}
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using hearth::testing::error_of;
+using hearth::testing::synthesized;
+using hearth::testing::temp_path;
 
 std::string file_bytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
