@@ -35,8 +35,6 @@ KNOWN_CYCLES = {
     ("kernels/attention", "kernels/attention_simd"):
         "attention_simd.h, the tile algorithm written once per vector type, uses attention.h's "
         "tile types; attention.cpp compiles its scalar level and dispatches to the SIMD ones",
-    ("kernels/matmul", "kernels/repack"):
-        "repack.h's kernels take matmul.h's WeightMatrix; matmul.cpp dispatches to them",
     ("tokenizer/bpe", "tokenizer/spm", "tokenizer/tokenizer", "tokenizer/wpm"):
         "spm, bpe and wpm implement tokenizer.h's interface; tokenizer.cpp's factory creates them",
 }
