@@ -9,8 +9,9 @@
 #   etc/nginx/conf.d/hearth.conf, etc/nginx/hearth/   gateway config, aliases, gateway keys
 #   etc/caddy/Caddyfile, etc/caddy/hearth/            when Caddy is the gateway
 #   etc/ssl/hearth/                    TLS certificate and key (when not from Let's Encrypt)
-#   var/lib/hearth/ without models/    state: the key store and usage database (*.db, copied
-#                                      with sqlite3 .backup when sqlite3 is installed)
+#   var/lib/hearth/ without models/    the rest of the hearth user's home (hearth keeps no state
+#                                      there today; a *.db goes through sqlite3 .backup when
+#                                      sqlite3 is installed)
 #   var/lib/hearth/models/*.yaml       one config per model (name, source, aliases, settings)
 #   var/lib/hearth/models/*.gguf       only with --with-models (otherwise: `hearth pull` again)
 # plus MANIFEST.sha256 (checksums of every file). The archive holds secrets: it is created
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     -o|--output) OUT=$2; shift ;;
     --with-models) WITH_MODELS=1 ;;
     --prefix) PREFIX=${2%/}; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     *) echo "backup-hearth: unknown option $1" >&2; exit 2 ;;
   esac
   shift

@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
     --dry-run) DRY=1 ;;
     --max) MAX=$2; shift ;;
     --hearth) HEARTH=$2; shift ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     *) echo "download-cpu-optimized-models: unknown option $1" >&2; exit 2 ;;
   esac
   shift

@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) PREFIX=${2%/}; shift ;;
     --dry-run) DRY=1 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     -*) echo "restore-hearth: unknown option $1" >&2; exit 2 ;;
     *) ARCHIVE=$1 ;;
   esac

@@ -11,7 +11,7 @@
 # Layout (all under --prefix, default /):
 #   /usr/local/bin/hearth                  binary
 #   /etc/hearth/hearth.env                 settings + API key (root:root 600; systemd reads it)
-#   /var/lib/hearth                        state (key store, usage), home of the `hearth` user
+#   /var/lib/hearth                        home (HOME) of the `hearth` user; holds the models dir
 #   /var/lib/hearth/models                 models (HEARTH_MODELS_DIR), one YAML per model
 #   /etc/systemd/system/hearth.service     the unit (deploy/systemd/hearth.service.in)
 #   /etc/nginx/conf.d/hearth.conf          with --with-nginx (deploy/nginx/)
@@ -29,7 +29,7 @@ CREATE_USER=auto
 WITH_NGINX=0
 DOMAIN=hearth.example.com
 PORT=8080
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; cat <<'U'
+usage() { sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; cat <<'U'
 Options:
   --dry-run            print every action, change nothing
   --prefix DIR         install under DIR (staging / tests); skips apt-get, systemctl, user creation

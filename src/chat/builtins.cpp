@@ -240,7 +240,7 @@ std::vector<std::string> python_rsplit(const std::string& s, const Value& sep, i
 }
 
 std::string replace_all(const std::string& s, const std::string& from, const std::string& to,
-                        int64_t count, Interpreter& interp) {
+                        int64_t count, Sandbox& sandbox) {
     std::string out;
     int64_t done = 0;
     if (from.empty()) {  // Python inserts `to` between every character (and at both ends)
@@ -253,7 +253,7 @@ std::string replace_all(const std::string& s, const std::string& from, const std
             out.append(s, offsets[k], offsets[k + 1] - offsets[k]);
         }
         if (count < 0 || done < count) out += to;
-        interp.check_string_size(out.size());
+        sandbox.check_string_size(out.size());
         return out;
     }
     size_t start = 0;
@@ -264,10 +264,10 @@ std::string replace_all(const std::string& s, const std::string& from, const std
         out += to;
         start = found + from.size();
         ++done;
-        interp.check_string_size(out.size());
+        sandbox.check_string_size(out.size());
     }
     out.append(s, start);
-    interp.check_string_size(out.size());
+    sandbox.check_string_size(out.size());
     return out;
 }
 
@@ -379,15 +379,15 @@ int64_t floor_div(int64_t a, int64_t b) {
     return q;
 }
 
-Value repeat(Interpreter& interp, const Value& seq, int64_t times) {
+Value repeat(Sandbox& sandbox, const Value& seq, int64_t times) {
     if (times <= 0) return seq.is_string() ? Value(std::string()) : Value::array({});
     if (seq.is_string()) {
-        interp.check_string_size(seq.as_string().size() * static_cast<uint64_t>(times));
+        sandbox.check_string_size(seq.as_string().size() * static_cast<uint64_t>(times));
         std::string out;
         for (int64_t i = 0; i < times; ++i) out += seq.as_string();
         return Value(std::move(out));
     }
-    interp.check_array_size(seq.as_array().size() * static_cast<uint64_t>(times));
+    sandbox.check_array_size(seq.as_array().size() * static_cast<uint64_t>(times));
     Array out;
     for (int64_t i = 0; i < times; ++i) {
         out.insert(out.end(), seq.as_array().begin(), seq.as_array().end());
@@ -411,7 +411,7 @@ std::string html_escape(const std::string& s);
          b.type_name() + "'");
 }
 
-Value arithmetic(Interpreter& interp, const std::string& op, const Value& a, const Value& b) {
+Value arithmetic(Sandbox& sandbox, const std::string& op, const Value& a, const Value& b) {
     bool ints = (a.is_int() || a.is_bool()) && (b.is_int() || b.is_bool());
     if (a.is_number() && b.is_number()) {
         int64_t x = a.is_bool() ? a.as_bool() : a.as_int();
@@ -452,7 +452,7 @@ Value arithmetic(Interpreter& interp, const std::string& op, const Value& a, con
         }
     }
     if (op == "+" && a.is_string() && b.is_string()) {
-        interp.check_string_size(a.as_string().size() + b.as_string().size());
+        sandbox.check_string_size(a.as_string().size() + b.as_string().size());
         if (a.is_markup() != b.is_markup()) {  // Markup + str escapes the str
             return Value::markup(a.is_markup() ? a.as_string() + html_escape(b.as_string())
                                                : html_escape(a.as_string()) + b.as_string());
@@ -461,17 +461,17 @@ Value arithmetic(Interpreter& interp, const std::string& op, const Value& a, con
         return Value(a.as_string() + b.as_string());
     }
     if (op == "+" && a.is_array() && b.is_array() && !a.is_generator() && !b.is_generator()) {
-        interp.check_array_size(a.as_array().size() + b.as_array().size());
+        sandbox.check_array_size(a.as_array().size() + b.as_array().size());
         Array out = a.as_array();
         out.insert(out.end(), b.as_array().begin(), b.as_array().end());
         return Value::array(std::move(out));
     }
     if (op == "*") {
         if ((a.is_string() || (a.is_array() && !a.is_generator())) && (b.is_int() || b.is_bool())) {
-            return repeat(interp, a, b.is_bool() ? b.as_bool() : b.as_int());
+            return repeat(sandbox, a, b.is_bool() ? b.as_bool() : b.as_int());
         }
         if ((b.is_string() || (b.is_array() && !b.is_generator())) && (a.is_int() || a.is_bool())) {
-            return repeat(interp, b, a.is_bool() ? a.as_bool() : a.as_int());
+            return repeat(sandbox, b, a.is_bool() ? a.as_bool() : a.as_int());
         }
     }
     if (op == "%" && a.is_string()) return Value(printf_format(a.as_string(), b));
@@ -494,7 +494,7 @@ std::string format_spec(const Value& v, const std::string& spec) {
     fail("format spec '" + spec + "' is not supported");
 }
 
-std::string python_format(Interpreter& interp, const std::string& format, CallArgs& args) {
+std::string python_format(Sandbox& sandbox, const std::string& format, CallArgs& args) {
     std::string out;
     size_t auto_index = 0;
     for (size_t i = 0; i < format.size(); ++i) {
@@ -551,7 +551,7 @@ std::string python_format(Interpreter& interp, const std::string& format, CallAr
             if (!found) fail("KeyError: '" + field + "'");
         }
         out += want_repr ? v.repr() : format_spec(v, spec);
-        interp.check_string_size(out.size());
+        sandbox.check_string_size(out.size());
     }
     return out;
 }
@@ -621,7 +621,7 @@ bool starts_or_ends_with(const std::string& s, const Value& affix, bool at_start
     return one(affix);
 }
 
-bool string_method(Interpreter& interp, const std::string& s, const std::string& name,
+bool string_method(Sandbox& sandbox, const std::string& s, const std::string& name,
                    CallArgs& call_args, Value& result) {
     Args args(call_args, name.c_str());
     auto chars_arg = [&](std::string& storage) -> const std::string* {
@@ -658,9 +658,10 @@ bool string_method(Interpreter& interp, const std::string& s, const std::string&
         result = Value(capitalize(s));
     else if (name == "replace") {
         int64_t count = to_index(args.get(2, "count", Value(int64_t{-1})), "count");
-        result = Value(replace_all(s, args.string(0, "old"), args.string(1, "new"), count, interp));
+        result =
+            Value(replace_all(s, args.string(0, "old"), args.string(1, "new"), count, sandbox));
     } else if (name == "format")
-        result = Value(python_format(interp, s, call_args));
+        result = Value(python_format(sandbox, s, call_args));
     else if (name == "find" || name == "rfind" || name == "index" || name == "rindex") {
         const std::string& needle = args.string(0, "sub");
         size_t at = (name == "find" || name == "index") ? s.find(needle) : s.rfind(needle);
@@ -690,7 +691,7 @@ bool string_method(Interpreter& interp, const std::string& s, const std::string&
             if (!first) out += s;
             first = false;
             out += item.as_string();
-            interp.check_string_size(out.size());
+            sandbox.check_string_size(out.size());
         }
         result = Value(std::move(out));
     } else if (name == "isdigit" || name == "isnumeric" || name == "isdecimal") {
@@ -804,7 +805,7 @@ std::string python_type_label(const Value& v) {
 
 // ---- filters ---------------------------------------------------------------------------------
 
-Value attribute_path(Interpreter& interp, const Value& item, const std::string& path) {
+Value attribute_path(Sandbox& sandbox, const Value& item, const std::string& path) {
     Value current = item;
     size_t start = 0;
     while (true) {
@@ -813,9 +814,10 @@ Value attribute_path(Interpreter& interp, const Value& item, const std::string& 
             path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
         bool numeric = !part.empty() && std::all_of(part.begin(), part.end(),
                                                     [](char c) { return c >= '0' && c <= '9'; });
-        current = numeric ? interp.get_item(current, Value(static_cast<int64_t>(
-                                                         std::strtoll(part.c_str(), nullptr, 10))))
-                          : interp.get_item(current, Value(part));
+        current =
+            numeric ? item_of(sandbox, current,
+                              Value(static_cast<int64_t>(std::strtoll(part.c_str(), nullptr, 10))))
+                    : item_of(sandbox, current, Value(part));
         if (dot == std::string::npos) return current;
         start = dot + 1;
     }
@@ -872,7 +874,7 @@ std::string indent_filter(const std::string& input, const Value& width, bool fir
 }
 
 // select / reject / selectattr / rejectattr share this: keep items whose test result is `keep`.
-Value filter_items(Interpreter& interp, const Value& target, CallArgs& call_args, bool by_attribute,
+Value filter_items(Sandbox& sandbox, const Value& target, CallArgs& call_args, bool by_attribute,
                    bool keep) {
     Array out;
     size_t next = 0;
@@ -895,20 +897,20 @@ Value filter_items(Interpreter& interp, const Value& target, CallArgs& call_args
     }
     if (!target.truthy()) return Value::array({}, true);  // jinja2 skips falsy input (even None)
     for (const auto& item : iterate(target)) {
-        Value subject = by_attribute ? attribute_path(interp, item, attribute) : item;
+        Value subject = by_attribute ? attribute_path(sandbox, item, attribute) : item;
         bool passed;
         if (test.empty()) {
             passed = subject.truthy();
         } else {
             CallArgs args_copy = test_args;
-            passed = interp.apply_test(test, subject, args_copy);
+            passed = run_test(sandbox, test, subject, args_copy);
         }
         if (passed == keep) out.push_back(item);
     }
     return Value::array(std::move(out), /*is_generator=*/true);
 }
 
-Value map_filter(Interpreter& interp, const Value& target, CallArgs& call_args) {
+Value map_filter(Sandbox& sandbox, const Value& target, CallArgs& call_args) {
     Args args(call_args, "map");
     Array out;
     if (!target.truthy()) return Value::array({}, true);  // jinja2 skips falsy input (even None)
@@ -917,7 +919,7 @@ Value map_filter(Interpreter& interp, const Value& target, CallArgs& call_args) 
         Value fallback = args.get(99, "default");
         std::string path = attribute.to_str();
         for (const auto& item : iterate(target)) {
-            Value v = attribute_path(interp, item, path);
+            Value v = attribute_path(sandbox, item, path);
             out.push_back(v.is_undefined() && !fallback.is_undefined() ? fallback : v);
         }
         return Value::array(std::move(out), true);
@@ -932,7 +934,7 @@ Value map_filter(Interpreter& interp, const Value& target, CallArgs& call_args) 
     filter_args.keyword = call_args.keyword;
     for (const auto& item : iterate(target)) {
         CallArgs args_copy = filter_args;
-        out.push_back(interp.apply_filter(filter, item, args_copy));
+        out.push_back(run_filter(sandbox, filter, item, args_copy));
     }
     return Value::array(std::move(out), true);
 }
@@ -949,7 +951,7 @@ bool sort_less(const Value& a, const Value& b, bool case_sensitive) {
     return compare_values(a, b) < 0;
 }
 
-Value sort_filter(Interpreter& interp, const Value& target, CallArgs& call_args) {
+Value sort_filter(Sandbox& sandbox, const Value& target, CallArgs& call_args) {
     Args args(call_args, "sort");
     bool reverse = args.get(0, "reverse", Value(false)).truthy();
     bool case_sensitive = args.get(1, "case_sensitive", Value(false)).truthy();
@@ -958,7 +960,7 @@ Value sort_filter(Interpreter& interp, const Value& target, CallArgs& call_args)
     auto key = [&](const Value& v) {
         return attribute.is_undefined() || attribute.is_none()
                    ? v
-                   : attribute_path(interp, v, attribute.to_str());
+                   : attribute_path(sandbox, v, attribute.to_str());
     };
     std::stable_sort(items.begin(), items.end(), [&](const Value& a, const Value& b) {
         return reverse ? sort_less(key(b), key(a), case_sensitive)
@@ -985,7 +987,7 @@ Value dictsort_filter(const Value& target, CallArgs& call_args) {
     return Value::array(std::move(pairs));
 }
 
-Value unique_filter(Interpreter& interp, const Value& target, CallArgs& call_args) {
+Value unique_filter(Sandbox& sandbox, const Value& target, CallArgs& call_args) {
     Args args(call_args, "unique");
     bool case_sensitive = args.get(0, "case_sensitive", Value(false)).truthy();
     Value attribute = args.get(1, "attribute");
@@ -994,7 +996,7 @@ Value unique_filter(Interpreter& interp, const Value& target, CallArgs& call_arg
     for (const auto& item : iterate(target)) {
         Value key = attribute.is_undefined() || attribute.is_none()
                         ? item
-                        : attribute_path(interp, item, attribute.to_str());
+                        : attribute_path(sandbox, item, attribute.to_str());
         if (key.is_string() && !case_sensitive) key = Value(to_lower(key.as_string()));
         if (std::none_of(seen.begin(), seen.end(), [&](const Value& s) { return s.equals(key); })) {
             seen.push_back(key);
@@ -1004,7 +1006,7 @@ Value unique_filter(Interpreter& interp, const Value& target, CallArgs& call_arg
     return Value::array(std::move(out), true);
 }
 
-Value min_max_filter(Interpreter& interp, const Value& target, CallArgs& call_args, bool want_max) {
+Value min_max_filter(Sandbox& sandbox, const Value& target, CallArgs& call_args, bool want_max) {
     Args args(call_args, want_max ? "max" : "min");
     bool case_sensitive = args.get(0, "case_sensitive", Value(false)).truthy();
     Value attribute = args.get(1, "attribute");
@@ -1013,7 +1015,7 @@ Value min_max_filter(Interpreter& interp, const Value& target, CallArgs& call_ar
     auto key = [&](const Value& v) {
         return attribute.is_undefined() || attribute.is_none()
                    ? v
-                   : attribute_path(interp, v, attribute.to_str());
+                   : attribute_path(sandbox, v, attribute.to_str());
     };
     size_t best = 0;
     for (size_t i = 1; i < items.size(); ++i) {
@@ -1107,7 +1109,7 @@ Value tojson_filter(const Value& v, CallArgs& call_args) {
     return Value(v.to_json(style));
 }
 
-Value join_filter(Interpreter& interp, const Value& target, CallArgs& call_args) {
+Value join_filter(Sandbox& sandbox, const Value& target, CallArgs& call_args) {
     Args args(call_args, "join");
     Value separator = args.get(0, "d", Value(""));
     Value attribute = args.get(1, "attribute");
@@ -1119,22 +1121,22 @@ Value join_filter(Interpreter& interp, const Value& target, CallArgs& call_args)
         first = false;
         Value v = attribute.is_undefined() || attribute.is_none()
                       ? item
-                      : attribute_path(interp, item, attribute.to_str());
+                      : attribute_path(sandbox, item, attribute.to_str());
         out += v.to_str();
-        interp.check_string_size(out.size());
+        sandbox.check_string_size(out.size());
     }
     return Value(std::move(out));
 }
 
-Value sum_filter(Interpreter& interp, const Value& target, CallArgs& call_args) {
+Value sum_filter(Sandbox& sandbox, const Value& target, CallArgs& call_args) {
     Args args(call_args, "sum");
     Value attribute = args.get(0, "attribute");
     Value total = args.get(1, "start", Value(int64_t{0}));
     for (const auto& item : iterate(target)) {
         Value v = attribute.is_undefined() || attribute.is_none()
                       ? item
-                      : attribute_path(interp, item, attribute.to_str());
-        total = arithmetic(interp, "+", total, v);
+                      : attribute_path(sandbox, item, attribute.to_str());
+        total = arithmetic(sandbox, "+", total, v);
     }
     return total;
 }
@@ -1180,24 +1182,24 @@ Value batch_filter(const Value& target, CallArgs& call_args) {
     return Value::array(std::move(out), true);
 }
 
-using FilterFn = Value (*)(Interpreter&, const Value&, CallArgs&);
+using FilterFn = Value (*)(Sandbox&, const Value&, CallArgs&);
 
 const std::unordered_map<std::string, FilterFn>& filter_table() {
     static const std::unordered_map<std::string, FilterFn> table = {
-        {"tojson", [](Interpreter&, const Value& v, CallArgs& a) { return tojson_filter(v, a); }},
-        {"trim", [](Interpreter&, const Value& v, CallArgs& a) {
+        {"tojson", [](Sandbox&, const Value& v, CallArgs& a) { return tojson_filter(v, a); }},
+        {"trim", [](Sandbox&, const Value& v, CallArgs& a) {
              Value chars = Args(a, "trim").get(0, "chars", Value::none());
              std::string storage = chars.is_string() ? chars.as_string() : "";
              return Value(python_strip(v.to_str(), chars.is_string() ? &storage : nullptr, true, true));
          }},
-        {"length", [](Interpreter&, const Value& v, CallArgs&) { return Value(length_of(v)); }},
-        {"count", [](Interpreter&, const Value& v, CallArgs&) { return Value(length_of(v)); }},
-        {"list", [](Interpreter&, const Value& v, CallArgs&) { return Value::array(iterate(v)); }},
-        {"join", [](Interpreter& i, const Value& v, CallArgs& a) { return join_filter(i, v, a); }},
-        {"upper", [](Interpreter&, const Value& v, CallArgs&) { return Value(to_upper(v.to_str())); }},
-        {"lower", [](Interpreter&, const Value& v, CallArgs&) { return Value(to_lower(v.to_str())); }},
-        {"capitalize", [](Interpreter&, const Value& v, CallArgs&) { return Value(capitalize(v.to_str())); }},
-        {"title", [](Interpreter&, const Value& v, CallArgs&) {
+        {"length", [](Sandbox&, const Value& v, CallArgs&) { return Value(length_of(v)); }},
+        {"count", [](Sandbox&, const Value& v, CallArgs&) { return Value(length_of(v)); }},
+        {"list", [](Sandbox&, const Value& v, CallArgs&) { return Value::array(iterate(v)); }},
+        {"join", [](Sandbox& i, const Value& v, CallArgs& a) { return join_filter(i, v, a); }},
+        {"upper", [](Sandbox&, const Value& v, CallArgs&) { return Value(to_upper(v.to_str())); }},
+        {"lower", [](Sandbox&, const Value& v, CallArgs&) { return Value(to_lower(v.to_str())); }},
+        {"capitalize", [](Sandbox&, const Value& v, CallArgs&) { return Value(capitalize(v.to_str())); }},
+        {"title", [](Sandbox&, const Value& v, CallArgs&) {
              // jinja's title: words start after '-', whitespace, or an opening bracket.
              std::string s = v.to_str();
              bool word_start = true;
@@ -1213,66 +1215,66 @@ const std::unordered_map<std::string, FilterFn>& filter_table() {
              }
              return Value(s);
          }},
-        {"replace", [](Interpreter& i, const Value& v, CallArgs& a) {
+        {"replace", [](Sandbox& i, const Value& v, CallArgs& a) {
              Args args(a, "replace");
              int64_t count = to_index(args.get(2, "count", Value(int64_t{-1})), "count");
              return Value(replace_all(v.to_str(), args.get(0, "old").to_str(), args.get(1, "new").to_str(), count, i));
          }},
-        {"selectattr", [](Interpreter& i, const Value& v, CallArgs& a) { return filter_items(i, v, a, true, true); }},
-        {"rejectattr", [](Interpreter& i, const Value& v, CallArgs& a) { return filter_items(i, v, a, true, false); }},
-        {"select", [](Interpreter& i, const Value& v, CallArgs& a) { return filter_items(i, v, a, false, true); }},
-        {"reject", [](Interpreter& i, const Value& v, CallArgs& a) { return filter_items(i, v, a, false, false); }},
-        {"map", [](Interpreter& i, const Value& v, CallArgs& a) { return map_filter(i, v, a); }},
-        {"first", [](Interpreter&, const Value& v, CallArgs&) {
+        {"selectattr", [](Sandbox& i, const Value& v, CallArgs& a) { return filter_items(i, v, a, true, true); }},
+        {"rejectattr", [](Sandbox& i, const Value& v, CallArgs& a) { return filter_items(i, v, a, true, false); }},
+        {"select", [](Sandbox& i, const Value& v, CallArgs& a) { return filter_items(i, v, a, false, true); }},
+        {"reject", [](Sandbox& i, const Value& v, CallArgs& a) { return filter_items(i, v, a, false, false); }},
+        {"map", [](Sandbox& i, const Value& v, CallArgs& a) { return map_filter(i, v, a); }},
+        {"first", [](Sandbox&, const Value& v, CallArgs&) {
              Array items = iterate(v);
              return items.empty() ? Value::undefined("No first item, sequence was empty.") : items.front();
          }},
-        {"last", [](Interpreter&, const Value& v, CallArgs&) {
+        {"last", [](Sandbox&, const Value& v, CallArgs&) {
              if (v.is_generator()) fail("'generator' object is not reversible");
              if (v.is_object()) fail("'dict' object is not reversible");
              Array items = iterate(v);
              return items.empty() ? Value::undefined("No last item, sequence was empty.") : items.back();
          }},
-        {"default", [](Interpreter&, const Value& v, CallArgs& a) {
+        {"default", [](Sandbox&, const Value& v, CallArgs& a) {
              Args args(a, "default");
              bool boolean = args.get(1, "boolean", Value(false)).truthy();
              if (v.is_undefined() || (boolean && !v.truthy())) return args.get(0, "default_value", Value(""));
              return v;
          }},
-        {"string", [](Interpreter&, const Value& v, CallArgs&) { return v.is_string() ? v : Value(v.to_str()); }},
-        {"int", [](Interpreter&, const Value& v, CallArgs& a) { return int_filter(v, a); }},
-        {"float", [](Interpreter&, const Value& v, CallArgs& a) { return float_filter(v, a); }},
-        {"abs", [](Interpreter&, const Value& v, CallArgs&) {
+        {"string", [](Sandbox&, const Value& v, CallArgs&) { return v.is_string() ? v : Value(v.to_str()); }},
+        {"int", [](Sandbox&, const Value& v, CallArgs& a) { return int_filter(v, a); }},
+        {"float", [](Sandbox&, const Value& v, CallArgs& a) { return float_filter(v, a); }},
+        {"abs", [](Sandbox&, const Value& v, CallArgs&) {
              if (v.is_int()) return Value(v.as_int() < 0 ? -v.as_int() : v.as_int());
              if (v.is_number()) return Value(std::fabs(v.as_double()));
              fail("bad operand type for abs(): '" + v.type_name() + "'");
          }},
-        {"round", [](Interpreter&, const Value& v, CallArgs& a) { return round_filter(v, a); }},
-        {"items", [](Interpreter&, const Value& v, CallArgs&) {
+        {"round", [](Sandbox&, const Value& v, CallArgs& a) { return round_filter(v, a); }},
+        {"items", [](Sandbox&, const Value& v, CallArgs&) {
              if (v.is_undefined()) return Value::array({}, true);
              if (!v.is_object()) fail("Can only get item pairs from a mapping.");
              Array pairs;
              for (const auto& [key, value] : v.as_object().entries()) pairs.push_back(Value::tuple({v.as_object().key_value(key), value}));
              return Value::array(std::move(pairs), true);
          }},
-        {"dictsort", [](Interpreter&, const Value& v, CallArgs& a) { return dictsort_filter(v, a); }},
-        {"safe", [](Interpreter&, const Value& v, CallArgs&) { return Value::markup(v.to_str()); }},
-        {"escape", [](Interpreter&, const Value& v, CallArgs&) {
+        {"dictsort", [](Sandbox&, const Value& v, CallArgs& a) { return dictsort_filter(v, a); }},
+        {"safe", [](Sandbox&, const Value& v, CallArgs&) { return Value::markup(v.to_str()); }},
+        {"escape", [](Sandbox&, const Value& v, CallArgs&) {
              return v.is_markup() ? v : Value::markup(html_escape(v.to_str()));
          }},
-        {"e", [](Interpreter&, const Value& v, CallArgs&) {
+        {"e", [](Sandbox&, const Value& v, CallArgs&) {
              return v.is_markup() ? v : Value::markup(html_escape(v.to_str()));
          }},
-        {"forceescape", [](Interpreter&, const Value& v, CallArgs&) { return Value::markup(html_escape(v.to_str())); }},
-        {"indent", [](Interpreter&, const Value& v, CallArgs& a) {
+        {"forceescape", [](Sandbox&, const Value& v, CallArgs&) { return Value::markup(html_escape(v.to_str())); }},
+        {"indent", [](Sandbox&, const Value& v, CallArgs& a) {
              Args args(a, "indent");
              return Value(indent_filter(v.to_str(), args.get(0, "width", Value(int64_t{4})),
                                         args.get(1, "first", Value(false)).truthy(),
                                         args.get(2, "blank", Value(false)).truthy()));
          }},
-        {"unique", [](Interpreter& i, const Value& v, CallArgs& a) { return unique_filter(i, v, a); }},
-        {"sort", [](Interpreter& i, const Value& v, CallArgs& a) { return sort_filter(i, v, a); }},
-        {"reverse", [](Interpreter&, const Value& v, CallArgs&) {
+        {"unique", [](Sandbox& i, const Value& v, CallArgs& a) { return unique_filter(i, v, a); }},
+        {"sort", [](Sandbox& i, const Value& v, CallArgs& a) { return sort_filter(i, v, a); }},
+        {"reverse", [](Sandbox&, const Value& v, CallArgs&) {
              if (v.is_string()) {
                  std::vector<size_t> offsets = codepoint_offsets(v.as_string());
                  std::string out;
@@ -1283,13 +1285,13 @@ const std::unordered_map<std::string, FilterFn>& filter_table() {
              std::reverse(items.begin(), items.end());
              return Value::array(std::move(items), true);
          }},
-        {"min", [](Interpreter& i, const Value& v, CallArgs& a) { return min_max_filter(i, v, a, false); }},
-        {"max", [](Interpreter& i, const Value& v, CallArgs& a) { return min_max_filter(i, v, a, true); }},
-        {"sum", [](Interpreter& i, const Value& v, CallArgs& a) { return sum_filter(i, v, a); }},
-        {"wordcount", [](Interpreter&, const Value& v, CallArgs&) {
+        {"min", [](Sandbox& i, const Value& v, CallArgs& a) { return min_max_filter(i, v, a, false); }},
+        {"max", [](Sandbox& i, const Value& v, CallArgs& a) { return min_max_filter(i, v, a, true); }},
+        {"sum", [](Sandbox& i, const Value& v, CallArgs& a) { return sum_filter(i, v, a); }},
+        {"wordcount", [](Sandbox&, const Value& v, CallArgs&) {
              return Value(static_cast<int64_t>(python_split(v.to_str(), Value::none(), -1).size()));
          }},
-        {"center", [](Interpreter&, const Value& v, CallArgs& a) {
+        {"center", [](Sandbox&, const Value& v, CallArgs& a) {
              std::string s = v.to_str();
              int64_t width = to_index(Args(a, "center").get(0, "width", Value(int64_t{80})), "width");
              int64_t n = static_cast<int64_t>(codepoint_count(s));
@@ -1298,16 +1300,16 @@ const std::unordered_map<std::string, FilterFn>& filter_table() {
              int64_t left = total / 2 + (total & width & 1);
              return Value(std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(total - left), ' '));
          }},
-        {"truncate", [](Interpreter&, const Value& v, CallArgs& a) { return truncate_filter(v, a); }},
-        {"batch", [](Interpreter&, const Value& v, CallArgs& a) { return batch_filter(v, a); }},
-        {"attr", [](Interpreter& i, const Value& v, CallArgs& a) {
-             return i.get_attribute(v, Args(a, "attr").string(0, "name"));
+        {"truncate", [](Sandbox&, const Value& v, CallArgs& a) { return truncate_filter(v, a); }},
+        {"batch", [](Sandbox&, const Value& v, CallArgs& a) { return batch_filter(v, a); }},
+        {"attr", [](Sandbox& i, const Value& v, CallArgs& a) {
+             return attribute_of(i, v, Args(a, "attr").string(0, "name"));
          }},
-        {"format", [](Interpreter&, const Value& v, CallArgs& a) {
+        {"format", [](Sandbox&, const Value& v, CallArgs& a) {
              return Value(printf_format(v.to_str(), Value::array(a.positional)));
          }},
-        {"pprint", [](Interpreter&, const Value& v, CallArgs&) { return Value(v.repr()); }},
-        {"striptags", [](Interpreter&, const Value& v, CallArgs&) {
+        {"pprint", [](Sandbox&, const Value& v, CallArgs&) { return Value(v.repr()); }},
+        {"striptags", [](Sandbox&, const Value& v, CallArgs&) {
              std::string s = v.to_str(), out;
              bool in_tag = false;
              for (char c : s) {
@@ -1347,8 +1349,7 @@ bool same_object(const Value& a, const Value& b) {
     return a.equals(b) && a.is_string() && a.as_string().empty();
 }
 
-bool run_test_impl(Interpreter& interp, const std::string& name, const Value& v,
-                   CallArgs& call_args) {
+bool run_test_impl(Sandbox& sandbox, const std::string& name, const Value& v, CallArgs& call_args) {
     Args args(call_args, name.c_str());
     auto arg = [&] { return args.get(0, "value"); };
     if (name == "defined") return !v.is_undefined();
@@ -1389,7 +1390,7 @@ bool run_test_impl(Interpreter& interp, const std::string& name, const Value& v,
     if (name == "lower" || name == "upper") {
         Value result;
         CallArgs none;
-        string_method(interp, v.to_str(), name == "lower" ? "islower" : "isupper", none, result);
+        string_method(sandbox, v.to_str(), name == "lower" ? "islower" : "isupper", none, result);
         return result.as_bool();
     }
     if (name == "escaped") return false;
@@ -1400,7 +1401,7 @@ bool run_test_impl(Interpreter& interp, const std::string& name, const Value& v,
 
 // ---- globals ---------------------------------------------------------------------------------
 
-Value range_function(Interpreter& interp, CallArgs& args) {
+Value range_function(const SandboxLimits& limits, CallArgs& args) {
     if (args.positional.empty() || args.positional.size() > 3)
         fail("range expected 1 to 3 arguments");
     int64_t start = 0, stop, step = 1;
@@ -1414,9 +1415,9 @@ Value range_function(Interpreter& interp, CallArgs& args) {
     if (step == 0) fail("range() arg 3 must not be zero");
     double count = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) /
                              static_cast<double>(step));
-    if (count > static_cast<double>(interp.limits().max_range)) {
+    if (count > static_cast<double>(limits.max_range)) {
         fail("Range too big. The sandbox blocks ranges larger than MAX_RANGE (" +
-             std::to_string(interp.limits().max_range) + ").");
+             std::to_string(limits.max_range) + ").");
     }
     Array items;
     for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) items.emplace_back(i);
@@ -1453,7 +1454,7 @@ std::tm template_time() {
     return tm;
 }
 
-Value strftime_now(Interpreter&, CallArgs& args) {
+Value strftime_now(Sandbox&, CallArgs& args) {
     if (args.positional.empty() || !args.positional[0].is_string())
         fail("strftime_now() needs a format string");
     const std::string& format = args.positional[0].as_string();
@@ -1528,20 +1529,21 @@ Array iterate(const Value& v) {
     }
 }
 
-void install_globals(Scope& scope) {
-    scope.vars["range"] = Value::callable("range", range_function);
-    scope.vars["namespace"] = Value::callable("namespace", [](Interpreter&, CallArgs& args) {
+void install_globals(std::unordered_map<std::string, Value>& vars, const SandboxLimits& limits) {
+    vars["range"] = Value::callable(
+        "range", [limits](Sandbox&, CallArgs& args) { return range_function(limits, args); });
+    vars["namespace"] = Value::callable("namespace", [](Sandbox&, CallArgs& args) {
         Value plain = object_from_arguments(args, "namespace");
         return Value::object(plain.as_object(), /*is_namespace=*/true);
     });
-    scope.vars["dict"] = Value::callable(
-        "dict", [](Interpreter&, CallArgs& args) { return object_from_arguments(args, "dict"); });
-    scope.vars["raise_exception"] =
-        Value::callable("raise_exception", [](Interpreter&, CallArgs& args) -> Value {
+    vars["dict"] = Value::callable(
+        "dict", [](Sandbox&, CallArgs& args) { return object_from_arguments(args, "dict"); });
+    vars["raise_exception"] =
+        Value::callable("raise_exception", [](Sandbox&, CallArgs& args) -> Value {
             fail(args.positional.empty() ? std::string("raise_exception() called")
                                          : args.positional[0].to_str());
         });
-    scope.vars["strftime_now"] = Value::callable("strftime_now", strftime_now);
+    vars["strftime_now"] = Value::callable("strftime_now", strftime_now);
 }
 
 Value unary_arithmetic(const std::string& op, const Value& v) {
@@ -1555,14 +1557,14 @@ Value unary_arithmetic(const std::string& op, const Value& v) {
     fail("bad operand type for unary " + op + ": '" + v.type_name() + "'");
 }
 
-Value binary_operation(Interpreter& interp, const std::string& op, const Value& left,
+Value binary_operation(Sandbox& sandbox, const std::string& op, const Value& left,
                        const Value& right) {
     if (op.size() == 1) {  // the common operators, without string comparisons
         switch (op[0]) {
             case '~': {
                 std::string out = left.to_str();
                 out += right.to_str();
-                interp.check_string_size(out.size());
+                sandbox.check_string_size(out.size());
                 return Value(std::move(out));
             }
             case '<':
@@ -1570,13 +1572,13 @@ Value binary_operation(Interpreter& interp, const std::string& op, const Value& 
             case '>':
                 return Value(compare_values(left, right, ">") > 0);
             default:
-                return arithmetic(interp, op, left, right);
+                return arithmetic(sandbox, op, left, right);
         }
     }
     if (op == "~") {
         std::string out = left.to_str();
         out += right.to_str();
-        interp.check_string_size(out.size());
+        sandbox.check_string_size(out.size());
         return Value(std::move(out));
     }
     if (op == "==") return Value(left.equals(right));
@@ -1587,7 +1589,7 @@ Value binary_operation(Interpreter& interp, const std::string& op, const Value& 
     if (op == ">=") return Value(compare_values(left, right, ">=") >= 0);
     if (op == "in") return Value(contains(right, left));
     if (op == "not in") return Value(!contains(right, left));
-    return arithmetic(interp, op, left, right);
+    return arithmetic(sandbox, op, left, right);
 }
 
 Value slice_value(const Value& target, const Value& start, const Value& stop, const Value& step) {
@@ -1611,14 +1613,14 @@ Value slice_value(const Value& target, const Value& start, const Value& stop, co
     fail("'" + target.type_name() + "' object is not subscriptable");
 }
 
-Value attribute_of(Interpreter& interp, const Value& target, const std::string& name) {
-    (void)interp;
+Value attribute_of(Sandbox& sandbox, const Value& target, const std::string& name) {
+    (void)sandbox;
     if (target.is_undefined()) fail_undefined(target);
     if (!name.empty() && name[0] == '_') fail("access to attribute '" + name + "' is unsafe");
     if (target.is_object()) {
         if (!target.is_namespace() &&
             (has_method(target, name) || is_mutating_method(target, name))) {
-            return Value::callable(name, [target, name](Interpreter& i, CallArgs& args) {
+            return Value::callable(name, [target, name](Sandbox& i, CallArgs& args) {
                 Value result;
                 if (!call_method(i, target, name, args, result)) fail_unsafe(target, name);
                 return result;
@@ -1630,7 +1632,7 @@ Value attribute_of(Interpreter& interp, const Value& target, const std::string& 
                                 "'");
     }
     if (has_method(target, name) || is_mutating_method(target, name)) {
-        return Value::callable(name, [target, name](Interpreter& i, CallArgs& args) {
+        return Value::callable(name, [target, name](Sandbox& i, CallArgs& args) {
             Value result;
             if (!call_method(i, target, name, args, result)) fail_unsafe(target, name);
             return result;
@@ -1639,14 +1641,14 @@ Value attribute_of(Interpreter& interp, const Value& target, const std::string& 
     return Value::undefined("'" + python_type_label(target) + "' has no attribute '" + name + "'");
 }
 
-Value item_of(Interpreter& interp, const Value& target, const Value& key) {
+Value item_of(Sandbox& sandbox, const Value& target, const Value& key) {
     if (target.is_undefined()) fail_undefined(target);
     if (target.is_object()) {
         if (key.is_string()) {
             const Value* found = target.as_object().find(key.as_string());
             if (found) return *found;
             if (has_method(target, key.as_string()))
-                return attribute_of(interp, target, key.as_string());
+                return attribute_of(sandbox, target, key.as_string());
             return Value::undefined("'" + python_type_label(target) + "' has no attribute '" +
                                     key.as_string() + "'");
         }
@@ -1675,19 +1677,19 @@ Value item_of(Interpreter& interp, const Value& target, const Value& key) {
             size_t i = static_cast<size_t>(index);
             return Value(target.as_string().substr(offsets[i], offsets[i + 1] - offsets[i]));
         }
-        if (key.is_string()) return attribute_of(interp, target, key.as_string());
+        if (key.is_string()) return attribute_of(sandbox, target, key.as_string());
         return Value::undefined(target.type_name() + " object has no element " + key.repr());
     }
-    if (key.is_string()) return attribute_of(interp, target, key.as_string());
+    if (key.is_string()) return attribute_of(sandbox, target, key.as_string());
     return Value::undefined(python_type_label(target) + " has no element " + key.repr());
 }
 
-bool call_method(Interpreter& interp, const Value& receiver, const std::string& name,
-                 CallArgs& args, Value& result) {
+bool call_method(Sandbox& sandbox, const Value& receiver, const std::string& name, CallArgs& args,
+                 Value& result) {
     if (receiver.is_undefined()) fail_undefined(receiver);
     if (is_mutating_method(receiver, name)) fail_unsafe(receiver, name);
     if (receiver.is_string())
-        return string_method(interp, receiver.as_string(), name, args, result);
+        return string_method(sandbox, receiver.as_string(), name, args, result);
     if (receiver.is_object() && !receiver.is_namespace())
         return dict_method(receiver, name, args, result);
     if (receiver.is_array() && !receiver.is_generator())
@@ -1695,19 +1697,18 @@ bool call_method(Interpreter& interp, const Value& receiver, const std::string& 
     return false;
 }
 
-Value run_filter(Interpreter& interp, const std::string& name, const Value& target,
-                 CallArgs& args) {
+Value run_filter(Sandbox& sandbox, const std::string& name, const Value& target, CallArgs& args) {
     const auto& table = filter_table();
     auto it = table.find(name == "d" ? "default" : name);
     if (it == table.end()) {
         if (is_known_filter_name(name)) fail("filter '" + name + "' is not supported by hearth");
         fail("No filter named '" + name + "' found.");
     }
-    return it->second(interp, target, args);
+    return it->second(sandbox, target, args);
 }
 
-bool run_test(Interpreter& interp, const std::string& name, const Value& target, CallArgs& args) {
-    return run_test_impl(interp, name, target, args);
+bool run_test(Sandbox& sandbox, const std::string& name, const Value& target, CallArgs& args) {
+    return run_test_impl(sandbox, name, target, args);
 }
 
 }  // namespace hearth::chat

@@ -37,11 +37,11 @@ class ScopeGuard {
     std::shared_ptr<Scope> saved_;
 };
 
-Interpreter::Interpreter(SandboxLimits limits) : limits_(limits) {}
+Interpreter::Interpreter(SandboxLimits limits) : Sandbox(limits) {}
 
 std::string Interpreter::render(const Template& tmpl, const Object& globals) {
     root_ = std::make_shared<Scope>();
-    install_globals(*root_);
+    install_globals(root_->vars, limits_);
     for (const auto& [name, value] : globals.entries()) root_->vars[name] = value;
     auto top = std::make_shared<Scope>();
     top->parent = root_;
@@ -59,27 +59,6 @@ std::string Interpreter::render(const Template& tmpl, const Object& globals) {
     scope_.reset();
     root_.reset();
     return out;
-}
-
-void Interpreter::count_step() {
-    if (++steps_ > limits_.max_steps) {
-        throw JinjaFailure("template ran for more than " + std::to_string(limits_.max_steps) +
-                           " steps (sandbox limit; is there a runaway loop?)");
-    }
-}
-
-void Interpreter::check_string_size(size_t bytes) const {
-    if (bytes > limits_.max_string_bytes) {
-        throw JinjaFailure("string value larger than " + std::to_string(limits_.max_string_bytes) +
-                           " bytes (sandbox limit)");
-    }
-}
-
-void Interpreter::check_array_size(size_t items) const {
-    if (items > limits_.max_array_items) {
-        throw JinjaFailure("list larger than " + std::to_string(limits_.max_array_items) +
-                           " items (sandbox limit)");
-    }
 }
 
 void Interpreter::append_output(std::string& out, std::string_view text) {
@@ -219,7 +198,7 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& stmt, std::string& out) {
     const Array& items = *all;
     if (items.empty()) return exec_body(stmt.else_body, out);
     auto index_holder = std::make_shared<size_t>(0);
-    Value cycle = Value::callable("loop.cycle", [index_holder](Interpreter&, CallArgs& args) {
+    Value cycle = Value::callable("loop.cycle", [index_holder](Sandbox&, CallArgs& args) {
         if (args.positional.empty()) throw JinjaFailure("loop.cycle() needs at least one value");
         return args.positional[*index_holder % args.positional.size()];
     });
@@ -303,10 +282,12 @@ Value Interpreter::make_macro(const Stmt& stmt, const std::shared_ptr<Scope>& de
     // gone can only be a loop frame; the macro then sees the template's globals.
     std::weak_ptr<Scope> closure = defining_scope;
     const Stmt* definition = &stmt;
-    return Value::callable(stmt.text, [definition, closure](Interpreter& interp, CallArgs& args) {
+    // The value never leaves this render (render returns text and drops its frames), so `this`
+    // is the interpreter that calls it.
+    return Value::callable(stmt.text, [this, definition, closure](Sandbox&, CallArgs& args) {
         std::shared_ptr<Scope> scope = closure.lock();
-        if (!scope) scope = interp.root_;
-        return interp.render_macro(*definition, scope, args, Value::undefined("no caller"));
+        if (!scope) scope = root_;
+        return render_macro(*definition, scope, args, Value::undefined("no caller"));
     });
 }
 
@@ -366,12 +347,11 @@ void Interpreter::exec_call_block(const Stmt& stmt, std::string& out) {
     CallArgs args = eval_arguments(call_expr, 1);
     std::weak_ptr<Scope> closure = scope_;
     const Stmt* block = &stmt;
-    Value caller =
-        Value::callable("caller", [block, closure](Interpreter& interp, CallArgs& cargs) {
-            std::shared_ptr<Scope> scope = closure.lock();
-            if (!scope) scope = interp.root_;
-            return interp.render_macro(*block, scope, cargs, Value::undefined());
-        });
+    Value caller = Value::callable("caller", [this, block, closure](Sandbox&, CallArgs& cargs) {
+        std::shared_ptr<Scope> scope = closure.lock();
+        if (!scope) scope = root_;
+        return render_macro(*block, scope, cargs, Value::undefined());
+    });
     args.keyword.emplace_back("caller", caller);
     Value result = call(callee, args);
     append_output(out, result.to_str());
@@ -396,13 +376,13 @@ Value Interpreter::eval(const Expr& expr) {
         case ExprKind::GetAttr: {
             Value target = eval(*expr.operands[0]);
             pos_ = expr.pos;
-            return get_attribute(target, expr.name);
+            return attribute_of(*this, target, expr.name);
         }
         case ExprKind::GetItem: {
             Value target = eval(*expr.operands[0]);
             Value key = eval(*expr.operands[1]);
             pos_ = expr.pos;
-            return get_item(target, key);
+            return item_of(*this, target, key);
         }
         case ExprKind::Slice:
             return eval_slice(expr);
@@ -412,13 +392,13 @@ Value Interpreter::eval(const Expr& expr) {
             Value target = eval(*expr.operands[0]);
             CallArgs args = eval_arguments(expr, 1);
             pos_ = expr.pos;
-            return apply_filter(expr.name, target, args);
+            return run_filter(*this, expr.name, target, args);
         }
         case ExprKind::Test: {
             Value target = eval(*expr.operands[0]);
             CallArgs args = eval_arguments(expr, 1);
             pos_ = expr.pos;
-            bool result = apply_test(expr.name, target, args);
+            bool result = run_test(*this, expr.name, target, args);
             return Value(expr.negated ? !result : result);
         }
         case ExprKind::Unary: {
@@ -498,7 +478,7 @@ Value Interpreter::eval_call(const Expr& expr) {
         pos_ = expr.pos;
         Value result;
         if (call_method(*this, receiver, callee_expr.name, args, result)) return result;
-        Value callee = get_attribute(receiver, callee_expr.name);
+        Value callee = attribute_of(*this, receiver, callee_expr.name);
         return call(callee, args);
     }
     Value callee = eval(callee_expr);
@@ -527,22 +507,6 @@ Value Interpreter::eval_slice(const Expr& expr) {
     }
     pos_ = expr.pos;
     return slice_value(target, bounds[0], bounds[1], bounds[2]);
-}
-
-Value Interpreter::get_attribute(const Value& target, const std::string& name) {
-    return attribute_of(*this, target, name);
-}
-
-Value Interpreter::get_item(const Value& target, const Value& key) {
-    return item_of(*this, target, key);
-}
-
-Value Interpreter::apply_filter(const std::string& name, const Value& target, CallArgs& args) {
-    return run_filter(*this, name, target, args);
-}
-
-bool Interpreter::apply_test(const std::string& name, const Value& target, CallArgs& args) {
-    return run_test(*this, name, target, args);
 }
 
 }  // namespace hearth::chat

@@ -20,7 +20,7 @@
 namespace hearth::chat {
 
 class Value;
-class Interpreter;
+class Sandbox;
 
 // json.dumps options, as Hugging Face's tojson filter passes them.
 struct JsonStyle {
@@ -36,7 +36,7 @@ using Array = std::vector<Value>;
 class Object;
 struct Callable;
 struct CallArgs;
-using NativeFunction = std::function<Value(Interpreter&, CallArgs&)>;
+using NativeFunction = std::function<Value(Sandbox&, CallArgs&)>;
 
 class Value {
   public:

@@ -13,11 +13,11 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "kernels/bandwidth.h"
 #include "kernels/cpu.h"
-#include "kernels/quantize_model.h"
 #include "kernels/thread_pool.h"
 #include "runtime/context.h"
+#include "tools/bandwidth.h"
+#include "tools/quantize_model.h"
 
 namespace hearth::cli {
 
@@ -101,7 +101,7 @@ std::string model_label(const model::Model& m) {
     const auto& f = m.file();
     std::string name = f.get_string("general.name", "model");
     uint64_t file_type = f.get_u64("general.file_type", 9999);
-    for (const auto& r : kernels::quant_recipes()) {
+    for (const auto& r : tools::quant_recipes()) {
         if (r.file_type == file_type) return name + " " + std::string(r.name);
     }
     return name;
@@ -160,7 +160,7 @@ std::vector<Measurement> bench_decoder(const std::shared_ptr<model::Model>& mode
         // Weights small enough to stay in cache are not bound by memory: no figure then.
         const bool memory_bound = model->decode_bytes_per_token() >= kCacheSizedBytes;
         auto read_bandwidth = [&] {
-            return kernels::measure_read_bandwidth(ctx.pool(), kBandwidthBufferBytes, 3)
+            return tools::measure_read_bandwidth(ctx.pool(), kBandwidthBufferBytes, 3)
                 .median_gb_per_s;
         };
         for (int n : o.gen_sizes) {

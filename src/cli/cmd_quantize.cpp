@@ -8,8 +8,8 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "kernels/quantize_model.h"
 #include "kernels/thread_pool.h"
+#include "tools/quantize_model.h"
 
 namespace hearth::cli {
 
@@ -35,7 +35,7 @@ struct QuantizeOptions {
 
 std::string recipe_table() {
     std::string text = "Types (recipes):\n";
-    for (const auto& r : kernels::quant_recipes()) {
+    for (const auto& r : tools::quant_recipes()) {
         text += "  " + std::string(r.name) +
                 std::string(8 - std::min<size_t>(8, r.name.size()), ' ') + std::string(r.summary) +
                 "\n";
@@ -44,13 +44,13 @@ std::string recipe_table() {
 }
 
 void quantize(const QuantizeOptions& o) {
-    auto recipe = kernels::find_quant_recipe(o.type);
+    auto recipe = tools::find_quant_recipe(o.type);
     if (!recipe) throw Error("unknown quantization type '" + o.type + "'.\n" + recipe_table());
     int threads = o.threads > 0 ? o.threads : kernels::ThreadPool::default_thread_count();
     std::fprintf(stderr, "quantizing %s -> %s as %s (general.file_type %u) with %d threads\n",
                  o.input.c_str(), o.output.c_str(), std::string(recipe->name).c_str(),
                  recipe->file_type, threads);
-    auto report = kernels::quantize_model(o.input, o.output, *recipe, threads, draw_progress_bar);
+    auto report = tools::quantize_model(o.input, o.output, *recipe, threads, draw_progress_bar);
     for (const auto& note : report.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
     std::fprintf(stderr, "%.1f MiB -> %.1f MiB of tensor data\n", report.bytes_in / 1048576.0,
                  report.bytes_out / 1048576.0);

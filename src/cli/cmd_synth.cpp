@@ -1,5 +1,5 @@
 // `hearth synth PRESET OUT`: write a random-weight model of any architecture with real shapes,
-// in any weight type, optionally with a real tokenizer (the writer is model/synthetic.h).
+// in any weight type, optionally with a real tokenizer (the writer is tools/synthetic.h).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "kernels/thread_pool.h"
 #include "model/arch.h"
-#include "model/synthetic.h"
+#include "tools/synthetic.h"
 
 namespace hearth::cli {
 
@@ -30,8 +30,8 @@ std::string preset_table() {
     std::string text =
         "Presets (the shapes of real models; other architectures keep them and add "
         "their own tensors and keys):\n";
-    for (const auto& p : model::synthetic_presets()) {
-        const model::SyntheticShape& s = p.shape;
+    for (const auto& p : tools::synthetic_presets()) {
+        const tools::SyntheticShape& s = p.shape;
         char line[240];
         std::snprintf(line, sizeof line,
                       "  %-5s n_embd %lld, %lld layers, %lld/%lld heads, FFN %lld, vocab %lld%s  "
@@ -47,9 +47,9 @@ std::string preset_table() {
 }
 
 void synth(const SynthCliOptions& o) {
-    model::SyntheticOptions options{
+    tools::SyntheticOptions options{
         .architecture = o.arch,
-        .shape = model::synthetic_shape(o.preset),
+        .shape = tools::synthetic_shape(o.preset),
         .type = o.type,
         .vocab_path = o.vocab,
         .name = "synthetic " + o.arch + " " + o.preset,
@@ -57,7 +57,7 @@ void synth(const SynthCliOptions& o) {
         .n_threads = o.threads > 0 ? o.threads : kernels::ThreadPool::default_thread_count()};
     std::fprintf(stderr, "writing %s: %s %s, %s weights, %d threads\n", o.output.c_str(),
                  o.arch.c_str(), o.preset.c_str(), o.type.c_str(), options.n_threads);
-    auto report = model::write_synthetic_model(options, o.output, draw_progress_bar);
+    auto report = tools::write_synthetic_model(options, o.output, draw_progress_bar);
     // Shapes like 135m's (rows of 576) give one note per matrix: show a few and count the rest.
     const size_t shown = std::min<size_t>(report.notes.size(), 3);
     for (size_t i = 0; i < shown; ++i) std::fprintf(stderr, "note: %s\n", report.notes[i].c_str());

@@ -23,6 +23,9 @@ struct AttentionTile {
 };
 
 // Queries one attention_tile call handles at the current level.
+// Keys scored per step of the tile loop (attention_simd.h); the scratch holds one block.
+constexpr int kAttentionKeyBlock = 8;
+
 int attention_tile_width();
 // Floats of scratch attention_tile needs for this head size.
 int64_t attention_scratch_floats(int64_t head_dim);

@@ -1,7 +1,7 @@
 #pragma once
 // The attention_tile algorithm, written once over a vector type V and compiled per level
-// (attention.cpp, attention_avx2.cpp, attention_avx512.cpp). Lane i of every vector is query i
-// of the tile, so there are no horizontal reductions: scores of 8 keys at a time accumulate
+// (attention_scalar.cpp, attention_avx2.cpp, attention_avx512.cpp). Lane i of every vector is
+// query i of the tile, so there are no horizontal reductions: scores of 8 keys at a time accumulate
 // q[d] (a vector over queries) times the broadcast k[j][d]; the softmax is online (running max
 // m and sum l per query, flash-attention style); values accumulate the same way into a
 // transposed output o[d][query]. Include only from those files, inside no namespace.
@@ -19,7 +19,7 @@
 namespace hearth::kernels {
 namespace {
 
-constexpr int kKeyBlock = 8;
+constexpr int kKeyBlock = kAttentionKeyBlock;
 
 // Cephes expf over V: 2^n * p(r) with x = n ln2 + r, |r| <= ln2 / 2; about 1 ulp. Arguments
 // below -87.34 (and -inf) give 0. Needs V::min, V::round (to nearest), V::pow2 (2^n for an

@@ -12,8 +12,8 @@
 #include <memory>
 
 #include "kernels/cpu.h"
-#include "kernels/matmul.h"
 #include "kernels/quants.h"
+#include "kernels/weight_matrix.h"
 
 namespace hearth::kernels {
 

@@ -68,9 +68,9 @@ struct ForwardScratch {
 
 struct LoadOptions {
     bool mlock = false;
-    // Repack Q4_K, Q4_0 and Q8_0 matrices for the AVX-512 kernels (only when the CPU runs them;
-    // HEARTH_REPACK=0 turns it off). Costs a copy of those weights in RAM instead of the mapped
-    // file's pages.
+    // Repack the quantized matrices whose type has repacked kernels at the CPU's level
+    // (kernels::has_repacked_kernels: AVX-512 and AVX2; HEARTH_REPACK=0 turns it off). Costs a
+    // copy of those weights in RAM instead of the mapped file's pages.
     bool repack = true;
     // Context size the model will serve; phi3 LongRoPE picks its long factors beyond the
     // original training context. 0: the original context (short factors).

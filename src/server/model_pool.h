@@ -3,8 +3,7 @@
 // recently used when a memory budget would be exceeded, and unload after an idle timeout.
 //
 // It works from a plain list of ModelEntry values so it does not depend on where they come from
-// (--model flags today, registry::ModelsDir YAML configs once that lands: convert each
-// ModelConfig to a ModelEntry).
+// (--model files and registry::ModelsDir configs, each made a ModelEntry by `hearth serve`).
 #include <atomic>
 #include <chrono>
 #include <condition_variable>

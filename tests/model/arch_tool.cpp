@@ -13,7 +13,7 @@
 
 #include "core/error.h"
 #include "model/model.h"
-#include "model/synthetic.h"
+#include "tools/synthetic.h"
 
 using namespace hearth;
 
@@ -59,11 +59,11 @@ std::vector<float> decoder_logits(const model::Model& m, const std::vector<int32
 
 int check(const std::string& arch, const std::string& dir, int64_t n_ctx, const std::string& type) {
     const std::string base = dir + "/" + arch + (type == "F32" ? "" : "-" + type);
-    model::SyntheticOptions options;
+    tools::SyntheticOptions options;
     options.architecture = arch;
     options.type = type;
-    options.shape = model::synthetic_shape("tiny");
-    model::write_synthetic_model(options, base + ".gguf");  // seed 42
+    options.shape = tools::synthetic_shape("tiny");
+    tools::write_synthetic_model(options, base + ".gguf");  // seed 42
     auto m = model::Model::load(base + ".gguf", {.n_ctx = n_ctx});
     kernels::ThreadPool pool(2);
     const std::vector<int32_t> tokens = test_tokens(m->hparams().n_vocab);
@@ -89,7 +89,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 int bench(const std::string& arch, const std::string& preset, const std::string& dir, int threads) {
     const std::string path = dir + "/bench-" + arch + "-" + preset + ".gguf";
     if (!std::filesystem::exists(path))
-        model::write_synthetic_model(arch, model::synthetic_shape(preset), path, 1);
+        tools::write_synthetic_model(arch, tools::synthetic_shape(preset), path, 1);
     auto m = model::Model::load(path);
     kernels::ThreadPool pool(threads);
     const auto& hp = m->hparams();

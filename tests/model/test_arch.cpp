@@ -5,40 +5,22 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 
 #include "core/error.h"
 #include "gguf/writer.h"
 #include "model/arch.h"
-#include "model/synthetic.h"
 #include "runtime/context.h"
+#include "synthetic_files.h"
+#include "tools/synthetic.h"
 
 using namespace hearth;
 
 namespace {
 
-// A per-test file name: CTest may run these tests in parallel processes.
-std::string temp_path(const std::string& stem) {
-    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    return (std::filesystem::temp_directory_path() / ("hearth-" + test + "-" + stem + ".gguf"))
-        .string();
-}
-
-std::string synthesized(const std::string& arch) {
-    const std::string path = temp_path(arch);
-    model::write_synthetic_model(arch, model::synthetic_shape("tiny"), path, 7);
-    return path;
-}
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using hearth::testing::error_of;
+using hearth::testing::synthesized;
+using hearth::testing::temp_path;
 
 TEST(Architectures, UnsupportedArchitectureIsNamed) {
     const std::string path = temp_path("mamba");
@@ -141,110 +123,25 @@ TEST(Embeddings, DecodersPoolTheirLastState) {
     EXPECT_NE(e, llama->embed({1, 2, 4}, model::Pooling::Last, true, pool));
 }
 
-std::string file_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Rows are drawn from per-row streams, so the thread count cannot change the file.
-TEST(Synthetic, SameSeedSameBytesAtAnyThreadCount) {
-    model::SyntheticOptions o;
-    o.architecture = "qwen3";
-    o.type = "Q4_K_M";
-    o.seed = 3;
-    model::write_synthetic_model(o, temp_path("1"));
-    o.n_threads = 3;
-    model::write_synthetic_model(o, temp_path("2"));
-    EXPECT_EQ(file_bytes(temp_path("1")), file_bytes(temp_path("2")));
-    o.seed = 4;
-    model::write_synthetic_model(o, temp_path("3"));
-    EXPECT_NE(file_bytes(temp_path("1")), file_bytes(temp_path("3")));
-    EXPECT_THROW(model::synthetic_shape("70b"), Error);
-    o.type = "Q9_Z";
-    EXPECT_NE(error_of([&] { model::write_synthetic_model(o, temp_path("4")); }).find("Q4_K_M"),
-              std::string::npos)
-        << "an unknown type lists the known ones";
-}
-
-// The preset table holds the shapes the issue names (Llama-3.2-1B for 1b).
-TEST(Synthetic, PresetsHaveRealShapes) {
-    const model::SyntheticShape s = model::synthetic_shape("1b");
-    EXPECT_EQ(s.n_embd, 2048);
-    EXPECT_EQ(s.n_layer, 16);
-    EXPECT_EQ(s.n_head, 32);
-    EXPECT_EQ(s.n_head_kv, 8);
-    EXPECT_EQ(s.n_ff, 8192);
-    EXPECT_EQ(s.n_vocab, 128256);
-    EXPECT_TRUE(s.tied_embeddings.value_or(false));
-    std::string names;
-    for (const auto& p : model::synthetic_presets()) names += p.name + " ";
-    EXPECT_EQ(names, "tiny 135m 1b 3b 7b ");
-}
-
-// A quantized model with a real tokenizer: the recipe's mix, the vocab file's size and keys,
-// and the architecture's own tensors, loadable and runnable.
-TEST(Synthetic, QuantizedWithTokenizer) {
-    const std::string path = temp_path("gemma2");
-    model::SyntheticOptions o;
-    o.architecture = "gemma2";
-    o.type = "Q4_K_M";
-    o.vocab_path = HEARTH_TEST_DATA "/vocab/ggml-vocab-llama-spm.gguf";
-    o.n_threads = 2;
-    const model::SyntheticReport report = model::write_synthetic_model(o, path);
-    EXPECT_EQ(report.n_vocab, 32000);
-    EXPECT_TRUE(report.notes.empty());  // tiny rows fill 256-blocks
-    auto m = model::Model::load(path);
-    const gguf::File& f = m->file();
-    EXPECT_EQ(f.get_u64("general.file_type"), 15u);
-    EXPECT_EQ(f.get_string("tokenizer.ggml.model"), "llama");
-    EXPECT_EQ(f.find("tokenizer.ggml.scores")->as_array().items.size(), 32000u);
-    EXPECT_EQ(f.tensor("token_embd.weight").ne[1], 32000);
-    EXPECT_EQ(f.tensor("token_embd.weight").type, gguf::TensorType::Q6_K);  // tied output
-    EXPECT_EQ(f.find_tensor("output.weight"), nullptr);
-    EXPECT_EQ(f.tensor("blk.1.attn_q.weight").type, gguf::TensorType::Q4_K);
-    EXPECT_EQ(f.tensor("blk.2.attn_v.weight").type,
-              gguf::TensorType::Q6_K);  // the _M mix: (2 - 0) % 3 == 2
-    EXPECT_EQ(f.tensor("blk.0.post_ffw_norm.weight").type, gguf::TensorType::F32);
-    EXPECT_EQ(f.get_u64("gemma2.attention.sliding_window"), 4u);
-    runtime::Context ctx(m, {.n_ctx = 64, .max_seqs = 1, .threads = 1});
-    const float* logits = ctx.append(0, {1, 2, 3});
-    for (int64_t i = 0; i < m->hparams().n_vocab; ++i) ASSERT_TRUE(std::isfinite(logits[i]));
-}
-
-// Matrices have variance 1 / row length (uniform), norms 1 +- 0.2: activations keep their size.
-TEST(Synthetic, WeightScales) {
-    const std::string path = synthesized("llama");
-    gguf::File f = gguf::File::open(path);
-    const auto& t = f.tensor("blk.1.ffn_up.weight");
-    const float* w = reinterpret_cast<const float*>(t.data);
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < t.n_elements(); ++i) sum += w[i], sq += double(w[i]) * w[i];
-    const double mean = sum / t.n_elements();
-    EXPECT_NEAR(mean, 0.0, 2e-3);
-    EXPECT_NEAR(std::sqrt(sq / t.n_elements() - mean * mean), 1.0 / std::sqrt(256.0), 1e-3);
-    const float* norm = reinterpret_cast<const float*>(f.tensor("blk.0.attn_norm.weight").data);
-    for (int i = 0; i < 256; ++i) ASSERT_NEAR(norm[i], 1.0f, 0.2f);
-}
-
 }  // namespace
 
 // What `hearth bench` divides the memory bandwidth by: every matrix of a decode step once,
 // the token embedding only where it is also the output. Hand-counted from the shape (F32).
 TEST(Synthetic, DecodeBytesPerTokenCountsEveryMatrixOnce) {
-    const model::SyntheticShape s = model::synthetic_shape("tiny");
+    const tools::SyntheticShape s = tools::synthetic_shape("tiny");
     const int64_t head_dim = s.n_embd / s.n_head;
     const int64_t per_layer = s.n_embd * (s.n_head * head_dim)           // wq
                               + 2 * s.n_embd * (s.n_head_kv * head_dim)  // wk, wv
                               + (s.n_head * head_dim) * s.n_embd         // wo
                               + 3 * s.n_embd * s.n_ff;                   // gate, up, down
     for (bool tied : {false, true}) {
-        model::SyntheticOptions o;
+        tools::SyntheticOptions o;
         o.architecture = "llama";
         o.type = "F32";
         o.shape = s;
         o.shape.tied_embeddings = tied;
         const std::string path = temp_path(tied ? "tied" : "untied");
-        model::write_synthetic_model(o, path);
+        tools::write_synthetic_model(o, path);
         auto m = model::Model::load(path);
         const int64_t floats = s.n_layer * per_layer + s.n_vocab * s.n_embd;  // + output
         EXPECT_EQ(m->decode_bytes_per_token(), static_cast<uint64_t>(floats) * 4)

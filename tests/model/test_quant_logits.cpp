@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels/quantize_model.h"
-#include "model/synthetic.h"
 #include "runtime/context.h"
+#include "tools/quantize_model.h"
+#include "tools/synthetic.h"
 
 using namespace hearth;
 
@@ -48,7 +48,7 @@ double relative_error(const std::vector<float>& got, const std::vector<float>& w
 }  // namespace
 
 TEST(QuantizedLogits, TrackTheF32ModelForEveryRecipe) {
-    model::SyntheticShape shape;  // rows of 256 and 512: whole blocks for every format
+    tools::SyntheticShape shape;  // rows of 256 and 512: whole blocks for every format
     shape.n_vocab = 512;
     shape.n_embd = 256;
     shape.n_ff = 512;
@@ -56,14 +56,14 @@ TEST(QuantizedLogits, TrackTheF32ModelForEveryRecipe) {
     shape.n_head = 4;
     shape.n_head_kv = 2;
     const std::string f32_path = temp_path("f32.gguf");
-    model::write_synthetic_model("llama", shape, f32_path, 11);
+    tools::write_synthetic_model("llama", shape, f32_path, 11);
     const std::vector<float> reference = last_logits(f32_path);
 
     std::map<std::string, double> error;
-    for (const auto& recipe : kernels::quant_recipes()) {
+    for (const auto& recipe : tools::quant_recipes()) {
         const std::string name(recipe.name);
         const std::string path = temp_path(name + ".gguf");
-        kernels::quantize_model(f32_path, path, recipe, 2);
+        tools::quantize_model(f32_path, path, recipe, 2);
         error[name] = relative_error(last_logits(path), reference);
         std::filesystem::remove(path);
         std::printf("%-8s logits relative error vs F32: %.5f\n", name.c_str(), error[name]);

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "model/model.h"
-#include "model/synthetic.h"
+#include "tools/synthetic.h"
 
 // Removes `path` when the test process exits: servers load their model files lazily, so the
 // files must outlive the test body, and one per process would otherwise pile up (tens of MB
@@ -37,13 +37,13 @@ inline std::string synthetic_model_file_with_vocab(const std::string& architectu
         architecture + "-" + vocab_name + (n_ctx > 0 ? "-ctx" + std::to_string(n_ctx) : "");
     const std::string path =
         ::testing::TempDir() + "/" + stem + "-" + std::to_string(getpid()) + ".gguf";
-    model::SyntheticOptions options;
+    tools::SyntheticOptions options;
     options.architecture = architecture;
     options.vocab_path =
         std::string(HEARTH_TEST_DATA) + "/vocab/ggml-vocab-" + vocab_name + ".gguf";
     options.seed = 7;
     if (n_ctx > 0) options.shape.n_ctx = n_ctx;
-    model::write_synthetic_model(options, path);
+    tools::write_synthetic_model(options, path);
     remove_at_exit(path);
     return path;
 }

@@ -1,4 +1,4 @@
-#include "model/synthetic.h"
+#include "tools/synthetic.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,15 +6,17 @@
 #include "core/error.h"
 #include "gguf/reader.h"
 #include "gguf/writer.h"
-#include "kernels/quantize_model.h"
 #include "kernels/thread_pool.h"
 #include "model/arch.h"
+#include "tools/quantize_model.h"
 
-namespace hearth::model {
+namespace hearth::tools {
 
 namespace {
 
 using gguf::Value;
+using model::ArchSpec;
+using model::Family;
 
 // splitmix64's finalizer: every row draws its own stream from (seed, tensor, row), so rows are
 // generated in parallel yet reproducibly, identical on every platform (std distributions and
@@ -49,8 +51,8 @@ void fill_row(uint64_t stream, Fill fill, float* out, int64_t n) {
 // Adds tensors in the recipe's types, counting parameters and bytes in the report.
 class ModelWriter {
   public:
-    ModelWriter(const std::string& arch, const kernels::QuantRecipe& recipe, int n_layer,
-                bool has_output, uint64_t seed, kernels::ThreadPool& pool, SyntheticReport& report)
+    ModelWriter(const std::string& arch, const QuantRecipe& recipe, int n_layer, bool has_output,
+                uint64_t seed, kernels::ThreadPool& pool, SyntheticReport& report)
         : arch_(arch),
           recipe_(recipe),
           n_layer_(n_layer),
@@ -76,13 +78,13 @@ class ModelWriter {
     void tensor(const std::string& name, std::vector<int64_t> dims, Fill fill) {
         const int64_t cols = dims[0];
         const int64_t rows = dims.size() > 1 ? dims[1] : 1;
-        const kernels::TensorChoice choice = kernels::choose_tensor_type(
-            recipe_, name, static_cast<int>(dims.size()), cols, n_layer_, has_output_);
+        const TensorChoice choice = choose_tensor_type(recipe_, name, static_cast<int>(dims.size()),
+                                                       cols, n_layer_, has_output_);
         if (!choice.note.empty()) report_.notes.push_back(choice.note);
         report_.n_params += static_cast<uint64_t>(cols * rows);
         report_.tensor_bytes += gguf::bytes_for(choice.type, static_cast<uint64_t>(cols * rows));
         const uint64_t stream = seed_ ^ hash_name(name);
-        kernels::add_converted_tensor(
+        add_converted_tensor(
             writer_, name, choice.type, dims,
             [stream, fill, cols](int64_t first, int64_t n, float* out) {
                 for (int64_t r = 0; r < n; ++r)
@@ -93,7 +95,7 @@ class ModelWriter {
     }
 
     std::string arch_;
-    kernels::QuantRecipe recipe_;
+    QuantRecipe recipe_;
     int n_layer_;
     bool has_output_;
     uint64_t seed_;
@@ -278,11 +280,11 @@ std::string preset_names() {
     return names;
 }
 
-kernels::QuantRecipe find_recipe(const std::string& type) {
-    auto recipe = kernels::find_quant_recipe(type);
+QuantRecipe find_recipe(const std::string& type) {
+    auto recipe = find_quant_recipe(type);
     if (!recipe) {
         std::string known;
-        for (const auto& r : kernels::quant_recipes())
+        for (const auto& r : quant_recipes())
             known += (known.empty() ? "" : ", ") + std::string(r.name);
         throw Error("unknown weight type '" + type + "' (known: " + known + ")");
     }
@@ -321,8 +323,8 @@ SyntheticShape synthetic_shape(const std::string& preset) {
 
 SyntheticReport write_synthetic_model(const SyntheticOptions& o, const std::string& path,
                                       const std::function<void(size_t, size_t)>& progress) {
-    const ArchSpec& spec = arch_spec(o.architecture);
-    const kernels::QuantRecipe recipe = find_recipe(o.type);
+    const ArchSpec& spec = model::arch_spec(o.architecture);
+    const QuantRecipe recipe = find_recipe(o.type);
     SyntheticShape s = arch_shape(spec, o.shape);
     SyntheticReport report;
     kernels::ThreadPool pool(std::max(1, o.n_threads));  // used while writing: keep it alive
@@ -355,4 +357,4 @@ void write_synthetic_model(const std::string& architecture, const SyntheticShape
     write_synthetic_model(options, path);
 }
 
-}  // namespace hearth::model
+}  // namespace hearth::tools

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-namespace hearth::model {
+namespace hearth::tools {
 
 struct SyntheticShape {
     int64_t n_vocab = 256;  // without a vocab file; with one, its token count wins
@@ -44,7 +44,7 @@ const std::vector<SyntheticPreset>& synthetic_presets();
 SyntheticShape synthetic_shape(const std::string& preset);
 
 struct SyntheticOptions {
-    std::string architecture = "llama";  // see supported_architectures()
+    std::string architecture = "llama";  // see model::supported_architectures()
     SyntheticShape shape;
     std::string type = "F32";  // a `hearth quantize` recipe or type name (Q4_K_M keeps its mix)
     std::string vocab_path;    // optional: a GGUF whose tokenizer.* keys are copied
@@ -69,4 +69,4 @@ SyntheticReport write_synthetic_model(const SyntheticOptions& options, const std
 void write_synthetic_model(const std::string& architecture, const SyntheticShape& shape,
                            const std::string& path, uint64_t seed);
 
-}  // namespace hearth::model
+}  // namespace hearth::tools

@@ -1,4 +1,4 @@
-#include "kernels/bandwidth.h"
+#include "tools/bandwidth.h"
 
 #include <algorithm>
 #include <atomic>
@@ -9,7 +9,7 @@
 
 #include "kernels/repack.h"
 
-namespace hearth::kernels {
+namespace hearth::tools {
 
 namespace {
 
@@ -28,8 +28,8 @@ uint64_t sum_words(const uint64_t* begin, const uint64_t* end) {
 
 }  // namespace
 
-Bandwidth measure_read_bandwidth(ThreadPool& pool, size_t bytes, int repetitions) {
-    AlignedBuffer buffer = AlignedBuffer::allocate(bytes);
+Bandwidth measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, int repetitions) {
+    kernels::AlignedBuffer buffer = kernels::AlignedBuffer::allocate(bytes);
     std::memset(buffer.data.get(), 1, bytes);  // fault every page in before timing
     const auto* words = reinterpret_cast<const uint64_t*>(buffer.data.get());
     const int64_t n_words = static_cast<int64_t>(bytes / sizeof(uint64_t));
@@ -48,4 +48,4 @@ Bandwidth measure_read_bandwidth(ThreadPool& pool, size_t bytes, int repetitions
     return {rates[rates.size() / 2], rates.front(), rates.back()};
 }
 
-}  // namespace hearth::kernels
+}  // namespace hearth::tools

@@ -1,5 +1,5 @@
 #pragma once
-// Shared by the server tests: the tiny model and the single-sequence oracle.
+// Shared by the runtime and server tests: the tiny model and the single-sequence oracle.
 #include <memory>
 #include <string>
 

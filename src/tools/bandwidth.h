@@ -7,7 +7,7 @@
 
 #include "kernels/thread_pool.h"
 
-namespace hearth::kernels {
+namespace hearth::tools {
 
 struct Bandwidth {
     double median_gb_per_s = 0;  // 1 GB = 1e9 bytes
@@ -16,6 +16,6 @@ struct Bandwidth {
 };
 
 // Reads a `bytes`-sized buffer `repetitions` times with all threads of `pool`.
-Bandwidth measure_read_bandwidth(ThreadPool& pool, size_t bytes, int repetitions);
+Bandwidth measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, int repetitions);
 
-}  // namespace hearth::kernels
+}  // namespace hearth::tools

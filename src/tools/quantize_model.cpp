@@ -1,4 +1,4 @@
-#include "kernels/quantize_model.h"
+#include "tools/quantize_model.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,7 +8,7 @@
 #include "kernels/thread_pool.h"
 #include "kernels/type_traits.h"
 
-namespace hearth::kernels {
+namespace hearth::tools {
 
 namespace {
 
@@ -130,13 +130,14 @@ TensorChoice choose_tensor_type(const QuantRecipe& recipe, const std::string& na
 }
 
 void add_converted_tensor(gguf::Writer& writer, const std::string& name, gguf::TensorType type,
-                          const std::vector<int64_t>& dims, RowSource fill_rows, ThreadPool& pool) {
+                          const std::vector<int64_t>& dims, RowSource fill_rows,
+                          kernels::ThreadPool& pool) {
     int64_t cols = dims[0], rows = 1;
     for (size_t i = 1; i < dims.size(); ++i) rows *= dims[i];
     writer.add_tensor(
         name, type, dims,
         [type, cols, rows, fill_rows = std::move(fill_rows), &pool](uint8_t* out, uint64_t) {
-            const TypeTraits& tt = traits(type);
+            const kernels::TypeTraits& tt = kernels::traits(type);
             const size_t row_bytes = gguf::bytes_for(type, static_cast<uint64_t>(cols));
             // Chunks of rows per task keep the float staging buffer small (a few MB per thread).
             const int64_t chunk = std::max<int64_t>(1, (1 << 20) / std::max<int64_t>(cols, 1));
@@ -168,7 +169,7 @@ QuantizeReport quantize_model(const std::string& in_path, const std::string& out
     writer.set("general.file_type", gguf::Value::u32(recipe.file_type));
     writer.set("general.quantization_version", gguf::Value::u32(2));
 
-    ThreadPool pool(std::max(1, n_threads));
+    kernels::ThreadPool pool(std::max(1, n_threads));
     QuantizeReport report;
     report.bytes_in = in.file_size();
     for (const auto& t : in.tensors()) {
@@ -184,7 +185,7 @@ QuantizeReport quantize_model(const std::string& in_path, const std::string& out
             report.bytes_out += t.n_bytes;
             continue;
         }
-        const TypeTraits& source = traits(t.type);
+        const kernels::TypeTraits& source = kernels::traits(t.type);
         const size_t src_row_bytes = gguf::bytes_for(t.type, static_cast<uint64_t>(t.ne[0]));
         const uint8_t* src = t.data;
         const int64_t cols = t.ne[0];
@@ -201,4 +202,4 @@ QuantizeReport quantize_model(const std::string& in_path, const std::string& out
     return report;
 }
 
-}  // namespace hearth::kernels
+}  // namespace hearth::tools

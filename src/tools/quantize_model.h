@@ -1,7 +1,7 @@
 #pragma once
 // Model quantization: the mixture recipes users know from llama.cpp (Q4_K_M gives attn_v,
 // ffn_down and the output matrix more bits, ...) and `quantize_model`, which rewrites a GGUF
-// file with every 2-D weight converted. Needs only gguf + kernels, so it lives here.
+// file with every 2-D weight converted (`hearth quantize`, and the weights of synthetic models).
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -14,6 +14,10 @@
 #include "gguf/writer.h"
 
 namespace hearth::kernels {
+class ThreadPool;
+}
+
+namespace hearth::tools {
 
 // A recipe: its name ("Q4_K_M"), the llama.cpp LLAMA_FTYPE number written to
 // general.file_type, and the base weight type.
@@ -41,10 +45,10 @@ TensorChoice choose_tensor_type(const QuantRecipe& recipe, const std::string& na
 // Adds a tensor to `writer` whose bytes are produced from float rows on demand:
 // fill_rows(first_row, n_rows, out_floats) writes n_rows rows of dims[0] floats. Rows are
 // converted in parallel on `pool`-sized chunks, so huge tensors never sit in memory as floats.
-class ThreadPool;
 using RowSource = std::function<void(int64_t first_row, int64_t n_rows, float* out)>;
 void add_converted_tensor(gguf::Writer& writer, const std::string& name, gguf::TensorType type,
-                          const std::vector<int64_t>& dims, RowSource fill_rows, ThreadPool& pool);
+                          const std::vector<int64_t>& dims, RowSource fill_rows,
+                          kernels::ThreadPool& pool);
 
 struct QuantizeReport {
     std::vector<std::string> notes;  // one line per fallback
@@ -57,4 +61,4 @@ QuantizeReport quantize_model(const std::string& in_path, const std::string& out
                               const QuantRecipe& recipe, int n_threads,
                               const std::function<void(size_t, size_t)>& progress = {});
 
-}  // namespace hearth::kernels
+}  // namespace hearth::tools

@@ -1,0 +1,44 @@
+// Malformed quantized data is a clear load error.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "gguf/reader.h"
+#include "gguf/writer.h"
+
+using namespace hearth;
+using gguf::TensorType;
+
+namespace {
+
+std::string temp_path(const std::string& name) {
+    return (std::filesystem::temp_directory_path() / ("hearth-gguf-" + name)).string();
+}
+
+}  // namespace
+
+TEST(MalformedQuantizedData, WrongByteSizeIsALoadError) {
+    // A valid Q4_K tensor file, then cut short by one block: the reader must refuse it,
+    // naming the tensor, rather than let a kernel read past the end.
+    gguf::Writer writer;
+    writer.add_tensor("w", TensorType::Q4_K, {256, 4}, std::vector<uint8_t>(4 * 144, 0));
+    std::string path = temp_path("malformed.gguf");
+    writer.write(path);
+    std::filesystem::resize_file(path, std::filesystem::file_size(path) - 144);
+    try {
+        gguf::File::open(path);
+        FAIL() << "truncated Q4_K data was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("'w'"), std::string::npos) << e.what();
+    }
+    // A row length that is not a multiple of the block size cannot be Q4_K at all.
+    gguf::Writer bad;
+    EXPECT_ANY_THROW(
+        bad.add_tensor("v", TensorType::Q4_K, {100, 4}, std::vector<uint8_t>(4 * 144, 0)));
+    std::remove(path.c_str());
+}
