@@ -4,6 +4,7 @@
 // and any answer that is not a well-formed HTTP status with a JSON body that parses (OpenAI's
 // error shape for every 4xx/5xx).
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -64,6 +65,7 @@ class CheckingResponder : public hearth::http::Responder {
 
 hearth::server::Server& server() {
     static hearth::server::Server* s = [] {
+        spdlog::set_level(spdlog::level::warn);  // a log line per request would slow the fuzzer
         hearth::server::ServerOptions o;
         o.host = "127.0.0.1";
         o.port = 0;

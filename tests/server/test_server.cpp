@@ -570,6 +570,67 @@ TEST(ServerCors, NoneTurnsItOff) {
     EXPECT_FALSE(pre->has_header("Access-Control-Allow-Origin"));
 }
 
+// ---- reasoning ----
+
+// stories260K behind a template that mentions <think> tags: when the prompt leaves one open,
+// the whole reply is reasoning; when not, it is all content. The oracle is the same prompt
+// text sent to /v1/completions.
+TEST(ServerReasoning, ThinkPartBecomesReasoningContent) {
+    for (const bool opened : {true, false}) {
+        ModelEntry entry = stories_entry();
+        entry.chat_template = opened ? "{{ messages[0]['content'] }}<think>{# </think> #}"
+                                     : "{{ messages[0]['content'] }}{# <think></think> #}";
+        LiveServer live(default_options(), entry);
+        auto c = live.client();
+        const std::string prompt = std::string("Once upon a time") + (opened ? "<think>" : "");
+        auto oracle = c.Post("/v1/completions",
+                             json{{"prompt", prompt}, {"max_tokens", 20}, {"temperature", 0}}.dump(),
+                             "application/json");
+        ASSERT_TRUE(oracle);
+        const std::string text = json::parse(oracle->body)["choices"][0]["text"];
+        ASSERT_FALSE(text.empty());
+        json chat = {{"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
+                     {"max_tokens", 20},
+                     {"temperature", 0}};
+        auto res = c.Post("/v1/chat/completions", chat.dump(), "application/json");
+        ASSERT_TRUE(res);
+        ASSERT_EQ(res->status, 200) << res->body;
+        json message = json::parse(res->body)["choices"][0]["message"];
+        if (opened) {
+            EXPECT_EQ(message["reasoning_content"], text);
+            EXPECT_EQ(message["content"], "");
+        } else {
+            EXPECT_TRUE(message["reasoning_content"].is_null());
+            EXPECT_EQ(message["content"], text);
+        }
+        chat["stream"] = true;
+        auto streamed = c.Post("/v1/chat/completions", chat.dump(), "application/json");
+        ASSERT_TRUE(streamed);
+        std::string reasoning, content;
+        for (const std::string& payload : sse_payloads(streamed->body)) {
+            if (payload == "[DONE]") break;
+            json delta = json::parse(payload)["choices"][0]["delta"];
+            if (delta.contains("reasoning_content"))
+                reasoning += delta["reasoning_content"].get<std::string>();
+            if (delta.contains("content")) content += delta["content"].get<std::string>();
+        }
+        EXPECT_EQ(reasoning, opened ? text : "");
+        EXPECT_EQ(content, opened ? "" : text);
+    }
+}
+
+TEST(ServerReasoning, ReasoningEffortIsChecked) {
+    LiveServer live(default_options());
+    auto res = live.client().Post(
+        "/v1/chat/completions",
+        json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"reasoning_effort", "max"}}
+            .dump(),
+        "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400);
+    EXPECT_EQ(json::parse(res->body)["error"]["param"], "reasoning_effort");
+}
+
 TEST(ServerCors, FlagValuesSplitOnCommas) {
     EXPECT_TRUE(CorsPolicy::parse_flags({}).empty());
     EXPECT_EQ(
