@@ -28,6 +28,6 @@ done
 cd "$root/tests/clients"
 npm ci --no-audit --no-fund --loglevel=error
 status=0
-HEARTH_BASE_URL="http://127.0.0.1:$port/v1" HEARTH_API_KEY="$key" node --test openai.test.mjs || status=$?
+HEARTH_BASE_URL="http://127.0.0.1:$port/v1" HEARTH_API_KEY="$key" node --test openai.test.mjs structured.test.mjs || status=$?
 if [ "$status" -ne 0 ]; then echo "--- server log ---"; tail -50 "$log"; fi
 exit "$status"

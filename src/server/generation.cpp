@@ -9,6 +9,7 @@
 #include "chat/reasoning.h"
 #include "server/chat_prompt.h"
 #include "server/openai_response.h"
+#include "server/tool_grammar.h"
 
 namespace hearth::server {
 
@@ -122,6 +123,7 @@ struct CompletionsApi::Job {
     std::shared_ptr<LoadedModel> model;
     std::vector<int32_t> prompt;
     chat::ToolCallSyntax tool_syntax = chat::ToolCallSyntax::None;  // None: no tool parsing
+    std::shared_ptr<const runtime::Grammar> grammar;  // structured output (null: free text)
     bool thinks = false;           // the reply's <think> part becomes reasoning_content
     bool starts_thinking = false;  // the prompt opened the <think>
     std::string echo_text;
@@ -236,13 +238,16 @@ runtime::SamplingParams sampling_for(const GenerationRequest& r, const ModelEntr
 }
 
 // Templates see dicts in the client's key order, as transformers does (nlohmann::json sorts
-// keys), so the body is read once more, keeping order, for messages and tools.
+// keys), and a JSON schema's properties come out in the order written, so the body is read
+// once more, keeping order, for messages, tools and the schema.
 void read_in_client_order(const std::string& body, GenerationRequest& r) {
+    if (!r.chat && !r.has_json_schema) return;
     auto ordered = nlohmann::ordered_json::parse(body);
-    r.ordered_messages = std::move(ordered["messages"]);
+    if (r.chat) r.ordered_messages = std::move(ordered["messages"]);
     // tool_choice "none": the model is not told about the tools at all.
-    if (r.tool_count > 0 && r.tool_choice != ToolChoice::None)
+    if (r.chat && r.tool_count > 0 && r.tool_choice != ToolChoice::None)
         r.ordered_tools = std::move(ordered["tools"]);
+    if (r.has_json_schema) r.json_schema = std::move(ordered["response_format"]["json_schema"]["schema"]);
 }
 
 // Bytes of text a chat request brings (message contents), for the cheap length check.
@@ -271,10 +276,16 @@ void CompletionsApi::handle(Exchange& ex, bool chat, const std::string& path_mod
     Job job;
     job.start = ex.request.started;
     job.request = parse_generation_request(parse_json_body(ex.request.body), chat, limits_);
-    if (chat) read_in_client_order(ex.request.body, job.request);
+    read_in_client_order(ex.request.body, job.request);
     const ModelEntry& entry = resolve_model(pool_, path_model, job.request.model);
     job.model = pool_.acquire(entry);
     prepare_prompt(job);
+    const bool forced_call = job.request.tool_choice == ToolChoice::Required ||
+                             job.request.tool_choice == ToolChoice::Function;
+    // A template without a call syntax: the forced call takes the generic JSON form.
+    if (forced_call && job.tool_syntax == chat::ToolCallSyntax::None)
+        job.tool_syntax = chat::ToolCallSyntax::Llama3Json;
+    job.grammar = grammar_for(job.request, job.tool_syntax);
     ex.prompt_tokens = job.prompt_tokens;
     submit(job);
     if (job.request.stream) {
@@ -338,6 +349,7 @@ void CompletionsApi::submit(Job& job) const {
         runtime::SequenceRequest s;
         s.prompt = job.prompt;
         s.sampling = sampling_for(r, job.model->entry, i);
+        s.sampling.grammar = job.grammar;
         s.max_tokens = max_tokens;
         s.stop = r.stop;
         s.ignore_eos = r.ignore_eos;

@@ -167,13 +167,18 @@ bool names_a_tool(const json& tools, const std::string& name) {
 }
 
 // "none", "auto", "required" or {"type": "function", "function": {"name": ...}}.
-ToolChoice read_tool_choice(const json& body, const json* tools) {
+ToolChoice read_tool_choice(const json& body, const json* tools, std::string& forced) {
     const json* v = field(body, "tool_choice");
     if (!v) return ToolChoice::Auto;
     if (v->is_string()) {
         if (*v == "auto") return ToolChoice::Auto;
         if (*v == "none") return ToolChoice::None;
-        if (*v == "required") return ToolChoice::Required;
+        if (*v == "required") {
+            if (!tools || tools->empty())
+                throw ApiError::bad_request("tool_choice \"required\" needs 'tools'",
+                                            "tool_choice");
+            return ToolChoice::Required;
+        }
     } else if (v->is_object()) {
         const json* function = field(*v, "function");
         const json* name = function && function->is_object()
@@ -184,6 +189,7 @@ ToolChoice read_tool_choice(const json& body, const json* tools) {
                 throw ApiError::bad_request("tool_choice names a function that is not in 'tools'",
                                             "tool_choice");
             }
+            forced = name->get<std::string>();
             return ToolChoice::Function;
         }
     }
@@ -206,32 +212,50 @@ void read_tools(const json& body, size_t max_tools, GenerationRequest& r) {
             check_tool((*tools)[i], "tools[" + std::to_string(i) + "]");
         r.tool_count = tools->size();
     }
-    r.tool_choice = read_tool_choice(body, tools);
-    if (const json* parallel = field(body, "parallel_tool_calls");
-        parallel && !parallel->is_boolean())
-        throw ApiError::bad_request("'parallel_tool_calls' must be a boolean",
-                                    "parallel_tool_calls");
+    r.tool_choice = read_tool_choice(body, tools, r.forced_tool);
+    if (const json* parallel = field(body, "parallel_tool_calls")) {
+        if (!parallel->is_boolean())
+            throw ApiError::bad_request("'parallel_tool_calls' must be a boolean",
+                                        "parallel_tool_calls");
+        r.parallel_tool_calls = parallel->get<bool>();
+    }
 }
 
 }  // namespace
 
-// `response_format`: plain text is what hearth produces. JSON modes need constrained decoding,
-// which hearth does not have yet: a clear error beats output that silently is not JSON.
-void check_response_format(const json& body) {
+// `response_format` text (free), json_object or json_schema, and llama-server's `grammar`
+// (GBNF text). The schema itself is taken later in the client's key order.
+void read_structured_output(const json& body, GenerationRequest& r) {
+    if (const json* g = field(body, "grammar"); g && !g->is_null()) {
+        if (!g->is_string()) throw ApiError::bad_request("'grammar' must be GBNF text", "grammar");
+        r.grammar = g->get<std::string>();
+    }
     const json* f = field(body, "response_format");
-    if (!f) return;
+    if (!f || f->is_null()) return;
     const json* type = f->is_object() ? field(*f, "type") : nullptr;
     if (!type || !type->is_string())
         throw ApiError::bad_request("'response_format' must be an object with a string 'type'",
                                     "response_format");
     const std::string t = type->get<std::string>();
     if (t == "text") return;
-    if (t == "json_object" || t == "json_schema")
-        throw ApiError::bad_request("response_format '" + t +
-                                        "' is not supported yet (no constrained decoding); "
-                                        "ask for JSON in the prompt, or use tools",
+    if (t == "json_object") {
+        r.json_object = true;
+    } else if (t == "json_schema") {
+        const json* js = field(*f, "json_schema");
+        const json* schema = js && js->is_object() ? field(*js, "schema") : nullptr;
+        if (!schema || !(schema->is_object() || schema->is_boolean()))
+            throw ApiError::bad_request(
+                "response_format json_schema needs {\"json_schema\": {\"name\": ..., "
+                "\"schema\": {...}}}",
+                "response_format");
+        r.has_json_schema = true;
+    } else {
+        throw ApiError::bad_request("unknown response_format type '" + t + "'",
                                     "response_format");
-    throw ApiError::bad_request("unknown response_format type '" + t + "'", "response_format");
+    }
+    if (!r.grammar.empty())
+        throw ApiError::bad_request("give 'grammar' or a JSON response_format, not both",
+                                    "response_format");
 }
 
 size_t json_nesting_depth(std::string_view text) {
@@ -341,7 +365,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat,
     r.stop = read_stop(body, limits.max_stop);
     if (auto n = integer_in(body, "n", 1, limits.max_n)) r.n = static_cast<int32_t>(*n);
     read_logprobs(body, chat, r);
-    check_response_format(body);
+    read_structured_output(body, r);
     r.stream = boolean(body, "stream");
     r.ignore_eos = boolean(body, "ignore_eos");
     if (const json* so = field(body, "stream_options")) {

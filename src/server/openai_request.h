@@ -20,8 +20,8 @@ struct RequestLimits {
     size_t max_tools = 128;
 };
 
-// OpenAI's tool_choice. hearth cannot force a call yet (no constrained decoding): "required"
-// and a named function are accepted and work as "auto".
+// OpenAI's tool_choice: "required" and a named function are forced by a grammar in the
+// model's own call syntax (server/tool_grammar.h).
 enum class ToolChoice { Auto, None, Required, Function };
 
 struct GenerationRequest {
@@ -35,6 +35,15 @@ struct GenerationRequest {
     // tool_choice "none".
     nlohmann::ordered_json ordered_tools;
     ToolChoice tool_choice = ToolChoice::Auto;
+    std::string forced_tool;          // tool_choice {"type": "function", ...}: its name
+    bool parallel_tool_calls = true;  // with a forced call: more than one may follow
+    // Structured output; at most one of: a GBNF grammar (llama-server's `grammar`), any JSON
+    // object (response_format json_object), a JSON schema (response_format json_schema, read
+    // in the client's key order so properties come in the order written).
+    std::string grammar;
+    bool json_object = false;
+    bool has_json_schema = false;
+    nlohmann::ordered_json json_schema;
     std::string prompt_text;             // completions, when the prompt is text
     std::vector<int32_t> prompt_tokens;  // completions, when the prompt is token ids
     std::optional<int32_t> max_tokens;

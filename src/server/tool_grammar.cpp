@@ -1,0 +1,92 @@
+#include "server/tool_grammar.h"
+
+#include "runtime/json_schema.h"
+#include "server/api_error.h"
+
+namespace hearth::server {
+
+namespace {
+
+using ordered_json = nlohmann::ordered_json;
+
+// {"name": NAME, "arguments" (Llama 3: "parameters"): PARAMS} for each tool wanted.
+ordered_json call_schema(const ordered_json& tools, const std::string& only, const char* args_key) {
+    ordered_json alternatives = ordered_json::array();
+    for (const ordered_json& tool : tools) {
+        const ordered_json& function = tool["function"];
+        const std::string name = function["name"];
+        if (!only.empty() && name != only) continue;
+        ordered_json params = function.contains("parameters") && !function["parameters"].is_null()
+                                  ? function["parameters"]
+                                  : ordered_json{{"type", "object"}};
+        ordered_json call = {{"type", "object"},
+                             {"properties", {{"name", {{"const", name}}}, {args_key, params}}},
+                             {"required", {"name", args_key}},
+                             {"additionalProperties", false}};
+        alternatives.push_back(std::move(call));
+    }
+    if (alternatives.size() == 1) return alternatives[0];
+    return {{"anyOf", alternatives}};
+}
+
+// A compiled schema's rules with its start rule renamed, to be used inside a larger grammar.
+std::string as_rule(const std::string& gbnf, const std::string& name) {
+    const std::string start = "root ::= ";
+    if (gbnf.rfind(start, 0) != 0) throw runtime::GrammarError("unexpected schema grammar");
+    return name + " ::= " + gbnf.substr(start.size());
+}
+
+}  // namespace
+
+std::string forced_tool_call_gbnf(chat::ToolCallSyntax syntax, const ordered_json& tools,
+                                  const std::string& only, bool parallel) {
+    using chat::ToolCallSyntax;
+    const char* args_key = syntax == ToolCallSyntax::Llama3Json ? "parameters" : "arguments";
+    const ordered_json call = call_schema(tools, only, args_key);
+    switch (syntax) {
+        case ToolCallSyntax::Hermes:
+            return std::string("root ::= tool-block") + (parallel ? " (\"\\n\" tool-block)*" : "") +
+                   "\ntool-block ::= \"<tool_call>\\n\" tool-call \"\\n</tool_call>\"\n" +
+                   as_rule(runtime::json_schema_to_gbnf(call), "tool-call");
+        case ToolCallSyntax::Mistral: {
+            ordered_json list = {{"type", "array"}, {"items", call}, {"minItems", 1}};
+            if (!parallel) list["maxItems"] = 1;
+            return "root ::= \"[TOOL_CALLS]\" tool-calls\n" +
+                   as_rule(runtime::json_schema_to_gbnf(list), "tool-calls");
+        }
+        case ToolCallSyntax::Llama3Json:
+        case ToolCallSyntax::None:
+            return std::string("root ::= tool-call") + (parallel ? " (\"; \" tool-call)*" : "") + "\n" +
+                   as_rule(runtime::json_schema_to_gbnf(call), "tool-call");
+    }
+    return {};
+}
+
+std::shared_ptr<const runtime::Grammar> grammar_for(const GenerationRequest& r,
+                                                    chat::ToolCallSyntax syntax) {
+    const bool forced =
+        r.tool_choice == ToolChoice::Required || r.tool_choice == ToolChoice::Function;
+    const int sources = !r.grammar.empty() + r.json_object + r.has_json_schema + forced;
+    if (sources > 1)
+        throw ApiError::bad_request(
+            "a forced tool call, a response_format JSON mode and 'grammar' exclude each other",
+            forced ? "tool_choice" : "response_format");
+    try {
+        if (!r.grammar.empty()) return runtime::Grammar::parse_gbnf(r.grammar);
+        if (r.json_object) return runtime::Grammar::any_json_object();
+        if (r.has_json_schema) return runtime::grammar_from_json_schema(r.json_schema);
+        if (forced) {
+            return runtime::Grammar::parse_gbnf(
+                forced_tool_call_gbnf(syntax, r.ordered_tools, r.forced_tool, r.parallel_tool_calls));
+        }
+    } catch (const runtime::GrammarError& e) {
+        const char* param = !r.grammar.empty() ? "grammar" : forced ? "tools" : "response_format";
+        throw ApiError::bad_request(std::string("cannot use this ") +
+                                        (!r.grammar.empty() ? "grammar" : forced ? "tool schema" : "JSON schema") +
+                                        ": " + e.what(),
+                                    param);
+    }
+    return nullptr;
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,29 @@
+#pragma once
+// The grammar behind structured output: a request's `grammar` (GBNF), response_format
+// json_object / json_schema, or a forced tool call (tool_choice "required" or a named
+// function) written in the model's own call syntax, with arguments that follow each tool's
+// parameters schema.
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "chat/tool_calls.h"
+#include "runtime/grammar.h"
+#include "server/openai_request.h"
+
+namespace hearth::server {
+
+// GBNF for one or more calls (one unless `parallel`) of the tools in `tools` (OpenAI function
+// tools, in the client's key order), or of `only` when named, in `syntax`. ToolCallSyntax::None
+// (a template with no call syntax) gets the generic form {"name": ..., "arguments": {...}},
+// which replies parse as Llama3Json. Throws runtime::GrammarError for a parameters schema the
+// compiler refuses.
+std::string forced_tool_call_gbnf(chat::ToolCallSyntax syntax, const nlohmann::ordered_json& tools,
+                                  const std::string& only, bool parallel);
+
+// The grammar a request asks for (null: none). A grammar or schema that does not compile is
+// a 400 naming the field and the place.
+std::shared_ptr<const runtime::Grammar> grammar_for(const GenerationRequest& r,
+                                                    chat::ToolCallSyntax syntax);
+
+}  // namespace hearth::server
