@@ -602,4 +602,10 @@ std::shared_ptr<const Grammar> Grammar::any_json_object() {
     return g;
 }
 
+std::shared_ptr<const Grammar> Grammar::any_json() {
+    static const std::shared_ptr<const Grammar> g =
+        parse_gbnf(std::string("root ::= value\n") + json_gbnf_rules());
+    return g;
+}
+
 }  // namespace hearth::runtime

@@ -58,6 +58,8 @@ class Grammar {
                                                      const GrammarLimits& limits = {});
     // Any JSON object (OpenAI's response_format json_object), with bounded whitespace.
     static std::shared_ptr<const Grammar> any_json_object();
+    // Any JSON value.
+    static std::shared_ptr<const Grammar> any_json();
     // GBNF text of any JSON value (rules `value`, `object`, `array`, `string`, `number`, `ws`),
     // shared with the JSON-Schema compiler.
     static const char* json_gbnf_rules();
