@@ -251,6 +251,7 @@ const std::vector<uint64_t>& GrammarMatcher::allowed_tokens(const TokenTable& ta
     }
     if (states_[state_].mask >= 0) return masks_[states_[state_].mask];
     trim_caches();
+    ++masks_computed_;
     std::vector<uint64_t> mask((static_cast<size_t>(table.n_vocab()) + 63) / 64, 0);
     const auto& nodes = table.nodes();
     const auto& sorted = table.sorted_ids();

@@ -76,6 +76,7 @@ class GrammarMatcher {
 
     size_t n_stacks() const;
     size_t n_states() const { return states_.size(); }
+    size_t masks_computed() const { return masks_computed_; }  // cache misses so far
 
     // Cap on the number of parses kept at once (ambiguous grammars); beyond it the extra
     // stacks are dropped, which can only narrow what the grammar allows.
@@ -112,6 +113,7 @@ class GrammarMatcher {
 
     const TokenTable* mask_table_ = nullptr;
     std::vector<std::vector<uint64_t>> masks_;
+    size_t masks_computed_ = 0;
     std::vector<uint32_t> walk_;  // per trie depth
     // Scratch for expand().
     std::vector<std::pair<uint32_t, uint32_t>> work_;
