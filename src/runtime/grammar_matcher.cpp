@@ -207,7 +207,7 @@ inline uint32_t GrammarMatcher::step(uint32_t sid, uint8_t byte) {
 void GrammarMatcher::trim_caches() {
     size_t mask_bytes = 0;
     for (const auto& m : masks_) mask_bytes += m.size() * 8;
-    const bool many_states = states_.size() > 100000;
+    const bool many_states = states_.size() > max_states_ / 2;
     if (!many_states && mask_bytes < (size_t{256} << 20)) return;
     masks_.clear();
     for (State& s : states_) {
@@ -216,7 +216,38 @@ void GrammarMatcher::trim_caches() {
     }
 }
 
+void GrammarMatcher::compact() {
+    // Each current stack as its positions from the bottom up, then everything rebuilt.
+    std::vector<std::vector<uint32_t>> chains;
+    for (uint32_t id : states_[state_].stacks) {
+        std::vector<uint32_t> chain;
+        for (uint32_t n = id; n != 0; n = nodes_[n].parent) chain.push_back(nodes_[n].pos);
+        std::reverse(chain.begin(), chain.end());
+        chains.push_back(std::move(chain));
+    }
+    const uint32_t partial = states_[state_].partial;
+    nodes_.clear();
+    node_ids_.clear();
+    states_.clear();
+    state_ids_.clear();
+    masks_.clear();
+    nodes_.push_back({0xFFFFFFFFu, 0});
+    states_.emplace_back();
+    std::vector<uint32_t> init;
+    seen_.clear();
+    for (uint32_t alt : grammar_->rules()[grammar_->root()].alternatives) expand(alt, 0, init);
+    initial_ = intern(init, 0);
+    std::vector<uint32_t> current;
+    for (const auto& chain : chains) {
+        uint32_t n = 0;
+        for (uint32_t pos : chain) n = node(pos, n);
+        current.push_back(n);
+    }
+    state_ = intern(current, partial);
+}
+
 bool GrammarMatcher::accept_bytes(std::string_view bytes) {
+    if (states_.size() > max_states_ || nodes_.size() > 20 * max_states_) compact();
     uint32_t s = state_;
     for (char c : bytes) {
         s = step(s, static_cast<uint8_t>(c));

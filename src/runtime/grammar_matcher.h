@@ -81,6 +81,9 @@ class GrammarMatcher {
     // Cap on the number of parses kept at once (ambiguous grammars); beyond it the extra
     // stacks are dropped, which can only narrow what the grammar allows.
     static constexpr size_t kMaxStacks = 1024;
+    // Interned states kept before every cache is rebuilt from the current state (memory
+    // bound for long generations; tests lower it).
+    void set_max_states(size_t n) { max_states_ = n; }
 
   private:
     static constexpr uint32_t kDead = 0;
@@ -102,6 +105,7 @@ class GrammarMatcher {
     uint32_t step(uint32_t state, uint8_t byte);
     uint32_t compute_step(uint32_t state, uint8_t byte);
     void trim_caches();
+    void compact();  // forgets every state but the current one (memory bound)
 
     std::shared_ptr<const Grammar> grammar_;
     std::vector<StackNode> nodes_;
@@ -114,6 +118,7 @@ class GrammarMatcher {
     const TokenTable* mask_table_ = nullptr;
     std::vector<std::vector<uint64_t>> masks_;
     size_t masks_computed_ = 0;
+    size_t max_states_ = 200000;
     std::vector<uint32_t> walk_;  // per trie depth
     // Scratch for expand().
     std::vector<std::pair<uint32_t, uint32_t>> work_;

@@ -296,3 +296,25 @@ TEST(GrammarMask, RandomTokenWalksGiveValidJson) {
     }
     EXPECT_GT(completed, 10);
 }
+
+// Rebuilding the caches from the current state (memory bound) changes no answer.
+TEST(GrammarMask, CompactingTheCachesKeepsTheState) {
+    auto g = Grammar::parse_gbnf(std::string("root ::= \"[\" ( obj ( \",\" obj )* )? \"]\"\n") +
+                                 "obj ::= \"{\\\"k\\\": \\\"\" char{0,40} \"\\\"}\"\n" +
+                                 Grammar::json_gbnf_rules());
+    std::vector<std::string> pieces = {"a", "b", "\"", "}", ",", "{", "[", "]", " ", "\"k\": ", "xy\\n", "\xC3", "\xA9"};
+    pieces.push_back("");
+    TokenTable table(pieces, {static_cast<int32_t>(pieces.size() - 1)});
+    GrammarMatcher small(g), big(g);
+    small.set_max_states(20);
+    const std::string text = "[{\"k\": \"abc\xC3\xA9\"},{\"k\": \"\"},{\"k\": \"xyxyxyxyxyxyxyxyxyxyxy\"}]";
+    for (size_t i = 0; i < text.size(); i += 2) {
+        const std::string piece = text.substr(i, 2);
+        ASSERT_EQ(small.allowed_tokens(table), big.allowed_tokens(table)) << i;
+        ASSERT_TRUE(big.accept_bytes(piece)) << i;
+        ASSERT_TRUE(small.accept_bytes(piece)) << i;
+        ASSERT_EQ(small.can_end(), big.can_end());
+        ASSERT_LE(small.n_states(), 200u);
+    }
+    EXPECT_TRUE(small.can_end());
+}
