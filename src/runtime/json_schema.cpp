@@ -78,6 +78,264 @@ std::vector<std::string> nonnegative_range(uint64_t a, uint64_t b) {
     return alts;
 }
 
+// The JSON text of one code point inside a string (escaped where JSON requires it).
+std::string json_char_literal(uint32_t cp) {
+    std::string text;
+    if (cp == '"' || cp == '\\') {
+        text = std::string("\\") + static_cast<char>(cp);
+    } else if (cp == '\n') {
+        text = "\\n";
+    } else if (cp == '\t') {
+        text = "\\t";
+    } else if (cp == '\r') {
+        text = "\\r";
+    } else if (cp < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", cp);
+        text = buf;
+    } else if (cp < 0x80) {
+        text = std::string(1, static_cast<char>(cp));
+    } else if (cp < 0x800) {
+        text = {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
+    } else if (cp < 0x10000) {
+        text = {static_cast<char>(0xE0 | (cp >> 12)), static_cast<char>(0x80 | ((cp >> 6) & 0x3F)),
+                static_cast<char>(0x80 | (cp & 0x3F))};
+    } else {
+        text = {static_cast<char>(0xF0 | (cp >> 18)), static_cast<char>(0x80 | ((cp >> 12) & 0x3F)),
+                static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), static_cast<char>(0x80 | (cp & 0x3F))};
+    }
+    return literal(text);
+}
+
+// A subset of ECMA-262 regular expressions (JSON Schema's `pattern`) -> GBNF over the JSON
+// text of a string's contents: literals, `.`, classes (negated ones and `.` produce only
+// characters that need no escaping), \d \w \s \D \W \S, groups, `|`, * + ? {m} {m,} {m,n}
+// (lazy forms match the same strings), `^` at the start and `$` at the end. Backreferences,
+// lookarounds, word boundaries and the like are refused.
+class PatternCompiler {
+  public:
+    PatternCompiler(std::string_view re, std::string path) : re_(re), path_(std::move(path)) {}
+
+    std::string compile() {
+        const bool start = !re_.empty() && re_[0] == '^';
+        if (start) ++pos_;
+        std::string body = alternation(0);
+        bool end = false;
+        if (pos_ < re_.size() && re_[pos_] == '$' && pos_ + 1 == re_.size()) {
+            end = true;
+            ++pos_;
+        }
+        if (pos_ != re_.size()) fail("unexpected '" + std::string(1, re_[pos_]) + "'");
+        if ((start || end) && top_level_bar_)
+            fail("'|' at the top level next to an anchor: write ^(a|b)$");
+        return (start ? "" : "raw* ") + ("( " + body + " )") + (end ? "" : " raw*");
+    }
+
+  private:
+    std::string_view re_;
+    std::string path_;
+    size_t pos_ = 0;
+    bool top_level_bar_ = false;
+
+    [[noreturn]] void fail(const std::string& what) const {
+        throw GrammarError("json schema: at '" + path_ + "': pattern " + what + " (at offset " +
+                           std::to_string(pos_) + "; supported: literals, ., classes, \\d \\w "
+                           "\\s, groups, |, * + ? {m,n}, ^ at the start, $ at the end)");
+    }
+    bool at(char c) const { return pos_ < re_.size() && re_[pos_] == c; }
+
+    uint32_t utf8() {
+        const auto c = static_cast<unsigned char>(re_[pos_]);
+        int n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+        if (pos_ + n > re_.size()) fail("has invalid UTF-8");
+        for (int k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(re_[pos_ + k]) & 0x3F);
+        pos_ += n;
+        return cp;
+    }
+
+    std::string alternation(int depth) {
+        if (depth > 32) fail("nests groups too deeply");
+        std::vector<std::string> alts{sequence(depth)};
+        while (at('|')) {
+            if (depth == 0) top_level_bar_ = true;
+            ++pos_;
+            alts.push_back(sequence(depth));
+        }
+        std::string out;
+        for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : "") + alts[i];
+        return out;
+    }
+
+    // Characters a class or escape stands for, as GBNF class ranges ("a-z0-9").
+    static std::string shorthand(char c) {
+        switch (c) {
+            case 'd': case 'D': return "0-9";
+            case 'w': case 'W': return "a-zA-Z0-9_";
+            case 's': case 'S': return " ";
+        }
+        return "";
+    }
+    static std::string class_char(uint32_t cp) {
+        if (cp == ']' || cp == '[' || cp == '-' || cp == '^' || cp == '\\') {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02X", cp);
+            return buf;
+        }
+        std::string lit = json_char_literal(cp);  // "x" -> x for plain characters
+        return lit.substr(1, lit.size() - 2);
+    }
+    // A character that may appear raw in a JSON string (no escape needed).
+    static bool raw_ok(uint32_t cp) { return cp >= 0x20 && cp != '"' && cp != '\\'; }
+
+    std::string escape_atom() {
+        ++pos_;  // the backslash
+        if (pos_ >= re_.size()) fail("ends with '\\'");
+        const char c = re_[pos_++];
+        if (c == 'd' || c == 'w') return "[" + shorthand(c) + "]";
+        if (c == 's') return "( \" \" | \"\\\\t\" | \"\\\\n\" | \"\\\\r\" )";
+        if (c == 'D' || c == 'W' || c == 'S')
+            return "[^" + shorthand(c) + "\"\\\\\\x00-\\x1F]";
+        if (c == 'n') return json_char_literal('\n');
+        if (c == 't') return json_char_literal('\t');
+        if (c == 'r') return json_char_literal('\r');
+        if (std::string_view(".\\/^$|?*+()[]{}-\"").find(c) != std::string_view::npos)
+            return json_char_literal(static_cast<unsigned char>(c));
+        --pos_;
+        fail("uses the unsupported escape '\\" + std::string(1, c) + "'");
+    }
+
+    std::string class_atom() {
+        ++pos_;  // [
+        bool negated = false;
+        if (at('^')) negated = true, ++pos_;
+        std::string ranges;
+        bool any = false;
+        while (true) {
+            if (pos_ >= re_.size()) fail("has an unterminated '['");
+            if (at(']')) {
+                ++pos_;
+                break;
+            }
+            uint32_t lo;
+            if (at('\\')) {
+                ++pos_;
+                if (pos_ >= re_.size()) fail("ends with '\\'");
+                const char c = re_[pos_++];
+                if (c == 'd' || c == 'w' || (c == 's' && !negated)) {
+                    ranges += shorthand(c);
+                    any = true;
+                    continue;
+                }
+                if (std::string_view(".\\/^$|?*+()[]{}-\"").find(c) == std::string_view::npos) {
+                    --pos_;
+                    fail("uses the unsupported class escape '\\" + std::string(1, c) + "'");
+                }
+                lo = static_cast<unsigned char>(c);
+            } else {
+                lo = utf8();
+            }
+            uint32_t hi = lo;
+            if (at('-') && pos_ + 1 < re_.size() && re_[pos_ + 1] != ']') {
+                ++pos_;
+                if (at('\\')) {
+                    ++pos_;
+                    if (pos_ >= re_.size()) fail("ends with '\\'");
+                    hi = static_cast<unsigned char>(re_[pos_++]);
+                } else {
+                    hi = utf8();
+                }
+                if (hi < lo) fail("has a reversed range");
+            }
+            if (negated) {
+                ranges += class_char(lo) + (hi > lo ? "-" + class_char(hi) : "");
+                any = true;
+                continue;
+            }
+            // Members that need escaping in JSON are left out (never generated).
+            for (uint32_t a = lo; a <= hi;) {
+                while (a <= hi && !raw_ok(a)) ++a;
+                if (a > hi) break;
+                uint32_t b = a;
+                while (b < hi && raw_ok(b + 1)) ++b;
+                ranges += class_char(a) + (b > a ? "-" + class_char(b) : "");
+                any = true;
+                a = b + 1;
+            }
+        }
+        if (!any && !negated) fail("has a class with no character that can be generated");
+        if (negated) return "[^" + ranges + "\"\\\\\\x00-\\x1F]";
+        return "[" + ranges + "]";
+    }
+
+    std::string sequence(int depth) {
+        std::string out;
+        while (pos_ < re_.size() && !at('|') && !at(')')) {
+            if (at('$') && pos_ + 1 == re_.size()) break;
+            std::string atom;
+            const char c = re_[pos_];
+            if (c == '(') {
+                ++pos_;
+                if (at('?')) {
+                    if (pos_ + 1 < re_.size() && re_[pos_ + 1] == ':') {
+                        pos_ += 2;
+                    } else {
+                        fail("uses a lookaround or named group '(?'");
+                    }
+                }
+                atom = "( " + alternation(depth + 1) + " )";
+                if (!at(')')) fail("has an unbalanced '('");
+                ++pos_;
+            } else if (c == '[') {
+                atom = class_atom();
+            } else if (c == '.') {
+                ++pos_;
+                atom = "raw";
+            } else if (c == '\\') {
+                atom = escape_atom();
+            } else if (c == '^' || c == '$') {
+                fail("uses an anchor inside the pattern");
+            } else if (c == '*' || c == '+' || c == '?' || c == '{') {
+                fail("has a quantifier with nothing before it");
+            } else {
+                atom = json_char_literal(utf8());
+            }
+            // Quantifier.
+            if (at('*') || at('+') || at('?')) {
+                atom += re_[pos_++];
+                if (at('?')) ++pos_;  // lazy: same strings
+            } else if (at('{')) {
+                const size_t close = re_.find('}', pos_);
+                if (close == std::string_view::npos) fail("has an unterminated '{'");
+                std::string inner(re_.substr(pos_ + 1, close - pos_ - 1));
+                const size_t comma = inner.find(',');
+                auto number = [&](const std::string& t) {
+                    if (t.empty() || t.size() > 4 || t.find_first_not_of("0123456789") != std::string::npos)
+                        fail("has a bad repetition '{" + inner + "}'");
+                    return std::stoi(t);
+                };
+                const int m = number(comma == std::string::npos ? inner : inner.substr(0, comma));
+                std::string bound = std::to_string(m);
+                if (comma != std::string::npos) {
+                    bound += ",";
+                    std::string rest = inner.substr(comma + 1);
+                    if (!rest.empty()) {
+                        const int n = number(rest);
+                        if (n < m) fail("has a repetition with max below min");
+                        bound += std::to_string(n);
+                    }
+                }
+                if (m > kMaxCount) fail("repeats more than 1000 times");
+                atom = "( " + atom + " ){" + bound + "}";
+                pos_ = close + 1;
+                if (at('?')) ++pos_;
+            }
+            out += (out.empty() ? "" : " ") + atom;
+        }
+        return out.empty() ? "\"\"" : out;
+    }
+};
+
 class Compiler {
   public:
     explicit Compiler(const Json& root) : root_(root) {}
@@ -125,7 +383,7 @@ class Compiler {
             "type", "properties", "required", "additionalProperties", "enum", "const", "anyOf",
             "oneOf", "allOf", "$ref", "items", "prefixItems", "minItems", "maxItems",
             "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
-            "exclusiveMaximum", "format", "nullable", "title", "description", "default",
+            "exclusiveMaximum", "format", "pattern", "nullable", "title", "description", "default",
             "examples", "$schema", "$id", "$comment", "$defs", "definitions", "deprecated",
             "readOnly", "writeOnly", "strict", "additionalItems"};
         for (const auto& [key, value] : s.items()) {
@@ -255,7 +513,8 @@ class Compiler {
         if (s.contains("items") || s.contains("prefixItems") || s.contains("minItems") ||
             s.contains("maxItems"))
             return array(s, path);
-        if (s.contains("minLength") || s.contains("maxLength") || s.contains("format"))
+        if (s.contains("minLength") || s.contains("maxLength") || s.contains("format") ||
+            s.contains("pattern"))
             return string(s, path);
         if (s.contains("minimum") || s.contains("maximum") || s.contains("exclusiveMinimum") ||
             s.contains("exclusiveMaximum"))
@@ -466,6 +725,14 @@ class Compiler {
                 return new_rule("\"\\\"\" " + hex + "{8} \"-\" " + hex + "{4} \"-\" " + hex +
                                 "{4} \"-\" " + hex + "{4} \"-\" " + hex + "{12} \"\\\"\"");
             // Other formats are annotations: any string.
+        }
+        if (s.contains("pattern")) {
+            if (!s["pattern"].is_string()) fail(path + "/pattern", "pattern must be a string");
+            if (s.contains("minLength") || s.contains("maxLength") || s.contains("format"))
+                fail(path, "pattern together with minLength, maxLength or format is not supported");
+            std::string body =
+                PatternCompiler(s["pattern"].get<std::string>(), path + "/pattern").compile();
+            return new_rule("\"\\\"\" " + body + " \"\\\"\"");
         }
         const int64_t min = count(s, "minLength", 0, path);
         const int64_t max = count(s, "maxLength", -1, path);

@@ -218,6 +218,13 @@ TEST(Structured, SchemaOutputsPassAnIndependentValidator) {
         R"({"type":"object","properties":{"d":{"type":"string","format":"date"},
             "u":{"type":"string","format":"uuid"},"t":{"type":"string","format":"date-time"}},
           "required":["d","u","t"],"additionalProperties":false})",
+        // patterns
+        R"({"type":"object","properties":{
+            "code":{"type":"string","pattern":"^[A-Z][a-z]{2,5}-\\d{3}$"},
+            "word":{"type":"string","pattern":"^(foo|ba[rz])+$"},
+            "date":{"type":"string","pattern":"^\\d{4}-(0[1-9]|1[0-2])$"},
+            "free":{"type":"string","pattern":"^[^a-z]{1,8}\\.?$"}},
+          "required":["code","word","date","free"],"additionalProperties":false})",
         // any object
         R"({"type":"object","maxProperties":100})",
     };
@@ -251,7 +258,7 @@ TEST(Structured, SchemaOutputsPassAnIndependentValidator) {
     }
     out.close();
     EXPECT_GE(finished, total * 3 / 4);
-    EXPECT_GE(finished, 80);
+    EXPECT_GE(finished, 85);
     const std::string script =
         std::string(HEARTH_SOURCE_DIR) + "/tests/runtime/validate_json_schema.py";
     const std::string cmd = "python3 " + script + " " + cases.string();
@@ -268,7 +275,12 @@ TEST(JsonSchema, UnsupportedKeywordsAreNamed) {
         const char* expect;
     };
     const Case cases[] = {
-        {R"({"type":"string","pattern":"^a+$"})", "at '/': unsupported keyword 'pattern'"},
+        {R"({"type":"string","pattern":"^(?=a)b$"})", "at '/pattern': pattern uses a lookaround"},
+        {R"({"type":"string","pattern":"a\\1"})", "unsupported escape '\\1'"},
+        {R"({"type":"string","pattern":"^a|b$"})", "'|' at the top level next to an anchor"},
+        {R"({"type":"string","pattern":"(ab"})", "unbalanced '('"},
+        {R"({"type":"string","pattern":"a","maxLength":3})", "pattern together with"},
+        {R"({"type":"object","patternProperties":{}})", "unsupported keyword 'patternProperties'"},
         {R"({"type":"object","properties":{"a":{"type":"number","multipleOf":2}}})",
          "at '/properties/a': unsupported keyword 'multipleOf'"},
         {R"({"type":"number","minimum":1})", "supported on integers only"},
@@ -331,5 +343,30 @@ TEST(JsonSchema, IntegerRangesAreExact) {
         EXPECT_FALSE(lead.accept_bytes("01") && lead.can_end());
         GrammarMatcher neg0(g);
         EXPECT_FALSE(neg0.accept_bytes("-0") && neg0.can_end());
+    }
+}
+
+TEST(JsonSchema, PatternsMatchLikeARegex) {
+    struct Case {
+        const char* pattern;
+        std::vector<const char*> yes, no;
+    };
+    const Case cases[] = {
+        {"^[A-Z][a-z]{2,5}-\\d{3}$", {"Abc-123", "Zzzzzz-000"}, {"abc-123", "Ab-123", "Abc-12"}},
+        {"^(foo|ba[rz])+$", {"foo", "barfoobaz"}, {"", "fo", "bax"}},
+        {"ab", {"ab", "xxabyy", "abab"}, {"a", "ba"}},
+        {"^a.c$", {"abc", "a-c", "a\u00e9c"}, {"ac", "abbc"}},
+        {"^\\w+@\\w+\\.com$", {"me@x.com"}, {"me@x.org", "@x.com"}},
+        {"^x\\s?y$", {"xy", "x y"}, {"x  y"}},
+        {"^(?:ab)*?c{2}$", {"cc", "ababcc"}, {"c", "abc"}},
+    };
+    for (const Case& c : cases) {
+        auto g = grammar_from_json_schema(nlohmann::json{{"type", "string"}, {"pattern", c.pattern}});
+        auto ok = [&](const std::string& value) {
+            GrammarMatcher m(g);
+            return m.accept_bytes(nlohmann::json(value).dump()) && m.can_end();
+        };
+        for (const char* y : c.yes) EXPECT_TRUE(ok(y)) << c.pattern << " should match " << y;
+        for (const char* n : c.no) EXPECT_FALSE(ok(n)) << c.pattern << " should not match " << n;
     }
 }
