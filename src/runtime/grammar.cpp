@@ -603,6 +603,19 @@ std::shared_ptr<const Grammar> Grammar::any_json_object() {
     return g;
 }
 
+std::shared_ptr<const Grammar::Mask> Grammar::find_mask(const std::string& key) const {
+    std::lock_guard lock(mask_mutex_);
+    auto it = masks_.find(key);
+    return it == masks_.end() ? nullptr : it->second;
+}
+
+void Grammar::store_mask(const std::string& key, std::shared_ptr<const Mask> mask) const {
+    std::lock_guard lock(mask_mutex_);
+    const size_t bytes = mask->size() * sizeof(uint64_t) + key.size();
+    if (mask_bytes_ + bytes > kMaxSharedMaskBytes) return;  // full: keep the earlier ones
+    if (masks_.emplace(key, std::move(mask)).second) mask_bytes_ += bytes;
+}
+
 std::shared_ptr<const Grammar> Grammar::any_json() {
     static const std::shared_ptr<const Grammar> g =
         parse_gbnf(std::string("root ::= value\n") + json_gbnf_rules());

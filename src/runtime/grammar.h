@@ -5,7 +5,9 @@
 // GrammarMatcher (grammar_matcher.h) walks it. docs/GRAMMARS.md describes the format and limits.
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -64,6 +66,14 @@ class Grammar {
     // shared with the JSON-Schema compiler.
     static const char* json_gbnf_rules();
 
+    // Token masks shared by every GrammarMatcher of this grammar (so a second request with the
+    // same Grammar object starts warm), keyed by the token table's id and the contents of a
+    // matcher state. Thread-safe; at most kMaxSharedMaskBytes are kept.
+    using Mask = std::vector<uint64_t>;
+    static constexpr size_t kMaxSharedMaskBytes = size_t{64} << 20;
+    std::shared_ptr<const Mask> find_mask(const std::string& key) const;
+    void store_mask(const std::string& key, std::shared_ptr<const Mask> mask) const;
+
     const std::vector<Element>& elements() const { return elements_; }
     const std::vector<CharClass>& classes() const { return classes_; }
     const std::vector<Rule>& rules() const { return rules_; }
@@ -75,6 +85,10 @@ class Grammar {
     std::vector<CharClass> classes_;
     std::vector<Rule> rules_;
     uint32_t root_ = 0;
+
+    mutable std::mutex mask_mutex_;
+    mutable std::unordered_map<std::string, std::shared_ptr<const Mask>> masks_;
+    mutable size_t mask_bytes_ = 0;
 };
 
 }  // namespace hearth::runtime

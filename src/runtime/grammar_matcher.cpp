@@ -1,6 +1,7 @@
 #include "runtime/grammar_matcher.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "tokenizer/tokenizer.h"
@@ -9,6 +10,8 @@ namespace hearth::runtime {
 
 TokenTable::TokenTable(std::vector<std::string> token_bytes, std::vector<int32_t> end_ids)
     : bytes_(std::move(token_bytes)), end_ids_(std::move(end_ids)) {
+    static std::atomic<uint64_t> next_id{1};
+    id_ = next_id.fetch_add(1);
     for (int32_t id = 0; id < n_vocab(); ++id) {
         const size_t n = bytes_[id].size();
         if (n > 0 && n <= 0xFFFF) sorted_.push_back(id);
@@ -206,7 +209,7 @@ inline uint32_t GrammarMatcher::step(uint32_t sid, uint8_t byte) {
 
 void GrammarMatcher::trim_caches() {
     size_t mask_bytes = 0;
-    for (const auto& m : masks_) mask_bytes += m.size() * 8;
+    for (const auto& m : masks_) mask_bytes += m->size() * 8;
     const bool many_states = states_.size() > max_states_ / 2;
     if (!many_states && mask_bytes < (size_t{256} << 20)) return;
     masks_.clear();
@@ -280,8 +283,14 @@ const std::vector<uint64_t>& GrammarMatcher::allowed_tokens(const TokenTable& ta
         for (State& s : states_) s.mask = -1;
         mask_table_ = &table;
     }
-    if (states_[state_].mask >= 0) return masks_[states_[state_].mask];
+    if (states_[state_].mask >= 0) return *masks_[states_[state_].mask];
     trim_caches();
+    const std::string key = shared_key(table);
+    if (auto shared = grammar_->find_mask(key)) {
+        masks_.push_back(std::move(shared));
+        states_[state_].mask = static_cast<int32_t>(masks_.size() - 1);
+        return *masks_.back();
+    }
     ++masks_computed_;
     std::vector<uint64_t> mask((static_cast<size_t>(table.n_vocab()) + 63) / 64, 0);
     const auto& nodes = table.nodes();
@@ -306,9 +315,36 @@ const std::vector<uint64_t>& GrammarMatcher::allowed_tokens(const TokenTable& ta
         for (int32_t e : table.end_ids())
             if (e >= 0 && e < table.n_vocab())
                 mask[static_cast<uint32_t>(e) >> 6] |= uint64_t{1} << (e & 63);
-    masks_.push_back(std::move(mask));
+    auto shared = std::make_shared<const std::vector<uint64_t>>(std::move(mask));
+    grammar_->store_mask(key, shared);
+    masks_.push_back(std::move(shared));
     states_[state_].mask = static_cast<int32_t>(masks_.size() - 1);
-    return masks_.back();
+    return *masks_.back();
+}
+
+// The current state independent of this matcher's ids: each stack's positions from the top
+// down, stacks sorted, plus the partial character and the table.
+std::string GrammarMatcher::shared_key(const TokenTable& table) const {
+    const State& st = states_[state_];
+    std::vector<std::vector<uint32_t>> chains;
+    chains.reserve(st.stacks.size());
+    for (uint32_t id : st.stacks) {
+        std::vector<uint32_t> chain;
+        for (uint32_t n = id; n != 0; n = nodes_[n].parent) chain.push_back(nodes_[n].pos);
+        chains.push_back(std::move(chain));
+    }
+    std::sort(chains.begin(), chains.end());
+    std::string key;
+    auto put = [&](const void* p, size_t n) { key.append(static_cast<const char*>(p), n); };
+    const uint64_t table_id = table.id();
+    put(&table_id, 8);
+    put(&st.partial, 4);
+    for (const auto& chain : chains) {
+        const auto n = static_cast<uint32_t>(chain.size());
+        put(&n, 4);
+        put(chain.data(), chain.size() * 4);
+    }
+    return key;
 }
 
 }  // namespace hearth::runtime

@@ -32,6 +32,7 @@ class TokenTable {
     static std::shared_ptr<const TokenTable> from_tokenizer(const tokenizer::Tokenizer& tok);
 
     int32_t n_vocab() const { return static_cast<int32_t>(bytes_.size()); }
+    uint64_t id() const { return id_; }  // unique per table in the process (mask cache keys)
     const std::string& bytes(int32_t id) const { return bytes_[id]; }
     const std::vector<int32_t>& end_ids() const { return end_ids_; }
 
@@ -52,6 +53,7 @@ class TokenTable {
     std::vector<Node> nodes_;
     std::vector<int32_t> sorted_;  // ids in byte order
     size_t max_depth_ = 0;
+    uint64_t id_;
 };
 
 class GrammarMatcher {
@@ -76,7 +78,8 @@ class GrammarMatcher {
 
     size_t n_stacks() const;
     size_t n_states() const { return states_.size(); }
-    size_t masks_computed() const { return masks_computed_; }  // cache misses so far
+    // Masks computed by this matcher (not found in its own or the grammar's shared cache).
+    size_t masks_computed() const { return masks_computed_; }
 
     // Cap on the number of parses kept at once (ambiguous grammars); beyond it the extra
     // stacks are dropped, which can only narrow what the grammar allows.
@@ -116,7 +119,8 @@ class GrammarMatcher {
     uint32_t state_ = 0;
 
     const TokenTable* mask_table_ = nullptr;
-    std::vector<std::vector<uint64_t>> masks_;
+    std::string shared_key(const TokenTable& table) const;
+    std::vector<std::shared_ptr<const std::vector<uint64_t>>> masks_;
     size_t masks_computed_ = 0;
     size_t max_states_ = 200000;
     std::vector<uint32_t> walk_;  // per trie depth

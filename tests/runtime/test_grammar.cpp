@@ -318,3 +318,30 @@ TEST(GrammarMask, CompactingTheCachesKeepsTheState) {
     }
     EXPECT_TRUE(small.can_end());
 }
+
+// Matchers of one Grammar share masks: a second matcher walking the same text computes none.
+TEST(GrammarMask, SharedAcrossMatchersOfOneGrammar) {
+    auto file = gguf::File::open(std::string(HEARTH_TEST_DATA) + "/vocab/ggml-vocab-llama-spm.gguf");
+    auto tok = tokenizer::Tokenizer::from_gguf(file);
+    auto table = TokenTable::from_tokenizer(*tok);
+    auto g = Grammar::parse_gbnf(std::string("root ::= object\n") + Grammar::json_gbnf_rules());
+    const std::string text = R"({"a": [1, {"b": "x\u00e9"}], "c": null})";
+    GrammarMatcher first(g);
+    std::vector<std::vector<uint64_t>> masks;
+    for (char c : text) {
+        masks.push_back(first.allowed_tokens(*table));
+        ASSERT_TRUE(first.accept_bytes({&c, 1}));
+    }
+    EXPECT_GT(first.masks_computed(), 5u);
+    GrammarMatcher second(g);
+    for (size_t i = 0; i < text.size(); ++i) {
+        EXPECT_EQ(second.allowed_tokens(*table), masks[i]) << i;
+        ASSERT_TRUE(second.accept_bytes({&text[i], 1}));
+    }
+    EXPECT_EQ(second.masks_computed(), 0u);
+    // Another table (even with the same bytes) does not see those masks.
+    auto other = TokenTable::from_tokenizer(*tok);
+    GrammarMatcher third(g);
+    EXPECT_EQ(third.allowed_tokens(*other), masks[0]);
+    EXPECT_EQ(third.masks_computed(), 1u);
+}
