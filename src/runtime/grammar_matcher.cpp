@@ -78,6 +78,23 @@ uint32_t GrammarMatcher::node(uint32_t pos, uint32_t parent) {
     return it->second;
 }
 
+bool GrammarMatcher::mark_seen(uint64_t key) {
+    if (seen_in_set_) return seen_set_.insert(key).second;
+    if (std::find(seen_.begin(), seen_.end(), key) != seen_.end()) return false;
+    seen_.push_back(key);
+    if (seen_.size() > 64) {
+        seen_set_.clear();
+        seen_set_.insert(seen_.begin(), seen_.end());
+        seen_in_set_ = true;
+    }
+    return true;
+}
+
+void GrammarMatcher::clear_seen() {
+    seen_.clear();
+    seen_in_set_ = false;
+}
+
 // Adds to `out` every stack whose top is a character element, reachable from continuing at
 // element `pos` above the stack `parent` without consuming input.
 void GrammarMatcher::expand(uint32_t pos, uint32_t parent, std::vector<uint32_t>& out) {
@@ -88,9 +105,9 @@ void GrammarMatcher::expand(uint32_t pos, uint32_t parent, std::vector<uint32_t>
     while (!work_.empty()) {
         auto [p, par] = work_.back();
         work_.pop_back();
-        const uint64_t key = (static_cast<uint64_t>(p) << 32) | par;
-        if (std::find(seen_.begin(), seen_.end(), key) != seen_.end()) continue;
-        seen_.push_back(key);
+        if (!mark_seen((static_cast<uint64_t>(p) << 32) | par)) continue;
+        // Highly ambiguous grammars: stop exploring well past the cap on stacks.
+        if (out.size() > 4 * kMaxStacks) break;
         const Grammar::Element& e = elems[p];
         switch (e.op) {
             case Grammar::Op::Char:
@@ -179,7 +196,7 @@ uint32_t GrammarMatcher::compute_step(uint32_t sid, uint8_t byte) {
     }
     if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return kDead;
     scratch_.clear();
-    seen_.clear();
+    clear_seen();
     for (uint32_t id : stacks) {
         if (id == 0) continue;
         const StackNode n = nodes_[id];
@@ -237,7 +254,7 @@ void GrammarMatcher::compact() {
     nodes_.push_back({0xFFFFFFFFu, 0});
     states_.emplace_back();
     std::vector<uint32_t> init;
-    seen_.clear();
+    clear_seen();
     for (uint32_t alt : grammar_->rules()[grammar_->root()].alternatives) expand(alt, 0, init);
     initial_ = intern(init, 0);
     std::vector<uint32_t> current;

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "runtime/grammar.h"
@@ -126,7 +127,11 @@ class GrammarMatcher {
     std::vector<uint32_t> walk_;  // per trie depth
     // Scratch for expand().
     std::vector<std::pair<uint32_t, uint32_t>> work_;
-    std::vector<uint64_t> seen_;
+    std::vector<uint64_t> seen_;  // small sets: linear search
+    std::unordered_set<uint64_t> seen_set_;  // large ones
+    bool seen_in_set_ = false;
+    bool mark_seen(uint64_t key);
+    void clear_seen();
     std::vector<uint32_t> scratch_;
 };
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <chrono>
 #include <random>
 
 #include "gguf/reader.h"
@@ -140,6 +141,12 @@ TEST(Gbnf, AmbiguityIsBounded) {
     EXPECT_TRUE(m.accept_bytes(std::string(200, 'a')));
     EXPECT_TRUE(m.can_end());
     EXPECT_LE(m.n_stacks(), GrammarMatcher::kMaxStacks);
+    // Nested quantifiers (a fuzzer find: 20 s per input before expansion was bounded).
+    const auto t0 = std::chrono::steady_clock::now();
+    GrammarMatcher nested(Grammar::parse_gbnf("root ::= [a-z]" + std::string(30, '+') + "{3,5}"));
+    EXPECT_TRUE(nested.accept_bytes(std::string(40, 'q')));
+    EXPECT_TRUE(nested.can_end());
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
 }
 
 TEST(Gbnf, JsonGrammar) {
