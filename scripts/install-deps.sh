@@ -9,7 +9,7 @@ PACKAGES=(
   libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  python3 python3-jinja2 python3-numpy
+  python3 python3-jinja2 python3-numpy python3-jsonschema
 )
 
 missing=()

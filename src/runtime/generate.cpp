@@ -65,8 +65,11 @@ GenerateResult generate(Context& ctx, const tokenizer::Tokenizer& tok, const Gen
     GenerateResult result;
     result.prompt_tokens = static_cast<int64_t>(req.prompt.size());
     const int32_t n_vocab = static_cast<int32_t>(ctx.model().hparams().n_vocab);
-    Sampler sampler(req.sampling, n_vocab);
-    for (int32_t t : req.prompt) sampler.accept(t);
+    SamplingParams sampling = req.sampling;
+    if (sampling.grammar && !sampling.token_table)
+        sampling.token_table = TokenTable::from_tokenizer(tok);
+    Sampler sampler(sampling, n_vocab);
+    for (int32_t t : req.prompt) sampler.accept_prompt(t);
 
     auto t0 = clock::now();
     const float* logits = ctx.append(seq, req.prompt);
@@ -83,7 +86,10 @@ GenerateResult generate(Context& ctx, const tokenizer::Tokenizer& tok, const Gen
     bool stopped_by_string = false;
     for (int32_t i = 0; i < req.max_tokens; ++i) {
         int32_t id = sampler.sample(logits);
-        if (!req.ignore_eos && tok.vocab().is_end_of_generation(id)) {
+        // With a grammar, end of generation is only sampled when the grammar is complete, and
+        // then it ends generation even with ignore_eos; -1: the grammar allows nothing.
+        if (id < 0 || ((!req.ignore_eos || sampler.has_grammar()) &&
+                       tok.vocab().is_end_of_generation(id))) {
             result.finish = FinishReason::Stop;
             break;
         }
@@ -98,6 +104,10 @@ GenerateResult generate(Context& ctx, const tokenizer::Tokenizer& tok, const Gen
         if (stopped) {
             result.finish = FinishReason::Stop;
             stopped_by_string = true;
+            break;
+        }
+        if (sampler.grammar_finished()) {  // nothing but the end can follow
+            result.finish = FinishReason::Stop;
             break;
         }
         if (i + 1 == req.max_tokens) {

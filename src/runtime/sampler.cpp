@@ -5,6 +5,8 @@
 #include <random>
 #include <unordered_map>
 
+#include "core/error.h"
+
 namespace hearth::runtime {
 
 void apply_penalties(std::vector<Candidate>& c, const std::deque<int32_t>& recent, float repeat,
@@ -113,9 +115,23 @@ uint64_t resolve_seed(uint64_t seed) {
 Sampler::Sampler(const SamplingParams& params, int32_t n_vocab)
     : params_(params), n_vocab_(n_vocab), seed_(resolve_seed(params.seed)), rng_(seed_) {
     candidates_.reserve(n_vocab);
+    if (params_.grammar) {
+        if (!params_.token_table)
+            throw Error("sampler: a grammar needs the tokenizer's token table "
+                        "(SamplingParams::token_table)");
+        matcher_ = std::make_unique<GrammarMatcher>(params_.grammar);
+    }
 }
 
 void Sampler::accept(int32_t token) {
+    if (matcher_ && token >= 0 && token < params_.token_table->n_vocab()) {
+        // A token the mask did not allow (forced by the caller) leaves the grammar as it was.
+        matcher_->accept_bytes(params_.token_table->bytes(token));
+    }
+    accept_prompt(token);
+}
+
+void Sampler::accept_prompt(int32_t token) {
     if (params_.penalty_last_n <= 0) return;
     recent_.push_back(token);
     while (static_cast<int32_t>(recent_.size()) > params_.penalty_last_n) recent_.pop_front();
@@ -123,7 +139,20 @@ void Sampler::accept(int32_t token) {
 
 int32_t Sampler::sample(const float* logits) {
     candidates_.clear();
-    for (int32_t i = 0; i < n_vocab_; ++i) candidates_.push_back({i, logits[i], 0.0f});
+    if (matcher_) {
+        // Only the allowed tokens become candidates: the mask is read word by word.
+        const std::vector<uint64_t>& mask = matcher_->allowed_tokens(*params_.token_table);
+        const size_t words = std::min(mask.size(), (static_cast<size_t>(n_vocab_) + 63) / 64);
+        for (size_t w = 0; w < words; ++w) {
+            for (uint64_t bits = mask[w]; bits; bits &= bits - 1) {
+                const auto id = static_cast<int32_t>(w * 64 + __builtin_ctzll(bits));
+                if (id < n_vocab_) candidates_.push_back({id, logits[id], 0.0f});
+            }
+        }
+        if (candidates_.empty()) return -1;
+    } else {
+        for (int32_t i = 0; i < n_vocab_; ++i) candidates_.push_back({i, logits[i], 0.0f});
+    }
     apply_penalties(candidates_, recent_, params_.repeat_penalty, params_.frequency_penalty,
                     params_.presence_penalty);
     if (params_.temperature <= 0.0f) {

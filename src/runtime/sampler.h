@@ -1,11 +1,15 @@
 #pragma once
 // Sampling as a chain of small steps over one logits row: penalties -> top-k -> top-p ->
 // min-p -> temperature -> pick. Each step is a free function testable alone; Sampler runs the
-// chain with a seeded generator so equal seeds give equal output.
+// chain with a seeded generator so equal seeds give equal output. With a grammar, tokens the
+// grammar does not allow are dropped before the chain (grammar_matcher.h).
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <vector>
+
+#include "runtime/grammar_matcher.h"
 
 namespace hearth::runtime {
 
@@ -25,6 +29,11 @@ struct SamplingParams {
     float presence_penalty = 0.0f;          // 0: off
     int32_t penalty_last_n = 64;            // how many recent tokens penalties look at
     uint64_t seed = 0xFFFFFFFFFFFFFFFFull;  // this value: random seed
+    // Structured output: only tokens the grammar allows, end of generation only when the
+    // grammar is complete. Null: unconstrained. token_table: the tokenizer's token bytes,
+    // required with a grammar (runtime::generate and the Scheduler fill it when null).
+    std::shared_ptr<const Grammar> grammar;
+    std::shared_ptr<const TokenTable> token_table;
 };
 
 // Settings given in part, each set field replacing the one below it: a model's YAML
@@ -75,11 +84,19 @@ class Rng {
 
 class Sampler {
   public:
+    // Throws hearth::Error when params has a grammar but no token_table.
     Sampler(const SamplingParams& params, int32_t n_vocab);
 
+    // The next token; -1 when a grammar allows no token at all (generation must stop).
     int32_t sample(const float* logits);
-    // Tells the penalties which tokens were produced (prompt or generated).
+    // A generated token: the penalties see it and the grammar advances over its bytes.
     void accept(int32_t token);
+    // A prompt token: only the penalties see it.
+    void accept_prompt(int32_t token);
+    bool has_grammar() const { return matcher_ != nullptr; }
+    // The grammar is complete and allows nothing more: generation is over.
+    bool grammar_finished() const { return matcher_ && matcher_->finished(); }
+    const GrammarMatcher* matcher() const { return matcher_.get(); }
     uint64_t seed() const { return seed_; }
     // Probabilities of the final distribution (for logprobs), valid after sample().
     const std::vector<Candidate>& candidates() const { return candidates_; }
@@ -91,6 +108,7 @@ class Sampler {
     Rng rng_;
     std::deque<int32_t> recent_;
     std::vector<Candidate> candidates_;
+    std::unique_ptr<GrammarMatcher> matcher_;
 };
 
 }  // namespace hearth::runtime

@@ -96,6 +96,7 @@ std::vector<std::shared_ptr<Ticket>> Scheduler::submit(std::vector<SequenceReque
     std::vector<std::unique_ptr<Sequence>> seqs;
     std::vector<std::shared_ptr<Ticket>> tickets;
     for (SequenceRequest& r : requests) {
+        if (r.sampling.grammar && !r.sampling.token_table) r.sampling.token_table = token_table();
         seqs.push_back(std::make_unique<Sequence>(std::move(r), n_vocab_, tokenizer_));
         tickets.push_back(seqs.back()->ticket);
     }
@@ -107,6 +108,12 @@ std::vector<std::shared_ptr<Ticket>> Scheduler::submit(std::vector<SequenceReque
     }
     wake_.notify_all();
     return tickets;
+}
+
+std::shared_ptr<const TokenTable> Scheduler::token_table() {
+    std::call_once(token_table_once_,
+                   [&] { token_table_ = TokenTable::from_tokenizer(tokenizer_); });
+    return token_table_;
 }
 
 SchedulerStats Scheduler::stats() const {
@@ -246,7 +253,7 @@ void Scheduler::start_sequence(std::unique_ptr<Sequence> seq, int32_t slot) {
     seq->slot = slot;
     slots_[slot].busy = true;
     slots_[slot].last_used = ++clock_;
-    for (int32_t t : seq->req.prompt) seq->sampler.accept(t);
+    for (int32_t t : seq->req.prompt) seq->sampler.accept_prompt(t);
     {
         std::lock_guard lock(mutex_);
         stats_.prompt_tokens_reused += static_cast<uint64_t>(seq->cached_prompt);
@@ -330,7 +337,9 @@ void Scheduler::step() {
 void Scheduler::on_logits(Sequence& seq, const float* logits) {
     if (seq.done) return;
     const int32_t id = seq.sampler.sample(logits);
-    if (!seq.req.ignore_eos && tokenizer_.vocab().is_end_of_generation(id)) {
+    // As in generate(): with a grammar, end of generation is allowed only when it is complete.
+    if (id < 0 || ((!seq.req.ignore_eos || seq.sampler.has_grammar()) &&
+                   tokenizer_.vocab().is_end_of_generation(id))) {
         finish(seq, FinishReason::Stop, "", true);
         return;
     }
@@ -343,6 +352,10 @@ void Scheduler::on_logits(Sequence& seq, const float* logits) {
     std::string text = seq.stops.push(seq.decoder.push(id), stopped);
     if (stopped) {
         finish(seq, FinishReason::Stop, std::move(text));
+        return;
+    }
+    if (seq.sampler.grammar_finished()) {
+        finish(seq, FinishReason::Stop, std::move(text), true);
         return;
     }
     // The sampled token enters the cache next step: it needs one more position.

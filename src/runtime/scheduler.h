@@ -120,6 +120,8 @@ class Scheduler {
     void finish(Sequence& seq, FinishReason reason, std::string text = {}, bool flush_held = false,
                 const std::string& error = {});
     void drop_finished();
+    // The tokenizer's token bytes for grammar masks, built on first use (any thread).
+    std::shared_ptr<const TokenTable> token_table();
 
     SchedulerParams params_;
     const tokenizer::Tokenizer& tokenizer_;
@@ -132,6 +134,8 @@ class Scheduler {
     std::deque<std::unique_ptr<Sequence>> waiting_;
     bool stop_ = false;
     SchedulerStats stats_;
+    std::once_flag token_table_once_;
+    std::shared_ptr<const TokenTable> token_table_;
 
     // Owned by the worker thread.
     std::vector<Slot> slots_;
