@@ -109,12 +109,12 @@ TEST_F(Phi3Prompt, EndOfTurnTextsInContentStayText) {
 TEST(GemmaPrompt, EndOfTurnTextsInContentStayText) {
     // A Gemma-3-style vocabulary ("</s>" user-defined at 212) under Gemma's template.
     using namespace tokenizer::testing;
-    model::SyntheticOptions options;
+    tools::SyntheticOptions options;
     options.architecture = "llama";
     options.vocab_path = write_gemma3_style_vocab();
     const std::string path =
         ::testing::TempDir() + "/gemma3-style-" + std::to_string(getpid()) + ".gguf";
-    model::write_synthetic_model(options, path);
+    tools::write_synthetic_model(options, path);
     auto model = model::Model::load(path);
     std::remove(path.c_str());
     auto tok = tokenizer::Tokenizer::from_gguf(model->file());

@@ -367,9 +367,33 @@ TEST_F(ServerTest, InputErrorsAre4xxAndTheServerKeepsAnswering) {
         400);
     expect_error(post("/v1/chat/completions", {{"model", "stories260K"}}), 400);
     const json user_x = {{{"role", "user"}, {"content", "x"}}};
+    // A story model answers a JSON schema only through the grammar.
+    const json schema = {{"type", "object"},
+                         {"properties", {{"ok", {{"type", "boolean"}}}}},
+                         {"required", {"ok"}},
+                         {"additionalProperties", false}};
+    for (int seed : {1, 2, 3}) {
+        json r = post_ok("/v1/chat/completions",
+                         {{"messages", user_x},
+                          {"seed", seed},
+                          {"temperature", 1},
+                          {"max_tokens", 60},
+                          {"response_format",
+                           {{"type", "json_schema"},
+                            {"json_schema", {{"name", "flag"}, {"schema", schema}}}}}});
+        json answer = json::parse(r["choices"][0]["message"]["content"].get<std::string>());
+        ASSERT_TRUE(answer.is_object());
+        EXPECT_EQ(answer.size(), 1u);
+        EXPECT_TRUE(answer["ok"].is_boolean());
+        EXPECT_EQ(r["choices"][0]["finish_reason"], "stop");
+    }
     expect_error(post("/v1/chat/completions",
-                      {{"messages", user_x}, {"response_format", {{"type", "json_object"}}}}),
+                      {{"messages", user_x},
+                       {"response_format",
+                        {{"type", "json_schema"},
+                         {"json_schema", {{"name", "x"}, {"schema", {{"type", "object"}, {"not", json::object()}}}}}}}}),
                  400);
+    expect_error(post("/v1/completions", {{"prompt", "x"}, {"grammar", "root ::= ("}}), 400);
     expect_error(post("/v1/chat/completions", {{"messages", user_x}, {"response_format", "json"}}),
                  400);
     post_ok("/v1/chat/completions",
