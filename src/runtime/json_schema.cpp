@@ -119,7 +119,8 @@ class PatternCompiler {
     std::string compile() {
         const bool start = !re_.empty() && re_[0] == '^';
         if (start) ++pos_;
-        std::string body = alternation(0);
+        bool nullable = false;
+        std::string body = alternation(0, nullable);
         bool end = false;
         if (pos_ < re_.size() && re_[pos_] == '$' && pos_ + 1 == re_.size()) {
             end = true;
@@ -154,13 +155,15 @@ class PatternCompiler {
         return cp;
     }
 
-    std::string alternation(int depth) {
+    std::string alternation(int depth, bool& nullable) {
         if (depth > 32) fail("nests groups too deeply");
-        std::vector<std::string> alts{sequence(depth)};
+        std::vector<std::string> alts{sequence(depth, nullable)};
         while (at('|')) {
             if (depth == 0) top_level_bar_ = true;
             ++pos_;
-            alts.push_back(sequence(depth));
+            bool n = false;
+            alts.push_back(sequence(depth, n));
+            nullable = nullable || n;
         }
         std::string out;
         for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : "") + alts[i];
@@ -268,11 +271,13 @@ class PatternCompiler {
         return "[" + ranges + "]";
     }
 
-    std::string sequence(int depth) {
+    std::string sequence(int depth, bool& nullable) {
         std::string out;
+        nullable = true;
         while (pos_ < re_.size() && !at('|') && !at(')')) {
             if (at('$') && pos_ + 1 == re_.size()) break;
             std::string atom;
+            bool atom_nullable = false;
             const char c = re_[pos_];
             if (c == '(') {
                 ++pos_;
@@ -283,7 +288,7 @@ class PatternCompiler {
                         fail("uses a lookaround or named group '(?'");
                     }
                 }
-                atom = "( " + alternation(depth + 1) + " )";
+                atom = "( " + alternation(depth + 1, atom_nullable) + " )";
                 if (!at(')')) fail("has an unbalanced '('");
                 ++pos_;
             } else if (c == '[') {
@@ -301,8 +306,12 @@ class PatternCompiler {
                 atom = json_char_literal(utf8());
             }
             // Quantifier.
+            // An unbounded repetition of something that can be empty would be left-recursive
+            // in GBNF: it is bounded to 64 more copies instead (a subset of the strings).
             if (at('*') || at('+') || at('?')) {
-                atom += re_[pos_++];
+                const char q = re_[pos_++];
+                if (q != '+') atom_nullable = true;
+                atom = atom_nullable && q != '?' ? "( " + atom + " ){0,64}" : atom + q;
                 if (at('?')) ++pos_;  // lazy: same strings
             } else if (at('{')) {
                 const size_t close = re_.find('}', pos_);
@@ -323,14 +332,18 @@ class PatternCompiler {
                         const int n = number(rest);
                         if (n < m) fail("has a repetition with max below min");
                         bound += std::to_string(n);
+                    } else if (atom_nullable) {
+                        bound += std::to_string(m + 64);
                     }
                 }
+                if (m == 0) atom_nullable = true;
                 if (m > kMaxCount) fail("repeats more than 1000 times");
                 atom = "( " + atom + " ){" + bound + "}";
                 pos_ = close + 1;
                 if (at('?')) ++pos_;
             }
             out += (out.empty() ? "" : " ") + atom;
+            nullable = nullable && atom_nullable;
         }
         return out.empty() ? "\"\"" : out;
     }

@@ -359,6 +359,9 @@ TEST(JsonSchema, PatternsMatchLikeARegex) {
         {"^\\w+@\\w+\\.com$", {"me@x.com"}, {"me@x.org", "@x.com"}},
         {"^x\\s?y$", {"xy", "x y"}, {"x  y"}},
         {"^(?:ab)*?c{2}$", {"cc", "ababcc"}, {"c", "abc"}},
+        // Repetitions of what can be empty (a fuzzer find: they were left-recursive GBNF).
+        {"^(| foo|ba[_rz])+?x*$", {"", " foobar", "ba_xx"}, {"fo"}},
+        {"^(a*b?)*c$", {"c", "aabbac"}, {"d"}},
     };
     for (const Case& c : cases) {
         auto g = grammar_from_json_schema(nlohmann::json{{"type", "string"}, {"pattern", c.pattern}});
