@@ -80,17 +80,59 @@ function checkCall(call) {
   assert.ok(validate(args), `${call.function.arguments}: ${ajv.errorsText(validate.errors)}`);
 }
 
+// Completes a JSON prefix with the fewest characters (close the string, finish a literal or
+// number, add a value after a key or colon, close the brackets); JSON.parse then judges it.
+function completeJsonPrefix(text) {
+  const stack = [];
+  let inString = false, escaped = false, afterKey = false;
+  for (const ch of text) {
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (ch === '\\') escaped = true;
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === '"') inString = true;
+    else if (ch === '{' || ch === '[') stack.push(ch);
+    else if (ch === '}' || ch === ']') stack.pop();
+  }
+  let t = text;
+  if (inString) {
+    if (escaped) t += 'n';
+    t = t.replace(/\\u[0-9a-fA-F]{0,3}$/, '') + '"';
+  }
+  t = t.trimEnd();
+  const literal = /(t(r(u)?)?|f(a(l(s)?)?)?|n(u(l)?)?)$/.exec(t);
+  if (literal && !/[A-Za-z"]/.test(t.at(-literal[0].length - 1) ?? '')) {
+    const word = ['true', 'false', 'null'].find((w) => w.startsWith(literal[0]));
+    t += word.slice(literal[0].length);
+  }
+  if (/[-+.eE]$/.test(t)) t += '0';
+  if (t.endsWith(',')) t = t.slice(0, -1);
+  if (t.endsWith(':')) t += 'null';
+  // A key just closed inside an object: give it a value.
+  if (stack.at(-1) === '{' && t.endsWith('"')) {
+    const before = t.slice(0, t.lastIndexOf('"', t.length - 2)).trimEnd();
+    if (before.endsWith('{') || before.endsWith(',')) t += ':null';
+  }
+  for (let i = stack.length - 1; i >= 0; --i) t += stack[i] === '{' ? '}' : ']';
+  return t;
+}
+
 test('response_format json_object gives a JSON object at temperature 1', async () => {
+  // stories260K keeps writing its story inside a JSON string, so most answers hit max_tokens:
+  // a finished answer must parse, a cut one must be the start of a JSON object.
+  assert.deepEqual(JSON.parse(completeJsonPrefix('{"a": [1, {"b": "x\\')), { a: [1, { b: 'x\n' }] });
+  assert.throws(() => JSON.parse(completeJsonPrefix('{"a": }')));
   for (const seed of seeds) {
     const r = await client.chat.completions.create({
-      model, messages: story, temperature: 1, seed, max_tokens: 200,
+      model, messages: story, temperature: 1, seed, max_tokens: 120,
       response_format: { type: 'json_object' },
     });
     const text = r.choices[0].message.content;
-    assert.equal(r.choices[0].finish_reason, 'stop', text);
-    const value = JSON.parse(text);
-    assert.equal(typeof value, 'object');
-    assert.ok(value !== null && !Array.isArray(value), text);
+    const complete = r.choices[0].finish_reason === 'stop';
+    const value = JSON.parse(complete ? text : completeJsonPrefix(text));
+    assert.ok(typeof value === 'object' && value !== null && !Array.isArray(value), text);
   }
 });
 
@@ -128,6 +170,7 @@ test('tool_choice required forces a valid call of some tool', async () => {
   for (const seed of seeds) {
     const r = await client.chat.completions.create({
       model, messages: story, temperature: 1, seed, max_tokens: 200, tools, tool_choice: 'required',
+      parallel_tool_calls: false,
     });
     const choice = r.choices[0];
     assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(choice.message));
@@ -161,7 +204,7 @@ test('streamed forced tool calls arrive as OpenAI streams them', async () => {
   for (const seed of seeds) {
     const stream = await client.chat.completions.create({
       model, messages: story, temperature: 1, seed, max_tokens: 200, tools, tool_choice: 'required',
-      stream: true,
+      parallel_tool_calls: false, stream: true,
     });
     const calls = [];
     let finish = null;
