@@ -9,6 +9,7 @@
 #endif
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -1046,40 +1047,42 @@ void block32_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
 
 }  // namespace
 
-void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
-                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
-                     int64_t row_end) {
-    const tile::RepackedCall call{
-        activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end};
-    switch (w.type) {
-        case gguf::TensorType::Q4_K:
-            return superblock_x16_matmul<BlockQ4_Kx16>(w, call);
-        case gguf::TensorType::Q5_K:
-            return superblock_x16_matmul<BlockQ5_Kx16>(w, call);
-        case gguf::TensorType::Q6_K:
-            return superblock_x16_matmul<BlockQ6_Kx16>(w, call);
-        case gguf::TensorType::Q3_K:
-            return superblock_x16_matmul<BlockQ3_Kx16>(w, call);
-        case gguf::TensorType::Q2_K:
-            return superblock_x16_matmul<BlockQ2_Kx16>(w, call);
-        case gguf::TensorType::IQ4_XS:
-            return superblock_x16_matmul<BlockIQ4_XSx16>(w, call);
-        case gguf::TensorType::Q4_0:
-            return block32_x16_matmul<BlockQ4_0x16>(w, call);
-        case gguf::TensorType::Q8_0:
-            return block32_x16_matmul<BlockQ8_0x16>(w, call);
-        case gguf::TensorType::Q4_1:
-            return block32_x16_matmul<BlockQ4_1x16>(w, call);
-        case gguf::TensorType::Q5_0:
-            return block32_x16_matmul<BlockQ5_0x16>(w, call);
-        case gguf::TensorType::Q5_1:
-            return block32_x16_matmul<BlockQ5_1x16>(w, call);
-        case gguf::TensorType::IQ4_NL:
-            return block32_x16_matmul<BlockIQ4_NLx16>(w, call);
-        default:
-            break;  // can_repack() admits no other type
+// Tokens in tiles of kTokenTile (kernels/matmul.h), each through the layout's kernel.
+template <typename Packed>
+void matmul_x16(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end) {
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
+        const tile::RepackedCall call{activations + t0 * activation_row_bytes,
+                                      activation_row_bytes,
+                                      std::min(n_tokens - t0, kTokenTile),
+                                      y + t0 * y_stride,
+                                      y_stride,
+                                      row_begin,
+                                      row_end};
+        if constexpr (Packed::kColumns == kSuperBlock)
+            superblock_x16_matmul<Packed>(w, call);
+        else
+            block32_x16_matmul<Packed>(w, call);
     }
 }
+
+// The packed layouts with AVX-512 kernels (kernels/type_traits.cpp).
+#define HEARTH_PACKED_KERNEL(Packed)                                                               \
+    template void matmul_x16<Packed>(const WeightMatrix&, const uint8_t*, size_t, int64_t, float*, \
+                                     size_t, int64_t, int64_t);
+HEARTH_PACKED_KERNEL(BlockQ2_Kx16)
+HEARTH_PACKED_KERNEL(BlockQ3_Kx16)
+HEARTH_PACKED_KERNEL(BlockQ4_Kx16)
+HEARTH_PACKED_KERNEL(BlockQ5_Kx16)
+HEARTH_PACKED_KERNEL(BlockQ6_Kx16)
+HEARTH_PACKED_KERNEL(BlockIQ4_XSx16)
+HEARTH_PACKED_KERNEL(BlockQ4_0x16)
+HEARTH_PACKED_KERNEL(BlockQ4_1x16)
+HEARTH_PACKED_KERNEL(BlockQ5_0x16)
+HEARTH_PACKED_KERNEL(BlockQ5_1x16)
+HEARTH_PACKED_KERNEL(BlockQ8_0x16)
+HEARTH_PACKED_KERNEL(BlockIQ4_NLx16)
+#undef HEARTH_PACKED_KERNEL
 
 }  // namespace hearth::kernels::avx512
 
@@ -1445,35 +1448,38 @@ void matmul_block32(const WeightMatrix& w, const uint8_t* activations, size_t ac
 
 }  // namespace
 
-void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
-                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
-                     int64_t row_end) {
-    switch (w.type) {
-        case gguf::TensorType::Q4_K:
-            configure_tiles(32);
-            return for_each_pass<BlockQ4_Kx16>(
-                w, kSuperBlock, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin,
-                row_end, [](const PassArgs<BlockQ4_Kx16>& args, int64_t, int g, int t) {
-                    dispatch(g, t, [&](auto R, auto T) { q4_k_pass<R, T>(args); });
-                });
-        case gguf::TensorType::Q6_K:
-            configure_tiles(16);
-            return for_each_pass<BlockQ6_Kx16>(
-                w, kSuperBlock, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin,
-                row_end, [](const PassArgs<BlockQ6_Kx16>& args, int64_t, int g, int t) {
-                    dispatch(g, t, [&](auto R, auto T) { q6_k_pass<R, T>(args); });
-                });
-        case gguf::TensorType::Q4_0:
-            configure_tiles(32);
-            return matmul_block32<BlockQ4_0x16>(w, activations, activation_row_bytes, n_tokens, y,
-                                                y_stride, row_begin, row_end);
-        case gguf::TensorType::Q8_0:
-            configure_tiles(32);
-            return matmul_block32<BlockQ8_0x16>(w, activations, activation_row_bytes, n_tokens, y,
-                                                y_stride, row_begin, row_end);
-        default:
-            break;  // can_repack() admits no other type
+template <typename Packed>
+void matmul_tiles(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                  int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end) {
+    if constexpr (std::is_same_v<Packed, BlockQ4_Kx16>) {
+        configure_tiles(32);
+        for_each_pass<BlockQ4_Kx16>(
+            w, kSuperBlock, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin,
+            row_end, [](const PassArgs<BlockQ4_Kx16>& args, int64_t, int g, int t) {
+                dispatch(g, t, [&](auto R, auto T) { q4_k_pass<R, T>(args); });
+            });
+    } else if constexpr (std::is_same_v<Packed, BlockQ6_Kx16>) {
+        configure_tiles(16);
+        for_each_pass<BlockQ6_Kx16>(
+            w, kSuperBlock, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin,
+            row_end, [](const PassArgs<BlockQ6_Kx16>& args, int64_t, int g, int t) {
+                dispatch(g, t, [&](auto R, auto T) { q6_k_pass<R, T>(args); });
+            });
+    } else {  // Q4_0, Q8_0
+        configure_tiles(32);
+        matmul_block32<Packed>(w, activations, activation_row_bytes, n_tokens, y, y_stride,
+                               row_begin, row_end);
     }
 }
+
+// The packed layouts with AMX kernels (kernels/type_traits.cpp).
+#define HEARTH_PACKED_KERNEL(Packed)                                                         \
+    template void matmul_tiles<Packed>(const WeightMatrix&, const uint8_t*, size_t, int64_t, \
+                                       float*, size_t, int64_t, int64_t);
+HEARTH_PACKED_KERNEL(BlockQ4_Kx16)
+HEARTH_PACKED_KERNEL(BlockQ6_Kx16)
+HEARTH_PACKED_KERNEL(BlockQ4_0x16)
+HEARTH_PACKED_KERNEL(BlockQ8_0x16)
+#undef HEARTH_PACKED_KERNEL
 
 }  // namespace hearth::kernels::amx
