@@ -34,6 +34,10 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*(?:"([^"]+)"|<([^>]+)>)')
 KNOWN_CYCLES = {
     ("tokenizer/bpe", "tokenizer/spm", "tokenizer/tokenizer", "tokenizer/wpm"):
         "spm, bpe and wpm implement tokenizer.h's interface; tokenizer.cpp's factory creates them",
+    ("kernels/repack", "kernels/type_traits"):
+        "each type's table row points at its repack function and packed kernels (repack.h); "
+        "repack.cpp's whole-matrix repack reads the row. To go: move the matrix-level functions "
+        "(can_repack, repacked_bytes, repack) into their own unit",
 }
 
 

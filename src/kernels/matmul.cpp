@@ -11,10 +11,6 @@ namespace hearth::kernels {
 
 namespace {
 
-// Prompt processing walks tokens in tiles of this many: their 8-bit activations (about 150 KB
-// for a 2048-wide Q8_K row set) stay in L2 while the thread streams its weight rows past them,
-// so each weight block comes from memory once per tile instead of once per token.
-constexpr int64_t kTokenTile = 64;
 // Rows handed to a tile kernel per call: enough to amortize the call, few enough to keep the
 // output rows of the tile in L1.
 constexpr int64_t kRowTile = 16;
@@ -62,30 +58,35 @@ void tile_with_vec_dot(const TypeTraits& tt, const WeightMatrix& w, int64_t r0, 
     }
 }
 
+// Rows [begin, end) through the row's packed kernel: AMX for whole groups of 16 tokens of each
+// token tile when the row has AMX kernels and AMX is in use, the level's kernel for the rest
+// (and for everything otherwise).
+void matmul_packed(const TypeTraits& tt, const WeightMatrix& w, const Activations& act,
+                   int64_t n_tokens, float* y, int64_t begin, int64_t end) {
+    const PackedMatmulFn amx = amx_enabled() ? tt.packed_matmul_amx : nullptr;
+    if (!amx) {
+        tt.packed_matmul(w, act.data, act.row_bytes, n_tokens, y, w.rows, begin, end);
+        return;
+    }
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
+        const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
+        const int64_t t_amx = t0 + (t1 - t0) / 16 * 16;
+        if (t_amx > t0)
+            amx(w, act.data + t0 * act.row_bytes, act.row_bytes, t_amx - t0, y + t0 * w.rows,
+                w.rows, begin, end);
+        if (t1 > t_amx)
+            tt.packed_matmul(w, act.data + t_amx * act.row_bytes, act.row_bytes, t1 - t_amx,
+                             y + t_amx * w.rows, w.rows, begin, end);
+    }
+}
+
 void matmul_rows(const TypeTraits& tt, const WeightMatrix& w, const Activations& act,
                  int64_t n_tokens, float* y, int64_t begin, int64_t end) {
     // Row ranges come in whole row tiles (16), so they match the repacked row groups; a range
-    // that does not (a group behind a matrix of odd size) takes the plain path.
-    const CpuLevel level = cpu_level();
-    if (w.repacked && level == CpuLevel::Avx2 && has_repacked_kernels(w.type, level) &&
-        begin % kRepackRows == 0 && end % kRepackRows == 0) {
-        avx2::matmul_repacked(w, act.data, act.row_bytes, n_tokens, y, w.rows, begin, end);
-        return;
-    }
-    if (w.repacked && level == CpuLevel::Avx512 && begin % kRepackRows == 0 &&
-        end % kRepackRows == 0) {
-        const bool amx = amx_enabled() && has_amx_kernels(w.type);
-        for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
-            const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
-            // AMX takes whole groups of 16 tokens, AVX-512 the rest (and decode).
-            const int64_t t_amx = amx ? t0 + (t1 - t0) / 16 * 16 : t0;
-            if (t_amx > t0)
-                amx::matmul_repacked(w, act.data + t0 * act.row_bytes, act.row_bytes, t_amx - t0,
-                                     y + t0 * w.rows, w.rows, begin, end);
-            if (t1 > t_amx)
-                avx512::matmul_repacked(w, act.data + t_amx * act.row_bytes, act.row_bytes,
-                                        t1 - t_amx, y + t_amx * w.rows, w.rows, begin, end);
-        }
+    // that does not (a group behind a matrix of odd size) takes the plain path, as does a
+    // repacked matrix at a level without a kernel for its layout (HEARTH_CPU, tests).
+    if (w.repacked && tt.packed_matmul && begin % kRepackRows == 0 && end % kRepackRows == 0) {
+        matmul_packed(tt, w, act, n_tokens, y, begin, end);
         return;
     }
     if (n_tokens == 1) {

@@ -954,29 +954,30 @@ struct Q8_0Rows {
 
 // Each 16-row group 8 rows at a time (both halves while the group is in cache), tokens in
 // passes of 4, 2 and 1.
-void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
-                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
-                     int64_t row_end) {
+template <typename Packed>
+void matmul_x8(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+               int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end) {
     const tile::RepackedCall call{
         activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, row_end};
-    switch (w.type) {
-        case gguf::TensorType::Q4_K:
-            return superblock_x8_matmul<BlockQ4_Kx16>(w, call);
-        case gguf::TensorType::Q5_K:
-            return superblock_x8_matmul<BlockQ5_Kx16>(w, call);
-        case gguf::TensorType::Q6_K:
-            return superblock_x8_matmul<BlockQ6_Kx16>(w, call);
-        case gguf::TensorType::Q3_K:
-            return superblock_x8_matmul<BlockQ3_Kx16>(w, call);
-        case gguf::TensorType::Q2_K:
-            return superblock_x8_matmul<BlockQ2_Kx16>(w, call);
-        case gguf::TensorType::Q4_0:
-            return block32_x8_matmul<BlockQ4_0x16, Q4_0Rows>(w, call);
-        case gguf::TensorType::Q8_0:
-            return block32_x8_matmul<BlockQ8_0x16, Q8_0Rows>(w, call);
-        default:
-            break;  // has_repacked_kernels() admits no other type on AVX2
-    }
+    if constexpr (Packed::kColumns == kSuperBlock)
+        superblock_x8_matmul<Packed>(w, call);
+    else if constexpr (std::is_same_v<Packed, BlockQ4_0x16>)
+        block32_x8_matmul<Packed, Q4_0Rows>(w, call);
+    else
+        block32_x8_matmul<Packed, Q8_0Rows>(w, call);
 }
+
+// The packed layouts with AVX2 kernels (kernels/type_traits.cpp).
+#define HEARTH_PACKED_KERNEL(Packed)                                                              \
+    template void matmul_x8<Packed>(const WeightMatrix&, const uint8_t*, size_t, int64_t, float*, \
+                                    size_t, int64_t, int64_t);
+HEARTH_PACKED_KERNEL(BlockQ2_Kx16)
+HEARTH_PACKED_KERNEL(BlockQ3_Kx16)
+HEARTH_PACKED_KERNEL(BlockQ4_Kx16)
+HEARTH_PACKED_KERNEL(BlockQ5_Kx16)
+HEARTH_PACKED_KERNEL(BlockQ6_Kx16)
+HEARTH_PACKED_KERNEL(BlockQ4_0x16)
+HEARTH_PACKED_KERNEL(BlockQ8_0x16)
+#undef HEARTH_PACKED_KERNEL
 
 }  // namespace hearth::kernels::avx2

@@ -84,7 +84,7 @@ void for_each_token_pass(int64_t n_tokens, Pass pass) {
     }
 }
 
-// The arguments of every matmul_repacked (repack.h): rows [row_begin, row_end) of a repacked
+// The arguments of every packed kernel (repack.h): rows [row_begin, row_end) of a repacked
 // matrix against n_tokens activation rows, into y[t * y_stride + r].
 struct RepackedCall {
     const uint8_t* activations;

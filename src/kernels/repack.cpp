@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "kernels/fp16.h"
+#include "kernels/type_traits.h"
 
 namespace hearth::kernels {
 
@@ -271,60 +272,30 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ8_0x1
     }
 }
 
-template <typename Packed>
-void repack_groups(const WeightMatrix& w, int64_t columns_per_block, uint8_t* out,
-                   int64_t group_begin, int64_t group_end) {
-    const int64_t n_blocks = w.cols / columns_per_block;
-    auto* dst = reinterpret_cast<Packed*>(out);
-    for (int64_t group = group_begin; group < group_end; ++group) {
-        const uint8_t* rows[kRepackRows];
-        for (int r = 0; r < kRepackRows; ++r) rows[r] = w.row(group * kRepackRows + r);
-        for (int64_t b = 0; b < n_blocks; ++b) repack_block(rows, b, dst[group * n_blocks + b]);
-    }
-}
-
-// Columns per block and bytes per 16-row block of each repackable type (0: not repackable).
-struct PackedShape {
-    int64_t columns = 0;
-    size_t bytes = 0;
-};
-PackedShape packed_shape(gguf::TensorType type) {
-    switch (type) {
-        case gguf::TensorType::Q2_K:
-            return {kSuperBlock, sizeof(BlockQ2_Kx16)};
-        case gguf::TensorType::Q3_K:
-            return {kSuperBlock, sizeof(BlockQ3_Kx16)};
-        case gguf::TensorType::Q4_K:
-            return {kSuperBlock, sizeof(BlockQ4_Kx16)};
-        case gguf::TensorType::Q5_K:
-            return {kSuperBlock, sizeof(BlockQ5_Kx16)};
-        case gguf::TensorType::Q6_K:
-            return {kSuperBlock, sizeof(BlockQ6_Kx16)};
-        case gguf::TensorType::IQ4_XS:
-            return {kSuperBlock, sizeof(BlockIQ4_XSx16)};
-        case gguf::TensorType::Q4_0:
-            return {32, sizeof(BlockQ4_0x16)};
-        case gguf::TensorType::Q8_0:
-            return {32, sizeof(BlockQ8_0x16)};
-        case gguf::TensorType::Q4_1:
-            return {32, sizeof(BlockQ4_1x16)};
-        case gguf::TensorType::Q5_0:
-            return {32, sizeof(BlockQ5_0x16)};
-        case gguf::TensorType::Q5_1:
-            return {32, sizeof(BlockQ5_1x16)};
-        case gguf::TensorType::IQ4_NL:
-            return {32, sizeof(BlockIQ4_NLx16)};
-        default:
-            return {};
-    }
-}
-
 }  // namespace
 
+template <typename Packed>
+void repack_block_x16(const uint8_t* const* rows, int64_t block, uint8_t* out) {
+    repack_block(rows, block, *reinterpret_cast<Packed*>(out));
+}
+template void repack_block_x16<BlockQ2_Kx16>(const uint8_t* const*, int64_t, uint8_t*);
+template void repack_block_x16<BlockQ3_Kx16>(const uint8_t* const*, int64_t, uint8_t*);
+template void repack_block_x16<BlockQ4_Kx16>(const uint8_t* const*, int64_t, uint8_t*);
+template void repack_block_x16<BlockQ5_Kx16>(const uint8_t* const*, int64_t, uint8_t*);
+template void repack_block_x16<BlockQ6_Kx16>(const uint8_t* const*, int64_t, uint8_t*);
+template void repack_block_x16<BlockIQ4_XSx16>(const uint8_t* const*, int64_t, uint8_t*);
+template void repack_block_x16<BlockQ4_0x16>(const uint8_t* const*, int64_t, uint8_t*);
+template void repack_block_x16<BlockQ4_1x16>(const uint8_t* const*, int64_t, uint8_t*);
+template void repack_block_x16<BlockQ5_0x16>(const uint8_t* const*, int64_t, uint8_t*);
+template void repack_block_x16<BlockQ5_1x16>(const uint8_t* const*, int64_t, uint8_t*);
+template void repack_block_x16<BlockQ8_0x16>(const uint8_t* const*, int64_t, uint8_t*);
+template void repack_block_x16<BlockIQ4_NLx16>(const uint8_t* const*, int64_t, uint8_t*);
+
 bool can_repack(const WeightMatrix& w) {
-    const PackedShape shape = packed_shape(w.type);
-    return shape.columns > 0 && w.rows > 0 && w.rows % kRepackRows == 0 &&
-           w.cols % shape.columns == 0;
+    if (!is_supported(w.type)) return false;
+    const PackedLayout& packed = traits(w.type).packed;
+    return packed.columns > 0 && w.rows > 0 && w.rows % kRepackRows == 0 &&
+           w.cols % packed.columns == 0;
 }
 
 const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_row_bytes,
@@ -344,58 +315,30 @@ const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_
 }
 
 bool has_repacked_kernels(gguf::TensorType type, CpuLevel level) {
-    switch (level) {
-        case CpuLevel::Avx512:
-            return packed_shape(type).columns > 0;
-        case CpuLevel::Avx2:
-            return type == gguf::TensorType::Q2_K || type == gguf::TensorType::Q3_K ||
-                   type == gguf::TensorType::Q4_K || type == gguf::TensorType::Q5_K ||
-                   type == gguf::TensorType::Q6_K || type == gguf::TensorType::Q4_0 ||
-                   type == gguf::TensorType::Q8_0;
-        default:
-            return false;
-    }
+    return is_supported(type) && traits(type, level).packed_matmul != nullptr;
 }
 
 bool has_amx_kernels(gguf::TensorType type) {
-    return type == gguf::TensorType::Q4_K || type == gguf::TensorType::Q6_K ||
-           type == gguf::TensorType::Q4_0 || type == gguf::TensorType::Q8_0;
+    return is_supported(type) && traits(type, CpuLevel::Avx512).packed_matmul_amx != nullptr;
 }
 
 size_t repacked_bytes(const WeightMatrix& w) {
-    const PackedShape shape = packed_shape(w.type);
-    return static_cast<size_t>(w.rows / kRepackRows) * static_cast<size_t>(w.cols / shape.columns) *
-           shape.bytes;
+    const PackedLayout& packed = traits(w.type).packed;
+    return static_cast<size_t>(w.rows / kRepackRows) *
+           static_cast<size_t>(w.cols / packed.columns) * packed.bytes;
 }
 
 void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end) {
-    switch (w.type) {
-        case gguf::TensorType::Q2_K:
-            return repack_groups<BlockQ2_Kx16>(w, kSuperBlock, out, group_begin, group_end);
-        case gguf::TensorType::Q3_K:
-            return repack_groups<BlockQ3_Kx16>(w, kSuperBlock, out, group_begin, group_end);
-        case gguf::TensorType::Q4_K:
-            return repack_groups<BlockQ4_Kx16>(w, kSuperBlock, out, group_begin, group_end);
-        case gguf::TensorType::Q5_K:
-            return repack_groups<BlockQ5_Kx16>(w, kSuperBlock, out, group_begin, group_end);
-        case gguf::TensorType::Q6_K:
-            return repack_groups<BlockQ6_Kx16>(w, kSuperBlock, out, group_begin, group_end);
-        case gguf::TensorType::IQ4_XS:
-            return repack_groups<BlockIQ4_XSx16>(w, kSuperBlock, out, group_begin, group_end);
-        case gguf::TensorType::Q4_0:
-            return repack_groups<BlockQ4_0x16>(w, 32, out, group_begin, group_end);
-        case gguf::TensorType::Q8_0:
-            return repack_groups<BlockQ8_0x16>(w, 32, out, group_begin, group_end);
-        case gguf::TensorType::Q4_1:
-            return repack_groups<BlockQ4_1x16>(w, 32, out, group_begin, group_end);
-        case gguf::TensorType::Q5_0:
-            return repack_groups<BlockQ5_0x16>(w, 32, out, group_begin, group_end);
-        case gguf::TensorType::Q5_1:
-            return repack_groups<BlockQ5_1x16>(w, 32, out, group_begin, group_end);
-        case gguf::TensorType::IQ4_NL:
-            return repack_groups<BlockIQ4_NLx16>(w, 32, out, group_begin, group_end);
-        default:
-            throw Error("cannot repack a " + std::string(gguf::type_name(w.type)) + " matrix");
+    const PackedLayout& packed = traits(w.type).packed;
+    if (!packed.repack_block)
+        throw Error("cannot repack a " + std::string(gguf::type_name(w.type)) + " matrix");
+    const int64_t n_blocks = w.cols / packed.columns;
+    for (int64_t group = group_begin; group < group_end; ++group) {
+        const uint8_t* rows[kRepackRows];
+        for (int r = 0; r < kRepackRows; ++r) rows[r] = w.row(group * kRepackRows + r);
+        for (int64_t b = 0; b < n_blocks; ++b)
+            packed.repack_block(rows, b,
+                                out + static_cast<size_t>(group * n_blocks + b) * packed.bytes);
     }
 }
 

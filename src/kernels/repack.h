@@ -23,6 +23,7 @@ constexpr int kRepackRows = 16;
 // Row r's 4 bytes of a level group g (columns 8g .. 8g+7): byte i holds the level of column
 // 8g+i in its low nibble and of column 8g+4+i in its high nibble.
 struct BlockQ4_Kx16 {
+    static constexpr int64_t kColumns = kSuperBlock;
     uint16_t d[kRepackRows];          // fp16 super-block scale of each row
     uint16_t dmin[kRepackRows];       // fp16 super-block scale of the mins
     uint8_t scales[8][kRepackRows];   // 6-bit scale of sub-block j (32 columns) of each row
@@ -37,6 +38,7 @@ static_assert(sizeof(BlockQ4_Kx16) == kRepackRows * sizeof(BlockQ4_K) + 64);
 // of row r's byte i is that of column 32j + 8k + 4p + i (group 4j+k, part p of BlockQ4_Kx16),
 // so one shift and one mask bring a part's bits to bit 4 of the level bytes.
 struct BlockQ5_Kx16 {
+    static constexpr int64_t kColumns = kSuperBlock;
     BlockQ4_Kx16 low;
     uint8_t qh[8][kRepackRows * 4];
 };
@@ -53,6 +55,7 @@ inline const BlockQ4_Kx16& k4_low_bits(const BlockQ5_Kx16& blk) {
 // 16 rows x 256 columns of IQ4_XS: the nibble groups as in BlockQ4_Kx16 (indices into
 // kIQ4Values), and each row's sub-block scales unpacked (ls - 32).
 struct BlockIQ4_XSx16 {
+    static constexpr int64_t kColumns = kSuperBlock;
     uint16_t d[kRepackRows];
     int8_t scales[8][kRepackRows];
     uint8_t qs[32][kRepackRows * 4];
@@ -64,6 +67,7 @@ static_assert(sizeof(BlockIQ4_XSx16) == kRepackRows * sizeof(BlockIQ4_XS) + 32);
 // byte i holds those of columns 16j+i, +4, +8, +12 at bits 0-1, 2-3, 4-5, 6-7, so each is
 // shifted to bits 4-5 and merged with one vpternlogd.
 struct BlockQ6_Kx16 {
+    static constexpr int64_t kColumns = kSuperBlock;
     uint16_t d[kRepackRows];
     int8_t scales[16][kRepackRows];  // sub-block j's scale of each row
     uint8_t ql[32][kRepackRows * 4];
@@ -75,6 +79,7 @@ static_assert(sizeof(BlockQ6_Kx16) == kRepackRows * sizeof(BlockQ6_K));
 // 16j+15) in ql[j] as in BlockQ3_Kx16, and each row's scale byte (scale | min << 4) as Q2_K
 // stores it. The same bytes as the original rows.
 struct BlockQ2_Kx16 {
+    static constexpr int64_t kColumns = kSuperBlock;
     uint16_t d[kRepackRows];
     uint16_t dmin[kRepackRows];
     uint8_t scales[16][kRepackRows];
@@ -88,6 +93,7 @@ static_assert(sizeof(BlockQ2_Kx16) == kRepackRows * sizeof(BlockQ2_K));
 // 2-3, 4-5, 6-7. The third bits of sub-blocks 2m and 2m+1 in qh[m]: bit 4s+k of row r's byte
 // i is that of column 16(2m+s)+4k+i, so one shift and one mask bring them to bit 2.
 struct BlockQ3_Kx16 {
+    static constexpr int64_t kColumns = kSuperBlock;
     uint16_t d[kRepackRows];
     int8_t scales[16][kRepackRows];  // sub-block j's scale (6-bit value - 32) of each row
     uint8_t ql[16][kRepackRows * 4];
@@ -98,6 +104,7 @@ static_assert(sizeof(BlockQ3_Kx16) == kRepackRows * sizeof(BlockQ3_K) + 64);
 // 16 rows x 32 columns of Q4_0. Level group g (columns 8g .. 8g+7) as in BlockQ4_Kx16; the
 // levels keep their +8 offset (vpdpbusd wants unsigned weights), taken off per block.
 struct BlockQ4_0x16 {
+    static constexpr int64_t kColumns = kBlock32;
     uint16_t d[kRepackRows];
     uint8_t qs[4][kRepackRows * 4];
 };
@@ -105,6 +112,7 @@ static_assert(sizeof(BlockQ4_0x16) == kRepackRows * sizeof(BlockQ4_0));
 
 // 16 rows x 32 columns of IQ4_NL: as BlockQ4_0x16, the nibbles being indices into kIQ4Values.
 struct BlockIQ4_NLx16 {
+    static constexpr int64_t kColumns = kBlock32;
     uint16_t d[kRepackRows];
     uint8_t qs[4][kRepackRows * 4];
 };
@@ -112,6 +120,7 @@ static_assert(sizeof(BlockIQ4_NLx16) == kRepackRows * sizeof(BlockIQ4_NL));
 
 // 16 rows x 32 columns of Q4_1: as BlockQ4_0x16 (levels 0..15), with each row's min.
 struct BlockQ4_1x16 {
+    static constexpr int64_t kColumns = kBlock32;
     uint16_t d[kRepackRows];
     uint16_t m[kRepackRows];
     uint8_t qs[4][kRepackRows * 4];
@@ -121,12 +130,14 @@ static_assert(sizeof(BlockQ4_1x16) == kRepackRows * sizeof(BlockQ4_1));
 // Q5_0 and Q5_1: the low 4 bits as in BlockQ4_0x16, the fifth bits as byte masks: bit 4r+i of
 // qh[g][p] is set where row r's column 8g+4p+i has a level of 16 or more.
 struct BlockQ5_0x16 {
+    static constexpr int64_t kColumns = kBlock32;
     uint16_t d[kRepackRows];
     uint8_t qs[4][kRepackRows * 4];
     uint64_t qh[4][2];
 };
 static_assert(sizeof(BlockQ5_0x16) == kRepackRows * sizeof(BlockQ5_0));
 struct BlockQ5_1x16 {
+    static constexpr int64_t kColumns = kBlock32;
     uint16_t d[kRepackRows];
     uint16_t m[kRepackRows];
     uint8_t qs[4][kRepackRows * 4];
@@ -137,13 +148,14 @@ static_assert(sizeof(BlockQ5_1x16) == kRepackRows * sizeof(BlockQ5_1));
 // 16 rows x 32 columns of Q8_0. Group g holds columns 4g .. 4g+3, row by row, each level
 // stored as level + 128 (unsigned for vpdpbusd; the offset is taken off per block).
 struct BlockQ8_0x16 {
+    static constexpr int64_t kColumns = kBlock32;
     uint16_t d[kRepackRows];
     uint8_t qs[8][kRepackRows * 4];
 };
 static_assert(sizeof(BlockQ8_0x16) == kRepackRows * sizeof(BlockQ8_0));
 
-// Whether `w` can be repacked: Q2_K .. Q6_K, IQ4_XS, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or IQ4_NL
-// with whole groups of 16 rows.
+// Whether `w` can be repacked: its type has a packed layout (kernels/type_traits.h
+// TypeTraits::packed) and whole groups of 16 rows.
 bool can_repack(const WeightMatrix& w);
 // Bytes the repacked copy of `w` takes.
 size_t repacked_bytes(const WeightMatrix& w);
@@ -151,6 +163,11 @@ size_t repacked_bytes(const WeightMatrix& w);
 // `out`, which holds repacked_bytes(w) bytes: group G's blocks are contiguous, at
 // G * (cols / block size) + b. Ranges may be written in parallel.
 void repack(const WeightMatrix& w, uint8_t* out, int64_t group_begin, int64_t group_end);
+
+// Block `block` of 16 rows (rows[r]: row r's first block) into one Packed block at `out`: the
+// RepackBlockFn of the packed layouts above.
+template <typename Packed>
+void repack_block_x16(const uint8_t* const* rows, int64_t block, uint8_t* out);
 
 // A 64-byte aligned buffer; big ones ask the kernel for huge pages (fewer TLB misses when
 // decode streams through the weights).
@@ -187,34 +204,35 @@ struct Block32Terms {
 const Block32Terms* block32_terms(const uint8_t* activations, size_t activation_row_bytes,
                                   int64_t n_tokens, int64_t n_blocks);
 
-// Whether `level` has kernels for the repacked layout of `type` (the loader repacks only
-// then): AVX-512 for all that can_repack() takes; AVX2 for Q2_K .. Q6_K, Q4_0 and Q8_0.
+// Whether `level` has a kernel for the repacked layout of `type` (its TypeTraits::packed_matmul;
+// the loader repacks only then).
 bool has_repacked_kernels(gguf::TensorType type, CpuLevel level);
-// Whether amx::matmul_repacked takes `type` (Q4_K, Q6_K, Q4_0, Q8_0; the other repacked
-// types stay on AVX-512).
+// Whether `type` has AMX kernels (its AVX-512 TypeTraits::packed_matmul_amx).
 bool has_amx_kernels(gguf::TensorType type);
 
+// The packed kernels (TypeTraits::packed_matmul / packed_matmul_amx), one per packed block type
+// (defined for the ones its file instantiates): y[t * y_stride + r] for rows [row_begin,
+// row_end) (multiples of 16) of `w`, whose `repacked` copy is used, against n_tokens rows of
+// activations in the type's vec_dot_type (Q8_K for the k-quants, Q8_0 for the 32-column formats).
 namespace avx512 {
-// y[t * y_stride + r] for rows [row_begin, row_end) (multiples of 16) of `w`, whose
-// `repacked` copy is used, against n_tokens rows of activations in the type's vec_dot_type
-// (Q8_K for the k-quants, Q8_0 for the 32-column formats).
-void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
-                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
-                     int64_t row_end);
+// 16 rows at a time with VNNI.
+template <typename Packed>
+void matmul_x16(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end);
 }  // namespace avx512
 
 namespace avx2 {
-// The same for Q2_K .. Q6_K, Q4_0 and Q8_0 on AVX2 (has_repacked_kernels).
-void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
-                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
-                     int64_t row_end);
+// 8 rows at a time (both halves of a group while it is in cache).
+template <typename Packed>
+void matmul_x8(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+               int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end);
 }  // namespace avx2
 
 namespace amx {
-// The same with AMX tiles (kernels/cpu.h amx_enabled()), for n_tokens a multiple of 16.
-void matmul_repacked(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
-                     int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin,
-                     int64_t row_end);
+// With AMX tiles (kernels/cpu.h amx_enabled()), for n_tokens a multiple of 16.
+template <typename Packed>
+void matmul_tiles(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
+                  int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end);
 }  // namespace amx
 
 }  // namespace hearth::kernels

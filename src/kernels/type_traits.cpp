@@ -10,6 +10,7 @@
 #include "kernels/ops.h"
 #include "kernels/quants.h"
 #include "kernels/quants_simd.h"
+#include "kernels/repack.h"
 
 namespace hearth::kernels {
 
@@ -82,6 +83,65 @@ void add_scalar_rows(Table& table) {
     set({T::Q8_K, dequantize_q8_k, quantize_q8_k, nullptr, T::Q8_K});
 }
 
+// The repacked layouts (kernels/repack.h): the same at every level.
+template <typename Packed>
+PackedLayout packed_layout() {
+    return {Packed::kColumns, sizeof(Packed), repack_block_x16<Packed>};
+}
+
+void add_packed_layouts(Table& table) {
+    auto set = [&](T type, PackedLayout layout) {
+        table[static_cast<uint32_t>(type)].packed = layout;
+    };
+    set(T::Q2_K, packed_layout<BlockQ2_Kx16>());
+    set(T::Q3_K, packed_layout<BlockQ3_Kx16>());
+    set(T::Q4_K, packed_layout<BlockQ4_Kx16>());
+    set(T::Q5_K, packed_layout<BlockQ5_Kx16>());
+    set(T::Q6_K, packed_layout<BlockQ6_Kx16>());
+    set(T::IQ4_XS, packed_layout<BlockIQ4_XSx16>());
+    set(T::Q4_0, packed_layout<BlockQ4_0x16>());
+    set(T::Q4_1, packed_layout<BlockQ4_1x16>());
+    set(T::Q5_0, packed_layout<BlockQ5_0x16>());
+    set(T::Q5_1, packed_layout<BlockQ5_1x16>());
+    set(T::Q8_0, packed_layout<BlockQ8_0x16>());
+    set(T::IQ4_NL, packed_layout<BlockIQ4_NLx16>());
+}
+
+// The kernels for the packed layouts: AVX2 has them for Q2_K .. Q6_K, Q4_0 and Q8_0 (8 rows at
+// a time); AVX-512 for every packed layout (16 rows), and AMX tiles for Q4_K, Q6_K, Q4_0 and
+// Q8_0 (the other types stay on AVX-512 when AMX is in use).
+void add_avx2_packed_kernels(Table& table) {
+    auto set = [&](T type, PackedMatmulFn fn) {
+        table[static_cast<uint32_t>(type)].packed_matmul = fn;
+    };
+    set(T::Q2_K, avx2::matmul_x8<BlockQ2_Kx16>);
+    set(T::Q3_K, avx2::matmul_x8<BlockQ3_Kx16>);
+    set(T::Q4_K, avx2::matmul_x8<BlockQ4_Kx16>);
+    set(T::Q5_K, avx2::matmul_x8<BlockQ5_Kx16>);
+    set(T::Q6_K, avx2::matmul_x8<BlockQ6_Kx16>);
+    set(T::Q4_0, avx2::matmul_x8<BlockQ4_0x16>);
+    set(T::Q8_0, avx2::matmul_x8<BlockQ8_0x16>);
+}
+
+void add_avx512_packed_kernels(Table& table) {
+    auto set = [&](T type, PackedMatmulFn fn, PackedMatmulFn amx = nullptr) {
+        table[static_cast<uint32_t>(type)].packed_matmul = fn;
+        table[static_cast<uint32_t>(type)].packed_matmul_amx = amx;
+    };
+    set(T::Q2_K, avx512::matmul_x16<BlockQ2_Kx16>);
+    set(T::Q3_K, avx512::matmul_x16<BlockQ3_Kx16>);
+    set(T::Q4_K, avx512::matmul_x16<BlockQ4_Kx16>, amx::matmul_tiles<BlockQ4_Kx16>);
+    set(T::Q5_K, avx512::matmul_x16<BlockQ5_Kx16>);
+    set(T::Q6_K, avx512::matmul_x16<BlockQ6_Kx16>, amx::matmul_tiles<BlockQ6_Kx16>);
+    set(T::IQ4_XS, avx512::matmul_x16<BlockIQ4_XSx16>);
+    set(T::Q4_0, avx512::matmul_x16<BlockQ4_0x16>, amx::matmul_tiles<BlockQ4_0x16>);
+    set(T::Q4_1, avx512::matmul_x16<BlockQ4_1x16>);
+    set(T::Q5_0, avx512::matmul_x16<BlockQ5_0x16>);
+    set(T::Q5_1, avx512::matmul_x16<BlockQ5_1x16>);
+    set(T::Q8_0, avx512::matmul_x16<BlockQ8_0x16>, amx::matmul_tiles<BlockQ8_0x16>);
+    set(T::IQ4_NL, avx512::matmul_x16<BlockIQ4_NLx16>);
+}
+
 // Replaces the dot products a SIMD level accelerates; everything else stays scalar.
 #define HEARTH_USE_SIMD_DOTS(ns)                                                                  \
     void add_##ns##_kernels(Table& table) {                                                       \
@@ -109,6 +169,7 @@ HEARTH_USE_SIMD_DOTS(avx512)
 Table build_table(CpuLevel level) {
     Table table{};
     add_scalar_rows(table);
+    add_packed_layouts(table);
     if (level != CpuLevel::Scalar) {
         table[static_cast<uint32_t>(T::Q8_0)].from_float = avx2::quantize_q8_0;
         table[static_cast<uint32_t>(T::Q8_K)].from_float = avx2::quantize_q8_k;
@@ -121,6 +182,7 @@ Table build_table(CpuLevel level) {
     }
     if (level == CpuLevel::Avx2) {
         add_avx2_kernels(table);
+        add_avx2_packed_kernels(table);
         table[static_cast<uint32_t>(T::Q4_K)].vec_dot_tile = avx2::vec_dot_tile_q4_k;
         table[static_cast<uint32_t>(T::Q6_K)].vec_dot_tile = avx2::vec_dot_tile_q6_k;
         table[static_cast<uint32_t>(T::Q4_0)].vec_dot_tile = avx2::vec_dot_tile_q4_0;
@@ -130,6 +192,7 @@ Table build_table(CpuLevel level) {
     }
     if (level == CpuLevel::Avx512) {
         add_avx512_kernels(table);
+        add_avx512_packed_kernels(table);
         table[static_cast<uint32_t>(T::Q4_K)].vec_dot_tile = avx512::vec_dot_tile_q4_k;
         table[static_cast<uint32_t>(T::Q6_K)].vec_dot_tile = avx512::vec_dot_tile_q6_k;
         table[static_cast<uint32_t>(T::Q4_0)].vec_dot_tile = avx512::vec_dot_tile_q4_0;

@@ -1,7 +1,10 @@
 #pragma once
-// The arithmetic row of each tensor type: how to turn its blocks into floats and back, and how
-// to take a dot product of a weight row with an activation row. Adding a weight format means
-// adding a row here and its kernels; nothing else in the engine branches on the type.
+// The arithmetic row of each tensor type: how to turn its blocks into floats and back, how to
+// take a dot product of a weight row with an activation row, and, for the types the loader
+// repacks (kernels/repack.h), the packed layout and the kernels that multiply it at each SIMD
+// level. Adding a weight format means adding a row here and its kernels; nothing else in the
+// engine branches on the type.
+#include <cstddef>
 #include <cstdint>
 
 #include "gguf/types.h"
@@ -25,6 +28,25 @@ using VecDotTileFn = void (*)(int64_t n, const uint8_t* weights, size_t weight_r
                               int n_rows, const uint8_t* activations, size_t activation_row_bytes,
                               int n_tokens, float* out, size_t out_stride);
 
+struct WeightMatrix;
+
+// Repacks block `block` of each of 16 rows (rows[r]: row r's first block) into one packed block
+// at `out` (kernels/repack.h).
+using RepackBlockFn = void (*)(const uint8_t* const* rows, int64_t block, uint8_t* out);
+// A packed kernel: y[t * y_stride + r] for rows [row_begin, row_end) (multiples of 16) of `w`,
+// whose `repacked` copy is used, against n_tokens activation rows in the type's vec_dot_type.
+using PackedMatmulFn = void (*)(const WeightMatrix& w, const uint8_t* activations,
+                                size_t activation_row_bytes, int64_t n_tokens, float* y,
+                                size_t y_stride, int64_t row_begin, int64_t row_end);
+
+// How a type is repacked (kernels/repack.h): 16 rows x `columns` columns make one packed
+// block of `bytes` bytes, written by `repack_block`. columns == 0: the type is not repacked.
+struct PackedLayout {
+    int64_t columns = 0;
+    size_t bytes = 0;
+    RepackBlockFn repack_block = nullptr;
+};
+
 struct TypeTraits {
     TensorType type;
     ToFloatFn to_float = nullptr;
@@ -32,6 +54,13 @@ struct TypeTraits {
     VecDotFn vec_dot = nullptr;
     TensorType vec_dot_type = TensorType::F32;  // what activations are converted to
     VecDotTileFn vec_dot_tile = nullptr;
+    // The same at every level.
+    PackedLayout packed = {};
+    // This level's kernel for the packed layout (AVX2: 8 rows at a time, AVX-512: 16), or null:
+    // the loader then keeps the rows as they are.
+    PackedMatmulFn packed_matmul = nullptr;
+    // AMX tiles for whole groups of 16 tokens (AVX-512 rows only; used when amx_enabled()).
+    PackedMatmulFn packed_matmul_amx = nullptr;
 };
 
 // The row for `type` at the current cpu_level(); throws hearth::Error naming the type when hearth

@@ -207,9 +207,9 @@ void for_each_matrix(WeightsT& weights, F f) {
 void Model::repack_weights() {
     kernels::ThreadPool pool(kernels::ThreadPool::default_thread_count());
     for_each_matrix(weights_, [&](kernels::WeightMatrix& w) {
-        if (!w.data || !kernels::can_repack(w) ||
-            !kernels::has_repacked_kernels(w.type, kernels::cpu_level()))
-            return;
+        // Repacked when the type's row has a packed layout the matrix fits and a kernel for it
+        // at this level (kernels/type_traits.h).
+        if (!w.data || !kernels::can_repack(w) || !kernels::traits(w.type).packed_matmul) return;
         kernels::AlignedBuffer buffer =
             kernels::AlignedBuffer::allocate(kernels::repacked_bytes(w));
         const int64_t n_groups = w.rows / kernels::kRepackRows;

@@ -373,12 +373,16 @@ void expect_repacked_matches_scalar(TensorType type) {
     using Kernel = void (*)(const WeightMatrix&, const uint8_t*, size_t, int64_t, float*, size_t,
                             int64_t, int64_t);
     std::vector<std::pair<std::string, Kernel>> kernels;
-    if (detected_cpu_level() == CpuLevel::Avx512)
-        kernels.push_back({"avx512", avx512::matmul_repacked});
+    // The packed kernels of the type's rows (kernels/type_traits.h).
+    if (detected_cpu_level() == CpuLevel::Avx512) {
+        ASSERT_NE(traits(type, CpuLevel::Avx512).packed_matmul, nullptr);
+        kernels.push_back({"avx512", traits(type, CpuLevel::Avx512).packed_matmul});
+    }
     if (amx_usable() && has_amx_kernels(type))
-        kernels.push_back({"amx", amx::matmul_repacked});  // 16-token groups
+        kernels.push_back(
+            {"amx", traits(type, CpuLevel::Avx512).packed_matmul_amx});  // 16-token groups
     if (has_repacked_kernels(type, CpuLevel::Avx2) && detected_cpu_level() >= CpuLevel::Avx2)
-        kernels.push_back({"avx2", avx2::matmul_repacked});
+        kernels.push_back({"avx2", traits(type, CpuLevel::Avx2).packed_matmul});
     ASSERT_FALSE(kernels.empty());
     for (int64_t tokens : {1, 7, 16, 48}) {
         const size_t a_row = hearth::gguf::bytes_for(act_type, cols);
