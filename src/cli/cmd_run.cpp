@@ -2,6 +2,9 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -10,6 +13,8 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "runtime/generate.h"
+#include "runtime/grammar.h"
+#include "runtime/json_schema.h"
 #include "runtime/scheduler.h"
 
 namespace hearth::cli {
@@ -26,7 +31,29 @@ struct RunOptions {
     int64_t ctx_size = 2048;
     bool ignore_eos = false;
     bool quiet_stats = false;
+    std::string grammar_file;      // GBNF
+    std::string json_schema_file;  // JSON Schema
 };
+
+std::string read_text_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot read '" + path + "'");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// The grammar --grammar or --json-schema names (null: free text).
+std::shared_ptr<const runtime::Grammar> grammar_from_files(const RunOptions& o) {
+    if (!o.grammar_file.empty() && !o.json_schema_file.empty())
+        throw Error("give --grammar or --json-schema, not both");
+    if (!o.grammar_file.empty()) return runtime::Grammar::parse_gbnf(read_text_file(o.grammar_file));
+    if (o.json_schema_file.empty()) return nullptr;
+    const auto schema = nlohmann::ordered_json::parse(read_text_file(o.json_schema_file), nullptr,
+                                                      /*allow_exceptions=*/false);
+    if (schema.is_discarded()) throw Error("'" + o.json_schema_file + "' is not valid JSON");
+    return runtime::grammar_from_json_schema(schema);
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -73,6 +100,7 @@ void run(const RunOptions& o) {
     req.ignore_eos = o.ignore_eos;
     req.sampling = o.sampling;
     if (o.seed >= 0) req.sampling.seed = static_cast<uint64_t>(o.seed);
+    req.sampling.grammar = grammar_from_files(o);
     if (static_cast<int64_t>(req.prompt.size()) + 1 > n_ctx) {
         throw Error("the prompt is " + std::to_string(req.prompt.size()) +
                     " tokens; the context holds " + std::to_string(n_ctx) + " (raise --ctx-size)");
@@ -162,9 +190,17 @@ void add_run_command(CLI::App& app) {
         ->check(CLI::Range(int64_t{16}, int64_t{1} << 24));
     cmd->add_flag("--ignore-eos", opts->ignore_eos, "Keep generating past the end-of-text token");
     cmd->add_flag("--no-stats", opts->quiet_stats, "Do not print the speed summary on stderr");
+    cmd->add_option("--grammar", opts->grammar_file,
+                    "Only generate text this GBNF grammar accepts (docs/GRAMMARS.md)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--json-schema", opts->json_schema_file,
+                    "Only generate JSON that validates against this JSON Schema file")
+        ->check(CLI::ExistingFile);
     cmd->footer(
-        "Example:\n  hearth run tests/data/models/stories260K.gguf -p \"Once upon a time\" -n 64 "
-        "--temp 0");
+        "Examples:\n  hearth run tests/data/models/stories260K.gguf -p \"Once upon a time\" -n 64 "
+        "--temp 0\n"
+        "  hearth run MODEL.gguf -p \"A person as JSON:\" --json-schema person.schema.json\n"
+        "  hearth run MODEL.gguf -p \"Yes or no?\" --grammar yesno.gbnf   # root ::= \"yes\" | \"no\"");
     cmd->callback([opts] { run(*opts); });
 }
 

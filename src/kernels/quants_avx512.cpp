@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/matmul.h"
 #include "kernels/prefetch.h"
 #include "kernels/quants.h"
 #include "kernels/quants_simd.h"
