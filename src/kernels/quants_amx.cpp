@@ -378,6 +378,8 @@ void matmul_block32(const WeightMatrix& w, const uint8_t* activations, size_t ac
 
 }  // namespace
 
+namespace {
+
 template <typename Packed>
 void matmul_tiles(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                   int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end) {
@@ -402,14 +404,19 @@ void matmul_tiles(const WeightMatrix& w, const uint8_t* activations, size_t acti
     }
 }
 
+}  // namespace
+
 // The packed layouts with AMX kernels (kernels/type_traits.cpp).
-#define HEARTH_PACKED_KERNEL(Packed)                                                         \
-    template void matmul_tiles<Packed>(const WeightMatrix&, const uint8_t*, size_t, int64_t, \
-                                       float*, size_t, int64_t, int64_t);
-HEARTH_PACKED_KERNEL(BlockQ4_Kx16)
-HEARTH_PACKED_KERNEL(BlockQ6_Kx16)
-HEARTH_PACKED_KERNEL(BlockQ4_0x16)
-HEARTH_PACKED_KERNEL(BlockQ8_0x16)
+#define HEARTH_PACKED_KERNEL(name, Packed)                                                       \
+    void name(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,    \
+              int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end) { \
+        matmul_tiles<Packed>(w, activations, activation_row_bytes, n_tokens, y, y_stride,        \
+                             row_begin, row_end);                                                \
+    }
+HEARTH_PACKED_KERNEL(matmul_tiles_q4_k, BlockQ4_Kx16)
+HEARTH_PACKED_KERNEL(matmul_tiles_q6_k, BlockQ6_Kx16)
+HEARTH_PACKED_KERNEL(matmul_tiles_q4_0, BlockQ4_0x16)
+HEARTH_PACKED_KERNEL(matmul_tiles_q8_0, BlockQ8_0x16)
 #undef HEARTH_PACKED_KERNEL
 
 }  // namespace hearth::kernels::amx

@@ -954,6 +954,8 @@ struct Q8_0Rows {
 
 // Each 16-row group 8 rows at a time (both halves while the group is in cache), tokens in
 // passes of 4, 2 and 1.
+namespace {
+
 template <typename Packed>
 void matmul_x8(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end) {
@@ -967,17 +969,22 @@ void matmul_x8(const WeightMatrix& w, const uint8_t* activations, size_t activat
         block32_x8_matmul<Packed, Q8_0Rows>(w, call);
 }
 
+}  // namespace
+
 // The packed layouts with AVX2 kernels (kernels/type_traits.cpp).
-#define HEARTH_PACKED_KERNEL(Packed)                                                              \
-    template void matmul_x8<Packed>(const WeightMatrix&, const uint8_t*, size_t, int64_t, float*, \
-                                    size_t, int64_t, int64_t);
-HEARTH_PACKED_KERNEL(BlockQ2_Kx16)
-HEARTH_PACKED_KERNEL(BlockQ3_Kx16)
-HEARTH_PACKED_KERNEL(BlockQ4_Kx16)
-HEARTH_PACKED_KERNEL(BlockQ5_Kx16)
-HEARTH_PACKED_KERNEL(BlockQ6_Kx16)
-HEARTH_PACKED_KERNEL(BlockQ4_0x16)
-HEARTH_PACKED_KERNEL(BlockQ8_0x16)
+#define HEARTH_PACKED_KERNEL(name, Packed)                                                        \
+    void name(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,     \
+              int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end) {  \
+        matmul_x8<Packed>(w, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, \
+                          row_end);                                                               \
+    }
+HEARTH_PACKED_KERNEL(matmul_x8_q2_k, BlockQ2_Kx16)
+HEARTH_PACKED_KERNEL(matmul_x8_q3_k, BlockQ3_Kx16)
+HEARTH_PACKED_KERNEL(matmul_x8_q4_k, BlockQ4_Kx16)
+HEARTH_PACKED_KERNEL(matmul_x8_q5_k, BlockQ5_Kx16)
+HEARTH_PACKED_KERNEL(matmul_x8_q6_k, BlockQ6_Kx16)
+HEARTH_PACKED_KERNEL(matmul_x8_q4_0, BlockQ4_0x16)
+HEARTH_PACKED_KERNEL(matmul_x8_q8_0, BlockQ8_0x16)
 #undef HEARTH_PACKED_KERNEL
 
 }  // namespace hearth::kernels::avx2

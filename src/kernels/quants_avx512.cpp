@@ -954,6 +954,8 @@ void block32_x16_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
 }  // namespace
 
 // Tokens in tiles of kTokenTile (kernels/matmul.h), each through the layout's kernel.
+namespace {
+
 template <typename Packed>
 void matmul_x16(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
                 int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end) {
@@ -972,22 +974,27 @@ void matmul_x16(const WeightMatrix& w, const uint8_t* activations, size_t activa
     }
 }
 
+}  // namespace
+
 // The packed layouts with AVX-512 kernels (kernels/type_traits.cpp).
-#define HEARTH_PACKED_KERNEL(Packed)                                                               \
-    template void matmul_x16<Packed>(const WeightMatrix&, const uint8_t*, size_t, int64_t, float*, \
-                                     size_t, int64_t, int64_t);
-HEARTH_PACKED_KERNEL(BlockQ2_Kx16)
-HEARTH_PACKED_KERNEL(BlockQ3_Kx16)
-HEARTH_PACKED_KERNEL(BlockQ4_Kx16)
-HEARTH_PACKED_KERNEL(BlockQ5_Kx16)
-HEARTH_PACKED_KERNEL(BlockQ6_Kx16)
-HEARTH_PACKED_KERNEL(BlockIQ4_XSx16)
-HEARTH_PACKED_KERNEL(BlockQ4_0x16)
-HEARTH_PACKED_KERNEL(BlockQ4_1x16)
-HEARTH_PACKED_KERNEL(BlockQ5_0x16)
-HEARTH_PACKED_KERNEL(BlockQ5_1x16)
-HEARTH_PACKED_KERNEL(BlockQ8_0x16)
-HEARTH_PACKED_KERNEL(BlockIQ4_NLx16)
+#define HEARTH_PACKED_KERNEL(name, Packed)                                                         \
+    void name(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,      \
+              int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end) {   \
+        matmul_x16<Packed>(w, activations, activation_row_bytes, n_tokens, y, y_stride, row_begin, \
+                           row_end);                                                               \
+    }
+HEARTH_PACKED_KERNEL(matmul_x16_q2_k, BlockQ2_Kx16)
+HEARTH_PACKED_KERNEL(matmul_x16_q3_k, BlockQ3_Kx16)
+HEARTH_PACKED_KERNEL(matmul_x16_q4_k, BlockQ4_Kx16)
+HEARTH_PACKED_KERNEL(matmul_x16_q5_k, BlockQ5_Kx16)
+HEARTH_PACKED_KERNEL(matmul_x16_q6_k, BlockQ6_Kx16)
+HEARTH_PACKED_KERNEL(matmul_x16_iq4_xs, BlockIQ4_XSx16)
+HEARTH_PACKED_KERNEL(matmul_x16_q4_0, BlockQ4_0x16)
+HEARTH_PACKED_KERNEL(matmul_x16_q4_1, BlockQ4_1x16)
+HEARTH_PACKED_KERNEL(matmul_x16_q5_0, BlockQ5_0x16)
+HEARTH_PACKED_KERNEL(matmul_x16_q5_1, BlockQ5_1x16)
+HEARTH_PACKED_KERNEL(matmul_x16_q8_0, BlockQ8_0x16)
+HEARTH_PACKED_KERNEL(matmul_x16_iq4_nl, BlockIQ4_NLx16)
 #undef HEARTH_PACKED_KERNEL
 
 }  // namespace hearth::kernels::avx512

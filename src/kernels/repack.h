@@ -210,29 +210,28 @@ bool has_repacked_kernels(gguf::TensorType type, CpuLevel level);
 // Whether `type` has AMX kernels (its AVX-512 TypeTraits::packed_matmul_amx).
 bool has_amx_kernels(gguf::TensorType type);
 
-// The packed kernels (TypeTraits::packed_matmul / packed_matmul_amx), one per packed block type
-// (defined for the ones its file instantiates): y[t * y_stride + r] for rows [row_begin,
-// row_end) (multiples of 16) of `w`, whose `repacked` copy is used, against n_tokens rows of
-// activations in the type's vec_dot_type (Q8_K for the k-quants, Q8_0 for the 32-column formats).
-namespace avx512 {
-// 16 rows at a time with VNNI.
-template <typename Packed>
-void matmul_x16(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
-                int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end);
+// The packed kernels (TypeTraits::packed_matmul / packed_matmul_amx), one per layout a file has
+// kernels for: y[t * y_stride + r] for rows [row_begin, row_end) (multiples of 16) of `w`,
+// whose `repacked` copy is used, against n_tokens rows of activations in the type's
+// vec_dot_type (Q8_K for the k-quants, Q8_0 for the 32-column formats). Plain functions, not
+// template instances: the SIMD objects define no weak symbols.
+using PackedKernel = void(const WeightMatrix& w, const uint8_t* activations,
+                          size_t activation_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                          int64_t row_begin, int64_t row_end);
+
+namespace avx512 {  // 16 rows at a time with VNNI
+PackedKernel matmul_x16_q2_k, matmul_x16_q3_k, matmul_x16_q4_k, matmul_x16_q5_k, matmul_x16_q6_k,
+    matmul_x16_iq4_xs, matmul_x16_q4_0, matmul_x16_q4_1, matmul_x16_q5_0, matmul_x16_q5_1,
+    matmul_x16_q8_0, matmul_x16_iq4_nl;
 }  // namespace avx512
 
-namespace avx2 {
-// 8 rows at a time (both halves of a group while it is in cache).
-template <typename Packed>
-void matmul_x8(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
-               int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end);
+namespace avx2 {  // 8 rows at a time (both halves of a group while it is in cache)
+PackedKernel matmul_x8_q2_k, matmul_x8_q3_k, matmul_x8_q4_k, matmul_x8_q5_k, matmul_x8_q6_k,
+    matmul_x8_q4_0, matmul_x8_q8_0;
 }  // namespace avx2
 
-namespace amx {
-// With AMX tiles (kernels/cpu.h amx_enabled()), for n_tokens a multiple of 16.
-template <typename Packed>
-void matmul_tiles(const WeightMatrix& w, const uint8_t* activations, size_t activation_row_bytes,
-                  int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end);
+namespace amx {  // AMX tiles (kernels/cpu.h amx_enabled()), for n_tokens a multiple of 16
+PackedKernel matmul_tiles_q4_k, matmul_tiles_q6_k, matmul_tiles_q4_0, matmul_tiles_q8_0;
 }  // namespace amx
 
 }  // namespace hearth::kernels

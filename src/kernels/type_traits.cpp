@@ -114,13 +114,13 @@ void add_avx2_packed_kernels(Table& table) {
     auto set = [&](T type, PackedMatmulFn fn) {
         table[static_cast<uint32_t>(type)].packed_matmul = fn;
     };
-    set(T::Q2_K, avx2::matmul_x8<BlockQ2_Kx16>);
-    set(T::Q3_K, avx2::matmul_x8<BlockQ3_Kx16>);
-    set(T::Q4_K, avx2::matmul_x8<BlockQ4_Kx16>);
-    set(T::Q5_K, avx2::matmul_x8<BlockQ5_Kx16>);
-    set(T::Q6_K, avx2::matmul_x8<BlockQ6_Kx16>);
-    set(T::Q4_0, avx2::matmul_x8<BlockQ4_0x16>);
-    set(T::Q8_0, avx2::matmul_x8<BlockQ8_0x16>);
+    set(T::Q2_K, avx2::matmul_x8_q2_k);
+    set(T::Q3_K, avx2::matmul_x8_q3_k);
+    set(T::Q4_K, avx2::matmul_x8_q4_k);
+    set(T::Q5_K, avx2::matmul_x8_q5_k);
+    set(T::Q6_K, avx2::matmul_x8_q6_k);
+    set(T::Q4_0, avx2::matmul_x8_q4_0);
+    set(T::Q8_0, avx2::matmul_x8_q8_0);
 }
 
 void add_avx512_packed_kernels(Table& table) {
@@ -128,18 +128,18 @@ void add_avx512_packed_kernels(Table& table) {
         table[static_cast<uint32_t>(type)].packed_matmul = fn;
         table[static_cast<uint32_t>(type)].packed_matmul_amx = amx;
     };
-    set(T::Q2_K, avx512::matmul_x16<BlockQ2_Kx16>);
-    set(T::Q3_K, avx512::matmul_x16<BlockQ3_Kx16>);
-    set(T::Q4_K, avx512::matmul_x16<BlockQ4_Kx16>, amx::matmul_tiles<BlockQ4_Kx16>);
-    set(T::Q5_K, avx512::matmul_x16<BlockQ5_Kx16>);
-    set(T::Q6_K, avx512::matmul_x16<BlockQ6_Kx16>, amx::matmul_tiles<BlockQ6_Kx16>);
-    set(T::IQ4_XS, avx512::matmul_x16<BlockIQ4_XSx16>);
-    set(T::Q4_0, avx512::matmul_x16<BlockQ4_0x16>, amx::matmul_tiles<BlockQ4_0x16>);
-    set(T::Q4_1, avx512::matmul_x16<BlockQ4_1x16>);
-    set(T::Q5_0, avx512::matmul_x16<BlockQ5_0x16>);
-    set(T::Q5_1, avx512::matmul_x16<BlockQ5_1x16>);
-    set(T::Q8_0, avx512::matmul_x16<BlockQ8_0x16>, amx::matmul_tiles<BlockQ8_0x16>);
-    set(T::IQ4_NL, avx512::matmul_x16<BlockIQ4_NLx16>);
+    set(T::Q2_K, avx512::matmul_x16_q2_k);
+    set(T::Q3_K, avx512::matmul_x16_q3_k);
+    set(T::Q4_K, avx512::matmul_x16_q4_k, amx::matmul_tiles_q4_k);
+    set(T::Q5_K, avx512::matmul_x16_q5_k);
+    set(T::Q6_K, avx512::matmul_x16_q6_k, amx::matmul_tiles_q6_k);
+    set(T::IQ4_XS, avx512::matmul_x16_iq4_xs);
+    set(T::Q4_0, avx512::matmul_x16_q4_0, amx::matmul_tiles_q4_0);
+    set(T::Q4_1, avx512::matmul_x16_q4_1);
+    set(T::Q5_0, avx512::matmul_x16_q5_0);
+    set(T::Q5_1, avx512::matmul_x16_q5_1);
+    set(T::Q8_0, avx512::matmul_x16_q8_0, amx::matmul_tiles_q8_0);
+    set(T::IQ4_NL, avx512::matmul_x16_iq4_nl);
 }
 
 // Replaces the dot products a SIMD level accelerates; everything else stays scalar.
