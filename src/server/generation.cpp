@@ -285,7 +285,7 @@ void CompletionsApi::handle(Exchange& ex, bool chat, const std::string& path_mod
     // A template without a call syntax: the forced call takes the generic JSON form.
     if (forced_call && job.tool_syntax == chat::ToolCallSyntax::None)
         job.tool_syntax = chat::ToolCallSyntax::Llama3Json;
-    job.grammar = grammar_for(job.request, job.tool_syntax);
+    job.grammar = grammar_for(job.request, job.tool_syntax, job.thinks, job.starts_thinking);
     ex.prompt_tokens = job.prompt_tokens;
     submit(job);
     if (job.request.stream) {

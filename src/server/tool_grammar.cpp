@@ -62,8 +62,19 @@ std::string forced_tool_call_gbnf(chat::ToolCallSyntax syntax, const ordered_jso
     return {};
 }
 
+std::string after_thinking(const std::string& answer_gbnf, bool opened) {
+    const char* think_text =
+        "think-text ::= ( [^<] | \"<\" [^/<] | \"</\" [^t<] | \"</t\" [^h<] | \"</th\" [^i<] | "
+        "\"</thi\" [^n<] | \"</thin\" [^k<] | \"</think\" [^><] )*\n"
+        "think-gap ::= [ \\n]{0,4}\n";
+    const std::string root = opened ? "root ::= think-text \"</think>\" think-gap answer\n"
+                                    : "root ::= ( \"<think>\" think-text \"</think>\" think-gap )? answer\n";
+    return root + think_text + as_rule(answer_gbnf, "answer");
+}
+
 std::shared_ptr<const runtime::Grammar> grammar_for(const GenerationRequest& r,
-                                                    chat::ToolCallSyntax syntax) {
+                                                    chat::ToolCallSyntax syntax, bool thinks,
+                                                    bool opened) {
     const bool forced =
         r.tool_choice == ToolChoice::Required || r.tool_choice == ToolChoice::Function;
     const int sources = !r.grammar.empty() + r.json_object + r.has_json_schema + forced;
@@ -73,12 +84,20 @@ std::shared_ptr<const runtime::Grammar> grammar_for(const GenerationRequest& r,
             forced ? "tool_choice" : "response_format");
     try {
         if (!r.grammar.empty()) return runtime::Grammar::parse_gbnf(r.grammar);
-        if (r.json_object) return runtime::Grammar::any_json_object();
-        if (r.has_json_schema) return runtime::grammar_from_json_schema(r.json_schema);
-        if (forced) {
-            return runtime::Grammar::parse_gbnf(
-                forced_tool_call_gbnf(syntax, r.ordered_tools, r.forced_tool, r.parallel_tool_calls));
+        if (!thinks) {
+            if (r.json_object) return runtime::Grammar::any_json_object();
+            if (r.has_json_schema) return runtime::grammar_from_json_schema(r.json_schema);
         }
+        std::string answer;
+        if (r.json_object)
+            answer = std::string("root ::= object\n") + runtime::Grammar::json_gbnf_rules();
+        else if (r.has_json_schema)
+            answer = runtime::json_schema_to_gbnf(r.json_schema);
+        else if (forced)
+            answer = forced_tool_call_gbnf(syntax, r.ordered_tools, r.forced_tool,
+                                           r.parallel_tool_calls);
+        if (answer.empty()) return nullptr;
+        return runtime::Grammar::parse_gbnf(thinks ? after_thinking(answer, opened) : answer);
     } catch (const runtime::GrammarError& e) {
         const char* param = !r.grammar.empty() ? "grammar" : forced ? "tools" : "response_format";
         throw ApiError::bad_request(std::string("cannot use this ") +

@@ -21,9 +21,18 @@ namespace hearth::server {
 std::string forced_tool_call_gbnf(chat::ToolCallSyntax syntax, const nlohmann::ordered_json& tools,
                                   const std::string& only, bool parallel);
 
-// The grammar a request asks for (null: none). A grammar or schema that does not compile is
-// a 400 naming the field and the place.
+// `answer_gbnf` (whose first rule is root) after a model's reasoning: an optional
+// <think>...</think> block first, or, when the prompt already opened it (`opened`), the rest of
+// the reasoning and </think>. The reasoning is free text that cannot contain "</think>" (nor a
+// '<' right before it); a few spaces or newlines may follow it.
+std::string after_thinking(const std::string& answer_gbnf, bool opened);
+
+// The grammar a request asks for (null: none); for a model that thinks in <think> tags
+// (`thinks`, `opened` as in after_thinking) a JSON format or forced call applies to the answer
+// after the reasoning (a raw `grammar` applies to the whole reply). A grammar or schema that
+// does not compile is a 400 naming the field and the place.
 std::shared_ptr<const runtime::Grammar> grammar_for(const GenerationRequest& r,
-                                                    chat::ToolCallSyntax syntax);
+                                                    chat::ToolCallSyntax syntax,
+                                                    bool thinks = false, bool opened = false);
 
 }  // namespace hearth::server

@@ -8,6 +8,9 @@
 #include "server/auth.h"
 #include "server/chat_prompt.h"
 #include "server/openai_request.h"
+#include "server/tool_grammar.h"
+#include "runtime/grammar_matcher.h"
+#include "runtime/json_schema.h"
 #include "test_helpers.h"
 
 namespace hearth::server {
@@ -99,6 +102,29 @@ TEST(ChatPrompt, ModelWithoutTemplateGetsThePlainMessageTexts) {
                  ApiError);
     EXPECT_THROW(render_chat_prompt(*oracle.model, *oracle.tok, json{{{"content", "x"}}}),
                  ApiError);
+}
+
+// Structured output for a thinking model: free reasoning inside <think>...</think>, then the
+// answer's grammar; hand-written replies decide.
+TEST(ToolGrammar, AnswerAfterThinking) {
+    const std::string answer = runtime::json_schema_to_gbnf(
+        json{{"type", "object"},
+             {"properties", {{"ok", {{"type", "boolean"}}}}},
+             {"required", {"ok"}},
+             {"additionalProperties", false}});
+    auto accepts = [](const std::string& gbnf, const std::string& text) {
+        runtime::GrammarMatcher m(runtime::Grammar::parse_gbnf(gbnf));
+        return m.accept_bytes(text) && m.can_end();
+    };
+    const std::string free = after_thinking(answer, /*opened=*/false);
+    const std::string opened = after_thinking(answer, /*opened=*/true);
+    EXPECT_TRUE(accepts(free, "{\"ok\":true}"));
+    EXPECT_TRUE(accepts(free, "<think>a < b, so </thin k> yes</think>\n\n{\"ok\":false}"));
+    EXPECT_FALSE(accepts(free, "<think>a</think> x</think>{\"ok\":true}"));
+    EXPECT_FALSE(accepts(free, "<think>never closed {\"ok\":true}"));
+    EXPECT_FALSE(accepts(free, "{\"ok\":1}"));
+    EXPECT_TRUE(accepts(opened, "the prompt opened it</think>\n{\"ok\":true}"));
+    EXPECT_FALSE(accepts(opened, "{\"ok\":true}"));
 }
 
 }  // namespace
