@@ -219,6 +219,8 @@ ChatPrompt render_chat_prompt(const model::Model& model, const tokenizer::Tokeni
                                                    : nlohmann::ordered_json(messages)),
             has_tools ? tools : nullptr, options, nlohmann::ordered_json(options.extra_vars));
         if (has_tools) prompt.tool_call_syntax = chat::detect_tool_call_syntax(tmpl->source());
+        prompt.mistral_args_calls = prompt.tool_call_syntax == chat::ToolCallSyntax::Mistral &&
+                                    tmpl->source().find("[ARGS]") != std::string::npos;
         prompt.thinks = chat::template_thinks(tmpl->source());
         prompt.starts_thinking = prompt.thinks && chat::prompt_opens_thinking(prompt.text);
     } catch (const Error& e) {

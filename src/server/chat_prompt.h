@@ -25,6 +25,8 @@ struct ChatPrompt {
     bool add_bos = true;
     // How the model writes tool calls, when tools were given to its template (else None).
     chat::ToolCallSyntax tool_call_syntax = chat::ToolCallSyntax::None;
+    // Mistral templates that write calls as [TOOL_CALLS]name[ARGS]{...} (Mistral Small 3.2).
+    bool mistral_args_calls = false;
     // The model thinks in <think> tags (its template says so), and whether the prompt already
     // opened one, so the reply starts inside the reasoning.
     bool thinks = false;

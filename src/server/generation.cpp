@@ -124,6 +124,7 @@ struct CompletionsApi::Job {
     std::vector<int32_t> prompt;
     chat::ToolCallSyntax tool_syntax = chat::ToolCallSyntax::None;  // None: no tool parsing
     std::shared_ptr<const runtime::Grammar> grammar;  // structured output (null: free text)
+    bool mistral_args_calls = false;  // forced Mistral calls as [TOOL_CALLS]name[ARGS]{...}
     bool thinks = false;           // the reply's <think> part becomes reasoning_content
     bool starts_thinking = false;  // the prompt opened the <think>
     std::string echo_text;
@@ -285,7 +286,8 @@ void CompletionsApi::handle(Exchange& ex, bool chat, const std::string& path_mod
     // A template without a call syntax: the forced call takes the generic JSON form.
     if (forced_call && job.tool_syntax == chat::ToolCallSyntax::None)
         job.tool_syntax = chat::ToolCallSyntax::Llama3Json;
-    job.grammar = grammar_for(job.request, job.tool_syntax, job.thinks, job.starts_thinking);
+    job.grammar = grammar_for(job.request, job.tool_syntax, job.thinks, job.starts_thinking,
+                              job.mistral_args_calls);
     ex.prompt_tokens = job.prompt_tokens;
     submit(job);
     if (job.request.stream) {
@@ -310,6 +312,7 @@ void CompletionsApi::prepare_prompt(Job& job) const {
         job.prompt = p.tokenize(*m.tokenizer);
         job.tool_syntax = p.tool_call_syntax;
         job.thinks = p.thinks;
+        job.mistral_args_calls = p.mistral_args_calls;
         job.starts_thinking = p.starts_thinking;
     } else if (!r.prompt_tokens.empty()) {
         for (int32_t id : r.prompt_tokens) {

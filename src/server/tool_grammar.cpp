@@ -36,11 +36,71 @@ std::string as_rule(const std::string& gbnf, const std::string& name) {
     return name + " ::= " + gbnf.substr(start.size());
 }
 
+bool is_name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+}
+
+// Mistral's newer form: each call is [TOOL_CALLS]name[ARGS]{arguments}.
+std::string mistral_args_gbnf(const ordered_json& tools, const std::string& only, bool parallel) {
+    std::string alternatives, rules;
+    int i = 0;
+    for (const ordered_json& tool : tools) {
+        const ordered_json& function = tool["function"];
+        const std::string name = function["name"];
+        if (!only.empty() && name != only) continue;
+        const ordered_json params = function.contains("parameters") && !function["parameters"].is_null()
+                                        ? function["parameters"]
+                                        : ordered_json{{"type", "object"}};
+        const std::string prefix = "t" + std::to_string(i++) + "-";
+        // Tool names are [A-Za-z0-9_-] (checked with the request), safe inside a literal.
+        alternatives += (alternatives.empty() ? "" : " | ") + std::string("\"") + name +
+                        "[ARGS]\" " + prefix + "root";
+        rules += prefix_rule_names(runtime::json_schema_to_gbnf(params), prefix);
+    }
+    return std::string("root ::= tool-call") + (parallel ? " tool-call*" : "") +
+           "\ntool-call ::= \"[TOOL_CALLS]\" ( " + alternatives + " )\n" + rules;
+}
+
 }  // namespace
 
+std::string prefix_rule_names(const std::string& gbnf, const std::string& prefix) {
+    std::string out;
+    out.reserve(gbnf.size() + 64);
+    size_t i = 0;
+    auto copy_until = [&](char close) {  // a literal or class, escapes included
+        out += gbnf[i++];
+        while (i < gbnf.size() && gbnf[i] != close) {
+            if (gbnf[i] == '\\' && i + 1 < gbnf.size()) out += gbnf[i++];
+            out += gbnf[i++];
+        }
+        if (i < gbnf.size()) out += gbnf[i++];
+    };
+    while (i < gbnf.size()) {
+        const char c = gbnf[i];
+        if (c == '"') {
+            copy_until('"');
+        } else if (c == '[') {
+            copy_until(']');
+        } else if (c == '{') {
+            copy_until('}');  // repetition bounds: numbers, not names
+        } else if (c == '#') {
+            while (i < gbnf.size() && gbnf[i] != '\n') out += gbnf[i++];
+        } else if (is_name_char(c)) {
+            out += prefix;
+            while (i < gbnf.size() && is_name_char(gbnf[i])) out += gbnf[i++];
+        } else {
+            out += gbnf[i++];
+        }
+    }
+    return out;
+}
+
 std::string forced_tool_call_gbnf(chat::ToolCallSyntax syntax, const ordered_json& tools,
-                                  const std::string& only, bool parallel) {
+                                  const std::string& only, bool parallel, bool mistral_args) {
     using chat::ToolCallSyntax;
+    if (syntax == ToolCallSyntax::Mistral && mistral_args)
+        return mistral_args_gbnf(tools, only, parallel);
     const char* args_key = syntax == ToolCallSyntax::Llama3Json ? "parameters" : "arguments";
     const ordered_json call = call_schema(tools, only, args_key);
     switch (syntax) {
@@ -74,7 +134,7 @@ std::string after_thinking(const std::string& answer_gbnf, bool opened) {
 
 std::shared_ptr<const runtime::Grammar> grammar_for(const GenerationRequest& r,
                                                     chat::ToolCallSyntax syntax, bool thinks,
-                                                    bool opened) {
+                                                    bool opened, bool mistral_args) {
     const bool forced =
         r.tool_choice == ToolChoice::Required || r.tool_choice == ToolChoice::Function;
     const int sources = !r.grammar.empty() + r.json_object + r.has_json_schema + forced;
@@ -95,7 +155,7 @@ std::shared_ptr<const runtime::Grammar> grammar_for(const GenerationRequest& r,
             answer = runtime::json_schema_to_gbnf(r.json_schema);
         else if (forced)
             answer = forced_tool_call_gbnf(syntax, r.ordered_tools, r.forced_tool,
-                                           r.parallel_tool_calls);
+                                           r.parallel_tool_calls, mistral_args);
         if (answer.empty()) return nullptr;
         return runtime::Grammar::parse_gbnf(thinks ? after_thinking(answer, opened) : answer);
     } catch (const runtime::GrammarError& e) {

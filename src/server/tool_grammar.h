@@ -18,8 +18,13 @@ namespace hearth::server {
 // (a template with no call syntax) gets the generic form {"name": ..., "arguments": {...}},
 // which replies parse as Llama3Json. Throws runtime::GrammarError for a parameters schema the
 // compiler refuses.
+// `mistral_args`: the newer Mistral form, [TOOL_CALLS]name[ARGS]{...} for each call.
 std::string forced_tool_call_gbnf(chat::ToolCallSyntax syntax, const nlohmann::ordered_json& tools,
-                                  const std::string& only, bool parallel);
+                                  const std::string& only, bool parallel,
+                                  bool mistral_args = false);
+
+// GBNF text with every rule name given `prefix`, so grammars compiled apart can share one text.
+std::string prefix_rule_names(const std::string& gbnf, const std::string& prefix);
 
 // `answer_gbnf` (whose first rule is root) after a model's reasoning: an optional
 // <think>...</think> block first, or, when the prompt already opened it (`opened`), the rest of
@@ -33,6 +38,7 @@ std::string after_thinking(const std::string& answer_gbnf, bool opened);
 // does not compile is a 400 naming the field and the place.
 std::shared_ptr<const runtime::Grammar> grammar_for(const GenerationRequest& r,
                                                     chat::ToolCallSyntax syntax,
-                                                    bool thinks = false, bool opened = false);
+                                                    bool thinks = false, bool opened = false,
+                                                    bool mistral_args = false);
 
 }  // namespace hearth::server

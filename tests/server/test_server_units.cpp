@@ -9,6 +9,7 @@
 #include "server/chat_prompt.h"
 #include "server/openai_request.h"
 #include "server/tool_grammar.h"
+#include "chat/tool_calls.h"
 #include "runtime/grammar_matcher.h"
 #include "runtime/json_schema.h"
 #include "test_helpers.h"
@@ -125,6 +126,43 @@ TEST(ToolGrammar, AnswerAfterThinking) {
     EXPECT_FALSE(accepts(free, "{\"ok\":1}"));
     EXPECT_TRUE(accepts(opened, "the prompt opened it</think>\n{\"ok\":true}"));
     EXPECT_FALSE(accepts(opened, "{\"ok\":true}"));
+}
+
+// Forced calls in Mistral's newer [TOOL_CALLS]name[ARGS]{...} form: what the grammar allows,
+// the tool-call parser (written apart from it) reads back as calls.
+TEST(ToolGrammar, MistralArgsFormParsesBack) {
+    const nlohmann::ordered_json tools = nlohmann::ordered_json::parse(R"([
+        {"type": "function", "function": {"name": "add", "parameters": {"type": "object",
+          "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+          "required": ["a", "b"], "additionalProperties": false}}},
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
+          "properties": {"city": {"type": "string"}}, "required": ["city"],
+          "additionalProperties": false}}}])");
+    const std::string gbnf = forced_tool_call_gbnf(chat::ToolCallSyntax::Mistral, tools, "",
+                                                   /*parallel=*/true, /*mistral_args=*/true);
+    auto accepts = [&](const std::string& text) {
+        runtime::GrammarMatcher m(runtime::Grammar::parse_gbnf(gbnf));
+        return m.accept_bytes(text) && m.can_end();
+    };
+    const std::string two =
+        "[TOOL_CALLS]add[ARGS]{\"a\":1,\"b\":2}[TOOL_CALLS]get_weather[ARGS]{\"city\":\"Oslo\"}";
+    ASSERT_TRUE(accepts(two));
+    chat::ParsedReply reply = chat::parse_tool_calls(chat::ToolCallSyntax::Mistral, two);
+    ASSERT_EQ(reply.calls.size(), 2u);
+    EXPECT_EQ(reply.calls[0].name, "add");
+    EXPECT_EQ(json::parse(reply.calls[0].arguments), json({{"a", 1}, {"b", 2}}));
+    EXPECT_EQ(reply.calls[1].name, "get_weather");
+    EXPECT_FALSE(accepts("[TOOL_CALLS]nope[ARGS]{}"));
+    EXPECT_FALSE(accepts("[TOOL_CALLS]add[ARGS]{\"a\":\"x\",\"b\":2}"));
+    const std::string only_add = forced_tool_call_gbnf(chat::ToolCallSyntax::Mistral, tools, "add",
+                                                       /*parallel=*/false, /*mistral_args=*/true);
+    runtime::GrammarMatcher m(runtime::Grammar::parse_gbnf(only_add));
+    EXPECT_FALSE(m.accept_bytes("[TOOL_CALLS]get_weather"));
+}
+
+TEST(ToolGrammar, PrefixRuleNamesLeavesLiteralsClassesAndBoundsAlone) {
+    EXPECT_EQ(prefix_rule_names("root ::= a{1,2} \"b c\\\"\" [d-e\\]] # x y\na ::= \"q\"\n", "p-"),
+              "p-root ::= p-a{1,2} \"b c\\\"\" [d-e\\]] # x y\np-a ::= \"q\"\n");
 }
 
 }  // namespace
