@@ -3,6 +3,8 @@
 #include <boost/beast/http/status.hpp>
 #include <strings.h>
 
+#include <cstdio>
+
 namespace hearth::http {
 
 namespace {
@@ -82,11 +84,9 @@ std::string serialize_stream_head(const Response& head, bool keep_alive) {
 }
 
 std::string chunk(std::string_view data) {
-    static const char* hex = "0123456789abcdef";
-    std::string size;
-    for (size_t n = data.size(); n > 0; n >>= 4) size.insert(size.begin(), hex[n & 15]);
-    if (size.empty()) size = "0";
-    std::string out = size + "\r\n";
+    char size[20];
+    const int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    std::string out(size, static_cast<size_t>(n));
     out += data;
     out += "\r\n";  // after the data; with no data, the end of the last chunk
     return out;
