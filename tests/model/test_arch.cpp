@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 
 #include "core/error.h"
 #include "gguf/writer.h"
 #include "model/arch.h"
+#include "model/layers.h"
 #include "model/synthetic.h"
 #include "runtime/context.h"
 
@@ -52,8 +54,8 @@ TEST(Architectures, UnsupportedArchitectureIsNamed) {
 }
 
 TEST(Architectures, TableCoversTheIssue) {
-    for (const char* arch :
-         {"llama", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "bert", "nomic-bert"}) {
+    for (const char* arch : {"llama", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "bert",
+                             "nomic-bert", "qwen2moe", "qwen3moe", "olmoe"}) {
         EXPECT_EQ(model::arch_spec(arch).name, arch);
     }
     EXPECT_EQ(model::arch_spec("qwen2").rope_style, kernels::RopeStyle::NeoX);
@@ -178,7 +180,21 @@ TEST(Synthetic, PresetsHaveRealShapes) {
     EXPECT_TRUE(s.tied_embeddings.value_or(false));
     std::string names;
     for (const auto& p : model::synthetic_presets()) names += p.name + " ";
-    EXPECT_EQ(names, "tiny 135m 1b 3b 7b ");
+    EXPECT_EQ(names,
+              "tiny 135m 1b 3b 7b qwen3moe-tiny qwen2moe-tiny olmoe-tiny mixtral-tiny "
+              "qwen3moe-30b-a3b qwen2moe-a2.7b olmoe-1b-7b mixtral-8x7b ");
+    // Qwen3-30B-A3B's published config.
+    const model::SyntheticPreset& moe = model::synthetic_preset("qwen3moe-30b-a3b");
+    EXPECT_EQ(moe.architecture, "qwen3moe");
+    EXPECT_EQ(moe.shape.n_embd, 2048);
+    EXPECT_EQ(moe.shape.n_layer, 48);
+    EXPECT_EQ(moe.shape.n_head, 32);
+    EXPECT_EQ(moe.shape.n_head_kv, 4);
+    EXPECT_EQ(moe.shape.head_dim, 128);
+    EXPECT_EQ(moe.shape.n_expert, 128);
+    EXPECT_EQ(moe.shape.n_expert_used, 8);
+    EXPECT_EQ(moe.shape.n_ff_exp, 768);
+    EXPECT_EQ(moe.shape.n_vocab, 151936);
 }
 
 // A quantized model with a real tokenizer: the recipe's mix, the vocab file's size and keys,
@@ -226,7 +242,132 @@ TEST(Synthetic, WeightScales) {
     for (int i = 0; i < 256; ++i) ASSERT_NEAR(norm[i], 1.0f, 0.2f);
 }
 
+// --- mixture of experts ---------------------------------------------------------------------
+
+std::string synthesized_moe(const std::string& name, const std::string& type = "F32") {
+    const model::SyntheticPreset& p = model::synthetic_preset(name + "-tiny");
+    const std::string path = temp_path(name + "-" + type);
+    model::SyntheticOptions o;
+    o.architecture = p.architecture;
+    o.shape = p.shape;
+    o.type = type;
+    o.seed = 7;
+    model::write_synthetic_model(o, path);
+    return path;
+}
+
+const char* const kMoeModels[] = {"qwen3moe", "qwen2moe", "olmoe", "mixtral"};
+
+// Every position's logits of `tokens` in sequence 0, fed in batches of `step` tokens.
+std::vector<float> logits_in_steps(const model::Model& m, const std::vector<int32_t>& tokens,
+                                   size_t step, int threads) {
+    const auto& hp = m.hparams();
+    model::KvCache cache(hp.n_layer, hp.kv_dim(), 64, 4, 1);
+    model::ForwardScratch scratch;
+    kernels::ThreadPool pool(threads);
+    std::vector<float> all, logits;
+    for (size_t begin = 0; begin < tokens.size(); begin += step) {
+        const size_t end = std::min(tokens.size(), begin + step);
+        model::Batch batch;
+        cache.reserve(0, static_cast<int64_t>(end));
+        for (size_t i = begin; i < end; ++i)
+            batch.add(tokens[i], 0, static_cast<int32_t>(i), true);
+        m.forward(batch, cache, pool, scratch, logits);
+        all.insert(all.end(), logits.begin(), logits.end());
+    }
+    return all;
+}
+
+double max_relative_difference(const std::vector<float>& got, const std::vector<float>& want) {
+    double scale = 0, worst = 0;
+    for (float w : want) scale = std::max(scale, static_cast<double>(std::fabs(w)));
+    for (size_t i = 0; i < want.size(); ++i)
+        worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]) / scale);
+    return worst;
+}
+
+// The prompt path (tokens grouped by expert, one matmul per expert) equals the decode path (one
+// token, the chosen experts' rows only), also quantized (different activation blocks per call).
+TEST(MixtureOfExperts, GroupedPromptEqualsPerTokenDecode) {
+    const std::vector<int32_t> tokens = {5, 9, 3, 7, 1, 2, 8, 4, 6, 11, 40, 200, 17, 99};
+    for (const char* name : kMoeModels) {
+        for (const char* type : {"F32", "Q8_0"}) {
+            auto m = model::Model::load(synthesized_moe(name, type));
+            EXPECT_GT(m->hparams().n_expert, 0) << name;
+            const std::vector<float> decoded = logits_in_steps(*m, tokens, 1, 2);
+            const std::vector<float> grouped = logits_in_steps(*m, tokens, tokens.size(), 2);
+            ASSERT_EQ(decoded.size(), grouped.size());
+            EXPECT_LT(max_relative_difference(grouped, decoded), 1e-5) << name << " " << type;
+            const std::vector<float> halves = logits_in_steps(*m, tokens, 5, 1);
+            EXPECT_LT(max_relative_difference(halves, decoded), 1e-5) << name << " " << type;
+        }
+    }
+}
+
+// Greedy decoding picks the same tokens at any thread count and batch split.
+TEST(MixtureOfExperts, GreedyOutputIsStable) {
+    for (const char* name : kMoeModels) {
+        auto m = model::Model::load(synthesized_moe(name));
+        auto greedy = [&](int threads) {
+            runtime::Context ctx(m, {.n_ctx = 64, .max_seqs = 1, .threads = threads});
+            std::vector<int32_t> out;
+            const float* logits = ctx.append(0, {1, 2, 3, 4});
+            for (int step = 0; step < 12; ++step) {
+                const int32_t next = static_cast<int32_t>(
+                    std::max_element(logits, logits + m->hparams().n_vocab) - logits);
+                out.push_back(next);
+                logits = ctx.append(0, {next});
+            }
+            return out;
+        };
+        const std::vector<int32_t> one = greedy(1);
+        EXPECT_EQ(greedy(2), one) << name;
+        EXPECT_EQ(greedy(1), one) << name;
+        EXPECT_GT(std::set<int32_t>(one.begin(), one.end()).size(), 1u) << name;
+    }
+}
+
+TEST(MixtureOfExperts, RouterPicksTopKAndRenormalises) {
+    const float logits[] = {0.0f, 2.0f, -1.0f, 2.0f, 1.0f};
+    int32_t chosen[3];
+    float w[3];
+    model::layers::route(logits, 5, 3, false, chosen, w);
+    EXPECT_EQ(chosen[0], 1);  // ties go to the lower id
+    EXPECT_EQ(chosen[1], 3);
+    EXPECT_EQ(chosen[2], 4);
+    double z = 0;
+    for (float l : logits) z += std::exp(l);
+    EXPECT_NEAR(w[0], std::exp(2.0) / z, 1e-6);
+    EXPECT_NEAR(w[2], std::exp(1.0) / z, 1e-6);
+    model::layers::route(logits, 5, 3, true, chosen, w);
+    EXPECT_NEAR(w[0] + w[1] + w[2], 1.0, 1e-6);
+    EXPECT_NEAR(w[2] / w[0], std::exp(-1.0), 1e-6);
+}
+
+TEST(MixtureOfExperts, ClearErrors) {
+    // An MoE architecture without experts, and experts on an architecture that has none.
+    EXPECT_NE(error_of([&] { synthesized("qwen3moe"); }).find("qwen3moe-tiny"), std::string::npos);
+    model::SyntheticOptions o;
+    o.architecture = "gemma";
+    o.shape = model::synthetic_shape("qwen3moe-tiny");
+    EXPECT_NE(error_of([&] { model::write_synthetic_model(o, temp_path("gemma-moe")); })
+                  .find("has no experts"),
+              std::string::npos);
+}
+
 }  // namespace
+
+// A decode step reads n_expert_used of n_expert experts per layer, plus the router.
+TEST(Synthetic, DecodeBytesPerTokenCountsTheActiveExperts) {
+    const model::SyntheticShape s = model::synthetic_shape("qwen3moe-tiny");
+    auto m = model::Model::load(synthesized_moe("qwen3moe"));
+    const int64_t q_dim = s.n_head * s.head_dim, kv_dim = s.n_head_kv * s.head_dim;
+    const int64_t per_layer = s.n_embd * q_dim + 2 * s.n_embd * kv_dim + q_dim * s.n_embd +
+                              s.n_embd * s.n_expert                        // router
+                              + s.n_expert_used * 3 * s.n_embd * s.n_ff_exp;  // active experts
+    const int64_t floats = s.n_layer * per_layer + s.n_vocab * s.n_embd;
+    EXPECT_EQ(m->decode_bytes_per_token(), static_cast<uint64_t>(floats) * 4);
+}
 
 // What `hearth bench` divides the memory bandwidth by: every matrix of a decode step once,
 // the token embedding only where it is also the output. Hand-counted from the shape (F32).
