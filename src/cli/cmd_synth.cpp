@@ -24,6 +24,7 @@ struct SynthCliOptions {
     std::string preset, output, arch, vocab, type = "F32";
     uint64_t seed = 42;
     int threads = 0;
+    int64_t layers = 0, n_vocab = 0;  // 0: the preset's
 };
 
 std::string preset_table() {
@@ -61,9 +62,12 @@ void synth(SynthCliOptions o) {
         o.arch = model::synthetic_preset(o.preset).architecture;
         if (o.arch.empty()) o.arch = "llama";
     }
+    model::SyntheticShape shape = model::synthetic_shape(o.preset);
+    if (o.layers > 0) shape.n_layer = o.layers;
+    if (o.n_vocab > 0) shape.n_vocab = o.n_vocab;
     model::SyntheticOptions options{
         .architecture = o.arch,
-        .shape = model::synthetic_shape(o.preset),
+        .shape = shape,
         .type = o.type,
         .vocab_path = o.vocab,
         .name = "synthetic " + o.arch + " " + o.preset,
@@ -106,6 +110,11 @@ void add_synth_command(CLI::App& app) {
                     "A GGUF whose tokenizer is copied; the vocabulary size follows it (e.g. "
                     "tests/data/vocab/ggml-vocab-llama-spm.gguf)")
         ->check(CLI::ExistingFile);
+    cmd->add_option("--layers", opts->layers,
+                    "Override the preset's layer count (a real model's layers, fewer of them: "
+                    "quicker to write and bench)");
+    cmd->add_option("--n-vocab", opts->n_vocab,
+                    "Override the preset's vocabulary size (without --vocab)");
     cmd->add_option("-s,--seed", opts->seed, "Random seed: the same seed writes the same bytes")
         ->capture_default_str();
     cmd->add_option("-t,--threads", opts->threads, "Threads (0 = all cores)")
