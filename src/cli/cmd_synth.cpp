@@ -21,9 +21,10 @@ void draw_progress_bar(size_t done, size_t total);  // cmd_quantize.cpp
 namespace {
 
 struct SynthCliOptions {
-    std::string preset, output, arch = "llama", vocab, type = "F32";
+    std::string preset, output, arch, vocab, type = "F32";
     uint64_t seed = 42;
     int threads = 0;
+    int64_t layers = 0, n_vocab = 0;  // 0: the preset's
 };
 
 std::string preset_table() {
@@ -42,14 +43,31 @@ std::string preset_table() {
                       static_cast<long long>(s.n_vocab),
                       s.tied_embeddings.value_or(false) ? ", tied" : "", p.description.c_str());
         text += line;
+        if (s.n_expert > 0) {
+            std::snprintf(line, sizeof line,
+                          "        %s: %lld experts of FFN %lld, %lld per token%s\n",
+                          p.architecture.c_str(), static_cast<long long>(s.n_expert),
+                          static_cast<long long>(s.n_ff_exp),
+                          static_cast<long long>(s.n_expert_used),
+                          s.n_ff_shexp > 0 ? ", shared expert" : "");
+            text += line;
+        }
     }
     return text;
 }
 
-void synth(const SynthCliOptions& o) {
+void synth(SynthCliOptions o) {
+    // The preset's own architecture (the mixture-of-experts shapes have one), else llama.
+    if (o.arch.empty()) {
+        o.arch = tools::synthetic_preset(o.preset).architecture;
+        if (o.arch.empty()) o.arch = "llama";
+    }
+    tools::SyntheticShape shape = tools::synthetic_shape(o.preset);
+    if (o.layers > 0) shape.n_layer = o.layers;
+    if (o.n_vocab > 0) shape.n_vocab = o.n_vocab;
     tools::SyntheticOptions options{
         .architecture = o.arch,
-        .shape = tools::synthetic_shape(o.preset),
+        .shape = shape,
         .type = o.type,
         .vocab_path = o.vocab,
         .name = "synthetic " + o.arch + " " + o.preset,
@@ -82,8 +100,9 @@ void add_synth_command(CLI::App& app) {
     cmd->add_option("output", opts->output,
                     "The .gguf file to write (written to OUTPUT.partial, then renamed)")
         ->required();
-    cmd->add_option("-a,--arch", opts->arch, "Architecture: " + model::supported_architectures())
-        ->capture_default_str();
+    cmd->add_option("-a,--arch", opts->arch,
+                    "Architecture: " + model::supported_architectures() +
+                        " (default: the preset's, else llama)");
     cmd->add_option("--type", opts->type,
                     "Weight type or recipe, as for `hearth quantize` (F32, F16, Q8_0, Q4_K_M ...)")
         ->capture_default_str();
@@ -91,6 +110,11 @@ void add_synth_command(CLI::App& app) {
                     "A GGUF whose tokenizer is copied; the vocabulary size follows it (e.g. "
                     "tests/data/vocab/ggml-vocab-llama-spm.gguf)")
         ->check(CLI::ExistingFile);
+    cmd->add_option("--layers", opts->layers,
+                    "Override the preset's layer count (a real model's layers, fewer of them: "
+                    "quicker to write and bench)");
+    cmd->add_option("--n-vocab", opts->n_vocab,
+                    "Override the preset's vocabulary size (without --vocab)");
     cmd->add_option("-s,--seed", opts->seed, "Random seed: the same seed writes the same bytes")
         ->capture_default_str();
     cmd->add_option("-t,--threads", opts->threads, "Threads (0 = all cores)")
@@ -105,6 +129,7 @@ void add_synth_command(CLI::App& app) {
         "  hearth synth tiny /tmp/tiny.gguf --vocab tests/data/vocab/ggml-vocab-llama-spm.gguf\n"
         "  hearth synth 1b /tmp/1b-q4_k_m.gguf --type Q4_K_M\n"
         "  hearth synth 1b /tmp/gemma2-1b.gguf --arch gemma2 --type Q8_0\n"
+        "  hearth synth qwen3moe-30b-a3b /tmp/moe.gguf --type Q4_K_M\n"
         "  hearth synth tiny /tmp/bert.gguf --arch bert --vocab "
         "tests/data/vocab/ggml-vocab-bert-bge.gguf\n"
         "  hearth bench /tmp/1b-q4_k_m.gguf -t 2");

@@ -16,17 +16,20 @@ using enum Family;
 using enum Activation;
 using enum RopeStyle;
 constexpr ArchSpec kArchitectures[] = {
-    //                                         fused      gated qkv  qk   post  learned sliding loc.
-    // name        family rope    activation  qkv gate_up ffn   bias norm norms pos     pattern rope
-    {"llama",      Llama, Normal, Silu,       o,  o,      X,    o,   o,   o,    o,      0,      o},
-    {"qwen2",      Llama, NeoX,   Silu,       o,  o,      X,    X,   o,   o,    o,      0,      o},
-    {"qwen3",      Llama, NeoX,   Silu,       o,  o,      X,    o,   X,   o,    o,      0,      o},
-    {"phi3",       Llama, NeoX,   Silu,       X,  X,      X,    o,   o,   o,    o,      0,      o},
-    {"gemma",      Gemma, NeoX,   GeluTanh,   o,  o,      X,    o,   o,   o,    o,      0,      o},
-    {"gemma2",     Gemma, NeoX,   GeluTanh,   o,  o,      X,    o,   o,   X,    o,      2,      o},
-    {"gemma3",     Gemma, NeoX,   GeluTanh,   o,  o,      X,    o,   X,   X,    o,      6,      X},
-    {"bert",       Bert,  Normal, GeluErf,    o,  o,      o,    X,   o,   o,    X,      0,      o},
-    {"nomic-bert", Bert,  NeoX,   Silu,       X,  o,      X,    o,   o,   o,    o,      0,      o},
+    //                                         fused      gated qkv  qk   post  learned sliding loc.      norm
+    // name        family rope    activation  qkv gate_up ffn   bias norm norms pos     pattern rope moe  topk
+    {"llama",      Llama, Normal, Silu,       o,  o,      X,    o,   o,   o,    o,      0,      o,   o,   X},
+    {"qwen2",      Llama, NeoX,   Silu,       o,  o,      X,    X,   o,   o,    o,      0,      o,   o,   o},
+    {"qwen3",      Llama, NeoX,   Silu,       o,  o,      X,    o,   X,   o,    o,      0,      o,   o,   o},
+    {"phi3",       Llama, NeoX,   Silu,       X,  X,      X,    o,   o,   o,    o,      0,      o,   o,   o},
+    {"qwen2moe",   Llama, NeoX,   Silu,       o,  o,      X,    X,   o,   o,    o,      0,      o,   X,   o},
+    {"qwen3moe",   Llama, NeoX,   Silu,       o,  o,      X,    o,   X,   o,    o,      0,      o,   X,   X},
+    {"olmoe",      Llama, NeoX,   Silu,       o,  o,      X,    o,   X,   o,    o,      0,      o,   X,   o},
+    {"gemma",      Gemma, NeoX,   GeluTanh,   o,  o,      X,    o,   o,   o,    o,      0,      o,   o,   o},
+    {"gemma2",     Gemma, NeoX,   GeluTanh,   o,  o,      X,    o,   o,   X,    o,      2,      o,   o,   o},
+    {"gemma3",     Gemma, NeoX,   GeluTanh,   o,  o,      X,    o,   X,   X,    o,      6,      X,   o,   o},
+    {"bert",       Bert,  Normal, GeluErf,    o,  o,      o,    X,   o,   o,    X,      0,      o,   o,   o},
+    {"nomic-bert", Bert,  NeoX,   Silu,       X,  o,      X,    o,   o,   o,    o,      0,      o,   o,   o},
 };
 // clang-format on
 

@@ -41,6 +41,32 @@ void read_rope_scaling(const gguf::File& f, const std::string& a, HParams& hp) {
     hp.rope_freq_base_swa = static_cast<float>(f.get_f64(a + "rope.freq_base_swa", 10000.0));
 }
 
+void read_experts(const gguf::File& f, const ArchSpec& spec, const std::string& a, HParams& hp) {
+    hp.n_expert = static_cast<int64_t>(f.get_u64(a + "expert_count", 0));
+    if (hp.n_expert == 0) {
+        if (spec.moe) throw Error("'" + f.name() + "': " + a + "expert_count is missing");
+        return;
+    }
+    hp.n_expert = positive(f, a + "expert_count", hp.n_expert);
+    hp.n_expert_used = positive(f, a + "expert_used_count",
+                                static_cast<int64_t>(f.get_u64(a + "expert_used_count", 0)));
+    if (hp.n_expert_used > hp.n_expert) {
+        throw Error("'" + f.name() + "': " + a + "expert_used_count " +
+                    std::to_string(hp.n_expert_used) + " exceeds expert_count " +
+                    std::to_string(hp.n_expert));
+    }
+    hp.n_ff_exp = f.has(a + "expert_feed_forward_length")
+                      ? positive(f, a + "expert_feed_forward_length",
+                                 static_cast<int64_t>(f.get_u64(a + "expert_feed_forward_length")))
+                      : hp.n_ff;
+    hp.n_ff_shexp =
+        f.has(a + "expert_shared_feed_forward_length")
+            ? positive(f, a + "expert_shared_feed_forward_length",
+                       static_cast<int64_t>(f.get_u64(a + "expert_shared_feed_forward_length")))
+            : hp.n_ff_exp;
+    hp.expert_weights_norm = f.get_bool(a + "expert_weights_norm", spec.moe_norm_topk);
+}
+
 }  // namespace
 
 HParams HParams::from_gguf(const gguf::File& f) {
@@ -86,6 +112,8 @@ HParams HParams::from_gguf(const gguf::File& f) {
                     " is not a pooling hearth knows (0 none, 1 mean, 2 cls, 3 last)");
     }
     hp.pooling = static_cast<Pooling>(pooling);
+
+    read_experts(f, spec, a, hp);
 
     if (hp.n_head % hp.n_head_kv != 0) {
         throw Error("'" + f.name() + "': head_count " + std::to_string(hp.n_head) +

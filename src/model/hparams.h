@@ -50,6 +50,14 @@ struct HParams {
     Pooling pooling = Pooling::Mean;
     bool declares_pooling = false;  // `pooling_type` present: the file is made for embeddings
 
+    // Mixture of experts (n_expert > 0): each layer's FFN is n_expert_used of n_expert experts
+    // of n_ff_exp rows chosen per token by a router, plus an optional shared expert.
+    int64_t n_expert = 0;
+    int64_t n_expert_used = 0;
+    int64_t n_ff_exp = 0;    // `expert_feed_forward_length`, else feed_forward_length (Mixtral)
+    int64_t n_ff_shexp = 0;  // `expert_shared_feed_forward_length`, else n_ff_exp (qwen2moe)
+    bool expert_weights_norm = false;  // renormalise the chosen weights to sum 1
+
     int64_t kv_dim() const { return n_head_kv * head_dim; }
     int64_t q_dim() const { return n_head * head_dim; }
 

@@ -49,6 +49,10 @@ void activate(Activation act, const float* gate, const float* up, float* out, in
 
 }  // namespace
 
+void gated_activation(Activation act, const float* gate, const float* up, float* out, int64_t n) {
+    activate(act, gate, up, out, n);
+}
+
 void grow(std::vector<float>& v, size_t n) {
     if (v.size() < n) v.resize(n);
 }
@@ -147,6 +151,11 @@ void project_qkv(const LayerWeights& lw, const HParams& hp, const float* x, int6
 
 void qk_norm(const LayerWeights& lw, const HParams& hp, int64_t n, ForwardScratch& sc) {
     if (!lw.q_norm) return;
+    if (lw.qk_norm_whole) {  // olmoe: one norm over all heads of each row
+        rms_norm_rows(sc.q.data(), lw.q_norm, sc.q.data(), n, hp.q_dim(), hp.rms_eps);
+        rms_norm_rows(sc.k.data(), lw.k_norm, sc.k.data(), n, hp.kv_dim(), hp.rms_eps);
+        return;
+    }
     rms_norm_rows(sc.q.data(), lw.q_norm, sc.q.data(), n * hp.n_head, hp.head_dim, hp.rms_eps);
     rms_norm_rows(sc.k.data(), lw.k_norm, sc.k.data(), n * hp.n_head_kv, hp.head_dim, hp.rms_eps);
 }

@@ -61,6 +61,20 @@ void decoder_attention(const LayerWeights& lw, int64_t layer, const RopeTable& r
 void feed_forward(const ArchSpec& spec, const LayerWeights& lw, const HParams& hp, const float* x,
                   int64_t n, ForwardScratch& sc, kernels::ThreadPool& pool);
 
+// out = act(gate) * up (or act(gate) without up), n values.
+void gated_activation(Activation act, const float* gate, const float* up, float* out, int64_t n);
+
+// Mixture-of-experts feed-forward of the rows x into sc.ffn (model/moe.cpp): the router's
+// softmax picks n_expert_used experts per row; each chosen expert's weights are read once per
+// batch for all the rows routed to it; plus the shared expert where the layer has one.
+void moe_feed_forward(const ArchSpec& spec, const LayerWeights& lw, const HParams& hp,
+                      const float* x, int64_t n, ForwardScratch& sc, kernels::ThreadPool& pool);
+
+// The router's choice for one row: softmax over all logits, the k largest probabilities (ties
+// to the lower expert id), renormalised to sum 1 when `renormalise`.
+void route(const float* logits, int64_t n_expert, int64_t k, bool renormalise, int32_t* chosen,
+           float* weights);
+
 // Final norm and output projection of the batch rows that want logits.
 void output_logits(const Weights& w, const HParams& hp, const Batch& batch, ForwardScratch& sc,
                    kernels::ThreadPool& pool, std::vector<float>& logits);

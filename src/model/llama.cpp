@@ -1,7 +1,8 @@
-// The llama-family forward pass (llama, mistral, qwen2, qwen3, phi3), read top to bottom like
-// the paper: embed, then per layer RMSNorm -> attention (RoPE, grouped-query, KV cache) ->
-// residual -> RMSNorm -> gated FFN -> residual; final norm and output projection for the rows
-// that want logits. The family's variations (QKV biases, Q/K norms, fused projections, RoPE
+// The llama-family forward pass (llama, mistral, qwen2, qwen3, phi3; with experts mixtral,
+// qwen2moe, qwen3moe, olmoe), read top to bottom like the paper: embed, then per layer
+// RMSNorm -> attention (RoPE, grouped-query, KV cache) -> residual -> RMSNorm -> gated FFN or
+// mixture of experts -> residual; final norm and output projection for the rows that want
+// logits. The family's variations (QKV biases, Q/K norms, fused projections, RoPE
 // frequency tables) are in the loaded weights, handled inside the building blocks.
 #include <cmath>
 
@@ -33,7 +34,11 @@ void Model::forward_llama(const Batch& batch, KvCache& cache, kernels::ThreadPoo
         kernels::add_inplace(sc.x.data(), sc.proj.data(), n * E);
 
         layers::rms_norm_rows(sc.x.data(), lw.ffn_norm, sc.xn.data(), n, E, hp.rms_eps);
-        layers::feed_forward(*spec_, lw, hp, sc.xn.data(), n, sc, pool);
+        if (hp.n_expert > 0) {
+            layers::moe_feed_forward(*spec_, lw, hp, sc.xn.data(), n, sc, pool);
+        } else {
+            layers::feed_forward(*spec_, lw, hp, sc.xn.data(), n, sc, pool);
+        }
         kernels::add_inplace(sc.x.data(), sc.ffn.data(), n * E);
     }
 

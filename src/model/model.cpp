@@ -61,14 +61,60 @@ void load_attention(const gguf::File& f, const std::string& p, const ArchSpec& s
     lw.wo = matrix(f, p + "attn_output.weight", hp.q_dim(), E);
     lw.bo = optional_vector_f32(f, p + "attn_output.bias", E);
     if (spec.qk_norm) {
-        lw.q_norm = vector_f32(f, p + "attn_q_norm.weight", hp.head_dim);
-        lw.k_norm = vector_f32(f, p + "attn_k_norm.weight", hp.head_dim);
+        // Per head (head_dim weights), or over all heads at once (olmoe: q_dim and kv_dim).
+        lw.qk_norm_whole = hp.q_dim() != hp.head_dim &&
+                           f.tensor(p + "attn_q_norm.weight").n_elements() == hp.q_dim();
+        lw.q_norm = vector_f32(f, p + "attn_q_norm.weight",
+                               lw.qk_norm_whole ? hp.q_dim() : hp.head_dim);
+        lw.k_norm = vector_f32(f, p + "attn_k_norm.weight",
+                               lw.qk_norm_whole ? hp.kv_dim() : hp.head_dim);
+    }
+}
+
+// A 3-D expert tensor [cols, rows, n_expert] as one 2-D view per expert: expert e's rows are
+// the contiguous slice e of the tensor, so a matmul over the view reads only that expert.
+std::vector<kernels::WeightMatrix> expert_matrices(const gguf::File& f, const std::string& name,
+                                                   int64_t cols, int64_t rows, int64_t n_expert) {
+    const gguf::TensorInfo& t = f.tensor(name);
+    if (t.n_dims != 3 || t.ne[0] != cols || t.ne[1] != rows || t.ne[2] != n_expert) {
+        throw Error("tensor '" + name + "' has shape " + t.shape_string() + ", expected [" +
+                    std::to_string(cols) + ", " + std::to_string(rows) + ", " +
+                    std::to_string(n_expert) + "]");
+    }
+    kernels::traits(t.type);
+    kernels::WeightMatrix w;
+    w.type = t.type;
+    w.cols = cols;
+    w.rows = rows;
+    w.row_bytes = gguf::bytes_for(t.type, static_cast<uint64_t>(cols));
+    std::vector<kernels::WeightMatrix> experts;
+    for (int64_t e = 0; e < n_expert; ++e) {
+        w.data = t.data + static_cast<size_t>(e * rows) * w.row_bytes;
+        experts.push_back(w);
+    }
+    return experts;
+}
+
+void load_experts(const gguf::File& f, const std::string& p, const HParams& hp,
+                  LayerWeights& lw) {
+    const int64_t E = hp.n_embd, n = hp.n_expert, ff = hp.n_ff_exp;
+    lw.router = matrix(f, p + "ffn_gate_inp.weight", E, n);
+    lw.gate_exps = expert_matrices(f, p + "ffn_gate_exps.weight", E, ff, n);
+    lw.up_exps = expert_matrices(f, p + "ffn_up_exps.weight", E, ff, n);
+    lw.down_exps = expert_matrices(f, p + "ffn_down_exps.weight", ff, E, n);
+    if (f.find_tensor(p + "ffn_up_shexp.weight")) {
+        const int64_t sff = hp.n_ff_shexp;
+        lw.w_gate_shexp = matrix(f, p + "ffn_gate_shexp.weight", E, sff);
+        lw.w_up_shexp = matrix(f, p + "ffn_up_shexp.weight", E, sff);
+        lw.w_down_shexp = matrix(f, p + "ffn_down_shexp.weight", sff, E);
+        lw.gate_inp_shexp = optional_vector_f32(f, p + "ffn_gate_inp_shexp.weight", E);
     }
 }
 
 void load_ffn(const gguf::File& f, const std::string& p, const ArchSpec& spec, const HParams& hp,
               LayerWeights& lw) {
     const int64_t E = hp.n_embd;
+    if (hp.n_expert > 0) return load_experts(f, p, hp, lw);
     if (spec.fused_gate_up) {
         lw.w_up = matrix(f, p + "ffn_up.weight", E, 2 * hp.n_ff);
     } else {
@@ -196,17 +242,27 @@ namespace {
 template <typename WeightsT, typename F>
 void for_each_matrix(WeightsT& weights, F f) {
     for (auto& lw : weights.layers) {
-        for (auto* w : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.wqkv, &lw.w_gate, &lw.w_up, &lw.w_down})
+        for (auto* w : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.wqkv, &lw.w_gate, &lw.w_up, &lw.w_down,
+                        &lw.router, &lw.w_gate_shexp, &lw.w_up_shexp, &lw.w_down_shexp})
             f(*w);
     }
     f(weights.output);
+}
+
+// The same for every expert's view (a decode step reads n_expert_used of each layer's).
+template <typename WeightsT, typename F>
+void for_each_expert_matrix(WeightsT& weights, F f) {
+    for (auto& lw : weights.layers) {
+        for (auto* experts : {&lw.gate_exps, &lw.up_exps, &lw.down_exps})
+            for (auto& w : *experts) f(w);
+    }
 }
 
 }  // namespace
 
 void Model::repack_weights() {
     kernels::ThreadPool pool(kernels::ThreadPool::default_thread_count());
-    for_each_matrix(weights_, [&](kernels::WeightMatrix& w) {
+    auto repack_one = [&](kernels::WeightMatrix& w) {
         // Repacked when the type's row has a packed layout the matrix fits and a kernel for it
         // at this level (kernels/type_traits.h).
         if (!w.data || !kernels::can_repack(w) || !kernels::traits(w.type).packed_matmul) return;
@@ -220,7 +276,9 @@ void Model::repack_weights() {
         repacked_.push_back(std::move(buffer));
         if (file_.mapping())
             file_.mapping()->release_pages(w.data, static_cast<size_t>(w.rows) * w.row_bytes);
-    });
+    };
+    for_each_matrix(weights_, repack_one);
+    for_each_expert_matrix(weights_, repack_one);
 }
 
 void Model::forward(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
@@ -238,12 +296,18 @@ void Model::forward(const Batch& batch, KvCache& cache, kernels::ThreadPool& poo
 }
 
 uint64_t Model::decode_bytes_per_token() const {
+    auto bytes = [](const kernels::WeightMatrix& w) -> uint64_t {
+        if (!w.data) return 0;
+        return w.repacked ? kernels::repacked_bytes(w) : static_cast<uint64_t>(w.rows) * w.row_bytes;
+    };
     uint64_t total = 0;
-    for_each_matrix(weights_, [&](const kernels::WeightMatrix& w) {
-        if (!w.data) return;
-        total +=
-            w.repacked ? kernels::repacked_bytes(w) : static_cast<uint64_t>(w.rows) * w.row_bytes;
-    });
+    for_each_matrix(weights_, [&](const kernels::WeightMatrix& w) { total += bytes(w); });
+    // Experts: each token reads n_expert_used of n_expert (the average over the experts).
+    uint64_t experts = 0;
+    for_each_expert_matrix(weights_, [&](const kernels::WeightMatrix& w) { experts += bytes(w); });
+    if (hparams_.n_expert > 0)
+        total += experts / static_cast<uint64_t>(hparams_.n_expert) *
+                 static_cast<uint64_t>(hparams_.n_expert_used);
     return total;
 }
 

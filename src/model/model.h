@@ -30,6 +30,7 @@ struct LayerWeights {
     const float* bo = nullptr;
     const float* q_norm = nullptr;  // head_dim weights shared by all heads
     const float* k_norm = nullptr;
+    bool qk_norm_whole = false;  // olmoe: q_norm / k_norm span all heads (q_dim / kv_dim weights)
     const float* post_attn_norm = nullptr;  // gemma2/3 RMSNorm; bert's post-attention LayerNorm
     const float* post_attn_norm_bias = nullptr;
     const float* ffn_norm = nullptr;
@@ -38,6 +39,13 @@ struct LayerWeights {
     const float* b_down = nullptr;
     const float* post_ffn_norm = nullptr;  // gemma2/3 RMSNorm; bert's output LayerNorm
     const float* post_ffn_norm_bias = nullptr;
+    // Mixture of experts (HParams::n_expert > 0) instead of w_gate/w_up/w_down: the router,
+    // and each expert's slice of the 3-D `ffn_{gate,up,down}_exps` tensors as a 2-D view (one
+    // expert's rows are contiguous); the shared expert and its sigmoid gate (qwen2moe).
+    kernels::WeightMatrix router;  // `ffn_gate_inp`: n_expert rows of n_embd
+    std::vector<kernels::WeightMatrix> gate_exps, up_exps, down_exps;
+    kernels::WeightMatrix w_gate_shexp, w_up_shexp, w_down_shexp;
+    const float* gate_inp_shexp = nullptr;  // n_embd weights: sigmoid(dot(x, w)) scales shexp
     bool sliding = false;  // attends only to the last `sliding_window` positions (local RoPE)
 };
 
@@ -60,8 +68,19 @@ struct AttentionScratch {
     std::vector<const float*> rows;  // per thread: key and value row pointers
     std::vector<int64_t> tiles;      // (first batch row, rows) of each tile
 };
+// Mixture-of-experts scratch: router outputs, each row's chosen experts, rows grouped by expert.
+struct MoeScratch {
+    std::vector<float> router;         // n x n_expert logits
+    std::vector<int32_t> chosen;       // n x n_expert_used expert ids
+    std::vector<float> weights;        // n x n_expert_used mixing weights
+    std::vector<int32_t> offsets;      // n_expert + 1: start of each expert's group in `rows`
+    std::vector<int32_t> rows;         // (row, slot) pairs flattened as row * k + slot, by expert
+    std::vector<float> xg, gate, up, out;  // gathered inputs, hidden, expert outputs
+    std::vector<kernels::MatmulOutput> outputs;  // decode: the chosen experts' gate and up
+};
 struct ForwardScratch {
     std::vector<float> x, xn, q, k, v, qkv, attn, proj, gate, up, ffn, logits_in;
+    MoeScratch moe;
     AttentionScratch attention;
     kernels::MatmulScratch matmul;
 };

@@ -47,7 +47,10 @@ T preferred_type(const QuantRecipe& r, const std::string& name, int n_layers,
                    ? r.base
                    : T::Q6_K;
     int layer = layer_of(name);
-    bool attn_v = ends_with(name, "attn_v.weight"), ffn_down = ends_with(name, "ffn_down.weight");
+    // Experts' down projections count as ffn_down, as in llama.cpp (its test is a substring).
+    bool attn_v = ends_with(name, "attn_v.weight"),
+         ffn_down = ends_with(name, "ffn_down.weight") || ends_with(name, "ffn_down_exps.weight") ||
+                    ends_with(name, "ffn_down_shexp.weight");
     if ((recipe == "Q4_K_M" || recipe == "Q5_K_M") && (attn_v || ffn_down) &&
         use_more_bits(layer, n_layers)) {
         return T::Q6_K;
@@ -115,6 +118,9 @@ std::optional<QuantRecipe> find_quant_recipe(std::string_view name) {
 TensorChoice choose_tensor_type(const QuantRecipe& recipe, const std::string& name, int n_dims,
                                 int64_t row_length, int n_layers, bool has_output_tensor) {
     if (n_dims < 2 || !ends_with(name, ".weight")) return {T::F32, ""};
+    // Mixture-of-experts routers stay F32 (llama.cpp never quantizes ffn_gate_inp): small, and
+    // the expert choice is sensitive to their rounding.
+    if (ends_with(name, "ffn_gate_inp.weight")) return {T::F32, ""};
     T want = preferred_type(recipe, name, n_layers, has_output_tensor);
     uint32_t block = gguf::type_info(want).block_size;
     if (row_length % block == 0) return {want, ""};

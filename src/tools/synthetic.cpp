@@ -70,6 +70,10 @@ class ModelWriter {
     void matrix(const std::string& name, int64_t cols, int64_t rows, float gain = 1.0f) {
         tensor(name, {cols, rows}, {0.0f, gain * std::sqrt(3.0f / static_cast<float>(cols))});
     }
+    // n_expert matrices of [cols, rows] stacked as one 3-D tensor (llama.cpp's `*_exps`).
+    void experts(const std::string& name, int64_t cols, int64_t rows, int64_t n_expert) {
+        tensor(name, {cols, rows, n_expert}, {0.0f, std::sqrt(3.0f / static_cast<float>(cols))});
+    }
     void vector(const std::string& name, int64_t n, Fill fill) { tensor(name, {n}, fill); }
     void norm(const std::string& name, int64_t n) { vector(name, n, {1.0f, 0.2f}); }
     void bias(const std::string& name, int64_t n) { vector(name, n, {0.0f, 0.2f}); }
@@ -77,7 +81,8 @@ class ModelWriter {
   private:
     void tensor(const std::string& name, std::vector<int64_t> dims, Fill fill) {
         const int64_t cols = dims[0];
-        const int64_t rows = dims.size() > 1 ? dims[1] : 1;
+        int64_t rows = 1;
+        for (size_t i = 1; i < dims.size(); ++i) rows *= dims[i];
         const TensorChoice choice = choose_tensor_type(recipe_, name, static_cast<int>(dims.size()),
                                                        cols, n_layer_, has_output_);
         if (!choice.note.empty()) report_.notes.push_back(choice.note);
@@ -106,6 +111,15 @@ class ModelWriter {
 
 // The preset's shape adjusted to the architecture; head_dim resolved.
 SyntheticShape arch_shape(const ArchSpec& spec, SyntheticShape s) {
+    if (spec.moe && s.n_expert == 0) {
+        throw Error("architecture '" + std::string(spec.name) +
+                    "' is a mixture of experts: use a preset with experts (" +
+                    std::string(spec.name) + "-tiny, ...)");
+    }
+    if (s.n_expert > 0 && !spec.moe && spec.name != "llama") {
+        throw Error("architecture '" + std::string(spec.name) +
+                    "' has no experts: the preset's are for qwen3moe, qwen2moe, olmoe or llama");
+    }
     const bool wide_heads = spec.name == "qwen3" || spec.family == Family::Gemma;
     if (s.head_dim == 0) s.head_dim = s.n_embd / s.n_head * (wide_heads ? 2 : 1);
     if (spec.family == Family::Bert) {
@@ -176,6 +190,15 @@ void write_arch_keys(ModelWriter& w, const std::string& arch, const SyntheticSha
     } else if (arch == "nomic-bert") {
         w.key("rope.freq_base", Value::f32(1000.0f));
     }
+    if (s.n_expert > 0) {
+        w.key("expert_count", u32(s.n_expert));
+        w.key("expert_used_count", u32(s.n_expert_used));
+        // What llama.cpp's converter writes: qwen2moe/qwen3moe have the experts' own length
+        // (and qwen2moe the shared expert's), Mixtral and OLMoE use feed_forward_length.
+        if (arch == "qwen3moe" || arch == "qwen2moe")
+            w.key("expert_feed_forward_length", u32(s.n_ff_exp));
+        if (arch == "qwen2moe") w.key("expert_shared_feed_forward_length", u32(s.n_ff_shexp));
+    }
 }
 
 void write_global_tensors(ModelWriter& w, const std::string& arch, const ArchSpec& spec,
@@ -191,7 +214,7 @@ void write_global_tensors(ModelWriter& w, const std::string& arch, const ArchSpe
     }
     w.norm("output_norm.weight", E);
     if (!*s.tied_embeddings) w.matrix("output.weight", E, s.n_vocab, 2.0f);
-    if (arch == "llama")
+    if (arch == "llama" && s.n_expert == 0)
         w.vector("rope_freqs.weight", s.head_dim / 2, {4.5f, 3.5f});  // Llama 3: 1..8
     if (arch == "phi3") {
         w.vector("rope_factors_short.weight", rope_dims(spec, s.head_dim) / 2, {1.5f, 0.5f});
@@ -216,15 +239,37 @@ void write_attention(ModelWriter& w, const ArchSpec& spec, const SyntheticShape&
         w.bias(p + "attn_k.bias", kv_dim);
         w.bias(p + "attn_v.bias", kv_dim);
     }
-    if (spec.qk_norm) {
+    if (spec.qk_norm && spec.name == "olmoe") {  // one norm over all heads
+        w.norm(p + "attn_q_norm.weight", q_dim);
+        w.norm(p + "attn_k_norm.weight", kv_dim);
+    } else if (spec.qk_norm) {
         w.norm(p + "attn_q_norm.weight", s.head_dim);
         w.norm(p + "attn_k_norm.weight", s.head_dim);
     }
     w.matrix(p + "attn_output.weight", q_dim, E);
 }
 
+// The router, the experts as 3-D tensors, and qwen2moe's shared expert and its gate.
+void write_experts(ModelWriter& w, const std::string& arch, const SyntheticShape& s,
+                   const std::string& p) {
+    const int64_t E = s.n_embd;
+    const int64_t ff = arch == "qwen3moe" || arch == "qwen2moe" ? s.n_ff_exp : s.n_ff;
+    // A router gain of 4 spreads its logits, so the choice of experts is clear-cut.
+    w.matrix(p + "ffn_gate_inp.weight", E, s.n_expert, 4.0f);
+    w.experts(p + "ffn_gate_exps.weight", E, ff, s.n_expert);
+    w.experts(p + "ffn_up_exps.weight", E, ff, s.n_expert);
+    w.experts(p + "ffn_down_exps.weight", ff, E, s.n_expert);
+    if (s.n_ff_shexp > 0) {
+        w.vector(p + "ffn_gate_inp_shexp.weight", E, {0.0f, std::sqrt(3.0f / E)});
+        w.matrix(p + "ffn_gate_shexp.weight", E, s.n_ff_shexp);
+        w.matrix(p + "ffn_up_shexp.weight", E, s.n_ff_shexp);
+        w.matrix(p + "ffn_down_shexp.weight", s.n_ff_shexp, E);
+    }
+}
+
 void write_feed_forward(ModelWriter& w, const ArchSpec& spec, const SyntheticShape& s,
                         const std::string& p) {
+    if (s.n_expert > 0) return write_experts(w, std::string(spec.name), s, p);
     if (spec.fused_gate_up) {
         w.matrix(p + "ffn_up.weight", s.n_embd, 2 * s.n_ff);
     } else {
@@ -297,21 +342,66 @@ const std::vector<SyntheticPreset>& synthetic_presets() {
     // n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim, n_ctx, sliding_window,
     // rope_freq_base, tied_embeddings
     static const std::vector<SyntheticPreset> presets = {
-        {"tiny", "fast tests; rows fill 256-blocks", {}},
+        {"tiny", "fast tests; rows fill 256-blocks", {}, ""},
         {"135m",
          "SmolLM2-135M shape",
-         {49152, 576, 1536, 30, 9, 3, 64, 8192, 512, 100000.0f, true}},
+         {49152, 576, 1536, 30, 9, 3, 64, 8192, 512, 100000.0f, true},
+         ""},
         {"1b",
          "Llama-3.2-1B shape",
-         {128256, 2048, 8192, 16, 32, 8, 64, 131072, 512, 500000.0f, true}},
+         {128256, 2048, 8192, 16, 32, 8, 64, 131072, 512, 500000.0f, true},
+         ""},
         {"3b",
          "Llama-3.2-3B shape",
-         {128256, 3072, 8192, 28, 24, 8, 128, 131072, 512, 500000.0f, true}},
+         {128256, 3072, 8192, 28, 24, 8, 128, 131072, 512, 500000.0f, true},
+         ""},
         {"7b",
          "Llama-2-7B shape",
-         {32000, 4096, 11008, 32, 32, 32, 128, 4096, 512, 10000.0f, false}},
+         {32000, 4096, 11008, 32, 32, 32, 128, 4096, 512, 10000.0f, false},
+         ""},
+        // Mixture of experts: then n_expert, n_expert_used, n_ff_exp, n_ff_shexp. The tiny ones
+        // fill 32-blocks (Q8_0), not 256-blocks.
+        {"qwen3moe-tiny",
+         "tests: 8 experts, top 2",
+         {256, 64, 96, 2, 4, 2, 32, 2048, 4, 1000000.0f, false, 8, 2, 32, 0},
+         "qwen3moe"},
+        {"qwen2moe-tiny",
+         "tests: 8 experts, top 4, shared expert",
+         {256, 64, 96, 2, 4, 2, 16, 2048, 4, 1000000.0f, false, 8, 4, 32, 64},
+         "qwen2moe"},
+        {"olmoe-tiny",
+         "tests: 8 experts, top 2",
+         {256, 64, 32, 2, 4, 4, 16, 2048, 4, 10000.0f, false, 8, 2, 32, 0},
+         "olmoe"},
+        {"mixtral-tiny",
+         "tests: llama with 8 experts, top 2",
+         {256, 64, 32, 2, 4, 2, 16, 2048, 4, 1000000.0f, false, 8, 2, 32, 0},
+         "llama"},
+        {"qwen3moe-30b-a3b",
+         "Qwen3-30B-A3B shape: 128 experts, top 8",
+         {151936, 2048, 6144, 48, 32, 4, 128, 40960, 512, 1000000.0f, false, 128, 8, 768, 0},
+         "qwen3moe"},
+        {"qwen2moe-a2.7b",
+         "Qwen1.5-MoE-A2.7B shape: 60 experts, top 4, shared expert",
+         {151936, 2048, 5632, 24, 16, 16, 128, 8192, 512, 1000000.0f, false, 60, 4, 1408, 5632},
+         "qwen2moe"},
+        {"olmoe-1b-7b",
+         "OLMoE-1B-7B shape: 64 experts, top 8",
+         {50304, 2048, 1024, 16, 16, 16, 128, 4096, 512, 10000.0f, false, 64, 8, 1024, 0},
+         "olmoe"},
+        {"mixtral-8x7b",
+         "Mixtral-8x7B shape (llama with experts): 8 experts, top 2",
+         {32000, 4096, 14336, 32, 32, 8, 128, 32768, 512, 1000000.0f, false, 8, 2, 14336, 0},
+         "llama"},
     };
     return presets;
+}
+
+const SyntheticPreset& synthetic_preset(const std::string& preset) {
+    for (const auto& p : synthetic_presets()) {
+        if (p.name == preset) return p;
+    }
+    throw Error("unknown synthetic model preset '" + preset + "' (known: " + preset_names() + ")");
 }
 
 SyntheticShape synthetic_shape(const std::string& preset) {

@@ -7,7 +7,9 @@
 // Each architecture's file exercises its distinctive parts: llama has Llama 3 `rope_freqs`,
 // qwen2 QKV biases and YaRN, qwen3 Q/K norms, phi3 fused projections, partial rotation and
 // LongRoPE factors, gemma2 soft-capping and sliding windows, gemma3 local and global RoPE, bert
-// learned positions, nomic-bert fused QKV with RoPE.
+// learned positions, nomic-bert fused QKV with RoPE; the mixture-of-experts ones (qwen3moe,
+// qwen2moe, olmoe, llama with experts as Mixtral) 3-D expert tensors and a router, qwen2moe a
+// shared expert with its sigmoid gate, olmoe Q/K norms over all heads.
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -30,16 +32,28 @@ struct SyntheticShape {
     // Output matrix = token embeddings. Unset: the architecture's habit (qwen2 ties). Gemma
     // always ties; encoders have no output matrix.
     std::optional<bool> tied_embeddings;
+    // Mixture of experts (0: a dense FFN): n_expert experts of n_ff_exp rows, n_expert_used per
+    // token; n_ff_shexp > 0 adds a gated shared expert (qwen2moe). Mixtral and OLMoE files
+    // have no expert_feed_forward_length key: their experts use n_ff.
+    int64_t n_expert = 0;
+    int64_t n_expert_used = 0;
+    int64_t n_ff_exp = 0;
+    int64_t n_ff_shexp = 0;
 };
 
 struct SyntheticPreset {
     std::string name;
     std::string description;
     SyntheticShape shape;
+    std::string architecture;  // the architecture the shape is for; empty: any (llama default)
 };
 
-// tiny (tests), 135m (SmolLM2-135M), 1b (Llama-3.2-1B), 3b (Llama-3.2-3B), 7b (Llama-2-7B).
+// tiny (tests), 135m (SmolLM2-135M), 1b (Llama-3.2-1B), 3b (Llama-3.2-3B), 7b (Llama-2-7B);
+// mixture of experts: ARCH-tiny for qwen3moe, qwen2moe, olmoe and mixtral (tests),
+// qwen3moe-30b-a3b, qwen2moe-a2.7b, olmoe-1b-7b, mixtral-8x7b.
 const std::vector<SyntheticPreset>& synthetic_presets();
+// The preset (its architecture may be empty); throws hearth::Error naming an unknown preset.
+const SyntheticPreset& synthetic_preset(const std::string& preset);
 // The preset's shape; throws hearth::Error naming an unknown preset and listing the known ones.
 SyntheticShape synthetic_shape(const std::string& preset);
 

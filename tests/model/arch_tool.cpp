@@ -2,7 +2,9 @@
 // (tests/reference/check_arch.py) and for benchmarks:
 //   arch_tool check ARCH DIR [N_CTX [TYPE]]   writes DIR/ARCH.gguf (DIR/ARCH-TYPE.gguf for a
 //                                       weight type other than F32) and hearth's outputs next
-//                                       to it (N_CTX: the context to load for, see LoadOptions)
+//                                       to it (N_CTX: the context to load for, see LoadOptions);
+//                                       ARCH may be mixtral (preset mixtral-tiny: llama with
+//                                       experts); MoE architectures use their ARCH-tiny preset
 //   arch_tool bench ARCH PRESET DIR [THREADS]   prompt and decode tokens/s, as one JSON line
 #include <chrono>
 #include <cstdio>
@@ -57,12 +59,20 @@ std::vector<float> decoder_logits(const model::Model& m, const std::vector<int32
     return all;
 }
 
-int check(const std::string& arch, const std::string& dir, int64_t n_ctx, const std::string& type) {
-    const std::string base = dir + "/" + arch + (type == "F32" ? "" : "-" + type);
+// NAME is an architecture (the tiny preset) or a model with its own tiny preset NAME-tiny
+// (the mixture-of-experts ones: qwen3moe, qwen2moe, olmoe, mixtral = llama with experts).
+int check(const std::string& name, const std::string& dir, int64_t n_ctx, const std::string& type) {
+    const std::string base = dir + "/" + name + (type == "F32" ? "" : "-" + type);
     tools::SyntheticOptions options;
-    options.architecture = arch;
-    options.type = type;
+    options.architecture = name;
     options.shape = tools::synthetic_shape("tiny");
+    for (const auto& p : tools::synthetic_presets()) {
+        if (p.name == name + "-tiny") {
+            options.architecture = p.architecture;
+            options.shape = p.shape;
+        }
+    }
+    options.type = type;
     tools::write_synthetic_model(options, base + ".gguf");  // seed 42
     auto m = model::Model::load(base + ".gguf", {.n_ctx = n_ctx});
     kernels::ThreadPool pool(2);
@@ -88,8 +98,11 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int bench(const std::string& arch, const std::string& preset, const std::string& dir, int threads) {
     const std::string path = dir + "/bench-" + arch + "-" + preset + ".gguf";
-    if (!std::filesystem::exists(path))
-        tools::write_synthetic_model(arch, tools::synthetic_shape(preset), path, 1);
+    if (!std::filesystem::exists(path)) {
+        const tools::SyntheticPreset& p = tools::synthetic_preset(preset);
+        tools::write_synthetic_model(p.architecture.empty() ? arch : p.architecture, p.shape, path,
+                                     1);
+    }
     auto m = model::Model::load(path);
     kernels::ThreadPool pool(threads);
     const auto& hp = m->hparams();

@@ -5,11 +5,14 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <set>
 
 #include "core/error.h"
 #include "gguf/writer.h"
 #include "model/arch.h"
+#include "model/layers.h"
 #include "runtime/context.h"
 #include "synthetic_files.h"
 #include "tools/synthetic.h"
@@ -34,8 +37,8 @@ TEST(Architectures, UnsupportedArchitectureIsNamed) {
 }
 
 TEST(Architectures, TableCoversTheIssue) {
-    for (const char* arch :
-         {"llama", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "bert", "nomic-bert"}) {
+    for (const char* arch : {"llama", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "bert",
+                             "nomic-bert", "qwen2moe", "qwen3moe", "olmoe"}) {
         EXPECT_EQ(model::arch_spec(arch).name, arch);
     }
     EXPECT_EQ(model::arch_spec("qwen2").rope_style, kernels::RopeStyle::NeoX);
@@ -123,7 +126,231 @@ TEST(Embeddings, DecodersPoolTheirLastState) {
     EXPECT_NE(e, llama->embed({1, 2, 4}, model::Pooling::Last, true, pool));
 }
 
+std::string file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Rows are drawn from per-row streams, so the thread count cannot change the file.
+TEST(Synthetic, SameSeedSameBytesAtAnyThreadCount) {
+    tools::SyntheticOptions o;
+    o.architecture = "qwen3";
+    o.type = "Q4_K_M";
+    o.seed = 3;
+    tools::write_synthetic_model(o, temp_path("1"));
+    o.n_threads = 3;
+    tools::write_synthetic_model(o, temp_path("2"));
+    EXPECT_EQ(file_bytes(temp_path("1")), file_bytes(temp_path("2")));
+    o.seed = 4;
+    tools::write_synthetic_model(o, temp_path("3"));
+    EXPECT_NE(file_bytes(temp_path("1")), file_bytes(temp_path("3")));
+    EXPECT_THROW(tools::synthetic_shape("70b"), Error);
+    o.type = "Q9_Z";
+    EXPECT_NE(error_of([&] { tools::write_synthetic_model(o, temp_path("4")); }).find("Q4_K_M"),
+              std::string::npos)
+        << "an unknown type lists the known ones";
+}
+
+// The preset table holds the shapes the issue names (Llama-3.2-1B for 1b).
+TEST(Synthetic, PresetsHaveRealShapes) {
+    const tools::SyntheticShape s = tools::synthetic_shape("1b");
+    EXPECT_EQ(s.n_embd, 2048);
+    EXPECT_EQ(s.n_layer, 16);
+    EXPECT_EQ(s.n_head, 32);
+    EXPECT_EQ(s.n_head_kv, 8);
+    EXPECT_EQ(s.n_ff, 8192);
+    EXPECT_EQ(s.n_vocab, 128256);
+    EXPECT_TRUE(s.tied_embeddings.value_or(false));
+    std::string names;
+    for (const auto& p : tools::synthetic_presets()) names += p.name + " ";
+    EXPECT_EQ(names,
+              "tiny 135m 1b 3b 7b qwen3moe-tiny qwen2moe-tiny olmoe-tiny mixtral-tiny "
+              "qwen3moe-30b-a3b qwen2moe-a2.7b olmoe-1b-7b mixtral-8x7b ");
+    // Qwen3-30B-A3B's published config.
+    const tools::SyntheticPreset& moe = tools::synthetic_preset("qwen3moe-30b-a3b");
+    EXPECT_EQ(moe.architecture, "qwen3moe");
+    EXPECT_EQ(moe.shape.n_embd, 2048);
+    EXPECT_EQ(moe.shape.n_layer, 48);
+    EXPECT_EQ(moe.shape.n_head, 32);
+    EXPECT_EQ(moe.shape.n_head_kv, 4);
+    EXPECT_EQ(moe.shape.head_dim, 128);
+    EXPECT_EQ(moe.shape.n_expert, 128);
+    EXPECT_EQ(moe.shape.n_expert_used, 8);
+    EXPECT_EQ(moe.shape.n_ff_exp, 768);
+    EXPECT_EQ(moe.shape.n_vocab, 151936);
+}
+
+// A quantized model with a real tokenizer: the recipe's mix, the vocab file's size and keys,
+// and the architecture's own tensors, loadable and runnable.
+TEST(Synthetic, QuantizedWithTokenizer) {
+    const std::string path = temp_path("gemma2");
+    tools::SyntheticOptions o;
+    o.architecture = "gemma2";
+    o.type = "Q4_K_M";
+    o.vocab_path = HEARTH_TEST_DATA "/vocab/ggml-vocab-llama-spm.gguf";
+    o.n_threads = 2;
+    const tools::SyntheticReport report = tools::write_synthetic_model(o, path);
+    EXPECT_EQ(report.n_vocab, 32000);
+    EXPECT_TRUE(report.notes.empty());  // tiny rows fill 256-blocks
+    auto m = model::Model::load(path);
+    const gguf::File& f = m->file();
+    EXPECT_EQ(f.get_u64("general.file_type"), 15u);
+    EXPECT_EQ(f.get_string("tokenizer.ggml.model"), "llama");
+    EXPECT_EQ(f.find("tokenizer.ggml.scores")->as_array().items.size(), 32000u);
+    EXPECT_EQ(f.tensor("token_embd.weight").ne[1], 32000);
+    EXPECT_EQ(f.tensor("token_embd.weight").type, gguf::TensorType::Q6_K);  // tied output
+    EXPECT_EQ(f.find_tensor("output.weight"), nullptr);
+    EXPECT_EQ(f.tensor("blk.1.attn_q.weight").type, gguf::TensorType::Q4_K);
+    EXPECT_EQ(f.tensor("blk.2.attn_v.weight").type,
+              gguf::TensorType::Q6_K);  // the _M mix: (2 - 0) % 3 == 2
+    EXPECT_EQ(f.tensor("blk.0.post_ffw_norm.weight").type, gguf::TensorType::F32);
+    EXPECT_EQ(f.get_u64("gemma2.attention.sliding_window"), 4u);
+    runtime::Context ctx(m, {.n_ctx = 64, .max_seqs = 1, .threads = 1});
+    const float* logits = ctx.append(0, {1, 2, 3});
+    for (int64_t i = 0; i < m->hparams().n_vocab; ++i) ASSERT_TRUE(std::isfinite(logits[i]));
+}
+
+// Matrices have variance 1 / row length (uniform), norms 1 +- 0.2: activations keep their size.
+TEST(Synthetic, WeightScales) {
+    const std::string path = synthesized("llama");
+    gguf::File f = gguf::File::open(path);
+    const auto& t = f.tensor("blk.1.ffn_up.weight");
+    const float* w = reinterpret_cast<const float*>(t.data);
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < t.n_elements(); ++i) sum += w[i], sq += double(w[i]) * w[i];
+    const double mean = sum / t.n_elements();
+    EXPECT_NEAR(mean, 0.0, 2e-3);
+    EXPECT_NEAR(std::sqrt(sq / t.n_elements() - mean * mean), 1.0 / std::sqrt(256.0), 1e-3);
+    const float* norm = reinterpret_cast<const float*>(f.tensor("blk.0.attn_norm.weight").data);
+    for (int i = 0; i < 256; ++i) ASSERT_NEAR(norm[i], 1.0f, 0.2f);
+}
+
+// --- mixture of experts ---------------------------------------------------------------------
+
+std::string synthesized_moe(const std::string& name, const std::string& type = "F32") {
+    const tools::SyntheticPreset& p = tools::synthetic_preset(name + "-tiny");
+    const std::string path = temp_path(name + "-" + type);
+    tools::SyntheticOptions o;
+    o.architecture = p.architecture;
+    o.shape = p.shape;
+    o.type = type;
+    o.seed = 7;
+    tools::write_synthetic_model(o, path);
+    return path;
+}
+
+const char* const kMoeModels[] = {"qwen3moe", "qwen2moe", "olmoe", "mixtral"};
+
+// Every position's logits of `tokens` in sequence 0, fed in batches of `step` tokens.
+std::vector<float> logits_in_steps(const model::Model& m, const std::vector<int32_t>& tokens,
+                                   size_t step, int threads) {
+    const auto& hp = m.hparams();
+    model::KvCache cache(hp.n_layer, hp.kv_dim(), 64, 4, 1);
+    model::ForwardScratch scratch;
+    kernels::ThreadPool pool(threads);
+    std::vector<float> all, logits;
+    for (size_t begin = 0; begin < tokens.size(); begin += step) {
+        const size_t end = std::min(tokens.size(), begin + step);
+        model::Batch batch;
+        cache.reserve(0, static_cast<int64_t>(end));
+        for (size_t i = begin; i < end; ++i)
+            batch.add(tokens[i], 0, static_cast<int32_t>(i), true);
+        m.forward(batch, cache, pool, scratch, logits);
+        all.insert(all.end(), logits.begin(), logits.end());
+    }
+    return all;
+}
+
+double max_relative_difference(const std::vector<float>& got, const std::vector<float>& want) {
+    double scale = 0, worst = 0;
+    for (float w : want) scale = std::max(scale, static_cast<double>(std::fabs(w)));
+    for (size_t i = 0; i < want.size(); ++i)
+        worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]) / scale);
+    return worst;
+}
+
+// The prompt path (tokens grouped by expert, one matmul per expert) equals the decode path (one
+// token, the chosen experts' rows only), also quantized (different activation blocks per call).
+TEST(MixtureOfExperts, GroupedPromptEqualsPerTokenDecode) {
+    const std::vector<int32_t> tokens = {5, 9, 3, 7, 1, 2, 8, 4, 6, 11, 40, 200, 17, 99};
+    for (const char* name : kMoeModels) {
+        for (const char* type : {"F32", "Q8_0"}) {
+            auto m = model::Model::load(synthesized_moe(name, type));
+            EXPECT_GT(m->hparams().n_expert, 0) << name;
+            const std::vector<float> decoded = logits_in_steps(*m, tokens, 1, 2);
+            const std::vector<float> grouped = logits_in_steps(*m, tokens, tokens.size(), 2);
+            ASSERT_EQ(decoded.size(), grouped.size());
+            EXPECT_LT(max_relative_difference(grouped, decoded), 1e-5) << name << " " << type;
+            const std::vector<float> halves = logits_in_steps(*m, tokens, 5, 1);
+            EXPECT_LT(max_relative_difference(halves, decoded), 1e-5) << name << " " << type;
+        }
+    }
+}
+
+// Greedy decoding picks the same tokens at any thread count and batch split.
+TEST(MixtureOfExperts, GreedyOutputIsStable) {
+    for (const char* name : kMoeModels) {
+        auto m = model::Model::load(synthesized_moe(name));
+        auto greedy = [&](int threads) {
+            runtime::Context ctx(m, {.n_ctx = 64, .max_seqs = 1, .threads = threads});
+            std::vector<int32_t> out;
+            const float* logits = ctx.append(0, {1, 2, 3, 4});
+            for (int step = 0; step < 12; ++step) {
+                const int32_t next = static_cast<int32_t>(
+                    std::max_element(logits, logits + m->hparams().n_vocab) - logits);
+                out.push_back(next);
+                logits = ctx.append(0, {next});
+            }
+            return out;
+        };
+        const std::vector<int32_t> one = greedy(1);
+        EXPECT_EQ(greedy(2), one) << name;
+        EXPECT_EQ(greedy(1), one) << name;
+        EXPECT_GT(std::set<int32_t>(one.begin(), one.end()).size(), 1u) << name;
+    }
+}
+
+TEST(MixtureOfExperts, RouterPicksTopKAndRenormalises) {
+    const float logits[] = {0.0f, 2.0f, -1.0f, 2.0f, 1.0f};
+    int32_t chosen[3];
+    float w[3];
+    model::layers::route(logits, 5, 3, false, chosen, w);
+    EXPECT_EQ(chosen[0], 1);  // ties go to the lower id
+    EXPECT_EQ(chosen[1], 3);
+    EXPECT_EQ(chosen[2], 4);
+    double z = 0;
+    for (float l : logits) z += std::exp(l);
+    EXPECT_NEAR(w[0], std::exp(2.0) / z, 1e-6);
+    EXPECT_NEAR(w[2], std::exp(1.0) / z, 1e-6);
+    model::layers::route(logits, 5, 3, true, chosen, w);
+    EXPECT_NEAR(w[0] + w[1] + w[2], 1.0, 1e-6);
+    EXPECT_NEAR(w[2] / w[0], std::exp(-1.0), 1e-6);
+}
+
+TEST(MixtureOfExperts, ClearErrors) {
+    // An MoE architecture without experts, and experts on an architecture that has none.
+    EXPECT_NE(error_of([&] { synthesized("qwen3moe"); }).find("qwen3moe-tiny"), std::string::npos);
+    tools::SyntheticOptions o;
+    o.architecture = "gemma";
+    o.shape = tools::synthetic_shape("qwen3moe-tiny");
+    EXPECT_NE(error_of([&] { tools::write_synthetic_model(o, temp_path("gemma-moe")); })
+                  .find("has no experts"),
+              std::string::npos);
+}
+
 }  // namespace
+
+// A decode step reads n_expert_used of n_expert experts per layer, plus the router.
+TEST(Synthetic, DecodeBytesPerTokenCountsTheActiveExperts) {
+    const tools::SyntheticShape s = tools::synthetic_shape("qwen3moe-tiny");
+    auto m = model::Model::load(synthesized_moe("qwen3moe"));
+    const int64_t q_dim = s.n_head * s.head_dim, kv_dim = s.n_head_kv * s.head_dim;
+    const int64_t per_layer = s.n_embd * q_dim + 2 * s.n_embd * kv_dim + q_dim * s.n_embd +
+                              s.n_embd * s.n_expert                        // router
+                              + s.n_expert_used * 3 * s.n_embd * s.n_ff_exp;  // active experts
+    const int64_t floats = s.n_layer * per_layer + s.n_vocab * s.n_embd;
+    EXPECT_EQ(m->decode_bytes_per_token(), static_cast<uint64_t>(floats) * 4);
+}
 
 // What `hearth bench` divides the memory bandwidth by: every matrix of a decode step once,
 // the token embedding only where it is also the output. Hand-counted from the shape (F32).

@@ -9,7 +9,8 @@ relative error (|difference| / max |reference|) exceeds the tolerance.
 For a quantized TYPE it also reports how far hearth's quantized outputs are from hearth's F32
 outputs of the same model (the "tracks F32" figure); that is reported, not checked.
 
---perturb changes one reference weight by 1%, --mutate NAME swaps in a broken dequantizer (see
+--perturb changes one reference weight by 1% (--perturb-expert: layer 0's experts' down
+projections; --flip-renormalisation: the top-k routing weights renormalised or not), --mutate NAME swaps in a broken dequantizer (see
 MUTATIONS); either then expects the check to fail (exit 0 only if it does), to show that the
 comparison notices the difference.
 """
@@ -49,6 +50,10 @@ MEASURED = {
     ("gemma3", "Q8_0"): 0.00833, ("gemma3", "Q4_K_M"): 0.00709,
     ("bert", "Q8_0"): 0.0192, ("bert", "Q4_K_M"): 0.0253,
     ("nomic-bert", "Q8_0"): 0.0719, ("nomic-bert", "Q4_K_M"): 0.128,
+    # Mixture of experts, their tiny presets (rows of 32 / 64: Q8_0 only); the same at all
+    # three levels. The router stays F32, so the experts chosen are the reference's.
+    ("qwen3moe", "Q8_0"): 0.0151, ("qwen2moe", "Q8_0"): 0.0529,
+    ("olmoe", "Q8_0"): 0.0237, ("mixtral", "Q8_0"): 0.0364,
 }
 
 
@@ -148,6 +153,11 @@ def main():
     parser.add_argument("--model-activations", action="store_true",
                         help="quantize the reference's activations as hearth does (8-bit blocks)")
     parser.add_argument("--perturb", action="store_true")
+    parser.add_argument("--perturb-expert", action="store_true",
+                        help="like --perturb, on layer 0's experts' down projections (MoE)")
+    parser.add_argument("--flip-renormalisation", action="store_true",
+                        help="the reference renormalises the top-k weights where hearth does not, "
+                             "or the reverse; expects a failure (MoE)")
     parser.add_argument("--mutate", choices=sorted(MUTATIONS))
     parser.add_argument("--hearth", help="also check `hearth embed --tokens` (encoders)")
     args = parser.parse_args()
@@ -166,6 +176,12 @@ def main():
     if args.perturb:
         name = "blk.0.attn_v.weight" if config.has("blk.0.attn_v.weight") else "blk.0.attn_qkv.weight"
         config.g.tensors[name] = config.g.tensors[name] * 1.01
+    if args.perturb_expert:
+        name = "blk.0.ffn_down_exps.weight"
+        config.g.tensors[name] = config.g.tensors[name] * 1.01
+    if args.flip_renormalisation:
+        renormalise = config("expert_weights_norm", models.NORM_TOPK_PROB[config.arch])
+        config.g.metadata[f"{config.arch}.expert_weights_norm"] = not renormalise
     tokens = [int(t) for t in open(base + ".tokens.txt").read().split()]
 
     encoder = config.arch in ("bert", "nomic-bert")
@@ -198,8 +214,9 @@ def main():
         failed |= not ok
         print(f"{args.arch} {args.type} {kind}: max relative error {err:.3g} vs reference "
               f"({'ok' if ok else 'FAIL'}, tolerance {args.tolerance:g})")
-    if args.perturb or args.mutate:
-        print(f"{args.mutate or 'perturbed weight'}: " + ("detected" if failed else "NOT detected"))
+    if args.perturb or args.perturb_expert or args.flip_renormalisation or args.mutate:
+        what = args.mutate or ("flipped renormalisation" if args.flip_renormalisation else "perturbed weight")
+        print(f"{what}: " + ("detected" if failed else "NOT detected"))
         return 0 if failed else 1
     return 1 if failed else 0
 

@@ -1,10 +1,12 @@
 """Reference forward passes, written from the published model definitions (Hugging Face
-transformers' modeling_llama / qwen2 / qwen3 / phi3 / gemma / gemma2 / gemma3 / bert, Meta's
-llama reference, nomic-ai's nomic-bert), in float64 numpy over a whole sequence at once (no KV
+transformers' modeling_llama / qwen2 / qwen3 / phi3 / gemma / gemma2 / gemma3 / bert, the
+mixture-of-experts modeling_mixtral / qwen2_moe / qwen3_moe / olmoe, Meta's llama reference,
+nomic-ai's nomic-bert), in float64 numpy over a whole sequence at once (no KV
 cache, explicit masks). They read weights as stored in GGUF files by llama.cpp's converter:
   * llama's Q/K rows are permuted so HF's rotate_half becomes Meta's adjacent-pair rotation;
   * Gemma norms are stored as 1 + w; the functions here subtract 1 and apply HF's (1 + w);
-  * Llama 3 frequency divisors and phi3 LongRoPE factors are tensors.
+  * Llama 3 frequency divisors and phi3 LongRoPE factors are tensors;
+  * experts are 3-D tensors (expert, rows, columns) and the router is `ffn_gate_inp`.
 """
 import math
 
@@ -133,6 +135,44 @@ def causal_mask(n, window=None):
     return mask
 
 
+# --- mixture of experts ----------------------------------------------------------------------
+
+# norm_topk_prob of each model's config: Qwen3-MoE renormalises the top-k routing weights,
+# Qwen2-MoE and OLMoE do not; Mixtral always does. A GGUF expert_weights_norm key overrides.
+NORM_TOPK_PROB = {"qwen3moe": True, "qwen2moe": False, "olmoe": False, "llama": True}
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def sparse_moe_block(c, h, p):
+    """Qwen3MoeSparseMoeBlock / Qwen2MoeSparseMoeBlock / OlmoeSparseMoeBlock /
+    MixtralSparseMoeBlock: softmax routing over all experts, top-k, optional renormalisation,
+    the weighted sum of the chosen experts' SwiGLU outputs; Qwen2-MoE adds a shared expert
+    scaled by sigmoid(shared_expert_gate(h))."""
+    t = lambda name: c.tensor(p + name)
+    k = c("expert_used_count")
+    renormalise = c("expert_weights_norm", NORM_TOPK_PROB[c.arch])
+    probs = softmax(linear(h, t("ffn_gate_inp.weight")))
+    gate, up, down = t("ffn_gate_exps.weight"), t("ffn_up_exps.weight"), t("ffn_down_exps.weight")
+    out = np.zeros_like(h)
+    for i in range(h.shape[0]):
+        top = np.argsort(-probs[i], kind="stable")[:k]
+        weights = probs[i, top]
+        if renormalise:
+            weights = weights / weights.sum()
+        for e, w in zip(top, weights):
+            out[i] += w * linear(silu(linear(h[i], gate[e])) * linear(h[i], up[e]), down[e])
+    if c.has(p + "ffn_up_shexp.weight"):
+        shared = linear(silu(linear(h, t("ffn_gate_shexp.weight"))) * linear(h, t("ffn_up_shexp.weight")),
+                        t("ffn_down_shexp.weight"))
+        if c.has(p + "ffn_gate_inp_shexp.weight"):
+            shared = shared * sigmoid(h @ t("ffn_gate_inp_shexp.weight"))[:, None]
+        out = out + shared
+    return out
+
+
 # --- decoders -------------------------------------------------------------------------------
 
 def decoder_dims(c):
@@ -143,7 +183,8 @@ def decoder_dims(c):
 
 
 def llama_family(c, tokens, hidden=False):
-    """LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM / Phi3ForCausalLM; with hidden,
+    """LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM / Phi3ForCausalLM, and with experts
+    MixtralForCausalLM / Qwen2MoeForCausalLM / Qwen3MoeForCausalLM / OlmoeForCausalLM; with hidden,
     the final normalized hidden states (what decoder embedding models pool) instead of logits."""
     arch = c.arch
     n_head, n_kv, hd = decoder_dims(c)
@@ -184,14 +225,20 @@ def llama_family(c, tokens, hidden=False):
             q = linear(h, t("attn_q.weight"), bias("attn_q.bias"))
             k = linear(h, t("attn_k.weight"), bias("attn_k.bias"))
             v = linear(h, t("attn_v.weight"), bias("attn_v.bias"))
+        if arch == "olmoe":  # OlmoeAttention: q_norm / k_norm over all heads, before the split
+            q = rms_norm(q, t("attn_q_norm.weight"), eps)
+            k = rms_norm(k, t("attn_k_norm.weight"), eps)
         q, k, v = q.reshape(T, n_head, hd), k.reshape(T, n_kv, hd), v.reshape(T, n_kv, hd)
-        if arch == "qwen3":
+        if arch in ("qwen3", "qwen3moe"):
             q = rms_norm(q, t("attn_q_norm.weight"), eps)
             k = rms_norm(k, t("attn_k_norm.weight"), eps)
         q, k = rope(q), rope(k)
         a = attention(q, k, v, causal_mask(T), 1.0 / math.sqrt(hd))
         x = x + linear(a, t("attn_output.weight"))
         h = rms_norm(x, t("ffn_norm.weight"), eps)
+        if c("expert_count", 0) > 0:
+            x = x + sparse_moe_block(c, h, p)
+            continue
         if arch == "phi3":
             gate, up = np.split(linear(h, t("ffn_up.weight")), 2, axis=-1)
         else:

@@ -59,7 +59,20 @@ TEST(Synthetic, PresetsHaveRealShapes) {
     EXPECT_TRUE(s.tied_embeddings.value_or(false));
     std::string names;
     for (const auto& p : tools::synthetic_presets()) names += p.name + " ";
-    EXPECT_EQ(names, "tiny 135m 1b 3b 7b ");
+    EXPECT_EQ(names,
+              "tiny 135m 1b 3b 7b qwen3moe-tiny qwen2moe-tiny olmoe-tiny mixtral-tiny "
+              "qwen3moe-30b-a3b qwen2moe-a2.7b olmoe-1b-7b mixtral-8x7b ");
+    // Qwen3-30B-A3B's config.json: 48 layers of 2048, 32/4 heads of 128, 128 experts of 768
+    // rows, 8 per token.
+    const tools::SyntheticPreset& moe = tools::synthetic_preset("qwen3moe-30b-a3b");
+    EXPECT_EQ(moe.architecture, "qwen3moe");
+    EXPECT_EQ(moe.shape.n_layer, 48);
+    EXPECT_EQ(moe.shape.n_embd, 2048);
+    EXPECT_EQ(moe.shape.n_head_kv, 4);
+    EXPECT_EQ(moe.shape.head_dim, 128);
+    EXPECT_EQ(moe.shape.n_expert, 128);
+    EXPECT_EQ(moe.shape.n_expert_used, 8);
+    EXPECT_EQ(moe.shape.n_ff_exp, 768);
 }
 
 // A quantized model with a real tokenizer: the recipe's mix, the vocab file's size and keys,
