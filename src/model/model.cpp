@@ -180,7 +180,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
         kernels::cpu_level() != kernels::CpuLevel::Scalar) {
         m->repack_weights();
     }
-    if (options.mlock && m->file_.mapping()) m->file_.mapping()->lock_in_memory();
+    if (options.mlock) m->file_.lock_in_memory();
     return m;
 }
 
@@ -274,8 +274,7 @@ void Model::repack_weights() {
         });
         w.repacked = buffer.data.get();
         repacked_.push_back(std::move(buffer));
-        if (file_.mapping())
-            file_.mapping()->release_pages(w.data, static_cast<size_t>(w.rows) * w.row_bytes);
+        file_.release_pages(w.data, static_cast<size_t>(w.rows) * w.row_bytes);
     };
     for_each_matrix(weights_, repack_one);
     for_each_expert_matrix(weights_, repack_one);

@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <set>
 
@@ -14,6 +13,7 @@
 #include "model/arch.h"
 #include "model/layers.h"
 #include "runtime/context.h"
+#include "split_files.h"
 #include "synthetic_files.h"
 #include "tools/synthetic.h"
 
@@ -124,105 +124,6 @@ TEST(Embeddings, DecodersPoolTheirLastState) {
     std::vector<float> e = llama->embed({1, 2, 3}, model::Pooling::Default, true, pool);
     EXPECT_EQ(e, llama->embed({1, 2, 3}, model::Pooling::Last, true, pool));
     EXPECT_NE(e, llama->embed({1, 2, 4}, model::Pooling::Last, true, pool));
-}
-
-std::string file_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Rows are drawn from per-row streams, so the thread count cannot change the file.
-TEST(Synthetic, SameSeedSameBytesAtAnyThreadCount) {
-    tools::SyntheticOptions o;
-    o.architecture = "qwen3";
-    o.type = "Q4_K_M";
-    o.seed = 3;
-    tools::write_synthetic_model(o, temp_path("1"));
-    o.n_threads = 3;
-    tools::write_synthetic_model(o, temp_path("2"));
-    EXPECT_EQ(file_bytes(temp_path("1")), file_bytes(temp_path("2")));
-    o.seed = 4;
-    tools::write_synthetic_model(o, temp_path("3"));
-    EXPECT_NE(file_bytes(temp_path("1")), file_bytes(temp_path("3")));
-    EXPECT_THROW(tools::synthetic_shape("70b"), Error);
-    o.type = "Q9_Z";
-    EXPECT_NE(error_of([&] { tools::write_synthetic_model(o, temp_path("4")); }).find("Q4_K_M"),
-              std::string::npos)
-        << "an unknown type lists the known ones";
-}
-
-// The preset table holds the shapes the issue names (Llama-3.2-1B for 1b).
-TEST(Synthetic, PresetsHaveRealShapes) {
-    const tools::SyntheticShape s = tools::synthetic_shape("1b");
-    EXPECT_EQ(s.n_embd, 2048);
-    EXPECT_EQ(s.n_layer, 16);
-    EXPECT_EQ(s.n_head, 32);
-    EXPECT_EQ(s.n_head_kv, 8);
-    EXPECT_EQ(s.n_ff, 8192);
-    EXPECT_EQ(s.n_vocab, 128256);
-    EXPECT_TRUE(s.tied_embeddings.value_or(false));
-    std::string names;
-    for (const auto& p : tools::synthetic_presets()) names += p.name + " ";
-    EXPECT_EQ(names,
-              "tiny 135m 1b 3b 7b qwen3moe-tiny qwen2moe-tiny olmoe-tiny mixtral-tiny "
-              "qwen3moe-30b-a3b qwen2moe-a2.7b olmoe-1b-7b mixtral-8x7b ");
-    // Qwen3-30B-A3B's published config.
-    const tools::SyntheticPreset& moe = tools::synthetic_preset("qwen3moe-30b-a3b");
-    EXPECT_EQ(moe.architecture, "qwen3moe");
-    EXPECT_EQ(moe.shape.n_embd, 2048);
-    EXPECT_EQ(moe.shape.n_layer, 48);
-    EXPECT_EQ(moe.shape.n_head, 32);
-    EXPECT_EQ(moe.shape.n_head_kv, 4);
-    EXPECT_EQ(moe.shape.head_dim, 128);
-    EXPECT_EQ(moe.shape.n_expert, 128);
-    EXPECT_EQ(moe.shape.n_expert_used, 8);
-    EXPECT_EQ(moe.shape.n_ff_exp, 768);
-    EXPECT_EQ(moe.shape.n_vocab, 151936);
-}
-
-// A quantized model with a real tokenizer: the recipe's mix, the vocab file's size and keys,
-// and the architecture's own tensors, loadable and runnable.
-TEST(Synthetic, QuantizedWithTokenizer) {
-    const std::string path = temp_path("gemma2");
-    tools::SyntheticOptions o;
-    o.architecture = "gemma2";
-    o.type = "Q4_K_M";
-    o.vocab_path = HEARTH_TEST_DATA "/vocab/ggml-vocab-llama-spm.gguf";
-    o.n_threads = 2;
-    const tools::SyntheticReport report = tools::write_synthetic_model(o, path);
-    EXPECT_EQ(report.n_vocab, 32000);
-    EXPECT_TRUE(report.notes.empty());  // tiny rows fill 256-blocks
-    auto m = model::Model::load(path);
-    const gguf::File& f = m->file();
-    EXPECT_EQ(f.get_u64("general.file_type"), 15u);
-    EXPECT_EQ(f.get_string("tokenizer.ggml.model"), "llama");
-    EXPECT_EQ(f.find("tokenizer.ggml.scores")->as_array().items.size(), 32000u);
-    EXPECT_EQ(f.tensor("token_embd.weight").ne[1], 32000);
-    EXPECT_EQ(f.tensor("token_embd.weight").type, gguf::TensorType::Q6_K);  // tied output
-    EXPECT_EQ(f.find_tensor("output.weight"), nullptr);
-    EXPECT_EQ(f.tensor("blk.1.attn_q.weight").type, gguf::TensorType::Q4_K);
-    EXPECT_EQ(f.tensor("blk.2.attn_v.weight").type,
-              gguf::TensorType::Q6_K);  // the _M mix: (2 - 0) % 3 == 2
-    EXPECT_EQ(f.tensor("blk.0.post_ffw_norm.weight").type, gguf::TensorType::F32);
-    EXPECT_EQ(f.get_u64("gemma2.attention.sliding_window"), 4u);
-    runtime::Context ctx(m, {.n_ctx = 64, .max_seqs = 1, .threads = 1});
-    const float* logits = ctx.append(0, {1, 2, 3});
-    for (int64_t i = 0; i < m->hparams().n_vocab; ++i) ASSERT_TRUE(std::isfinite(logits[i]));
-}
-
-// Matrices have variance 1 / row length (uniform), norms 1 +- 0.2: activations keep their size.
-TEST(Synthetic, WeightScales) {
-    const std::string path = synthesized("llama");
-    gguf::File f = gguf::File::open(path);
-    const auto& t = f.tensor("blk.1.ffn_up.weight");
-    const float* w = reinterpret_cast<const float*>(t.data);
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < t.n_elements(); ++i) sum += w[i], sq += double(w[i]) * w[i];
-    const double mean = sum / t.n_elements();
-    EXPECT_NEAR(mean, 0.0, 2e-3);
-    EXPECT_NEAR(std::sqrt(sq / t.n_elements() - mean * mean), 1.0 / std::sqrt(256.0), 1e-3);
-    const float* norm = reinterpret_cast<const float*>(f.tensor("blk.0.attn_norm.weight").data);
-    for (int i = 0; i < 256; ++i) ASSERT_NEAR(norm[i], 1.0f, 0.2f);
 }
 
 // --- mixture of experts ---------------------------------------------------------------------
@@ -374,4 +275,21 @@ TEST(Synthetic, DecodeBytesPerTokenCountsEveryMatrixOnce) {
         EXPECT_EQ(m->decode_bytes_per_token(), static_cast<uint64_t>(floats) * 4)
             << (tied ? "tied" : "untied");
     }
+}
+
+// --- split models ---------------------------------------------------------------------------
+
+// A model split in three parts (gguf-split's layout) loads as one: the same tensors, the same
+// logits as the file it was split from, a mixture-of-experts model whose experts straddle parts.
+TEST(SplitModel, LoadsAsOneAndGivesTheSameLogits) {
+    const std::string whole = synthesized_moe("qwen3moe", "Q8_0");
+    const std::string stem = std::filesystem::path(temp_path("parts")).replace_extension().string();
+    const auto parts = split_files::write_split(whole, stem, 3);
+    auto split = model::Model::load(parts[0]);
+    auto single = model::Model::load(whole);
+    EXPECT_EQ(split->file().n_parts(), 3);
+    EXPECT_EQ(split->file().tensors().size(), single->file().tensors().size());
+    const std::vector<int32_t> tokens = {5, 9, 3, 7, 1, 2, 8, 4};
+    EXPECT_EQ(logits_in_steps(*split, tokens, 3, 2), logits_in_steps(*single, tokens, 3, 2));
+    for (const auto& p : parts) std::filesystem::remove(p);
 }

@@ -73,6 +73,7 @@ TEST(Synthetic, PresetsHaveRealShapes) {
     EXPECT_EQ(moe.shape.n_expert, 128);
     EXPECT_EQ(moe.shape.n_expert_used, 8);
     EXPECT_EQ(moe.shape.n_ff_exp, 768);
+    EXPECT_EQ(moe.shape.n_vocab, 151936);
 }
 
 // A quantized model with a real tokenizer: the recipe's mix, the vocab file's size and keys,
