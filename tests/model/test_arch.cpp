@@ -38,7 +38,7 @@ TEST(Architectures, UnsupportedArchitectureIsNamed) {
 
 TEST(Architectures, TableCoversTheIssue) {
     for (const char* arch : {"llama", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "bert",
-                             "nomic-bert", "qwen2moe", "qwen3moe", "olmoe"}) {
+                             "nomic-bert", "qwen2moe", "qwen3moe", "olmoe", "gpt-oss"}) {
         EXPECT_EQ(model::arch_spec(arch).name, arch);
     }
     EXPECT_EQ(model::arch_spec("qwen2").rope_style, kernels::RopeStyle::NeoX);
@@ -140,7 +140,7 @@ std::string synthesized_moe(const std::string& name, const std::string& type = "
     return path;
 }
 
-const char* const kMoeModels[] = {"qwen3moe", "qwen2moe", "olmoe", "mixtral"};
+const char* const kMoeModels[] = {"qwen3moe", "qwen2moe", "olmoe", "mixtral", "gpt-oss"};
 
 // Every position's logits of `tokens` in sequence 0, fed in batches of `step` tokens.
 std::vector<float> logits_in_steps(const model::Model& m, const std::vector<int32_t>& tokens,
@@ -226,6 +226,57 @@ TEST(MixtureOfExperts, RouterPicksTopKAndRenormalises) {
     model::layers::route(logits, 5, 3, true, chosen, w);
     EXPECT_NEAR(w[0] + w[1] + w[2], 1.0, 1e-6);
     EXPECT_NEAR(w[2] / w[0], std::exp(-1.0), 1e-6);
+}
+
+// gpt-oss as llama.cpp reads it: even layers slide (set_swa_pattern(2)), sinks and the
+// router's and experts' biases loaded, YaRN by 32 from 4096, the chosen logits' softmax.
+TEST(GptOss, LoadsItsPieces) {
+    auto m = model::Model::load(synthesized_moe("gpt-oss"));
+    const model::HParams& hp = m->hparams();
+    EXPECT_EQ(hp.sliding_window, 4);
+    for (int64_t l = 0; l < hp.n_layer; ++l) {
+        const model::LayerWeights& lw = m->weights().layers[l];
+        EXPECT_EQ(lw.sliding, l % 2 == 0) << l;
+        EXPECT_NE(lw.attn_sinks, nullptr);
+        EXPECT_NE(lw.bo, nullptr);
+        EXPECT_NE(lw.router_bias, nullptr);
+        EXPECT_NE(lw.down_exps_bias, nullptr);
+    }
+    EXPECT_TRUE(hp.expert_weights_norm);
+    EXPECT_EQ(hp.rope_scaling, model::RopeScaling::Yarn);
+    EXPECT_FLOAT_EQ(hp.rope_freq_scale, 1.0f / 32);
+    EXPECT_EQ(hp.rope_orig_ctx, 4096);
+    EXPECT_FLOAT_EQ(hp.rms_eps, 1e-5f);
+    EXPECT_EQ(hp.q_dim(), 2 * hp.n_embd);  // like the real model, q_dim != n_embd
+
+    // openai/gpt-oss-20b's config.json.
+    const tools::SyntheticPreset& p = tools::synthetic_preset("gpt-oss-20b");
+    EXPECT_EQ(p.architecture, "gpt-oss");
+    EXPECT_EQ(p.shape.n_layer, 24);
+    EXPECT_EQ(p.shape.n_embd, 2880);
+    EXPECT_EQ(p.shape.n_head, 64);
+    EXPECT_EQ(p.shape.n_head_kv, 8);
+    EXPECT_EQ(p.shape.head_dim, 64);
+    EXPECT_EQ(p.shape.n_expert, 32);
+    EXPECT_EQ(p.shape.n_expert_used, 4);
+    EXPECT_EQ(p.shape.n_ff_exp, 2880);
+    EXPECT_EQ(p.shape.n_vocab, 201088);
+    EXPECT_EQ(p.shape.sliding_window, 128);
+    EXPECT_EQ(p.shape.rope_freq_base, 150000.0f);
+}
+
+// gpt-oss's SwiGLU, values worked out by hand from its definition: gate clamped above at 7, up
+// to [-7, 7], gate * sigmoid(1.702 * gate) * (up + 1).
+TEST(GptOss, ClampedSwiglu) {
+    const float gate[] = {10.0f, 0.5f, -1.0f, 2.0f};
+    const float up[] = {3.0f, 2.0f, -9.0f, 100.0f};
+    float out[4];
+    model::layers::gated_activation(model::Activation::SwigluOai, gate, up, out, 4);
+    auto sigmoid = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+    EXPECT_NEAR(out[0], 7.0 * sigmoid(1.702 * 7.0) * 4.0, 1e-5);     // gate clamped
+    EXPECT_NEAR(out[1], 0.5 * sigmoid(1.702 * 0.5) * 3.0, 1e-6);     // nothing clamped
+    EXPECT_NEAR(out[2], -1.0 * sigmoid(-1.702) * -6.0, 1e-6);        // up clamped below
+    EXPECT_NEAR(out[3], 2.0 * sigmoid(1.702 * 2.0) * 8.0, 1e-5);     // up clamped above
 }
 
 TEST(MixtureOfExperts, ClearErrors) {
