@@ -37,7 +37,7 @@ std::string recipe_table() {
     std::string text = "Types (recipes):\n";
     for (const auto& r : tools::quant_recipes()) {
         text += "  " + std::string(r.name) +
-                std::string(8 - std::min<size_t>(8, r.name.size()), ' ') + std::string(r.summary) +
+                std::string(11 - std::min<size_t>(10, r.name.size()), ' ') + std::string(r.summary) +
                 "\n";
     }
     return text;
