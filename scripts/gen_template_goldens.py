@@ -152,6 +152,24 @@ CONVERSATIONS = {
                                          {"type": "text", "text": "Part two."}]},
         ],
     },
+    # Harmony's (gpt-oss) own shape of a turn with two calls: the reasoning in "thinking", one
+    # call per assistant message, each followed by its result (the server turns OpenAI's shape,
+    # parallel calls and reasoning_content, into this one).
+    "harmony_calls": {
+        "messages": [
+            {"role": "user", "content": "Weather in Oslo and the time in Lima?"},
+            {"role": "assistant", "content": "", "thinking": "Two lookups: weather, then time.",
+             "tool_calls": [{"id": "call_a", "type": "function",
+                             "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]},
+            {"role": "tool", "tool_call_id": "call_a", "name": "get_weather", "content": "-3 C, snow"},
+            {"role": "assistant", "content": "",
+             "tool_calls": [{"id": "call_b", "type": "function",
+                             "function": {"name": "get_time", "arguments": {"city": "Lima"}}}]},
+            {"role": "tool", "tool_call_id": "call_b", "name": "get_time", "content": "09:41"},
+        ],
+        "tools": [WEATHER_TOOL, TIME_TOOL],
+        "extra_vars": {"reasoning_effort": "high"},
+    },
     "thinking_off": {
         "messages": [{"role": "user", "content": "Hi"}],
         "extra_vars": {"enable_thinking": False, "reasoning_effort": "low"},

@@ -1,5 +1,7 @@
 #include "chat/tool_calls.h"
 
+#include "chat/harmony.h"
+
 #include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -243,6 +245,7 @@ size_t held_tail(const std::string& s, const char* marker) {
 }  // namespace
 
 ToolCallSyntax detect_tool_call_syntax(const std::string& source) {
+    if (template_is_harmony(source)) return ToolCallSyntax::Harmony;
     // Hermes first: the Hermes fine-tunes of Llama 3 keep Llama's other markers.
     if (contains(source, kHermesOpen)) return ToolCallSyntax::Hermes;
     if (contains(source, kMistralCalls)) return ToolCallSyntax::Mistral;
@@ -259,6 +262,11 @@ ParsedReply parse_tool_calls(ToolCallSyntax syntax, const std::string& reply) {
             return parse_llama3(reply);
         case ToolCallSyntax::Mistral:
             return parse_mistral(reply);
+        case ToolCallSyntax::Harmony: {
+            HarmonyReply h = parse_harmony(reply);
+            if (h.calls.empty()) return unchanged(reply);
+            return ParsedReply{std::move(h.content), std::move(h.calls)};
+        }
         default:
             return unchanged(reply);
     }
@@ -267,7 +275,8 @@ ParsedReply parse_tool_calls(ToolCallSyntax syntax, const std::string& reply) {
 std::string ToolCallStream::push(const std::string& text) {
     pending_ += text;
     if (syntax_ == ToolCallSyntax::None) return std::exchange(pending_, {});
-    if (in_calls_) return {};
+    // Harmony: calls can come after any text; whole-reply parsing at finish().
+    if (in_calls_ || syntax_ == ToolCallSyntax::Harmony) return {};
     if (!seen_text_) {
         const size_t first = pending_.find_first_not_of(kWhitespace);
         if (first == std::string::npos) return {};
@@ -296,7 +305,7 @@ std::string ToolCallStream::push(const std::string& text) {
 
 ParsedReply ToolCallStream::finish() {
     std::string rest = std::exchange(pending_, {});
-    if (!in_calls_) return unchanged(rest);
+    if (!in_calls_ && syntax_ != ToolCallSyntax::Harmony) return unchanged(rest);
     return parse_tool_calls(syntax_, rest);
 }
 

@@ -5,13 +5,15 @@
 //   Llama 3.1+      {"name": "f", "parameters": {...}}   the whole reply; several split by ';'
 //   Mistral         [TOOL_CALLS][{"name": "f", "arguments": {...}}, ...]
 //                   or [TOOL_CALLS]f[ARGS]{...} (newer templates)
+//   Harmony (gpt-oss) <|channel|>commentary to=functions.f <|constrain|>json<|message|>{...}
+//                   among channel messages that also carry reasoning (chat/harmony.h)
 // A reply whose calls are not all well-formed stays plain content, unchanged.
 #include <string>
 #include <vector>
 
 namespace hearth::chat {
 
-enum class ToolCallSyntax { None, Hermes, Llama3Json, Mistral };
+enum class ToolCallSyntax { None, Hermes, Llama3Json, Mistral, Harmony };
 
 // The syntax a template's model writes, from markers in the template's text.
 ToolCallSyntax detect_tool_call_syntax(const std::string& template_source);
@@ -26,7 +28,8 @@ struct ParsedReply {
     std::vector<ToolCall> calls;  // empty: `content` is the reply, unchanged
 };
 
-// Splits a complete reply into content and calls.
+// Splits a complete reply into content and calls (Harmony: its reasoning is dropped; the server
+// reads harmony replies with chat::HarmonyStream, which keeps it).
 ParsedReply parse_tool_calls(ToolCallSyntax syntax, const std::string& reply);
 
 // The same for a reply arriving in pieces: text that cannot be part of a call is released at

@@ -21,6 +21,7 @@
 #include "hub/machine.h"
 #include "registry/installer.h"
 #include "registry/models_dir.h"
+#include "runtime/model_support.h"
 
 namespace hearth::cli {
 namespace {
@@ -158,6 +159,7 @@ struct PullArgs {
     std::string name;
     std::vector<std::string> aliases;
     bool force = false;
+    bool no_check = false;
 };
 
 registry::PullResult pull_one(const registry::Installer& installer, const std::string& reference,
@@ -171,6 +173,7 @@ registry::PullResult pull_one(const registry::Installer& installer, const std::s
     options.name = args.name;
     options.aliases = args.aliases;
     options.force = args.force;
+    options.check_support = !args.no_check;
     options.download.on_progress = hub::console_progress();
     InterruptToCancel interrupt;
     return installer.pull(plan, options);
@@ -199,6 +202,8 @@ void add_pull(CLI::App& app) {
     cmd->add_option("--alias", args->aliases, "Extra name clients may use (repeatable)")
         ->allow_extra_args(false);
     cmd->add_flag("--force", args->force, "Download again even if already installed");
+    cmd->add_flag("--no-check", args->no_check,
+                  "Download even when the file's header says hearth cannot run it");
     add_dir_option(cmd, args->dir);
     cmd->footer(R"(Examples:
   hearth pull llama-3.2-1b                                  curated catalog name
@@ -207,6 +212,8 @@ void add_pull(CLI::App& app) {
   hearth pull https://huggingface.co/OWNER/REPO/resolve/main/FILE.gguf
   hearth pull qwen3-4b --alias gpt-4o-mini                  answer to another model name
 
+First the file's header (a few MB) is read from the hub: a model whose architecture, weight
+types or tokenizer hearth cannot run is refused before the download, with the reason.
 Downloads go to FILE.partial, resume after an interruption (Ctrl-C keeps the part), are
 checked against the hub's sha256 and parsed as GGUF, and only then appear in the models
 directory with a YAML config. Split models (-00001-of-0000N) are fetched whole.
@@ -381,7 +388,7 @@ std::vector<hub::Suggestion> find_suggestions(const DiscoverArgs& args,
     query.limit = args.limit;
     query.search = args.search;
     query.pipeline_tag = "text-generation";
-    return hub::discover(client, query, machine, args.fit.policy());
+    return hub::discover(client, query, machine, args.fit.policy(), runtime::why_unsupported);
 }
 
 void run_discover(const DiscoverArgs& args) {
@@ -390,10 +397,10 @@ void run_discover(const DiscoverArgs& args) {
     print_machine(machine, args.fit.policy(), dir.root());
     std::vector<std::vector<std::string>> rows = {
         {"MODEL", "QUANT", "SIZE", "RAM", "DOWNLOADS", "LIKES", "PULL WITH"}};
-    int hidden = 0;
+    int hidden = 0, skipped = 0;
     for (const hub::Suggestion& s : find_suggestions(args, machine)) {
         if (s.recommended.empty() && !args.all) {
-            ++hidden;
+            ++(s.runnable ? hidden : skipped);
             continue;
         }
         bool fits = !s.recommended.empty();
@@ -404,6 +411,8 @@ void run_discover(const DiscoverArgs& args) {
     }
     print_table(rows);
     if (hidden > 0) std::printf("\n%d more did not fit (--all shows them).\n", hidden);
+    if (skipped > 0)
+        std::printf("%d more are models hearth cannot run yet (--all shows why).\n", skipped);
 }
 
 void add_discover(CLI::App& app) {
@@ -423,9 +432,10 @@ void add_discover(CLI::App& app) {
   hearth discover                          trending text-generation GGUFs that fit
   hearth discover --sort downloads --limit 50
   hearth discover --search qwen --context 8192
-  hearth discover --all                    show the ones that do not fit, and why
+  hearth discover --all                    show the ones that do not fit or run, and why
 
-The recommended quant is the first of Q4_K_M, Q5_K_M, Q4_K_S, Q4_0, IQ4_XS, Q6_K, Q8_0, then
+Before recommending a model, hearth reads its file's header from the hub (a few MB) and skips
+architectures, weight types and tokenizers it cannot run. The recommended quant is the first of Q4_K_M, Q5_K_M, Q4_K_S, Q4_0, IQ4_XS, Q6_K, Q8_0, then
 smaller ones, whose file + KV cache fits the RAM budget. Sizes come from the hub; RAM is an
 estimate. Environment: HF_TOKEN, HF_ENDPOINT, HTTPS_PROXY.)");
     cmd->callback([args] { guarded([&] { run_discover(*args); }); });

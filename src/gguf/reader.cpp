@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "gguf/split.h"
 
 namespace hearth::gguf {
 
@@ -21,7 +22,7 @@ std::string TensorInfo::shape_string() const {
 // Reads the header with a bounds-checked cursor; every failure says where and what.
 class Parser {
   public:
-    Parser(File& file) : f_(file) {}
+    Parser(File& file, bool header_only = false) : f_(file), header_only_(header_only) {}
 
     void run() {
         read_header();
@@ -30,18 +31,27 @@ class Parser {
         // Each key/value takes at least 8 (key length) + 4 (type) + 1 bytes, each tensor info
         // at least 8 + 4 + 4 + 8 bytes: counts beyond what the file can hold are lies.
         if (n_kv > remaining() / 13)
-            fail("metadata count " + std::to_string(n_kv) + " is larger than the file can hold");
+            past_end("metadata count " + std::to_string(n_kv) + " is larger than the file can hold");
         if (n_tensors > remaining() / 24)
-            fail("tensor count " + std::to_string(n_tensors) + " is larger than the file can hold");
+            past_end("tensor count " + std::to_string(n_tensors) +
+                     " is larger than the file can hold");
         read_metadata(n_kv);
         read_alignment();
         read_tensor_infos(n_tensors);
-        place_tensor_data();
+        if (!header_only_) place_tensor_data();
     }
 
   private:
     File& f_;
+    bool header_only_;
     uint64_t pos_ = 0;
+
+    // Running out of bytes: a truncated file, or for a header read from the start of a file,
+    // a sign that more of the file is needed.
+    [[noreturn]] void past_end(const std::string& what) const {
+        if (header_only_) throw HeaderNeedsMoreBytes("'" + f_.name_ + "': " + what);
+        fail(what);
+    }
 
     uint64_t remaining() const { return f_.size_ - pos_; }
 
@@ -52,7 +62,7 @@ class Parser {
 
     void need(uint64_t n, const char* what) {
         if (n > remaining()) {
-            fail(std::string("file is truncated: ") + what + " needs " + std::to_string(n) +
+            past_end(std::string("file is truncated: ") + what + " needs " + std::to_string(n) +
                  " bytes but only " + std::to_string(remaining()) + " remain");
         }
     }
@@ -72,7 +82,7 @@ class Parser {
     std::string read_string(const char* what) {
         uint64_t len = read_u64(what);
         if (len > remaining()) {
-            fail(std::string(what) + " length " + std::to_string(len) +
+            past_end(std::string(what) + " length " + std::to_string(len) +
                  " runs past the end of the file (" + std::to_string(remaining()) +
                  " bytes remain)");
         }
@@ -83,7 +93,7 @@ class Parser {
 
     void read_header() {
         if (f_.size_ < 4)
-            fail("file is too small to be GGUF (" + std::to_string(f_.size_) + " bytes)");
+            past_end("file is too small to be GGUF (" + std::to_string(f_.size_) + " bytes)");
         uint32_t magic = read_u32("magic");
         if (magic != kMagic) {
             char shown[5] = {};
@@ -172,7 +182,7 @@ class Parser {
                 ValueType elem = read_value_type("array element type");
                 uint64_t count = read_u64("array length");
                 if (count > remaining() / min_size(elem)) {
-                    fail("array of " + std::to_string(count) + " " +
+                    past_end("array of " + std::to_string(count) + " " +
                          std::string(value_type_name(elem)) +
                          " values runs past the end of the file");
                 }
@@ -281,11 +291,76 @@ class Parser {
     }
 };
 
-File File::open(const std::string& path) {
+File File::open_part(const std::string& path) {
     auto mapping = std::make_shared<MappedFile>(path);
     File f = parse(mapping->data(), mapping->size(), path);
-    f.mapping_ = std::move(mapping);
+    f.mappings_.push_back(std::move(mapping));
     return f;
+}
+
+File File::open(const std::string& path) {
+    File f = open_part(path);
+    const uint64_t count = f.get_u64(kSplitCount, 1);
+    if (count > 1) f.join_split_parts(path, count);
+    return f;
+}
+
+// Opens parts 2..count beside the first and adopts their tensors, checking that they are this
+// model's parts, in order, and that together they hold the tensor count the first part states.
+void File::join_split_parts(const std::string& path, uint64_t count) {
+    const std::string count_text = std::to_string(count);
+    SplitName name;
+    if (!parse_split_name(path, name) || static_cast<uint64_t>(name.count) != count)
+        throw Error("'" + path + "' is part of a model split in " + count_text +
+                    " files, but its name is not of the form " +
+                    split_part_path("NAME", 1, static_cast<int>(count)) +
+                    " that finds the other parts: keep the names gguf-split gave them");
+    const uint64_t no = get_u64(kSplitNo, 0);
+    if (no != 0 || name.index != 1)
+        throw Error("'" + path + "' is part " + std::to_string(no + 1) + " of " + count_text +
+                    " of a split model: open the first part, '" +
+                    split_part_path(name.stem, 1, name.count) + "'");
+    for (int index = 2; index <= name.count; ++index) {
+        const std::string part_path = split_part_path(name.stem, index, name.count);
+        File part;
+        try {
+            part = open_part(part_path);
+        } catch (const Error& e) {
+            throw Error("part " + std::to_string(index) + " of " + count_text + " of '" + path +
+                        "' cannot be read (" + e.what() +
+                        "); every part must sit beside the first: pull the model again");
+        }
+        if (part.get_u64(kSplitCount, 1) != count || part.get_u64(kSplitNo, 0) != uint64_t(index - 1))
+            throw Error("'" + part_path + "' is not part " + std::to_string(index) + " of " +
+                        count_text + " of this model (its split.no / split.count say otherwise)");
+        for (TensorInfo& t : part.tensors_) {
+            if (tensor_index_.count(t.name))
+                throw Error("tensor '" + t.name + "' is in two parts of '" + path + "' (again in '" +
+                            part_path + "')");
+            tensor_index_[t.name] = tensors_.size();
+            tensors_.push_back(std::move(t));
+        }
+        size_ += part.size_;
+        mappings_.push_back(std::move(part.mappings_.front()));
+    }
+    const uint64_t expected = get_u64(kSplitTensorsCount, tensors_.size());
+    if (expected != tensors_.size())
+        throw Error("the parts of '" + path + "' hold " + std::to_string(tensors_.size()) +
+                    " tensors but the first part says " + std::to_string(expected) +
+                    " (split.tensors.count): a part is damaged or from another model");
+}
+
+bool File::lock_in_memory() const {
+    bool locked = true;
+    for (const auto& m : mappings_) locked = m->lock_in_memory() && locked;
+    return locked;
+}
+
+void File::release_pages(const void* p, size_t n) const {
+    const auto* byte = static_cast<const uint8_t*>(p);
+    for (const auto& m : mappings_) {
+        if (byte >= m->data() && byte + n <= m->data() + m->size()) return m->release_pages(p, n);
+    }
 }
 
 File File::parse(const uint8_t* data, size_t size, const std::string& name) {
@@ -294,6 +369,16 @@ File File::parse(const uint8_t* data, size_t size, const std::string& name) {
     f.base_ = data;
     f.size_ = size;
     Parser(f).run();
+    return f;
+}
+
+File File::parse_header(const uint8_t* data, size_t size, const std::string& name) {
+    File f;
+    f.name_ = name;
+    f.base_ = data;
+    f.size_ = size;
+    Parser(f, true).run();
+    f.base_ = nullptr;  // the caller's bytes may go now: nothing points into them
     return f;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/mapped_file.h"
 #include "gguf/types.h"
 #include "gguf/value.h"
@@ -37,17 +38,30 @@ struct KeyValue {
     Value value;
 };
 
+// Thrown by File::parse_header when the bytes end inside the header: read more of the file.
+class HeaderNeedsMoreBytes : public Error {
+  public:
+    using Error::Error;
+};
+
 class File {
   public:
-    // Maps and parses `path`. Throws hearth::Error on any problem.
+    // Maps and parses `path`. Throws hearth::Error on any problem. The first part of a split
+    // model (STEM-00001-of-0000N.gguf, gguf/split.h) opens the whole model: the other parts
+    // are found beside it and their tensors join this File's.
     static File open(const std::string& path);
     // Parses bytes owned by the caller (they must outlive the File). `name` is used in errors.
     static File parse(const uint8_t* data, size_t size, const std::string& name = "<memory>");
+    // Parses only the metadata and tensor list from the first `size` bytes of a file (say, a
+    // range request): tensors have no data. Throws HeaderNeedsMoreBytes when the header goes
+    // on past `size`, and Error as parse() for anything malformed.
+    static File parse_header(const uint8_t* data, size_t size, const std::string& name);
 
     uint32_t version() const { return version_; }
     uint32_t alignment() const { return alignment_; }
     uint64_t data_offset() const { return data_offset_; }
-    uint64_t file_size() const { return size_; }
+    uint64_t file_size() const { return size_; }  // every part's bytes
+    int n_parts() const { return static_cast<int>(mappings_.size()); }
     const std::string& name() const { return name_; }
 
     // Metadata in file order.
@@ -67,12 +81,14 @@ class File {
     // Like find_tensor, but throws an Error naming the missing tensor.
     const TensorInfo& tensor(const std::string& name) const;
 
-    // The mapping, when this File owns one (open()); used to mlock.
-    MappedFile* mapping() const { return mapping_.get(); }
+    // For files from open(): locks every part's pages in RAM (false when the OS refused), and
+    // unmaps the pages of [p, p + n) inside whichever part holds them (MappedFile).
+    bool lock_in_memory() const;
+    void release_pages(const void* p, size_t n) const;
 
   private:
     std::string name_;
-    std::shared_ptr<MappedFile> mapping_;
+    std::vector<std::shared_ptr<MappedFile>> mappings_;  // one per part; empty for parse()
     const uint8_t* base_ = nullptr;
     uint64_t size_ = 0;
     uint32_t version_ = 0;
@@ -82,6 +98,9 @@ class File {
     std::map<std::string, size_t> key_index_;
     std::vector<TensorInfo> tensors_;
     std::map<std::string, size_t> tensor_index_;
+
+    static File open_part(const std::string& path);
+    void join_split_parts(const std::string& path, uint64_t count);
 
     friend class Parser;
 };

@@ -31,6 +31,7 @@ CatalogEntry parse_entry(const nlohmann::json& item) {
     entry.repo = item.at("repo").get<std::string>();
     entry.file = item.at("file").get<std::string>();
     entry.quant = item.value("quant", "");
+    entry.architecture = item.value("architecture", "");
     entry.size_bytes = gigabytes(item, "size_gb");
     entry.ram_bytes = gigabytes(item, "ram_gb");
     entry.context = item.value("context", 0);

@@ -14,6 +14,7 @@ struct CatalogEntry {
     std::string repo;
     std::string file;
     std::string quant;
+    std::string architecture;  // general.architecture of the file ("" when not stated)
     uint64_t size_bytes = 0;  // approximate
     uint64_t ram_bytes = 0;   // approximate, at `context`
     int context = 0;

@@ -66,7 +66,8 @@ void recommend(Suggestion& suggestion, const MachineInfo& machine, const FitPoli
 }
 
 std::vector<Suggestion> discover(const HubClient& client, const ModelQuery& query,
-                                 const MachineInfo& machine, const FitPolicy& policy) {
+                                 const MachineInfo& machine, const FitPolicy& policy,
+                                 const SupportCheck& check) {
     std::vector<Suggestion> suggestions;
     for (const RepoSummary& summary : client.list_models(query)) {
         if (!is_text_generation(summary)) continue;
@@ -77,6 +78,17 @@ std::vector<Suggestion> discover(const HubClient& client, const ModelQuery& quer
             suggestion.quants = quant_options(info, policy);
             if (suggestion.quants.empty()) continue;
             recommend(suggestion, machine, policy);
+            if (check && !suggestion.recommended.empty()) {
+                const std::string revision = info.commit.empty() ? "main" : info.commit;
+                const std::string problem =
+                    why_not_runnable(client, info.id, revision,
+                                     select_quant(info, suggestion.recommended), check);
+                if (!problem.empty()) {
+                    suggestion.runnable = false;
+                    suggestion.recommended.clear();
+                    suggestion.note = "skipped: " + problem;
+                }
+            }
         } catch (const Error& e) {
             suggestion.note = std::string("could not read the repo: ") + e.what();
         }

@@ -7,6 +7,7 @@
 
 #include "hub/hub_client.h"
 #include "hub/machine.h"
+#include "hub/remote_header.h"
 
 namespace hearth::hub {
 
@@ -23,6 +24,7 @@ struct Suggestion {
     uint64_t size = 0;                // of the recommended quant
     uint64_t ram_needed = 0;
     std::string note;  // why nothing fits, or why it was skipped
+    bool runnable = true;  // false: hearth cannot run it (note says why), whatever fits
 };
 
 // Quants in the order we recommend them on CPUs: Q4_K_M first (the usual sweet spot), then
@@ -34,8 +36,11 @@ void recommend(Suggestion& suggestion, const MachineInfo& machine, const FitPoli
 
 // One listing request plus one repo request per candidate. Repos that are not text generation
 // or have no GGUF files are dropped; a repo whose details fail to load is kept with a note.
+// With a `check`, the recommended quant's header is read (hub/remote_header.h) and a model
+// hearth cannot run loses its recommendation, with the reason in its note.
 std::vector<Suggestion> discover(const HubClient& client, const ModelQuery& query,
-                                 const MachineInfo& machine, const FitPolicy& policy);
+                                 const MachineInfo& machine, const FitPolicy& policy,
+                                 const SupportCheck& check = {});
 
 bool is_text_generation(const RepoSummary& repo);
 

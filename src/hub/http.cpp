@@ -116,7 +116,7 @@ Http::Http(HttpSettings settings) : settings_(std::move(settings)) {
 namespace {
 
 HttpResponse perform(const HttpSettings& settings, const std::string& url, bool head,
-                     bool follow_redirects, uint64_t resume_from, const Http::Sink* sink,
+                     bool follow_redirects, const std::string& range, const Http::Sink* sink,
                      const Http::StatusHook* on_status) {
     std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
     if (!curl) throw TransportError("could not start an HTTP transfer (curl_easy_init)", false);
@@ -154,8 +154,7 @@ HttpResponse perform(const HttpSettings& settings, const std::string& url, bool 
     if (head) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     // CURLOPT_RANGE rather than CURLOPT_RESUME_FROM: the latter makes curl fail on a server that
     // answers a Range request with 200 or 416, and we want to handle those ourselves.
-    std::string range = std::to_string(resume_from) + "-";
-    if (resume_from > 0) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
+    if (!range.empty()) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
 
     CURLcode code = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &transfer.response.status);
@@ -179,16 +178,42 @@ HttpResponse perform(const HttpSettings& settings, const std::string& url, bool 
 }  // namespace
 
 HttpResponse Http::get(const std::string& url) const {
-    return perform(settings_, url, false, true, 0, nullptr, nullptr);
+    return perform(settings_, url, false, true, "", nullptr, nullptr);
 }
 
 HttpResponse Http::head(const std::string& url, bool follow_redirects) const {
-    return perform(settings_, url, true, follow_redirects, 0, nullptr, nullptr);
+    return perform(settings_, url, true, follow_redirects, "", nullptr, nullptr);
 }
 
 HttpResponse Http::download(const std::string& url, uint64_t resume_from, const Sink& sink,
                             const StatusHook& on_status) const {
-    return perform(settings_, url, false, true, resume_from, &sink, &on_status);
+    const std::string range = resume_from > 0 ? std::to_string(resume_from) + "-" : "";
+    return perform(settings_, url, false, true, range, &sink, &on_status);
+}
+
+namespace {
+// Thrown by get_prefix's sink to end a transfer that has brought enough bytes.
+struct PrefixComplete {};
+}  // namespace
+
+HttpResponse Http::get_prefix(const std::string& url, uint64_t n_bytes) const {
+    std::string body;
+    long status = 0;
+    const Sink sink = [&](const char* data, size_t size) {
+        body.append(data, std::min<uint64_t>(size, n_bytes - body.size()));
+        if (body.size() >= n_bytes) throw PrefixComplete{};
+    };
+    const StatusHook on_status = [&](long s) { status = s; };
+    HttpResponse response;
+    try {
+        response = perform(settings_, url, false, true, "0-" + std::to_string(n_bytes - 1), &sink,
+                           &on_status);
+    } catch (const PrefixComplete&) {
+        // A server that ignores Range sends the whole file: we stopped it after n_bytes.
+        response.status = status;
+    }
+    if (response.status / 100 == 2) response.body = std::move(body);
+    return response;
 }
 
 }  // namespace hearth::hub

@@ -1,7 +1,7 @@
 #pragma once
-// A small, blocking libcurl wrapper: just the three requests the hub client needs (GET into
-// memory, HEAD, streaming GET with Range). Proxies come from the usual environment variables
-// (http_proxy, HTTPS_PROXY, no_proxy), which libcurl reads on its own.
+// A small, blocking libcurl wrapper: just the requests the hub client needs (GET into memory,
+// HEAD, streaming GET with Range, the first bytes of a file). Proxies come from the usual
+// environment variables (http_proxy, HTTPS_PROXY, no_proxy), which libcurl reads on its own.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -58,6 +58,11 @@ class Http {
     using StatusHook = std::function<void(long status)>;
     HttpResponse download(const std::string& url, uint64_t resume_from, const Sink& sink,
                           const StatusHook& on_status = {}) const;
+
+    // The first `n_bytes` (> 0) of a file ("Range: bytes=0-N"; fewer when the file is shorter).
+    // A 2xx answer's bytes are in HttpResponse::body, whether the server honoured the range or
+    // not (then the transfer is stopped after n_bytes).
+    HttpResponse get_prefix(const std::string& url, uint64_t n_bytes) const;
 
     const HttpSettings& settings() const { return settings_; }
 

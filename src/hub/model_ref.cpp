@@ -152,16 +152,6 @@ ModelRef parse_model_ref(const std::string& input) {
     return ref;
 }
 
-bool parse_split_name(const std::string& path, SplitName& out) {
-    static const std::regex kSplit(R"((.*)-(\d{5})-of-(\d{5})\.gguf)", std::regex::icase);
-    std::smatch match;
-    if (!std::regex_match(path, match, kSplit)) return false;
-    out.stem = match[1];
-    out.index = std::stoi(match[2]);
-    out.count = std::stoi(match[3]);
-    return out.index >= 1 && out.count >= 1 && out.index <= out.count;
-}
-
 std::string quant_of(const std::string& path) {
     // A quant is a whole token of the name: bounded by start, '/', '-', '.' or '_' before and
     // by '-', '.', '/' or the end after (so "Q4_K" never matches inside "Q4_K_M").

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "gguf/split.h"
 #include "hub/hub_client.h"
 
 namespace hearth::hub {
@@ -29,13 +30,9 @@ struct ModelRef {
 // Throws hearth::Error for text that is none of the forms above.
 ModelRef parse_model_ref(const std::string& text);
 
-// Split-file naming: "x-00002-of-00005.gguf" -> index 2, count 5, stem "x".
-struct SplitName {
-    std::string stem;
-    int index = 0;
-    int count = 0;
-};
-bool parse_split_name(const std::string& path, SplitName& out);
+// Split-file naming (gguf/split.h).
+using gguf::parse_split_name;
+using gguf::SplitName;
 
 // Quant label found in a GGUF file name ("Q4_K_M", "IQ4_XS", "F16", ...), upper-case; "" if none.
 std::string quant_of(const std::string& path);

@@ -20,6 +20,9 @@ struct AttentionTile {
     const float* const* v;  // value rows, by key index
     float scale;            // multiplies q.k
     float softcap;          // score = softcap * tanh(score / softcap); 0: off
+    // Attention sinks (gpt-oss): [n_queries] logits that join each query's softmax
+    // denominator without a value, so a query may attend to "nothing"; null: none.
+    const float* sinks = nullptr;
 };
 
 // Queries one attention_tile call handles at the current level.

@@ -128,6 +128,10 @@ void attention_tile_impl(const AttentionTile& t, float* scratch) {
     }
 
     V::store(tmp, l);
+    if (t.sinks) {  // each sink adds exp(sink - m) to its query's denominator
+        V::store(tmp + W, m);
+        for (int i = 0; i < t.n_queries; ++i) tmp[i] += std::exp(t.sinks[i] - tmp[W + i]);
+    }
     for (int i = 0; i < t.n_queries; ++i) {
         const float inv = 1.0f / tmp[i];
         for (int64_t d = 0; d < hd; ++d) t.out[i][d] = ot[d * W + i] * inv;

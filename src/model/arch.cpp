@@ -25,6 +25,7 @@ constexpr ArchSpec kArchitectures[] = {
     {"qwen2moe",   Llama, NeoX,   Silu,       o,  o,      X,    X,   o,   o,    o,      0,      o,   X,   o},
     {"qwen3moe",   Llama, NeoX,   Silu,       o,  o,      X,    o,   X,   o,    o,      0,      o,   X,   X},
     {"olmoe",      Llama, NeoX,   Silu,       o,  o,      X,    o,   X,   o,    o,      0,      o,   X,   o},
+    {"gpt-oss",    GptOss, NeoX,  SwigluOai,  o,  o,      X,    X,   o,   o,    o,      2,      o,   X,   X},
     {"gemma",      Gemma, NeoX,   GeluTanh,   o,  o,      X,    o,   o,   o,    o,      0,      o,   o,   o},
     {"gemma2",     Gemma, NeoX,   GeluTanh,   o,  o,      X,    o,   o,   X,    o,      2,      o,   o,   o},
     {"gemma3",     Gemma, NeoX,   GeluTanh,   o,  o,      X,    o,   X,   X,    o,      6,      X,   o,   o},

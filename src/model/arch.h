@@ -16,9 +16,12 @@ enum class Family {
             // mixture-of-experts ones: mixtral (as llama), qwen2moe, qwen3moe, olmoe
     Gemma,  // llama plus scaled embeddings, GELU, post-norms, soft-capping, sliding windows
     Bert,   // post-norm bidirectional encoder producing embeddings: bert, nomic-bert
+    GptOss,  // llama with experts plus attention sinks, biased experts and router, clamped
+             // SwiGLU, alternating sliding-window layers: gpt-oss
 };
 
-enum class Activation { Silu, GeluTanh, GeluErf };
+// SwigluOai: gpt-oss's clamped gate: min(g, 7) * sigmoid(1.702 * min(g, 7)) * (clamp(u, -7, 7) + 1).
+enum class Activation { Silu, GeluTanh, GeluErf, SwigluOai };
 
 struct ArchSpec {
     std::string_view name;
@@ -38,7 +41,8 @@ struct ArchSpec {
     bool moe;                // `expert_count` is required: the FFN is a mixture of experts (llama
                              // has experts when its file has expert_count > 0: Mixtral)
     bool moe_norm_topk;      // default of `expert_weights_norm`: the chosen experts' softmax
-                             // weights are renormalised to sum 1 (qwen3moe, Mixtral)
+                             // weights are renormalised to sum 1 (qwen3moe, Mixtral); gpt-oss
+                             // always (its softmax over the k chosen logits is the same thing)
 };
 
 // The row for `architecture`; throws hearth::Error naming it and listing the supported ones.

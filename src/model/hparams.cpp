@@ -64,7 +64,10 @@ void read_experts(const gguf::File& f, const ArchSpec& spec, const std::string& 
             ? positive(f, a + "expert_shared_feed_forward_length",
                        static_cast<int64_t>(f.get_u64(a + "expert_shared_feed_forward_length")))
             : hp.n_ff_exp;
-    hp.expert_weights_norm = f.get_bool(a + "expert_weights_norm", spec.moe_norm_topk);
+    // gpt-oss takes the softmax of the k chosen logits whatever the file says (llama.cpp's
+    // SOFTMAX_WEIGHT gating): the same as the full softmax renormalised over the chosen.
+    hp.expert_weights_norm = spec.family == Family::GptOss ||
+                             f.get_bool(a + "expert_weights_norm", spec.moe_norm_topk);
 }
 
 }  // namespace

@@ -26,6 +26,17 @@ float silu(float x) {
     return x / (1.0f + std::exp(-x));
 }
 
+// gpt-oss's SwiGLU variant: the gate clamped above and the up projection on both sides at 7,
+// a sharper sigmoid (1.702, the GELU approximation's constant), and up + 1.
+void swiglu_oai(const float* gate, const float* up, float* out, int64_t n) {
+    constexpr float kAlpha = 1.702f, kLimit = 7.0f;
+    for (int64_t j = 0; j < n; ++j) {
+        const float g = std::min(gate[j], kLimit);
+        const float u = std::clamp(up[j], -kLimit, kLimit);
+        out[j] = g / (1.0f + std::exp(-kAlpha * g)) * (u + 1.0f);
+    }
+}
+
 // out[j] = act(gate[j]) * up[j], or act(gate[j]) without `up`; the switch sits outside the loop.
 template <float (*act)(float)>
 void activation_loop(const float* gate, const float* up, float* out, int64_t n) {
@@ -44,6 +55,8 @@ void activate(Activation act, const float* gate, const float* up, float* out, in
             return activation_loop<gelu_tanh>(gate, up, out, n);
         case Activation::GeluErf:
             return activation_loop<gelu_erf>(gate, up, out, n);
+        case Activation::SwigluOai:
+            return swiglu_oai(gate, up, out, n);
     }
 }
 
@@ -198,6 +211,7 @@ struct TileQueries {
     const float* q[16];
     float* out[16];
     int64_t first[16], last[16];
+    float sinks[16];
     int n = 0;
 };
 
@@ -286,12 +300,14 @@ void cached_attention(const Batch& batch, int64_t layer, const HParams& hp, cons
                              tq.out[tq.n] = out + r * hp.q_dim() + h * hd;
                              tq.first[tq.n] = first_key(r) - built_lo;
                              tq.last[tq.n] = batch.positions[r] - built_lo;
+                             if (params.sinks) tq.sinks[tq.n] = params.sinks[h];
                              ++tq.n;
                          }
                      }
-                     const kernels::AttentionTile t{hd,           tq.n,          tq.q, tq.out,
-                                                    tq.first,     tq.last,       kr,   vr,
-                                                    params.scale, params.softcap};
+                     const kernels::AttentionTile t{hd,           tq.n,           tq.q,
+                                                    tq.out,       tq.first,       tq.last,
+                                                    kr,           vr,             params.scale,
+                                                    params.softcap, params.sinks ? tq.sinks : nullptr};
                      kernels::attention_tile(t, fs);
                  }
              });

@@ -40,6 +40,8 @@ struct AttentionParams {
     float scale;     // multiplies q.k
     float softcap;   // 0: off
     int64_t window;  // attend to the last `window` positions only; 0: all
+    const float* sinks = nullptr;  // n_head logits joining each head's softmax denominator
+                                   // (gpt-oss attention sinks); null: none
 };
 
 // Causal attention of every batch row over its own sequence's cached positions.
@@ -66,7 +68,8 @@ void gated_activation(Activation act, const float* gate, const float* up, float*
 
 // Mixture-of-experts feed-forward of the rows x into sc.ffn (model/moe.cpp): the router's
 // softmax picks n_expert_used experts per row; each chosen expert's weights are read once per
-// batch for all the rows routed to it; plus the shared expert where the layer has one.
+// batch for all the rows routed to it; plus the shared expert where the layer has one. The
+// router's and experts' biases (gpt-oss) are added where the layer has them.
 void moe_feed_forward(const ArchSpec& spec, const LayerWeights& lw, const HParams& hp,
                       const float* x, int64_t n, ForwardScratch& sc, kernels::ThreadPool& pool);
 

@@ -59,7 +59,10 @@ void load_attention(const gguf::File& f, const std::string& p, const ArchSpec& s
         lw.bv = bias("attn_v.bias", hp.kv_dim());
     }
     lw.wo = matrix(f, p + "attn_output.weight", hp.q_dim(), E);
-    lw.bo = optional_vector_f32(f, p + "attn_output.bias", E);
+    const bool gpt_oss = spec.family == Family::GptOss;
+    lw.bo = gpt_oss ? vector_f32(f, p + "attn_output.bias", E)
+                    : optional_vector_f32(f, p + "attn_output.bias", E);
+    if (gpt_oss) lw.attn_sinks = vector_f32(f, p + "attn_sinks.weight", hp.n_head);
     if (spec.qk_norm) {
         // Per head (head_dim weights), or over all heads at once (olmoe: q_dim and kv_dim).
         lw.qk_norm_whole = hp.q_dim() != hp.head_dim &&
@@ -95,13 +98,19 @@ std::vector<kernels::WeightMatrix> expert_matrices(const gguf::File& f, const st
     return experts;
 }
 
-void load_experts(const gguf::File& f, const std::string& p, const HParams& hp,
-                  LayerWeights& lw) {
+void load_experts(const gguf::File& f, const std::string& p, const ArchSpec& spec,
+                  const HParams& hp, LayerWeights& lw) {
     const int64_t E = hp.n_embd, n = hp.n_expert, ff = hp.n_ff_exp;
     lw.router = matrix(f, p + "ffn_gate_inp.weight", E, n);
     lw.gate_exps = expert_matrices(f, p + "ffn_gate_exps.weight", E, ff, n);
     lw.up_exps = expert_matrices(f, p + "ffn_up_exps.weight", E, ff, n);
     lw.down_exps = expert_matrices(f, p + "ffn_down_exps.weight", ff, E, n);
+    if (spec.family == Family::GptOss) {  // biases [rows, n_expert]: one row per expert
+        lw.router_bias = vector_f32(f, p + "ffn_gate_inp.bias", n);
+        lw.gate_exps_bias = vector_f32(f, p + "ffn_gate_exps.bias", ff * n);
+        lw.up_exps_bias = vector_f32(f, p + "ffn_up_exps.bias", ff * n);
+        lw.down_exps_bias = vector_f32(f, p + "ffn_down_exps.bias", E * n);
+    }
     if (f.find_tensor(p + "ffn_up_shexp.weight")) {
         const int64_t sff = hp.n_ff_shexp;
         lw.w_gate_shexp = matrix(f, p + "ffn_gate_shexp.weight", E, sff);
@@ -114,7 +123,7 @@ void load_experts(const gguf::File& f, const std::string& p, const HParams& hp,
 void load_ffn(const gguf::File& f, const std::string& p, const ArchSpec& spec, const HParams& hp,
               LayerWeights& lw) {
     const int64_t E = hp.n_embd;
-    if (hp.n_expert > 0) return load_experts(f, p, hp, lw);
+    if (hp.n_expert > 0) return load_experts(f, p, spec, hp, lw);
     if (spec.fused_gate_up) {
         lw.w_up = matrix(f, p + "ffn_up.weight", E, 2 * hp.n_ff);
     } else {
@@ -126,11 +135,14 @@ void load_ffn(const gguf::File& f, const std::string& p, const ArchSpec& spec, c
     lw.b_down = optional_vector_f32(f, p + "ffn_down.bias", E);
 }
 
-// Decoders normalize before each block (pre-norm); gemma2/3 also after (post-norms).
+// Decoders normalize before each block (pre-norm); gemma2/3 also after (post-norms). gpt-oss
+// files call the norm before the FFN `post_attention_norm` (HF's name for it).
 void load_decoder_norms(const gguf::File& f, const std::string& p, const ArchSpec& spec,
                         const HParams& hp, LayerWeights& lw) {
     lw.attn_norm = vector_f32(f, p + "attn_norm.weight", hp.n_embd);
-    lw.ffn_norm = vector_f32(f, p + "ffn_norm.weight", hp.n_embd);
+    lw.ffn_norm = vector_f32(
+        f, p + (spec.family == Family::GptOss ? "post_attention_norm.weight" : "ffn_norm.weight"),
+        hp.n_embd);
     if (spec.post_norms) {
         lw.post_attn_norm = vector_f32(f, p + "post_attention_norm.weight", hp.n_embd);
         lw.post_ffn_norm = vector_f32(f, p + "post_ffw_norm.weight", hp.n_embd);
@@ -180,7 +192,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
         kernels::cpu_level() != kernels::CpuLevel::Scalar) {
         m->repack_weights();
     }
-    if (options.mlock && m->file_.mapping()) m->file_.mapping()->lock_in_memory();
+    if (options.mlock) m->file_.lock_in_memory();
     return m;
 }
 
@@ -274,8 +286,7 @@ void Model::repack_weights() {
         });
         w.repacked = buffer.data.get();
         repacked_.push_back(std::move(buffer));
-        if (file_.mapping())
-            file_.mapping()->release_pages(w.data, static_cast<size_t>(w.rows) * w.row_bytes);
+        file_.release_pages(w.data, static_cast<size_t>(w.rows) * w.row_bytes);
     };
     for_each_matrix(weights_, repack_one);
     for_each_expert_matrix(weights_, repack_one);
@@ -288,6 +299,8 @@ void Model::forward(const Batch& batch, KvCache& cache, kernels::ThreadPool& poo
             return forward_llama(batch, cache, pool, scratch, logits);
         case Family::Gemma:
             return forward_gemma(batch, cache, pool, scratch, logits);
+        case Family::GptOss:
+            return forward_gpt_oss(batch, cache, pool, scratch, logits);
         case Family::Bert:
             break;
     }

@@ -46,6 +46,13 @@ struct LayerWeights {
     std::vector<kernels::WeightMatrix> gate_exps, up_exps, down_exps;
     kernels::WeightMatrix w_gate_shexp, w_up_shexp, w_down_shexp;
     const float* gate_inp_shexp = nullptr;  // n_embd weights: sigmoid(dot(x, w)) scales shexp
+    // gpt-oss: biases of the router (n_expert) and of each expert's projections (expert e's
+    // n_ff_exp or n_embd values at e * that length), and one attention sink logit per head.
+    const float* router_bias = nullptr;
+    const float* gate_exps_bias = nullptr;
+    const float* up_exps_bias = nullptr;
+    const float* down_exps_bias = nullptr;
+    const float* attn_sinks = nullptr;
     bool sliding = false;  // attends only to the last `sliding_window` positions (local RoPE)
 };
 
@@ -135,6 +142,8 @@ class Model {
                        ForwardScratch& scratch, std::vector<float>& logits) const;
     void forward_gemma(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
                        ForwardScratch& scratch, std::vector<float>& logits) const;
+    void forward_gpt_oss(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
+                         ForwardScratch& scratch, std::vector<float>& logits) const;
     // Final hidden state of every token (n_tokens x n_embd in scratch.x) of one input.
     void encode(const std::vector<int32_t>& tokens, kernels::ThreadPool& pool,
                 ForwardScratch& scratch) const;

@@ -1,4 +1,4 @@
-// Mixture-of-experts feed-forward (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE): a router picks
+// Mixture-of-experts feed-forward (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, gpt-oss): a router picks
 // n_expert_used of n_expert gated FFNs per token and mixes their outputs by its softmax weights.
 // Experts are 2-D views into the 3-D GGUF tensors, so only the chosen experts' rows are read.
 // A batch is grouped by expert: the rows routed to expert e are gathered, multiplied by e's
@@ -43,6 +43,11 @@ void add_scaled(float* y, const float* x, float w, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += w * x[i];
 }
 
+// Adds expert e's bias (row e of `biases`, `dim` values) to n_rows rows of y; no-op without one.
+void add_expert_bias(float* y, const float* biases, int64_t e, int64_t n_rows, int64_t dim) {
+    if (biases) add_bias_rows(y, biases + e * dim, n_rows, dim);
+}
+
 // The shared expert (qwen2moe): a gated FFN over every row, scaled per row by
 // sigmoid(dot(x, gate_inp_shexp)) when the layer has that gate, added to sc.ffn.
 void shared_expert(const ArchSpec& spec, const LayerWeights& lw, const HParams& hp,
@@ -78,6 +83,7 @@ void moe_feed_forward(const ArchSpec& spec, const LayerWeights& lw, const HParam
     m.chosen.resize(static_cast<size_t>(n * k));
     m.weights.resize(static_cast<size_t>(n * k));
     kernels::matmul(lw.router, x, n, m.router.data(), pool, sc.matmul);
+    if (lw.router_bias) add_bias_rows(m.router.data(), lw.router_bias, n, n_exp);
     for (int64_t i = 0; i < n; ++i)
         route(&m.router[i * n_exp], n_exp, k, hp.expert_weights_norm, &m.chosen[i * k],
               &m.weights[i * k]);
@@ -96,10 +102,15 @@ void moe_feed_forward(const ArchSpec& spec, const LayerWeights& lw, const HParam
             outputs.push_back({&lw.up_exps[m.chosen[j]], &m.up[j * ff]});
         }
         kernels::matmul_group(outputs, x, 1, pool, sc.matmul);
+        for (int64_t j = 0; j < k; ++j) {
+            add_expert_bias(&m.gate[j * ff], lw.gate_exps_bias, m.chosen[j], 1, ff);
+            add_expert_bias(&m.up[j * ff], lw.up_exps_bias, m.chosen[j], 1, ff);
+        }
         gated_activation(spec.activation, m.gate.data(), m.up.data(), m.up.data(), k * ff);
         for (int64_t j = 0; j < k; ++j) {
             kernels::matmul(lw.down_exps[m.chosen[j]], &m.up[j * ff], 1, m.out.data(), pool,
                             sc.matmul);
+            add_expert_bias(m.out.data(), lw.down_exps_bias, m.chosen[j], 1, E);
             add_scaled(sc.ffn.data(), m.out.data(), m.weights[j], E);
         }
     } else {
@@ -128,9 +139,12 @@ void moe_feed_forward(const ArchSpec& spec, const LayerWeights& lw, const HParam
             const kernels::MatmulOutput outputs[] = {{&lw.gate_exps[e], m.gate.data()},
                                                      {&lw.up_exps[e], m.up.data()}};
             kernels::matmul_group(outputs, m.xg.data(), count, pool, sc.matmul);
+            add_expert_bias(m.gate.data(), lw.gate_exps_bias, e, count, ff);
+            add_expert_bias(m.up.data(), lw.up_exps_bias, e, count, ff);
             gated_activation(spec.activation, m.gate.data(), m.up.data(), m.up.data(),
                              count * ff);
             kernels::matmul(lw.down_exps[e], m.up.data(), count, m.out.data(), pool, sc.matmul);
+            add_expert_bias(m.out.data(), lw.down_exps_bias, e, count, E);
             for (int64_t r = 0; r < count; ++r) {
                 const int64_t a = m.rows[begin + r];
                 add_scaled(&sc.ffn[(a / k) * E], &m.out[r * E], m.weights[a], E);

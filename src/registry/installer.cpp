@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "hub/model_ref.h"
+#include "runtime/model_support.h"
 
 namespace hearth::registry {
 namespace {
@@ -125,6 +126,19 @@ PullPlan Installer::plan(const std::string& reference) const {
     return plan;
 }
 
+std::string Installer::support_problem(const PullPlan& plan) const {
+    hub::RemoteModel model;
+    try {
+        model = hub::fetch_model_header(client_for(plan.endpoint), plan.repo, plan.commit,
+                                        plan.files);
+    } catch (const Error& e) {
+        log::warn("could not read the header of {} to check that hearth runs it: {}", plan.repo,
+                  e.what());
+        return "";
+    }
+    return runtime::why_unsupported(model.first, model.tensors);
+}
+
 PullResult Installer::pull(const PullPlan& plan, const PullOptions& options) const {
     PullOptions named = options;
     named.name = options.name.empty() ? plan.name : options.name;
@@ -176,6 +190,14 @@ PullResult Installer::install(const PullPlan& plan, const PullOptions& options,
         remaining += error || have > file.size ? file.size : file.size - have;
     }
     hub::require_free_space((models_dir_.root() / subdir).string(), remaining, options.download);
+    // Checked after the cheap local refusals: it reads the file's header from the hub.
+    if (options.check_support) {
+        const std::string problem = support_problem(plan);
+        if (!problem.empty())
+            throw Error(plan.repo + " (" + plan.files.front().path + ") is not a model hearth runs: " +
+                        problem + ". Nothing was downloaded; pick another model (hearth discover), " +
+                        "or pass --no-check to fetch it anyway");
+    }
 
     hub::HubClient client = client_for(plan.endpoint);
     for (const hub::HubFile& file : plan.files) {

@@ -8,6 +8,7 @@
 #include "hub/catalog.h"
 #include "hub/download.h"
 #include "hub/hub_client.h"
+#include "hub/remote_header.h"
 #include "registry/models_dir.h"
 
 namespace hearth::registry {
@@ -28,6 +29,7 @@ struct PullOptions {
     std::string name;                  // overrides the derived name
     std::vector<std::string> aliases;  // added to the config
     bool force = false;                // download again even if installed and unchanged
+    bool check_support = true;         // refuse a model hearth cannot run (its header says)
     hub::DownloadOptions download;
 };
 
@@ -53,7 +55,12 @@ class Installer {
 
     // Resolves a reference (see hub/model_ref.h) against the hub: which files, at which commit.
     PullPlan plan(const std::string& reference) const;
+    // Refuses, before any download, a model whose header shows hearth cannot run it (unless
+    // options.check_support is off).
     PullResult pull(const PullPlan& plan, const PullOptions& options) const;
+    // Why hearth cannot run what `plan` fetches, read from the files' headers on the hub ("" when
+    // it can, or when the headers cannot be read: the download will say more then).
+    std::string support_problem(const PullPlan& plan) const;
 
     // One hub request per model that has a `source`; models without one are skipped.
     std::vector<UpdateCheck> check_updates() const;

@@ -52,7 +52,10 @@ std::shared_ptr<const TokenTable> TokenTable::from_tokenizer(const tokenizer::To
     std::vector<std::string> bytes(static_cast<size_t>(v.size()));
     for (int32_t id = 0; id < v.size(); ++id) {
         auto type = v.types.empty() ? tokenizer::TokenType::Normal : v.types[id];
-        if (type == tokenizer::TokenType::Control || type == tokenizer::TokenType::Unknown)
+        // Control tokens have no bytes to match, except those the output shows (harmony's
+        // markers, which a grammar for a harmony reply spells out).
+        if ((type == tokenizer::TokenType::Control && !v.is_shown_control(id)) ||
+            type == tokenizer::TokenType::Unknown)
             continue;
         bytes[id] = tok.token_to_piece(id, false);
     }

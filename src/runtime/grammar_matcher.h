@@ -25,8 +25,8 @@ class Tokenizer;
 namespace hearth::runtime {
 
 // The bytes of every token of a vocabulary, as a trie in preorder, built once per tokenizer.
-// Tokens with no bytes (control tokens) and unknown tokens are never allowed by a grammar;
-// `end_ids` (end of generation) are allowed when the grammar is complete.
+// Tokens with no bytes (control tokens, save the ones the output shows) and unknown tokens are
+// never allowed by a grammar; `end_ids` (end of generation) are allowed when it is complete.
 class TokenTable {
   public:
     TokenTable(std::vector<std::string> token_bytes, std::vector<int32_t> end_ids);

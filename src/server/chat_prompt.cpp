@@ -1,7 +1,9 @@
 #include "server/chat_prompt.h"
 
+#include "chat/harmony.h"
 #include "chat/reasoning.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -87,6 +89,81 @@ nlohmann::ordered_json with_parsed_arguments(nlohmann::ordered_json messages) {
         }
     }
     return messages;
+}
+
+using ordered_json = nlohmann::ordered_json;
+
+bool is_tool_result(const ordered_json& m) {
+    return m.is_object() && m.value("role", "") == "tool";
+}
+
+// The tool results that follow an assistant's calls, each right after its own call: harmony
+// names a result by the call before it (gpt-oss's template takes the most recent call's name).
+// Results are matched by tool_call_id, else taken in order.
+void append_interleaved(const ordered_json& assistant, std::vector<ordered_json> results,
+                        ordered_json& out) {
+    const ordered_json& calls = assistant["tool_calls"];
+    for (size_t i = 0; i < calls.size(); ++i) {
+        ordered_json one = assistant;
+        one["tool_calls"] = ordered_json::array({calls[i]});
+        if (i > 0) {  // the reasoning and preamble went with the first call
+            one.erase("thinking");
+            one.erase("content");
+        }
+        out.push_back(std::move(one));
+        const ordered_json id = calls[i].is_object() ? calls[i].value("id", ordered_json()) : ordered_json();
+        auto match = std::find_if(results.begin(), results.end(), [&](const ordered_json& r) {
+            return !id.is_null() && r.value("tool_call_id", ordered_json()) == id;
+        });
+        if (match == results.end() && !results.empty()) match = results.begin();
+        if (match != results.end()) {
+            out.push_back(std::move(*match));
+            results.erase(match);
+        }
+    }
+    for (ordered_json& rest : results) out.push_back(std::move(rest));
+}
+
+// OpenAI's message shapes as gpt-oss's template expects them (as the reference engine passes
+// them): the reasoning an assistant message carries back (reasoning_content) in `thinking`,
+// without its content when it made calls (the template takes one or the other for the
+// analysis it renders before a call); a null content left out (the template looks inside
+// it); one call per assistant message, each followed by its result.
+ordered_json harmony_history(const ordered_json& messages) {
+    ordered_json out = ordered_json::array();
+    for (size_t i = 0; i < messages.size(); ++i) {
+        ordered_json m = messages[i];
+        if (!m.is_object() || m.value("role", "") != "assistant") {
+            out.push_back(std::move(m));
+            continue;
+        }
+        auto content = m.find("content");
+        if (content != m.end() && content->is_null()) m.erase(content);
+        const bool calls = m.contains("tool_calls") && m["tool_calls"].is_array() &&
+                           !m["tool_calls"].empty();
+        if (!calls) m.erase("tool_calls");
+        auto reasoning = m.find("reasoning_content");
+        if (reasoning != m.end() && reasoning->is_string() && !reasoning->get_ref<const std::string&>().empty() &&
+            !m.contains("thinking")) {
+            m["thinking"] = *reasoning;
+            if (calls) m.erase("content");
+        }
+        if (!calls || m["tool_calls"].size() == 1) {
+            out.push_back(std::move(m));
+            continue;
+        }
+        std::vector<ordered_json> results;
+        while (i + 1 < messages.size() && is_tool_result(messages[i + 1])) results.push_back(messages[++i]);
+        append_interleaved(m, std::move(results), out);
+    }
+    return out;
+}
+
+// gpt-oss knows three efforts; the lighter OpenAI ones become its lightest.
+nlohmann::json harmony_vars(nlohmann::json vars) {
+    auto effort = vars.find("reasoning_effort");
+    if (effort != vars.end() && (*effort == "none" || *effort == "minimal")) *effort = "low";
+    return vars;
 }
 
 }  // namespace
@@ -214,10 +291,15 @@ ChatPrompt render_chat_prompt(const model::Model& model, const tokenizer::Tokeni
     const bool has_tools = tools.is_array() && !tools.empty();
     try {
         auto tmpl = template_for(template_source);
-        prompt.text = tmpl->render_ordered(
-            with_parsed_arguments(ordered_messages ? *ordered_messages
-                                                   : nlohmann::ordered_json(messages)),
-            has_tools ? tools : nullptr, options, nlohmann::ordered_json(options.extra_vars));
+        prompt.harmony = chat::template_is_harmony(tmpl->source());
+        ordered_json history = with_parsed_arguments(ordered_messages ? *ordered_messages
+                                                                      : ordered_json(messages));
+        if (prompt.harmony) {
+            history = harmony_history(history);
+            options.extra_vars = harmony_vars(std::move(options.extra_vars));
+        }
+        prompt.text = tmpl->render_ordered(history, has_tools ? tools : nullptr, options,
+                                           ordered_json(options.extra_vars));
         if (has_tools) prompt.tool_call_syntax = chat::detect_tool_call_syntax(tmpl->source());
         prompt.mistral_args_calls = prompt.tool_call_syntax == chat::ToolCallSyntax::Mistral &&
                                     tmpl->source().find("[ARGS]") != std::string::npos;

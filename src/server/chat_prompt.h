@@ -31,6 +31,8 @@ struct ChatPrompt {
     // opened one, so the reply starts inside the reasoning.
     bool thinks = false;
     bool starts_thinking = false;
+    // The template is harmony's (gpt-oss): the reply is channel messages (chat/harmony.h).
+    bool harmony = false;
 
     std::vector<int32_t> tokenize(const tokenizer::Tokenizer& tokenizer) const;
 };
@@ -46,7 +48,9 @@ struct ChatPrompt {
 // order; templates then see dicts ordered as transformers' Python does. `tools` (OpenAI's
 // function tools, in the client's key order; null: none) go to the template as `tools`.
 // A past call's arguments, which OpenAI clients send as JSON text, reach the template as the
-// object they spell (templates print them with tojson).
+// object they spell (templates print them with tojson). Harmony (gpt-oss) templates get the
+// history in the shape they expect: reasoning_content as `thinking`, one call per assistant
+// message each followed by its result, and reasoning_effort none/minimal as "low".
 ChatPrompt render_chat_prompt(const model::Model& model, const tokenizer::Tokenizer& tokenizer,
                               const nlohmann::json& messages,
                               const std::string& template_override = {},

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <random>
 
+#include "chat/harmony.h"
 #include "chat/reasoning.h"
 #include "server/chat_prompt.h"
 #include "server/openai_response.h"
@@ -77,6 +78,7 @@ struct ChoiceState {
     // Streams: separates the reasoning, then tool calls, from the content as text arrives.
     chat::ReasoningStream reasoning_stream;
     chat::ToolCallStream tool_stream{chat::ToolCallSyntax::None};
+    chat::HarmonyStream harmony_stream;  // harmony replies: channels, reasoning and calls at once
 };
 
 // How the wait for a non-streamed answer ended.
@@ -127,6 +129,7 @@ struct CompletionsApi::Job {
     bool mistral_args_calls = false;  // forced Mistral calls as [TOOL_CALLS]name[ARGS]{...}
     bool thinks = false;           // the reply's <think> part becomes reasoning_content
     bool starts_thinking = false;  // the prompt opened the <think>
+    bool harmony = false;          // gpt-oss: the reply is harmony channel messages
     std::string echo_text;
     int64_t prompt_tokens = 0;
     int64_t cached_prompt_tokens = 0;
@@ -205,6 +208,12 @@ struct CompletionsApi::Job {
     json message_json(const ChoiceState& c, json& choice) const {
         std::string answer = c.text;
         json message = {{"role", "assistant"}, {"content", answer}, {"refusal", nullptr}};
+        if (harmony) {
+            chat::HarmonyReply reply = chat::parse_harmony(c.text);
+            message["reasoning_content"] =
+                reply.reasoning.empty() ? json() : json(std::move(reply.reasoning));
+            return with_calls(std::move(message), std::move(reply.content), reply.calls, choice);
+        }
         if (thinks) {
             chat::SplitReply split = chat::split_reasoning(c.text, starts_thinking);
             answer = std::move(split.content);
@@ -214,9 +223,19 @@ struct CompletionsApi::Job {
         }
         chat::ParsedReply reply = chat::parse_tool_calls(tool_syntax, answer);
         if (reply.calls.empty()) return message;
-        message["content"] = reply.content.empty() ? json() : json(reply.content);
+        return with_calls(std::move(message), std::move(reply.content), reply.calls, choice);
+    }
+
+    // The message with its content, and its calls as `tool_calls` (null content when empty).
+    static json with_calls(json message, std::string content,
+                           const std::vector<chat::ToolCall>& calls, json& choice) {
+        if (calls.empty()) {
+            message["content"] = std::move(content);
+            return message;
+        }
+        message["content"] = content.empty() ? json() : json(std::move(content));
         message["tool_calls"] = json::array();
-        for (const chat::ToolCall& call : reply.calls) {
+        for (const chat::ToolCall& call : calls) {
             message["tool_calls"].push_back(
                 {{"id", random_id("call_")},
                  {"type", "function"},
@@ -287,7 +306,7 @@ void CompletionsApi::handle(Exchange& ex, bool chat, const std::string& path_mod
     if (forced_call && job.tool_syntax == chat::ToolCallSyntax::None)
         job.tool_syntax = chat::ToolCallSyntax::Llama3Json;
     job.grammar = grammar_for(job.request, job.tool_syntax, job.thinks, job.starts_thinking,
-                              job.mistral_args_calls);
+                              job.mistral_args_calls, job.harmony);
     ex.prompt_tokens = job.prompt_tokens;
     submit(job);
     if (job.request.stream) {
@@ -314,6 +333,7 @@ void CompletionsApi::prepare_prompt(Job& job) const {
         job.thinks = p.thinks;
         job.mistral_args_calls = p.mistral_args_calls;
         job.starts_thinking = p.starts_thinking;
+        job.harmony = p.harmony;
     } else if (!r.prompt_tokens.empty()) {
         for (int32_t id : r.prompt_tokens) {
             if (id < 0 || id >= m.tokenizer->vocab().size()) {
@@ -519,15 +539,24 @@ void CompletionsApi::stream(Exchange& ex, Job& job) {
 bool CompletionsApi::send_reply_end(Exchange& ex, Job& job, int index, const char*& finish) {
     ChoiceState& c = job.choices[static_cast<size_t>(index)];
     std::string content_left;
-    if (job.thinks) {
+    chat::ParsedReply end;
+    if (job.harmony) {
+        chat::HarmonyReply rest = c.harmony_stream.finish();
+        if (!rest.reasoning.empty() &&
+            !ex.send_event(job.delta_chunk(index, {{"reasoning_content", rest.reasoning}})))
+            return false;
+        end = {std::move(rest.content), std::move(rest.calls)};
+    } else if (job.thinks) {
         chat::SplitReply rest = c.reasoning_stream.finish();
         if (!rest.reasoning.empty() &&
             !ex.send_event(job.delta_chunk(index, {{"reasoning_content", rest.reasoning}})))
             return false;
         content_left = c.tool_stream.push(rest.content);
     }
-    chat::ParsedReply end = c.tool_stream.finish();
-    end.content = content_left + end.content;
+    if (!job.harmony) {
+        end = c.tool_stream.finish();
+        end.content = content_left + end.content;
+    }
     if (!end.content.empty() && !ex.send_event(job.text_chunk(index, end.content, {})))
         return false;
     for (size_t i = 0; i < end.calls.size(); ++i) {
@@ -550,16 +579,22 @@ bool CompletionsApi::send_progress(Exchange& ex, Job& job, int index,
     absorb(job, index, ev);
     ChoiceState& c = job.choices[static_cast<size_t>(index)];
     // Chat text passes the reasoning splitter, then the tool-call parser, which holds back
-    // what may be a call.
+    // what may be a call; a harmony reply passes its own reader, which does both.
     std::string text = ev.text;
-    if (job.request.chat && job.thinks) {
+    if (job.request.chat && job.harmony) {
+        chat::HarmonyReply split = c.harmony_stream.push(text);
+        if (!split.reasoning.empty() &&
+            !ex.send_event(job.delta_chunk(index, {{"reasoning_content", split.reasoning}})))
+            return false;
+        text = std::move(split.content);
+    } else if (job.request.chat && job.thinks) {
         chat::SplitReply split = c.reasoning_stream.push(text);
         if (!split.reasoning.empty() &&
             !ex.send_event(job.delta_chunk(index, {{"reasoning_content", split.reasoning}})))
             return false;
         text = std::move(split.content);
     }
-    if (job.request.chat) text = c.tool_stream.push(text);
+    if (job.request.chat && !job.harmony) text = c.tool_stream.push(text);
     if ((!text.empty() || !ev.logprobs.empty()) &&
         !ex.send_event(job.text_chunk(index, text, ev.logprobs)))
         return false;

@@ -325,16 +325,25 @@ GenerationRequest parse_generation_request(const json& body, bool chat,
             }
             r.chat_template_kwargs = *kwargs;
         }
-        // OpenAI's reasoning_effort reaches templates that read it (gpt-oss); "none" also turns
-        // Qwen3's thinking off. chat_template_kwargs, when they say otherwise, win.
-        if (const json* effort = field(body, "reasoning_effort")) {
+        // OpenAI's reasoning_effort (or the Responses API's reasoning: {effort}) reaches
+        // templates that read it (gpt-oss); "none" also turns Qwen3's thinking off.
+        // chat_template_kwargs, when they say otherwise, win.
+        const json* effort = field(body, "reasoning_effort");
+        const char* effort_param = "reasoning_effort";
+        if (const json* reasoning = field(body, "reasoning"); reasoning && !effort) {
+            if (!reasoning->is_object())
+                throw ApiError::bad_request("'reasoning' must be an object", "reasoning");
+            effort = field(*reasoning, "effort");
+            effort_param = "reasoning.effort";
+        }
+        if (effort) {
             static const char* known[] = {"none", "minimal", "low", "medium", "high"};
             if (!effort->is_string() ||
                 std::none_of(std::begin(known), std::end(known),
                              [&](const char* k) { return *effort == k; })) {
-                throw ApiError::bad_request(
-                    "'reasoning_effort' must be one of none, minimal, low, medium, high",
-                    "reasoning_effort");
+                throw ApiError::bad_request(std::string("'") + effort_param +
+                                                "' must be one of none, minimal, low, medium, high",
+                                            effort_param);
             }
             if (!r.chat_template_kwargs.contains("reasoning_effort"))
                 r.chat_template_kwargs["reasoning_effort"] = *effort;

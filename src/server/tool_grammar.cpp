@@ -41,8 +41,11 @@ bool is_name_char(char c) {
            c == '_';
 }
 
-// Mistral's newer form: each call is [TOOL_CALLS]name[ARGS]{arguments}.
-std::string mistral_args_gbnf(const ordered_json& tools, const std::string& only, bool parallel) {
+// Calls written as OPENING name AFTER_NAME {arguments}, one rule set per tool:
+// Mistral's newer [TOOL_CALLS]name[ARGS]{...} and harmony's
+// <|channel|>commentary to=functions.name <|constrain|>json<|message|>{...}.
+std::string named_calls_gbnf(const ordered_json& tools, const std::string& only, bool parallel,
+                             const std::string& opening, const std::string& after_name) {
     std::string alternatives, rules;
     int i = 0;
     for (const ordered_json& tool : tools) {
@@ -55,11 +58,20 @@ std::string mistral_args_gbnf(const ordered_json& tools, const std::string& only
         const std::string prefix = "t" + std::to_string(i++) + "-";
         // Tool names are [A-Za-z0-9_-] (checked with the request), safe inside a literal.
         alternatives += (alternatives.empty() ? "" : " | ") + std::string("\"") + name +
-                        "[ARGS]\" " + prefix + "root";
+                        after_name + "\" " + prefix + "root";
         rules += prefix_rule_names(runtime::json_schema_to_gbnf(params), prefix);
     }
     return std::string("root ::= tool-call") + (parallel ? " tool-call*" : "") +
-           "\ntool-call ::= \"[TOOL_CALLS]\" ( " + alternatives + " )\n" + rules;
+           "\ntool-call ::= \"" + opening + "\" ( " + alternatives + " )\n" + rules;
+}
+
+// The messages a harmony reply may open with before `body`: analysis (free text that cannot
+// contain "<|", so it ends only at <|end|>), each followed by the next message's start.
+std::string after_analysis(const std::string& body_gbnf) {
+    return "root ::= ( \"<|channel|>analysis<|message|>\" harmony-analysis "
+           "\"<|end|><|start|>assistant\" )* harmony-body\n"
+           "harmony-analysis ::= ( [^<] | \"<\" [^|<] )*\n" +
+           as_rule(body_gbnf, "harmony-body");
 }
 
 }  // namespace
@@ -100,7 +112,11 @@ std::string forced_tool_call_gbnf(chat::ToolCallSyntax syntax, const ordered_jso
                                   const std::string& only, bool parallel, bool mistral_args) {
     using chat::ToolCallSyntax;
     if (syntax == ToolCallSyntax::Mistral && mistral_args)
-        return mistral_args_gbnf(tools, only, parallel);
+        return named_calls_gbnf(tools, only, parallel, "[TOOL_CALLS]", "[ARGS]");
+    // <|call|> ends a harmony reply: one call per reply, whatever parallel says.
+    if (syntax == ToolCallSyntax::Harmony)
+        return after_analysis(named_calls_gbnf(tools, only, false, "<|channel|>commentary to=functions.",
+                                               " <|constrain|>json<|message|>"));
     const char* args_key = syntax == ToolCallSyntax::Llama3Json ? "parameters" : "arguments";
     const ordered_json call = call_schema(tools, only, args_key);
     switch (syntax) {
@@ -114,6 +130,7 @@ std::string forced_tool_call_gbnf(chat::ToolCallSyntax syntax, const ordered_jso
             return "root ::= \"[TOOL_CALLS]\" tool-calls\n" +
                    as_rule(runtime::json_schema_to_gbnf(list), "tool-calls");
         }
+        case ToolCallSyntax::Harmony:  // handled above
         case ToolCallSyntax::Llama3Json:
         case ToolCallSyntax::None:
             return std::string("root ::= tool-call") + (parallel ? " (\"; \" tool-call)*" : "") + "\n" +
@@ -132,9 +149,14 @@ std::string after_thinking(const std::string& answer_gbnf, bool opened) {
     return root + think_text + as_rule(answer_gbnf, "answer");
 }
 
+std::string harmony_final(const std::string& answer_gbnf) {
+    return after_analysis("root ::= \"<|channel|>final\" ( \" <|constrain|>json\" )? \"<|message|>\" harmony-answer\n" +
+                          as_rule(answer_gbnf, "harmony-answer"));
+}
+
 std::shared_ptr<const runtime::Grammar> grammar_for(const GenerationRequest& r,
                                                     chat::ToolCallSyntax syntax, bool thinks,
-                                                    bool opened, bool mistral_args) {
+                                                    bool opened, bool mistral_args, bool harmony) {
     const bool forced =
         r.tool_choice == ToolChoice::Required || r.tool_choice == ToolChoice::Function;
     const int sources = !r.grammar.empty() + r.json_object + r.has_json_schema + forced;
@@ -144,7 +166,7 @@ std::shared_ptr<const runtime::Grammar> grammar_for(const GenerationRequest& r,
             forced ? "tool_choice" : "response_format");
     try {
         if (!r.grammar.empty()) return runtime::Grammar::parse_gbnf(r.grammar);
-        if (!thinks) {
+        if (!thinks && !harmony) {
             if (r.json_object) return runtime::Grammar::any_json_object();
             if (r.has_json_schema) return runtime::grammar_from_json_schema(r.json_schema);
         }
@@ -157,6 +179,8 @@ std::shared_ptr<const runtime::Grammar> grammar_for(const GenerationRequest& r,
             answer = forced_tool_call_gbnf(syntax, r.ordered_tools, r.forced_tool,
                                            r.parallel_tool_calls, mistral_args);
         if (answer.empty()) return nullptr;
+        // A harmony call grammar already has its analysis; a JSON answer goes on the final channel.
+        if (harmony && !forced) answer = harmony_final(answer);
         return runtime::Grammar::parse_gbnf(thinks ? after_thinking(answer, opened) : answer);
     } catch (const runtime::GrammarError& e) {
         const char* param = !r.grammar.empty() ? "grammar" : forced ? "tools" : "response_format";

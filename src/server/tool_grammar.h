@@ -19,6 +19,8 @@ namespace hearth::server {
 // which replies parse as Llama3Json. Throws runtime::GrammarError for a parameters schema the
 // compiler refuses.
 // `mistral_args`: the newer Mistral form, [TOOL_CALLS]name[ARGS]{...} for each call.
+// Harmony: analysis messages first, then one call (<|call|> ends the reply), as
+// <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{...}.
 std::string forced_tool_call_gbnf(chat::ToolCallSyntax syntax, const nlohmann::ordered_json& tools,
                                   const std::string& only, bool parallel,
                                   bool mistral_args = false);
@@ -32,13 +34,19 @@ std::string prefix_rule_names(const std::string& gbnf, const std::string& prefix
 // '<' right before it); a few spaces or newlines may follow it.
 std::string after_thinking(const std::string& answer_gbnf, bool opened);
 
+// `answer_gbnf` as a harmony reply's final message (<|channel|>final, optionally
+// " <|constrain|>json", <|message|>), after analysis messages whose text cannot contain "<|".
+std::string harmony_final(const std::string& answer_gbnf);
+
 // The grammar a request asks for (null: none); for a model that thinks in <think> tags
 // (`thinks`, `opened` as in after_thinking) a JSON format or forced call applies to the answer
-// after the reasoning (a raw `grammar` applies to the whole reply). A grammar or schema that
+// after the reasoning, and for a harmony model (`harmony`) on the final channel after its
+// analysis (a raw `grammar` applies to the whole reply). A grammar or schema that
 // does not compile is a 400 naming the field and the place.
 std::shared_ptr<const runtime::Grammar> grammar_for(const GenerationRequest& r,
                                                     chat::ToolCallSyntax syntax,
                                                     bool thinks = false, bool opened = false,
-                                                    bool mistral_args = false);
+                                                    bool mistral_args = false,
+                                                    bool harmony = false);
 
 }  // namespace hearth::server

@@ -190,7 +190,7 @@ std::string BpeTokenizer::token_to_piece(int32_t id, bool special) const {
     if (id < 0 || id >= vocab_.size()) return "";
     TokenType type = vocab_.types[id];
     if (type == TokenType::Control || type == TokenType::Unknown) {
-        return special ? vocab_.tokens[id] : "";
+        return special || vocab_.is_shown_control(id) ? vocab_.tokens[id] : "";
     }
     return decoded_[id];
 }

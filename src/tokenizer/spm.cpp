@@ -143,7 +143,7 @@ std::string SpmTokenizer::token_to_piece(int32_t id, bool special) const {
         case TokenType::Unknown:
             return special ? text : "\xE2\x96\x85";
         case TokenType::Control:
-            return special ? text : "";
+            return special || vocab_.is_shown_control(id) ? text : "";
     }
     return "";
 }

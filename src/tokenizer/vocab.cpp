@@ -123,6 +123,17 @@ void Vocab::set_end_of_generation() {
         std::erase(end_of_generation_ids, slash_s);
         types[slash_s] = TokenType::Normal;
     }
+    // Harmony (gpt-oss): a reply is several messages, each closed by <|end|>; only <|return|>
+    // (the answer) and <|call|> (a tool call) end it. As the reference engine: <|end|> does not
+    // end generation in a vocabulary with both. The markers a reply is built of are shown in the
+    // output text, so the chat layer can read the channels (chat/harmony.h).
+    const int32_t harmony_end = find("<|end|>");
+    if (harmony_end != kNoToken && find("<|return|>") != kNoToken && find("<|call|>") != kNoToken) {
+        std::erase(end_of_generation_ids, harmony_end);
+        shown_controls.clear();
+        for (const char* text : {"<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|constrain|>"})
+            if (const int32_t id = find(text); id != kNoToken) shown_controls.push_back(id);
+    }
     // Ending a turn (or starting a sequence) is the template's business, never the user's: these
     // tokens are control tokens, matched only where special parsing is asked for, whatever type
     // the file gives them. Converters store some as user-defined or normal (phi-3 and Gemma 3's
@@ -134,6 +145,13 @@ void Vocab::set_end_of_generation() {
     };
     for (int32_t id : end_of_generation_ids) make_control(id);
     make_control(bos);
+}
+
+bool Vocab::is_shown_control(int32_t id) const {
+    for (int32_t s : shown_controls) {
+        if (s == id) return true;
+    }
+    return false;
 }
 
 bool Vocab::is_end_of_generation(int32_t id) const {

@@ -55,8 +55,13 @@ struct Vocab {
     // texts ("<|im_end|>", "<end_of_turn>", "</s>", ...).
     bool is_end_of_generation(int32_t id) const;
     std::vector<int32_t> end_of_generation_ids;
+    // Control tokens whose text a decoded reply still shows (harmony's message markers, which
+    // structure the reply as text does); the others decode to nothing.
+    bool is_shown_control(int32_t id) const;
+    std::vector<int32_t> shown_controls;
 
-    // Fills end_of_generation_ids from the ids and texts above and types those tokens, and BOS,
+    // Fills end_of_generation_ids (and shown_controls) from the ids and texts above and types
+    // those tokens, and BOS,
     // as control tokens where the file says user-defined or normal (as the reference engine
     // does), so they are only matched in text with special parsing on. from_gguf calls it.
     void set_end_of_generation();

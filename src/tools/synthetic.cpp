@@ -71,8 +71,14 @@ class ModelWriter {
         tensor(name, {cols, rows}, {0.0f, gain * std::sqrt(3.0f / static_cast<float>(cols))});
     }
     // n_expert matrices of [cols, rows] stacked as one 3-D tensor (llama.cpp's `*_exps`).
-    void experts(const std::string& name, int64_t cols, int64_t rows, int64_t n_expert) {
-        tensor(name, {cols, rows, n_expert}, {0.0f, std::sqrt(3.0f / static_cast<float>(cols))});
+    void experts(const std::string& name, int64_t cols, int64_t rows, int64_t n_expert,
+                 float gain = 1.0f) {
+        tensor(name, {cols, rows, n_expert},
+               {0.0f, gain * std::sqrt(3.0f / static_cast<float>(cols))});
+    }
+    // One bias of n values per expert: [n, n_expert] (gpt-oss's `*_exps.bias`).
+    void expert_biases(const std::string& name, int64_t n, int64_t n_expert) {
+        tensor(name, {n, n_expert}, {0.0f, 0.2f});
     }
     void vector(const std::string& name, int64_t n, Fill fill) { tensor(name, {n}, fill); }
     void norm(const std::string& name, int64_t n) { vector(name, n, {1.0f, 0.2f}); }
@@ -118,7 +124,8 @@ SyntheticShape arch_shape(const ArchSpec& spec, SyntheticShape s) {
     }
     if (s.n_expert > 0 && !spec.moe && spec.name != "llama") {
         throw Error("architecture '" + std::string(spec.name) +
-                    "' has no experts: the preset's are for qwen3moe, qwen2moe, olmoe or llama");
+                    "' has no experts: the preset's are for qwen3moe, qwen2moe, olmoe, gpt-oss "
+                    "or llama");
     }
     const bool wide_heads = spec.name == "qwen3" || spec.family == Family::Gemma;
     if (s.head_dim == 0) s.head_dim = s.n_embd / s.n_head * (wide_heads ? 2 : 1);
@@ -189,13 +196,23 @@ void write_arch_keys(ModelWriter& w, const std::string& arch, const SyntheticSha
         w.key("attention.sliding_window", u32(s.sliding_window));
     } else if (arch == "nomic-bert") {
         w.key("rope.freq_base", Value::f32(1000.0f));
+    } else if (arch == "gpt-oss") {
+        // What llama.cpp's converter writes from gpt-oss's config.json: YaRN from a 4096-token
+        // original context by 32, the window of the sliding layers, RMSNorm eps 1e-5.
+        w.key("attention.layer_norm_rms_epsilon", Value::f32(1e-5f));
+        w.key("attention.sliding_window", u32(s.sliding_window));
+        w.key("rope.scaling.type", Value::string("yarn"));
+        w.key("rope.scaling.factor", Value::f32(32.0f));
+        w.key("rope.scaling.original_context_length", Value::u32(4096));
+        w.key("rope.scaling.yarn_beta_fast", Value::f32(32.0f));
+        w.key("rope.scaling.yarn_beta_slow", Value::f32(1.0f));
     }
     if (s.n_expert > 0) {
         w.key("expert_count", u32(s.n_expert));
         w.key("expert_used_count", u32(s.n_expert_used));
         // What llama.cpp's converter writes: qwen2moe/qwen3moe have the experts' own length
         // (and qwen2moe the shared expert's), Mixtral and OLMoE use feed_forward_length.
-        if (arch == "qwen3moe" || arch == "qwen2moe")
+        if (arch == "qwen3moe" || arch == "qwen2moe" || arch == "gpt-oss")
             w.key("expert_feed_forward_length", u32(s.n_ff_exp));
         if (arch == "qwen2moe") w.key("expert_shared_feed_forward_length", u32(s.n_ff_shexp));
     }
@@ -247,18 +264,34 @@ void write_attention(ModelWriter& w, const ArchSpec& spec, const SyntheticShape&
         w.norm(p + "attn_k_norm.weight", s.head_dim);
     }
     w.matrix(p + "attn_output.weight", q_dim, E);
+    if (spec.family == Family::GptOss) {
+        w.bias(p + "attn_output.bias", E);
+        // Sink logits around the scores' size, so some heads give the sink a real share.
+        w.vector(p + "attn_sinks.weight", s.n_head, {1.0f, 2.0f});
+    }
 }
 
-// The router, the experts as 3-D tensors, and qwen2moe's shared expert and its gate.
+// The router, the experts as 3-D tensors, qwen2moe's shared expert and its gate, gpt-oss's
+// biases.
 void write_experts(ModelWriter& w, const std::string& arch, const SyntheticShape& s,
                    const std::string& p) {
     const int64_t E = s.n_embd;
-    const int64_t ff = arch == "qwen3moe" || arch == "qwen2moe" ? s.n_ff_exp : s.n_ff;
-    // A router gain of 4 spreads its logits, so the choice of experts is clear-cut.
+    const bool gpt_oss = arch == "gpt-oss";
+    const int64_t ff =
+        arch == "qwen3moe" || arch == "qwen2moe" || gpt_oss ? s.n_ff_exp : s.n_ff;
+    // A router gain of 4 spreads its logits, so the choice of experts is clear-cut. gpt-oss's
+    // gate and up get a gain of 4 so that a good share of them cross its SwiGLU's clamp at 7.
+    const float gain = gpt_oss ? 4.0f : 1.0f;
     w.matrix(p + "ffn_gate_inp.weight", E, s.n_expert, 4.0f);
-    w.experts(p + "ffn_gate_exps.weight", E, ff, s.n_expert);
-    w.experts(p + "ffn_up_exps.weight", E, ff, s.n_expert);
+    w.experts(p + "ffn_gate_exps.weight", E, ff, s.n_expert, gain);
+    w.experts(p + "ffn_up_exps.weight", E, ff, s.n_expert, gain);
     w.experts(p + "ffn_down_exps.weight", ff, E, s.n_expert);
+    if (gpt_oss) {
+        w.bias(p + "ffn_gate_inp.bias", s.n_expert);
+        w.expert_biases(p + "ffn_gate_exps.bias", ff, s.n_expert);
+        w.expert_biases(p + "ffn_up_exps.bias", ff, s.n_expert);
+        w.expert_biases(p + "ffn_down_exps.bias", E, s.n_expert);
+    }
     if (s.n_ff_shexp > 0) {
         w.vector(p + "ffn_gate_inp_shexp.weight", E, {0.0f, std::sqrt(3.0f / E)});
         w.matrix(p + "ffn_gate_shexp.weight", E, s.n_ff_shexp);
@@ -297,7 +330,9 @@ void write_layer(ModelWriter& w, const ArchSpec& spec, const SyntheticShape& s, 
         return;
     }
     w.norm(p + "attn_norm.weight", E);
-    w.norm(p + "ffn_norm.weight", E);
+    // gpt-oss's converter names the FFN's norm after HF's post_attention_layernorm.
+    w.norm(p + (spec.family == Family::GptOss ? "post_attention_norm.weight" : "ffn_norm.weight"),
+           E);
     if (spec.post_norms) {
         w.norm(p + "post_attention_norm.weight", E);
         w.norm(p + "post_ffw_norm.weight", E);
@@ -377,6 +412,10 @@ const std::vector<SyntheticPreset>& synthetic_presets() {
          "tests: llama with 8 experts, top 2",
          {256, 64, 32, 2, 4, 2, 16, 2048, 4, 1000000.0f, false, 8, 2, 32, 0},
          "llama"},
+        {"gpt-oss-tiny",
+         "tests: 8 experts, top 4, sinks, window 4 on even layers",
+         {256, 64, 32, 2, 8, 2, 16, 2048, 4, 150000.0f, false, 8, 4, 32, 0},
+         "gpt-oss"},
         {"qwen3moe-30b-a3b",
          "Qwen3-30B-A3B shape: 128 experts, top 8",
          {151936, 2048, 6144, 48, 32, 4, 128, 40960, 512, 1000000.0f, false, 128, 8, 768, 0},
@@ -393,6 +432,10 @@ const std::vector<SyntheticPreset>& synthetic_presets() {
          "Mixtral-8x7B shape (llama with experts): 8 experts, top 2",
          {32000, 4096, 14336, 32, 32, 8, 128, 32768, 512, 1000000.0f, false, 8, 2, 14336, 0},
          "llama"},
+        {"gpt-oss-20b",
+         "gpt-oss-20b shape: 32 experts, top 4, window 128 on even layers",
+         {201088, 2880, 2880, 24, 64, 8, 64, 131072, 128, 150000.0f, false, 32, 4, 2880, 0},
+         "gpt-oss"},
     };
     return presets;
 }

@@ -9,7 +9,8 @@
 // LongRoPE factors, gemma2 soft-capping and sliding windows, gemma3 local and global RoPE, bert
 // learned positions, nomic-bert fused QKV with RoPE; the mixture-of-experts ones (qwen3moe,
 // qwen2moe, olmoe, llama with experts as Mixtral) 3-D expert tensors and a router, qwen2moe a
-// shared expert with its sigmoid gate, olmoe Q/K norms over all heads.
+// shared expert with its sigmoid gate, olmoe Q/K norms over all heads; gpt-oss attention sinks,
+// Q/K/V/O, router and expert biases, YaRN and sliding-window layers.
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -27,7 +28,7 @@ struct SyntheticShape {
     int64_t n_head_kv = 4;  // encoders use n_head (no grouped-query attention)
     int64_t head_dim = 0;   // 0: n_embd / n_head, doubled for qwen3 and gemma (q_dim != n_embd)
     int64_t n_ctx = 2048;
-    int64_t sliding_window = 4;       // gemma2/3: small in tests, so short inputs cross the window
+    int64_t sliding_window = 4;       // gemma2/3, gpt-oss: small in tests, so short inputs cross it
     float rope_freq_base = 10000.0f;  // architectures with a distinctive base use their own
     // Output matrix = token embeddings. Unset: the architecture's habit (qwen2 ties). Gemma
     // always ties; encoders have no output matrix.
@@ -49,8 +50,8 @@ struct SyntheticPreset {
 };
 
 // tiny (tests), 135m (SmolLM2-135M), 1b (Llama-3.2-1B), 3b (Llama-3.2-3B), 7b (Llama-2-7B);
-// mixture of experts: ARCH-tiny for qwen3moe, qwen2moe, olmoe and mixtral (tests),
-// qwen3moe-30b-a3b, qwen2moe-a2.7b, olmoe-1b-7b, mixtral-8x7b.
+// mixture of experts: ARCH-tiny for qwen3moe, qwen2moe, olmoe, mixtral and gpt-oss (tests),
+// qwen3moe-30b-a3b, qwen2moe-a2.7b, olmoe-1b-7b, mixtral-8x7b, gpt-oss-20b.
 const std::vector<SyntheticPreset>& synthetic_presets();
 // The preset (its architecture may be empty); throws hearth::Error naming an unknown preset.
 const SyntheticPreset& synthetic_preset(const std::string& preset);

@@ -281,6 +281,22 @@ std::string make_gguf(int seed, size_t payload_floats) {
     gguf::Writer writer;
     writer.set("general.architecture", gguf::Value::string("llama"));
     writer.set("general.name", gguf::Value::string("fake-" + std::to_string(seed)));
+    // The keys a header check reads (hparams, an SPM vocabulary), so pulls of it go through.
+    writer.set("llama.embedding_length", gguf::Value::u32(8));
+    writer.set("llama.feed_forward_length", gguf::Value::u32(16));
+    writer.set("llama.block_count", gguf::Value::u32(1));
+    writer.set("llama.attention.head_count", gguf::Value::u32(2));
+    writer.set("tokenizer.ggml.model", gguf::Value::string("llama"));
+    std::vector<gguf::Value> tokens, scores, types;
+    for (const char* token : {"<unk>", "<s>", "</s>", "\xe2\x96\x81" "a"}) {
+        tokens.push_back(gguf::Value::string(token));
+        scores.push_back(gguf::Value::f32(0.0f));
+        types.push_back(gguf::Value::i32(tokens.size() <= 3 ? 3 : 1));
+    }
+    types[0] = gguf::Value::i32(2);
+    writer.set("tokenizer.ggml.tokens", gguf::Value::array(gguf::ValueType::String, tokens));
+    writer.set("tokenizer.ggml.scores", gguf::Value::array(gguf::ValueType::F32, scores));
+    writer.set("tokenizer.ggml.token_type", gguf::Value::array(gguf::ValueType::I32, types));
     std::vector<uint8_t> bytes(payload_floats * sizeof(float));
     for (size_t i = 0; i < payload_floats; ++i) {
         float value = static_cast<float>(seed * 1000 + i);

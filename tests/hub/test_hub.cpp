@@ -549,6 +549,40 @@ TEST_F(HubTest, DiscoverKeepsTextGenerationWithGgufs) {
     EXPECT_NE(found[1].note.find("could not read"), std::string::npos);
 }
 
+// With a support check, discover reads the recommended file's header (a range request, not a
+// download) and drops the recommendation of a model the check refuses, keeping its reason.
+TEST_F(HubTest, DiscoverSkipsWhatTheSupportCheckRefuses) {
+    hub_.set_listing({R"({"id":"acme/tiny-GGUF","pipeline_tag":"text-generation"})"});
+    MachineInfo machine;
+    machine.ram_available = 16'000'000'000;
+    machine.disk_free = 100'000'000'000;
+    std::string seen_name;
+    size_t seen_tensors = 0;
+    const SupportCheck refuse = [&](const hearth::gguf::File& metadata,
+                                    const std::vector<hearth::gguf::TensorInfo>& tensors) {
+        seen_name = metadata.get_string("general.name");
+        seen_tensors = tensors.size();
+        return std::string("architecture 'llama' is not wanted here");
+    };
+    std::vector<Suggestion> found = discover(client(), ModelQuery{}, machine, FitPolicy{}, refuse);
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_TRUE(found[0].recommended.empty());
+    EXPECT_FALSE(found[0].runnable);
+    EXPECT_EQ(found[0].note, "skipped: architecture 'llama' is not wanted here");
+    EXPECT_EQ(seen_tensors, 1u);
+    EXPECT_EQ(seen_name.rfind("fake-", 0), 0u) << "the header of the Q4_K_M file was read";
+    for (const std::string& request : hub_.requests()) {
+        if (request.find(".gguf") != std::string::npos)
+            EXPECT_NE(request.find("Range: bytes=0-"), std::string::npos) << request;
+    }
+    const SupportCheck accept = [](const hearth::gguf::File&,
+                                   const std::vector<hearth::gguf::TensorInfo>&) {
+        return std::string();
+    };
+    found = discover(client(), ModelQuery{}, machine, FitPolicy{}, accept);
+    EXPECT_EQ(found[0].recommended, "Q4_K_M");
+}
+
 TEST_F(HubTest, TokenGoesToTheHubButNotToTheCdn) {
     FakeHub cdn;  // another host:port, like a real CDN
     FakeRepo secret;

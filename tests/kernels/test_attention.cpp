@@ -18,6 +18,7 @@ struct Case {
     int64_t n_keys;
     int64_t window;  // 0: every query sees keys 0..last
     float softcap;
+    bool sinks = false;  // a sink logit per query (gpt-oss) in the softmax denominator
 };
 
 // Query i sees keys first_i..last_i; the last ones are staggered like consecutive prompt rows.
@@ -36,6 +37,8 @@ void check(const Case& c, uint32_t seed) {
     const float scale = 1.0f;  // large scores: the exponentials span a wide range
     std::vector<float> q(c.n_queries * hd);
     for (float& x : q) x = u(rng);
+    std::vector<float> sinks(c.n_queries);
+    for (float& x : sinks) x = 3.0f * u(rng);  // around the scores' size: a visible share
     std::vector<int64_t> first(c.n_queries), last(c.n_queries);
     std::vector<const float*> qp(c.n_queries);
     for (int i = 0; i < c.n_queries; ++i) {
@@ -56,7 +59,8 @@ void check(const Case& c, uint32_t seed) {
                                   &qp[i0],    &op[i0],
                                   &first[i0], &last[i0],
                                   k.data(),   v.data(),
-                                  scale,      c.softcap};
+                                  scale,      c.softcap,
+                                  c.sinks ? &sinks[i0] : nullptr};
             attention_tile(t, scratch.data());
         }
         for (int i = 0; i < c.n_queries; ++i) {
@@ -72,6 +76,7 @@ void check(const Case& c, uint32_t seed) {
             }
             double sum = 0;
             for (double& x : s) sum += (x = std::exp(x - max));
+            if (c.sinks) sum += std::exp(double{sinks[i]} - max);
             for (int64_t d = 0; d < hd; ++d) {
                 double ref = 0, magnitude = 0;
                 for (int64_t j = first[i]; j <= last[i]; ++j) {
@@ -81,7 +86,8 @@ void check(const Case& c, uint32_t seed) {
                 }
                 ASSERT_NEAR(out[i * hd + d], ref, 1e-5 * magnitude)
                     << cpu_level_name(level) << " query " << i << " dim " << d << " head_dim " << hd
-                    << " keys " << c.n_keys << " window " << c.window << " softcap " << c.softcap;
+                    << " keys " << c.n_keys << " window " << c.window << " softcap " << c.softcap
+                    << " sinks " << c.sinks;
             }
         }
     }
@@ -99,6 +105,7 @@ TEST(Attention, TileMatchesDoubleReference) {
                     for (float softcap : {0.0f, 5.0f}) {
                         check({hd, n_queries, n_keys, window, softcap}, seed++);
                     }
+                    check({hd, n_queries, n_keys, window, 0.0f, true}, seed++);
                 }
             }
         }
@@ -129,6 +136,30 @@ TEST(Attention, ExtremeScoresStayFinite) {
         attention_tile({hd, 1, q, out, first, last, k.data(), v.data(), 1.0f, 0.0f},
                        scratch.data());
         for (float x : o) EXPECT_FLOAT_EQ(x, n_keys - 1) << cpu_level_name(level);
+    }
+    set_cpu_level(detected_cpu_level());
+}
+
+TEST(Attention, SinkFarAboveTheScoresTakesTheWholeShare) {
+    // exp(sink - max) overflows float: the output goes to 0 (the query attends to nothing), not
+    // to NaN; a sink far below changes nothing.
+    for (CpuLevel level : supported_cpu_levels()) {
+        set_cpu_level(level);
+        const int64_t hd = 4;
+        const float key[4] = {1, 0, 0, 0}, value[4] = {1, 2, 3, 4};
+        const float* k[1] = {key};
+        const float* v[1] = {value};
+        const float qv[4] = {1, 1, 1, 1};
+        const float* q[1] = {qv};
+        float o[4];
+        float* out[1] = {o};
+        const int64_t first[1] = {0}, last[1] = {0};
+        std::vector<float> scratch(attention_scratch_floats(hd));
+        const float high[1] = {200.0f}, low[1] = {-200.0f};
+        attention_tile({hd, 1, q, out, first, last, k, v, 1.0f, 0.0f, high}, scratch.data());
+        for (float x : o) EXPECT_EQ(x, 0.0f) << cpu_level_name(level);
+        attention_tile({hd, 1, q, out, first, last, k, v, 1.0f, 0.0f, low}, scratch.data());
+        for (int d = 0; d < 4; ++d) EXPECT_FLOAT_EQ(o[d], value[d]) << cpu_level_name(level);
     }
     set_cpu_level(detected_cpu_level());
 }

@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <set>
 
@@ -14,6 +13,7 @@
 #include "model/arch.h"
 #include "model/layers.h"
 #include "runtime/context.h"
+#include "split_files.h"
 #include "synthetic_files.h"
 #include "tools/synthetic.h"
 
@@ -38,7 +38,7 @@ TEST(Architectures, UnsupportedArchitectureIsNamed) {
 
 TEST(Architectures, TableCoversTheIssue) {
     for (const char* arch : {"llama", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "bert",
-                             "nomic-bert", "qwen2moe", "qwen3moe", "olmoe"}) {
+                             "nomic-bert", "qwen2moe", "qwen3moe", "olmoe", "gpt-oss"}) {
         EXPECT_EQ(model::arch_spec(arch).name, arch);
     }
     EXPECT_EQ(model::arch_spec("qwen2").rope_style, kernels::RopeStyle::NeoX);
@@ -126,105 +126,6 @@ TEST(Embeddings, DecodersPoolTheirLastState) {
     EXPECT_NE(e, llama->embed({1, 2, 4}, model::Pooling::Last, true, pool));
 }
 
-std::string file_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Rows are drawn from per-row streams, so the thread count cannot change the file.
-TEST(Synthetic, SameSeedSameBytesAtAnyThreadCount) {
-    tools::SyntheticOptions o;
-    o.architecture = "qwen3";
-    o.type = "Q4_K_M";
-    o.seed = 3;
-    tools::write_synthetic_model(o, temp_path("1"));
-    o.n_threads = 3;
-    tools::write_synthetic_model(o, temp_path("2"));
-    EXPECT_EQ(file_bytes(temp_path("1")), file_bytes(temp_path("2")));
-    o.seed = 4;
-    tools::write_synthetic_model(o, temp_path("3"));
-    EXPECT_NE(file_bytes(temp_path("1")), file_bytes(temp_path("3")));
-    EXPECT_THROW(tools::synthetic_shape("70b"), Error);
-    o.type = "Q9_Z";
-    EXPECT_NE(error_of([&] { tools::write_synthetic_model(o, temp_path("4")); }).find("Q4_K_M"),
-              std::string::npos)
-        << "an unknown type lists the known ones";
-}
-
-// The preset table holds the shapes the issue names (Llama-3.2-1B for 1b).
-TEST(Synthetic, PresetsHaveRealShapes) {
-    const tools::SyntheticShape s = tools::synthetic_shape("1b");
-    EXPECT_EQ(s.n_embd, 2048);
-    EXPECT_EQ(s.n_layer, 16);
-    EXPECT_EQ(s.n_head, 32);
-    EXPECT_EQ(s.n_head_kv, 8);
-    EXPECT_EQ(s.n_ff, 8192);
-    EXPECT_EQ(s.n_vocab, 128256);
-    EXPECT_TRUE(s.tied_embeddings.value_or(false));
-    std::string names;
-    for (const auto& p : tools::synthetic_presets()) names += p.name + " ";
-    EXPECT_EQ(names,
-              "tiny 135m 1b 3b 7b qwen3moe-tiny qwen2moe-tiny olmoe-tiny mixtral-tiny "
-              "qwen3moe-30b-a3b qwen2moe-a2.7b olmoe-1b-7b mixtral-8x7b ");
-    // Qwen3-30B-A3B's published config.
-    const tools::SyntheticPreset& moe = tools::synthetic_preset("qwen3moe-30b-a3b");
-    EXPECT_EQ(moe.architecture, "qwen3moe");
-    EXPECT_EQ(moe.shape.n_embd, 2048);
-    EXPECT_EQ(moe.shape.n_layer, 48);
-    EXPECT_EQ(moe.shape.n_head, 32);
-    EXPECT_EQ(moe.shape.n_head_kv, 4);
-    EXPECT_EQ(moe.shape.head_dim, 128);
-    EXPECT_EQ(moe.shape.n_expert, 128);
-    EXPECT_EQ(moe.shape.n_expert_used, 8);
-    EXPECT_EQ(moe.shape.n_ff_exp, 768);
-    EXPECT_EQ(moe.shape.n_vocab, 151936);
-}
-
-// A quantized model with a real tokenizer: the recipe's mix, the vocab file's size and keys,
-// and the architecture's own tensors, loadable and runnable.
-TEST(Synthetic, QuantizedWithTokenizer) {
-    const std::string path = temp_path("gemma2");
-    tools::SyntheticOptions o;
-    o.architecture = "gemma2";
-    o.type = "Q4_K_M";
-    o.vocab_path = HEARTH_TEST_DATA "/vocab/ggml-vocab-llama-spm.gguf";
-    o.n_threads = 2;
-    const tools::SyntheticReport report = tools::write_synthetic_model(o, path);
-    EXPECT_EQ(report.n_vocab, 32000);
-    EXPECT_TRUE(report.notes.empty());  // tiny rows fill 256-blocks
-    auto m = model::Model::load(path);
-    const gguf::File& f = m->file();
-    EXPECT_EQ(f.get_u64("general.file_type"), 15u);
-    EXPECT_EQ(f.get_string("tokenizer.ggml.model"), "llama");
-    EXPECT_EQ(f.find("tokenizer.ggml.scores")->as_array().items.size(), 32000u);
-    EXPECT_EQ(f.tensor("token_embd.weight").ne[1], 32000);
-    EXPECT_EQ(f.tensor("token_embd.weight").type, gguf::TensorType::Q6_K);  // tied output
-    EXPECT_EQ(f.find_tensor("output.weight"), nullptr);
-    EXPECT_EQ(f.tensor("blk.1.attn_q.weight").type, gguf::TensorType::Q4_K);
-    EXPECT_EQ(f.tensor("blk.2.attn_v.weight").type,
-              gguf::TensorType::Q6_K);  // the _M mix: (2 - 0) % 3 == 2
-    EXPECT_EQ(f.tensor("blk.0.post_ffw_norm.weight").type, gguf::TensorType::F32);
-    EXPECT_EQ(f.get_u64("gemma2.attention.sliding_window"), 4u);
-    runtime::Context ctx(m, {.n_ctx = 64, .max_seqs = 1, .threads = 1});
-    const float* logits = ctx.append(0, {1, 2, 3});
-    for (int64_t i = 0; i < m->hparams().n_vocab; ++i) ASSERT_TRUE(std::isfinite(logits[i]));
-}
-
-// Matrices have variance 1 / row length (uniform), norms 1 +- 0.2: activations keep their size.
-TEST(Synthetic, WeightScales) {
-    const std::string path = synthesized("llama");
-    gguf::File f = gguf::File::open(path);
-    const auto& t = f.tensor("blk.1.ffn_up.weight");
-    const float* w = reinterpret_cast<const float*>(t.data);
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < t.n_elements(); ++i) sum += w[i], sq += double(w[i]) * w[i];
-    const double mean = sum / t.n_elements();
-    EXPECT_NEAR(mean, 0.0, 2e-3);
-    EXPECT_NEAR(std::sqrt(sq / t.n_elements() - mean * mean), 1.0 / std::sqrt(256.0), 1e-3);
-    const float* norm = reinterpret_cast<const float*>(f.tensor("blk.0.attn_norm.weight").data);
-    for (int i = 0; i < 256; ++i) ASSERT_NEAR(norm[i], 1.0f, 0.2f);
-}
-
 // --- mixture of experts ---------------------------------------------------------------------
 
 std::string synthesized_moe(const std::string& name, const std::string& type = "F32") {
@@ -239,7 +140,7 @@ std::string synthesized_moe(const std::string& name, const std::string& type = "
     return path;
 }
 
-const char* const kMoeModels[] = {"qwen3moe", "qwen2moe", "olmoe", "mixtral"};
+const char* const kMoeModels[] = {"qwen3moe", "qwen2moe", "olmoe", "mixtral", "gpt-oss"};
 
 // Every position's logits of `tokens` in sequence 0, fed in batches of `step` tokens.
 std::vector<float> logits_in_steps(const model::Model& m, const std::vector<int32_t>& tokens,
@@ -327,6 +228,57 @@ TEST(MixtureOfExperts, RouterPicksTopKAndRenormalises) {
     EXPECT_NEAR(w[2] / w[0], std::exp(-1.0), 1e-6);
 }
 
+// gpt-oss as llama.cpp reads it: even layers slide (set_swa_pattern(2)), sinks and the
+// router's and experts' biases loaded, YaRN by 32 from 4096, the chosen logits' softmax.
+TEST(GptOss, LoadsItsPieces) {
+    auto m = model::Model::load(synthesized_moe("gpt-oss"));
+    const model::HParams& hp = m->hparams();
+    EXPECT_EQ(hp.sliding_window, 4);
+    for (int64_t l = 0; l < hp.n_layer; ++l) {
+        const model::LayerWeights& lw = m->weights().layers[l];
+        EXPECT_EQ(lw.sliding, l % 2 == 0) << l;
+        EXPECT_NE(lw.attn_sinks, nullptr);
+        EXPECT_NE(lw.bo, nullptr);
+        EXPECT_NE(lw.router_bias, nullptr);
+        EXPECT_NE(lw.down_exps_bias, nullptr);
+    }
+    EXPECT_TRUE(hp.expert_weights_norm);
+    EXPECT_EQ(hp.rope_scaling, model::RopeScaling::Yarn);
+    EXPECT_FLOAT_EQ(hp.rope_freq_scale, 1.0f / 32);
+    EXPECT_EQ(hp.rope_orig_ctx, 4096);
+    EXPECT_FLOAT_EQ(hp.rms_eps, 1e-5f);
+    EXPECT_EQ(hp.q_dim(), 2 * hp.n_embd);  // like the real model, q_dim != n_embd
+
+    // openai/gpt-oss-20b's config.json.
+    const tools::SyntheticPreset& p = tools::synthetic_preset("gpt-oss-20b");
+    EXPECT_EQ(p.architecture, "gpt-oss");
+    EXPECT_EQ(p.shape.n_layer, 24);
+    EXPECT_EQ(p.shape.n_embd, 2880);
+    EXPECT_EQ(p.shape.n_head, 64);
+    EXPECT_EQ(p.shape.n_head_kv, 8);
+    EXPECT_EQ(p.shape.head_dim, 64);
+    EXPECT_EQ(p.shape.n_expert, 32);
+    EXPECT_EQ(p.shape.n_expert_used, 4);
+    EXPECT_EQ(p.shape.n_ff_exp, 2880);
+    EXPECT_EQ(p.shape.n_vocab, 201088);
+    EXPECT_EQ(p.shape.sliding_window, 128);
+    EXPECT_EQ(p.shape.rope_freq_base, 150000.0f);
+}
+
+// gpt-oss's SwiGLU, values worked out by hand from its definition: gate clamped above at 7, up
+// to [-7, 7], gate * sigmoid(1.702 * gate) * (up + 1).
+TEST(GptOss, ClampedSwiglu) {
+    const float gate[] = {10.0f, 0.5f, -1.0f, 2.0f};
+    const float up[] = {3.0f, 2.0f, -9.0f, 100.0f};
+    float out[4];
+    model::layers::gated_activation(model::Activation::SwigluOai, gate, up, out, 4);
+    auto sigmoid = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+    EXPECT_NEAR(out[0], 7.0 * sigmoid(1.702 * 7.0) * 4.0, 1e-5);     // gate clamped
+    EXPECT_NEAR(out[1], 0.5 * sigmoid(1.702 * 0.5) * 3.0, 1e-6);     // nothing clamped
+    EXPECT_NEAR(out[2], -1.0 * sigmoid(-1.702) * -6.0, 1e-6);        // up clamped below
+    EXPECT_NEAR(out[3], 2.0 * sigmoid(1.702 * 2.0) * 8.0, 1e-5);     // up clamped above
+}
+
 TEST(MixtureOfExperts, ClearErrors) {
     // An MoE architecture without experts, and experts on an architecture that has none.
     EXPECT_NE(error_of([&] { synthesized("qwen3moe"); }).find("qwen3moe-tiny"), std::string::npos);
@@ -374,4 +326,21 @@ TEST(Synthetic, DecodeBytesPerTokenCountsEveryMatrixOnce) {
         EXPECT_EQ(m->decode_bytes_per_token(), static_cast<uint64_t>(floats) * 4)
             << (tied ? "tied" : "untied");
     }
+}
+
+// --- split models ---------------------------------------------------------------------------
+
+// A model split in three parts (gguf-split's layout) loads as one: the same tensors, the same
+// logits as the file it was split from, a mixture-of-experts model whose experts straddle parts.
+TEST(SplitModel, LoadsAsOneAndGivesTheSameLogits) {
+    const std::string whole = synthesized_moe("qwen3moe", "Q8_0");
+    const std::string stem = std::filesystem::path(temp_path("parts")).replace_extension().string();
+    const auto parts = split_files::write_split(whole, stem, 3);
+    auto split = model::Model::load(parts[0]);
+    auto single = model::Model::load(whole);
+    EXPECT_EQ(split->file().n_parts(), 3);
+    EXPECT_EQ(split->file().tensors().size(), single->file().tensors().size());
+    const std::vector<int32_t> tokens = {5, 9, 3, 7, 1, 2, 8, 4};
+    EXPECT_EQ(logits_in_steps(*split, tokens, 3, 2), logits_in_steps(*single, tokens, 3, 2));
+    for (const auto& p : parts) std::filesystem::remove(p);
 }

@@ -10,9 +10,10 @@ For a quantized TYPE it also reports how far hearth's quantized outputs are from
 outputs of the same model (the "tracks F32" figure); that is reported, not checked.
 
 --perturb changes one reference weight by 1% (--perturb-expert: layer 0's experts' down
-projections; --flip-renormalisation: the top-k routing weights renormalised or not), --mutate NAME swaps in a broken dequantizer (see
-MUTATIONS); either then expects the check to fail (exit 0 only if it does), to show that the
-comparison notices the difference.
+projections; --flip-renormalisation: the top-k routing weights renormalised or not; gpt-oss:
+--drop-sinks: the reference without attention sinks, --swiglu-limit X: its SwiGLU clamped at X
+instead of 7), --mutate NAME swaps in a broken dequantizer (see MUTATIONS); either then expects
+the check to fail (exit 0 only if it does), to show that the comparison notices the difference.
 """
 import argparse
 import json
@@ -166,6 +167,11 @@ def main():
     parser.add_argument("--flip-renormalisation", action="store_true",
                         help="the reference renormalises the top-k weights where hearth does not, "
                              "or the reverse; expects a failure (MoE)")
+    parser.add_argument("--drop-sinks", action="store_true",
+                        help="the reference ignores gpt-oss's attention sinks; expects a failure")
+    parser.add_argument("--swiglu-limit", type=float,
+                        help="the reference clamps gpt-oss's SwiGLU at this limit instead of 7; "
+                             "expects a failure")
     parser.add_argument("--mutate", choices=sorted(MUTATIONS))
     parser.add_argument("--hearth", help="also check `hearth embed --tokens` (encoders)")
     args = parser.parse_args()
@@ -190,6 +196,11 @@ def main():
     if args.flip_renormalisation:
         renormalise = config("expert_weights_norm", models.NORM_TOPK_PROB[config.arch])
         config.g.metadata[f"{config.arch}.expert_weights_norm"] = not renormalise
+    if args.drop_sinks:
+        for name in [n for n in config.g.tensors if n.endswith("attn_sinks.weight")]:
+            config.g.tensors[name] = np.full_like(config.g.tensors[name], -np.inf)
+    if args.swiglu_limit is not None:
+        models.SWIGLU_LIMIT = args.swiglu_limit
     tokens = [int(t) for t in open(base + ".tokens.txt").read().split()]
 
     encoder = config.arch in ("bert", "nomic-bert")
@@ -222,8 +233,11 @@ def main():
         failed |= not ok
         print(f"{args.arch} {args.type} {kind}: max relative error {err:.3g} vs reference "
               f"({'ok' if ok else 'FAIL'}, tolerance {args.tolerance:g})")
-    if args.perturb or args.perturb_expert or args.flip_renormalisation or args.mutate:
-        what = args.mutate or ("flipped renormalisation" if args.flip_renormalisation else "perturbed weight")
+    changes = {"flipped renormalisation": args.flip_renormalisation, "dropped sinks": args.drop_sinks,
+               f"SwiGLU limit {args.swiglu_limit}": args.swiglu_limit is not None,
+               "perturbed weight": args.perturb or args.perturb_expert}
+    if args.mutate or any(changes.values()):
+        what = args.mutate or next(name for name, on in changes.items() if on)
         print(f"{what}: " + ("detected" if failed else "NOT detected"))
         return 0 if failed else 1
     return 1 if failed else 0

@@ -1,12 +1,14 @@
 """Reference forward passes, written from the published model definitions (Hugging Face
 transformers' modeling_llama / qwen2 / qwen3 / phi3 / gemma / gemma2 / gemma3 / bert, the
-mixture-of-experts modeling_mixtral / qwen2_moe / qwen3_moe / olmoe, Meta's llama reference,
+mixture-of-experts modeling_mixtral / qwen2_moe / qwen3_moe / olmoe / gpt_oss, Meta's llama reference,
 nomic-ai's nomic-bert), in float64 numpy over a whole sequence at once (no KV
 cache, explicit masks). They read weights as stored in GGUF files by llama.cpp's converter:
   * llama's Q/K rows are permuted so HF's rotate_half becomes Meta's adjacent-pair rotation;
   * Gemma norms are stored as 1 + w; the functions here subtract 1 and apply HF's (1 + w);
   * Llama 3 frequency divisors and phi3 LongRoPE factors are tensors;
-  * experts are 3-D tensors (expert, rows, columns) and the router is `ffn_gate_inp`.
+  * experts are 3-D tensors (expert, rows, columns) and the router is `ffn_gate_inp`;
+  * gpt-oss's interleaved gate_up_proj is split into `ffn_gate_exps` (even rows) and
+    `ffn_up_exps` (odd rows), transposed to (expert, rows, columns), with their biases.
 """
 import math
 
@@ -114,8 +116,10 @@ def rope_interleaved(x, positions, inv_freq):
     return np.concatenate([out, x[..., d:]], axis=-1)
 
 
-def attention(q, k, v, mask, scale, softcap=None):
-    """q: (T, H, D), k/v: (T, Hkv, D); grouped-query heads share K/V (HF repeat_kv)."""
+def attention(q, k, v, mask, scale, softcap=None, sinks=None):
+    """q: (T, H, D), k/v: (T, Hkv, D); grouped-query heads share K/V (HF repeat_kv). sinks: one
+    logit per head appended to every row's scores before the softmax and dropped after it
+    (gpt-oss's eager_attention_forward)."""
     group = q.shape[1] // k.shape[1]
     k = np.repeat(k, group, axis=1)
     v = np.repeat(v, group, axis=1)
@@ -123,7 +127,12 @@ def attention(q, k, v, mask, scale, softcap=None):
     if softcap:
         scores = np.tanh(scores / softcap) * softcap
     scores = np.where(mask[None, :, :], scores, -np.inf)
-    return np.einsum("hts,shd->thd", softmax(scores), v).reshape(q.shape[0], -1)
+    if sinks is None:
+        probs = softmax(scores)
+    else:
+        column = np.broadcast_to(sinks[:, None, None], scores.shape[:2] + (1,))
+        probs = softmax(np.concatenate([scores, column], axis=-1))[..., :-1]
+    return np.einsum("hts,shd->thd", probs, v).reshape(q.shape[0], -1)
 
 
 def causal_mask(n, window=None):
@@ -170,6 +179,31 @@ def sparse_moe_block(c, h, p):
         if c.has(p + "ffn_gate_inp_shexp.weight"):
             shared = shared * sigmoid(h @ t("ffn_gate_inp_shexp.weight"))[:, None]
         out = out + shared
+    return out
+
+
+# gpt-oss's clamped SwiGLU (GptOssExperts): limit 7, alpha 1.702. check_arch.py changes the
+# limit to show that the comparison notices it.
+SWIGLU_LIMIT = 7.0
+SWIGLU_ALPHA = 1.702
+
+
+def gpt_oss_moe_block(c, h, p):
+    """GptOssMLP: router logits with bias, top k, softmax over the k chosen logits; each chosen
+    expert gate = min(h W_g + b_g, limit), up = clip(h W_u + b_u, -limit, limit),
+    (up + 1) * gate * sigmoid(alpha * gate), then W_d with its bias."""
+    t = lambda name: c.tensor(p + name)
+    k = c("expert_used_count")
+    logits = linear(h, t("ffn_gate_inp.weight"), t("ffn_gate_inp.bias"))
+    gate, up, down = t("ffn_gate_exps.weight"), t("ffn_up_exps.weight"), t("ffn_down_exps.weight")
+    gate_b, up_b, down_b = t("ffn_gate_exps.bias"), t("ffn_up_exps.bias"), t("ffn_down_exps.bias")
+    out = np.zeros_like(h)
+    for i in range(h.shape[0]):
+        top = np.argsort(-logits[i], kind="stable")[:k]
+        for e, w in zip(top, softmax(logits[i, top])):
+            g = np.minimum(linear(h[i], gate[e], gate_b[e]), SWIGLU_LIMIT)
+            u = np.clip(linear(h[i], up[e], up_b[e]), -SWIGLU_LIMIT, SWIGLU_LIMIT)
+            out[i] += w * linear((u + 1) * g * sigmoid(SWIGLU_ALPHA * g), down[e], down_b[e])
     return out
 
 
@@ -249,6 +283,39 @@ def llama_family(c, tokens, hidden=False):
         return x
     out = c.tensor("output.weight") if c.has("output.weight") else c.tensor("token_embd.weight")
     return linear(x, out)
+
+
+def gpt_oss(c, tokens, hidden=False):
+    """GptOssForCausalLM: pre-norm layers; attention with Q/K/V/O biases, a learned sink per
+    head and, on even layers (layer_types "sliding_attention"), a window of sliding_window
+    positions; YaRN NeoX RoPE; the MoE block above.
+
+    YaRN: HF's gpt-oss config sets rope_scaling.truncate = false (correction range not rounded);
+    GGUF files do not carry it and llama.cpp rounds it (floor / ceil), as yarn_inv_freq does, so
+    this follows the GGUF reading."""
+    n_head, n_kv, hd = decoder_dims(c)
+    eps = c("attention.layer_norm_rms_epsilon")
+    T = len(tokens)
+    pos = np.arange(T, dtype=np.float64)
+    inv_freq, mscale = yarn_inv_freq(c("rope.freq_base"), c("rope.dimension_count", hd),
+                                     c("rope.scaling.factor"), c("rope.scaling.original_context_length"),
+                                     c("rope.scaling.yarn_beta_fast", 32.0), c("rope.scaling.yarn_beta_slow", 1.0))
+    window = c("attention.sliding_window")
+    x = c.tensor("token_embd.weight")[tokens]
+    for l in range(c("block_count")):
+        p = f"blk.{l}."
+        t = lambda name: c.tensor(p + name)
+        h = rms_norm(x, t("attn_norm.weight"), eps)
+        q = linear(h, t("attn_q.weight"), t("attn_q.bias")).reshape(T, n_head, hd)
+        k = linear(h, t("attn_k.weight"), t("attn_k.bias")).reshape(T, n_kv, hd)
+        v = linear(h, t("attn_v.weight"), t("attn_v.bias")).reshape(T, n_kv, hd)
+        q, k = rope_neox(q, pos, inv_freq, mscale), rope_neox(k, pos, inv_freq, mscale)
+        mask = causal_mask(T, window if l % 2 == 0 else None)
+        a = attention(q, k, v, mask, hd ** -0.5, sinks=t("attn_sinks.weight"))
+        x = x + linear(a, t("attn_output.weight"), t("attn_output.bias"))
+        x = x + gpt_oss_moe_block(c, rms_norm(x, t("post_attention_norm.weight"), eps), p)
+    x = rms_norm(x, c.tensor("output_norm.weight"), eps)
+    return x if hidden else linear(x, c.tensor("output.weight"))
 
 
 def gemma_family(c, tokens, hidden=False):
@@ -356,7 +423,7 @@ def embeddings(c, tokens):
 
 
 def logits(c, tokens, hidden=False):
-    family = gemma_family if c.arch.startswith("gemma") else llama_family
+    family = gemma_family if c.arch.startswith("gemma") else gpt_oss if c.arch == "gpt-oss" else llama_family
     return family(c, tokens, hidden)
 
 

@@ -5,6 +5,9 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "gguf/writer.h"
+#include "kernels/type_traits.h"
+#include "model/arch.h"
 #include "fake_hub.h"
 #include "registry/installer.h"
 #include "registry/model_config.h"
@@ -352,4 +355,57 @@ TEST_F(InstallerTest, UpdateReportsHubErrorsPerModel) {
     std::vector<UpdateCheck> checks = inst.check_updates();
     ASSERT_EQ(checks.size(), 1u);
     EXPECT_NE(checks[0].error.find("not JSON"), std::string::npos) << checks[0].error;
+}
+
+// The curated catalog lists only models hearth runs: each entry names its architecture, which is
+// in the model table, and its quant's main weight type (Q4_K for Q4_K_M) has kernels.
+TEST(CatalogRuns, EveryEntryIsAModelHearthRuns) {
+    for (const hub::CatalogEntry& entry : hub::Catalog::builtin().entries()) {
+        ASSERT_FALSE(entry.architecture.empty()) << entry.name;
+        EXPECT_NO_THROW(model::arch_spec(entry.architecture)) << entry.name;
+        std::string type = entry.quant;
+        for (const char* mix : {"_M", "_S", "_L"}) {
+            if (type.size() > 4 && type.substr(type.size() - 2) == mix && type.find("_K") != std::string::npos)
+                type.resize(type.size() - 2);
+        }
+        const auto parsed = gguf::type_from_name(type);
+        ASSERT_TRUE(parsed) << entry.name << ": " << entry.quant;
+        EXPECT_TRUE(kernels::is_supported(*parsed)) << entry.name << ": " << entry.quant;
+    }
+}
+
+// pull reads the header first: a model whose architecture hearth does not run is refused before
+// any byte of it is downloaded, with the reason; --no-check (check_support off) fetches it.
+TEST_F(InstallerTest, PullRefusesAModelHearthCannotRunBeforeDownloading) {
+    gguf::Writer writer;
+    writer.set("general.architecture", gguf::Value::string("rwkv7"));
+    writer.add_tensor("weights", gguf::TensorType::F32, {4}, std::vector<uint8_t>(16, 0));
+    const std::string path = (fs::temp_directory_path() / ("hearth-rwkv-" + std::to_string(::getpid()) + ".gguf")).string();
+    writer.write(path);
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    fs::remove(path);
+    FakeRepo repo;
+    repo.files["Rwkv-Q8_0.gguf"] = {bytes.str(), ""};
+    hub_.add_repo("acme/Rwkv-GGUF", repo);
+    Installer inst = installer();
+    const PullPlan plan = inst.plan("acme/Rwkv-GGUF:Q8_0");
+    std::string error;
+    try {
+        inst.pull(plan, {});
+    } catch (const Error& e) {
+        error = e.what();
+    }
+    EXPECT_NE(error.find("rwkv7"), std::string::npos) << error;
+    EXPECT_NE(error.find("Nothing was downloaded"), std::string::npos) << error;
+    // Only a range request for the header reached the file, no download.
+    for (const std::string& request : hub_.requests()) {
+        if (request.find("Rwkv-Q8_0.gguf") != std::string::npos)
+            EXPECT_NE(request.find("Range: bytes=0-"), std::string::npos) << request;
+    }
+    EXPECT_FALSE(fs::exists(dir_ / "rwkv-q8_0.yaml"));
+    PullOptions no_check;
+    no_check.check_support = false;
+    EXPECT_EQ(inst.pull(plan, no_check).config.name, "rwkv-q8_0");
 }

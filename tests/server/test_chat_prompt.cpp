@@ -243,4 +243,43 @@ TEST_F(Phi3Prompt, WithoutToolsNoSyntaxAndBadToolCallsAre400) {
     }
 }
 
+// gpt-oss (harmony) with a conversation in OpenAI's shape: two parallel calls in one assistant
+// message with reasoning_content and null content, their results in the other order. The
+// prompt must be what python3-jinja2 renders for harmony's own shape of the same turn
+// (scripts/gen_template_goldens.py, "harmony_calls").
+TEST_F(Phi3Prompt, HarmonyHistoryInOpenAIsShapeRendersAsItsOwn) {
+    setenv("SOURCE_DATE_EPOCH", "1721000000", 1);  // the goldens' date
+    const nlohmann::ordered_json golden = golden_conversation("harmony_calls");
+    nlohmann::ordered_json messages = nlohmann::ordered_json::parse(R"([
+        {"role": "user", "content": "Weather in Oslo and the time in Lima?"},
+        {"role": "assistant", "content": null, "reasoning_content": "Two lookups: weather, then time.",
+         "tool_calls": [
+            {"id": "call_a", "type": "function",
+             "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}},
+            {"id": "call_b", "type": "function",
+             "function": {"name": "get_time", "arguments": "{\"city\": \"Lima\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_b", "content": "09:41"},
+        {"role": "tool", "tool_call_id": "call_a", "content": "-3 C, snow"}])");
+    // The effort as OpenAI clients send it, through chat_template_kwargs as the request parser
+    // puts it.
+    auto p = server::render_chat_prompt(*model_, *tok_, json(messages),
+                                        read_data("templates/openai-gpt-oss-120b.jinja"),
+                                        json{{"reasoning_effort", "high"}}, &messages,
+                                        golden["tools"]);
+    EXPECT_EQ(p.text, read_data("chat_goldens/openai-gpt-oss-120b/harmony_calls.gp.txt"));
+    EXPECT_TRUE(p.harmony);
+    EXPECT_EQ(p.tool_call_syntax, chat::ToolCallSyntax::Harmony);
+    EXPECT_FALSE(p.thinks);
+
+    // A plain earlier answer with reasoning: the template drops past reasoning; "minimal" effort
+    // becomes gpt-oss's lightest, "low" (the golden "thinking_off" asks for low).
+    nlohmann::ordered_json plain = nlohmann::ordered_json::parse(R"([{"role": "user", "content": "Hi"}])");
+    p = server::render_chat_prompt(*model_, *tok_, json(plain),
+                                   read_data("templates/openai-gpt-oss-120b.jinja"),
+                                   json{{"reasoning_effort", "minimal"}}, &plain);
+    EXPECT_EQ(p.text, read_data("chat_goldens/openai-gpt-oss-120b/thinking_off.gp.txt"));
+    EXPECT_EQ(p.tool_call_syntax, chat::ToolCallSyntax::None);
+    EXPECT_TRUE(p.harmony);
+}
+
 }  // namespace

@@ -9,6 +9,7 @@
 #include "server/chat_prompt.h"
 #include "server/openai_request.h"
 #include "server/tool_grammar.h"
+#include "chat/harmony.h"
 #include "chat/tool_calls.h"
 #include "runtime/grammar_matcher.h"
 #include "runtime/json_schema.h"
@@ -158,6 +159,76 @@ TEST(ToolGrammar, MistralArgsFormParsesBack) {
                                                        /*parallel=*/false, /*mistral_args=*/true);
     runtime::GrammarMatcher m(runtime::Grammar::parse_gbnf(only_add));
     EXPECT_FALSE(m.accept_bytes("[TOOL_CALLS]get_weather"));
+}
+
+// Forced calls and JSON answers for a harmony (gpt-oss) model: analysis messages may come
+// first; what the grammar allows, the harmony reader (written apart from it) reads back.
+TEST(ToolGrammar, HarmonyCallAfterAnalysisParsesBack) {
+    const nlohmann::ordered_json tools = nlohmann::ordered_json::parse(R"([
+        {"type": "function", "function": {"name": "add", "parameters": {"type": "object",
+          "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+          "required": ["a", "b"], "additionalProperties": false}}},
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
+          "properties": {"city": {"type": "string"}}, "required": ["city"],
+          "additionalProperties": false}}}])");
+    const std::string gbnf = forced_tool_call_gbnf(chat::ToolCallSyntax::Harmony, tools, "",
+                                                   /*parallel=*/true);
+    auto accepts = [](const std::string& grammar, const std::string& text) {
+        runtime::GrammarMatcher m(runtime::Grammar::parse_gbnf(grammar));
+        return m.accept_bytes(text) && m.can_end();
+    };
+    const std::string thought_then_call =
+        "<|channel|>analysis<|message|>User wants weather; a < b.<|end|><|start|>assistant"
+        "<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
+        "{\"city\":\"Oslo\"}";
+    ASSERT_TRUE(accepts(gbnf, thought_then_call));
+    chat::HarmonyReply reply = chat::parse_harmony(thought_then_call);
+    EXPECT_EQ(reply.reasoning, "User wants weather; a < b.");
+    EXPECT_EQ(reply.content, "");
+    ASSERT_EQ(reply.calls.size(), 1u);
+    EXPECT_EQ(reply.calls[0].name, "get_weather");
+    EXPECT_EQ(json::parse(reply.calls[0].arguments), json({{"city", "Oslo"}}));
+    // A call with no analysis before it; two analysis messages.
+    EXPECT_TRUE(accepts(gbnf, "<|channel|>commentary to=functions.add <|constrain|>json<|message|>"
+                              "{\"a\":1,\"b\":2}"));
+    EXPECT_TRUE(accepts(gbnf, "<|channel|>analysis<|message|>x<|end|><|start|>assistant"
+                              "<|channel|>analysis<|message|>y<|end|><|start|>assistant"
+                              "<|channel|>commentary to=functions.add <|constrain|>json<|message|>"
+                              "{\"a\":1,\"b\":2}"));
+    // Not allowed: a final answer, an unknown tool, bad arguments, a second call (<|call|>
+    // ends the reply), a marker inside the analysis.
+    EXPECT_FALSE(accepts(gbnf, "<|channel|>final<|message|>hi"));
+    EXPECT_FALSE(accepts(gbnf, "<|channel|>commentary to=functions.nope <|constrain|>json<|message|>{}"));
+    EXPECT_FALSE(accepts(gbnf, "<|channel|>commentary to=functions.add <|constrain|>json<|message|>"
+                               "{\"a\":\"x\",\"b\":2}"));
+    EXPECT_FALSE(accepts(gbnf, "<|channel|>commentary to=functions.add <|constrain|>json<|message|>"
+                               "{\"a\":1,\"b\":2}<|end|><|start|>assistant<|channel|>commentary "
+                               "to=functions.add <|constrain|>json<|message|>{\"a\":1,\"b\":2}"));
+    EXPECT_FALSE(accepts(gbnf, "<|channel|>analysis<|message|>a<|channel|>b<|end|><|start|>assistant"
+                               "<|channel|>commentary to=functions.add <|constrain|>json<|message|>"
+                               "{\"a\":1,\"b\":2}"));
+    const std::string only_add = forced_tool_call_gbnf(chat::ToolCallSyntax::Harmony, tools, "add",
+                                                       /*parallel=*/false);
+    runtime::GrammarMatcher m(runtime::Grammar::parse_gbnf(only_add));
+    EXPECT_FALSE(m.accept_bytes("<|channel|>commentary to=functions.get_weather"));
+
+    // response_format for a harmony model: the JSON is the final message, after the analysis.
+    const std::string final_json = harmony_final(runtime::json_schema_to_gbnf(
+        json{{"type", "object"}, {"properties", {{"ok", {{"type", "boolean"}}}}},
+             {"required", {"ok"}}, {"additionalProperties", false}}));
+    const std::string answer =
+        "<|channel|>analysis<|message|>Easy.<|end|><|start|>assistant<|channel|>final<|message|>"
+        "{\"ok\":true}";
+    ASSERT_TRUE(accepts(final_json, answer));
+    reply = chat::parse_harmony(answer);
+    EXPECT_EQ(reply.reasoning, "Easy.");
+    EXPECT_EQ(reply.content, "{\"ok\":true}");
+    EXPECT_TRUE(accepts(final_json, "<|channel|>final <|constrain|>json<|message|>{\"ok\":false}"));
+    EXPECT_EQ(chat::parse_harmony("<|channel|>final <|constrain|>json<|message|>{\"ok\":false}").content,
+              "{\"ok\":false}");
+    EXPECT_FALSE(accepts(final_json, "{\"ok\":true}"));
+    EXPECT_FALSE(accepts(final_json, "<|channel|>final<|message|>{\"ok\":1}"));
+    EXPECT_FALSE(accepts(final_json, "<|channel|>commentary<|message|>{\"ok\":true}"));
 }
 
 TEST(ToolGrammar, PrefixRuleNamesLeavesLiteralsClassesAndBoundsAlone) {

@@ -159,5 +159,39 @@ TEST(EndOfGeneration, Gemma4SlashSIsPlainText) {
     EXPECT_TRUE(v.is_end_of_generation(kGemmaEndOfTurn));
 }
 
+TEST(EndOfGeneration, HarmonyEndsOnlyAtReturnOrCallAndShowsItsMarkers) {
+    // gpt-oss (harmony): as the reference engine, with both <|return|> and <|call|> in the
+    // vocabulary, <|end|> (which closes each message of a reply) no longer ends generation, and
+    // the message markers decode to their text so the chat layer can read the channels; they
+    // stay control tokens, so message text never becomes them.
+    using namespace testing;
+    std::vector<VocabEntry> entries = gemma3_style_entries();
+    for (const char* marker : {"<|start|>", "<|end|>", "<|message|>", "<|channel|>",
+                               "<|constrain|>", "<|return|>", "<|call|>"})
+        entries.push_back({marker, TokenType::Control});
+    Loaded l = load_path(write_spm_vocab("harmony-style-vocab", entries));
+    const Tokenizer& tok = *l.tok;
+    const Vocab& v = tok.vocab();
+    EXPECT_FALSE(v.is_end_of_generation(v.find("<|end|>")));
+    EXPECT_TRUE(v.is_end_of_generation(v.find("<|return|>")));
+    EXPECT_TRUE(v.is_end_of_generation(v.find("<|call|>")));
+    for (const char* shown : {"<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|constrain|>"}) {
+        const int32_t id = v.find(shown);
+        EXPECT_EQ(v.types[id], TokenType::Control) << shown;
+        EXPECT_EQ(tok.token_to_piece(id), shown);
+        EXPECT_FALSE(contains(tok.encode(std::string("a") + shown, false, false), id)) << shown;
+    }
+    // The ends decode to nothing, as every other control token.
+    EXPECT_EQ(tok.token_to_piece(v.find("<|return|>")), "");
+    EXPECT_EQ(tok.token_to_piece(kGemmaEndOfTurn), "");
+
+    // Phi-3's <|end|> (no <|return|> nor <|call|> beside it) still ends generation, unshown.
+    std::vector<VocabEntry> phi_like = gemma3_style_entries();
+    phi_like.push_back({"<|end|>", TokenType::Control});
+    Loaded p = load_path(write_spm_vocab("phi-like-vocab", phi_like));
+    EXPECT_TRUE(p.tok->vocab().is_end_of_generation(p.tok->vocab().find("<|end|>")));
+    EXPECT_EQ(p.tok->token_to_piece(p.tok->vocab().find("<|end|>")), "");
+}
+
 }  // namespace
 }  // namespace hearth::tokenizer

@@ -61,7 +61,8 @@ TEST(Synthetic, PresetsHaveRealShapes) {
     for (const auto& p : tools::synthetic_presets()) names += p.name + " ";
     EXPECT_EQ(names,
               "tiny 135m 1b 3b 7b qwen3moe-tiny qwen2moe-tiny olmoe-tiny mixtral-tiny "
-              "qwen3moe-30b-a3b qwen2moe-a2.7b olmoe-1b-7b mixtral-8x7b ");
+              "gpt-oss-tiny "
+              "qwen3moe-30b-a3b qwen2moe-a2.7b olmoe-1b-7b mixtral-8x7b gpt-oss-20b ");
     // Qwen3-30B-A3B's config.json: 48 layers of 2048, 32/4 heads of 128, 128 experts of 768
     // rows, 8 per token.
     const tools::SyntheticPreset& moe = tools::synthetic_preset("qwen3moe-30b-a3b");
@@ -73,6 +74,20 @@ TEST(Synthetic, PresetsHaveRealShapes) {
     EXPECT_EQ(moe.shape.n_expert, 128);
     EXPECT_EQ(moe.shape.n_expert_used, 8);
     EXPECT_EQ(moe.shape.n_ff_exp, 768);
+    EXPECT_EQ(moe.shape.n_vocab, 151936);
+    // gpt-oss-20b's config.json: 24 layers of 2880, 64/8 heads of 64, 32 experts of 2880 rows,
+    // 4 per token, o200k_harmony's 201088 tokens.
+    const tools::SyntheticPreset& oss = tools::synthetic_preset("gpt-oss-20b");
+    EXPECT_EQ(oss.architecture, "gpt-oss");
+    EXPECT_EQ(oss.shape.n_layer, 24);
+    EXPECT_EQ(oss.shape.n_embd, 2880);
+    EXPECT_EQ(oss.shape.n_head, 64);
+    EXPECT_EQ(oss.shape.n_head_kv, 8);
+    EXPECT_EQ(oss.shape.head_dim, 64);
+    EXPECT_EQ(oss.shape.n_expert, 32);
+    EXPECT_EQ(oss.shape.n_expert_used, 4);
+    EXPECT_EQ(oss.shape.n_ff_exp, 2880);
+    EXPECT_EQ(oss.shape.n_vocab, 201088);
 }
 
 // A quantized model with a real tokenizer: the recipe's mix, the vocab file's size and keys,
