@@ -139,6 +139,24 @@ TEST(MXFP4, ExponentFollowsLog2fRounding) {
     EXPECT_EQ(quantize(std::vector<float>(32, 0.0f))[0], 0);
 }
 
+// Requantizing MXFP4 weights (as `hearth quantize` does to a gpt-oss file's experts) loses
+// nothing: any block's values, E2M1 levels times a power of two, come back exactly. Exponents
+// stay where 6 x 2^(e - 127) and the smallest level are normal floats.
+TEST(MXFP4, RequantizingMxfp4ValuesIsExact) {
+    std::mt19937 rng(5);
+    const int64_t n = 32 * 2000;
+    std::vector<uint8_t> bytes(hearth::gguf::bytes_for(TensorType::MXFP4, n));
+    for (size_t b = 0; b < bytes.size() / 17; ++b) {
+        bytes[b * 17] = static_cast<uint8_t>(5 + rng() % 245);
+        for (int j = 1; j < 17; ++j) bytes[b * 17 + j] = static_cast<uint8_t>(rng());
+        if (b % 7 == 0)  // small codes only: the block's largest magnitude below 6
+            for (int j = 1; j < 17; ++j) bytes[b * 17 + j] &= static_cast<uint8_t>(0x99 + (b % 3) * 0x22);
+    }
+    const auto x = dequantize(bytes, n);
+    const auto y = dequantize(quantize(x), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(y[i], x[i]) << "element " << i;
+}
+
 // Each element's code against a brute-force search over all 16 codes (nearest value, then the
 // smaller magnitude, then +0 over -0) on random data at many scales, including values placed
 // exactly on midpoints.
