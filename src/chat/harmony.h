@@ -9,7 +9,9 @@
 // OpenAI's fields: analysis -> reasoning_content, final and commentary without a recipient (a
 // preamble) -> content, a message to functions.NAME -> a tool call whose text is the arguments.
 // The markers are control tokens; the server shows them in the reply text (see
-// harmony_marker_texts) so this parser can read them, and they never reach content.
+// harmony_marker_texts) so this parser can read them, and they never reach content. (Removing
+// them can join ordinary text on either side into a marker's spelling, "<|constr<|end|>ain|>";
+// that text is shown as it reads, like any other.)
 #include <string>
 #include <vector>
 
