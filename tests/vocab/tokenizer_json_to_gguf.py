@@ -54,6 +54,14 @@ def write_gguf(path, metadata):
     Path(path).write_bytes(out)
 
 
+def looks_special(text):
+    """Added tokens some models leave unmarked although they are control tokens."""
+    return (text in ("<pad>", "<mask>", "<2mass>", "[@BOS@]")
+            or (text.startswith("<|") and text.endswith("|>"))
+            or (text.startswith("<\uff5c") and text.endswith("\uff5c>"))
+            or (text.startswith("<unused") and text.endswith(">")))
+
+
 def _merge_pair(merge):
     return merge if isinstance(merge, list) else merge.split(" ", 1)
 
@@ -74,9 +82,22 @@ def convert(model, pre, directory, out, extra_added=()):
 
     texts = dict((i, t) for t, i in bpe["vocab"].items())
     types = dict((i, NORMAL) for i in texts)
-    for added in [*tok["added_tokens"], *extra_added]:  # the convention of the reference engine's converter
-        texts[added["id"]] = added["content"]
-        types[added["id"]] = CONTROL if added["special"] else USER_DEFINED
+    # Added tokens: tokenizer_config.json's list wins over tokenizer.json's, as in the reference
+    # engine's files. Special ones (and ones that look special although a model forgot to mark
+    # them) are control tokens; the others are user-defined, their "▁" stored as plain spaces.
+    added_tokens = {a["id"]: a for a in tok["added_tokens"]}
+    for i, a in config.get("added_tokens_decoder", {}).items():
+        added_tokens[int(i)] = {"id": int(i), **a}
+    for a in extra_added:
+        added_tokens[a["id"]] = a
+    scored_low = set()
+    for i, added in added_tokens.items():
+        content = added["content"]
+        if added.get("special") or looks_special(content):
+            texts[i], types[i] = content, CONTROL
+        else:
+            texts[i], types[i] = content.replace("\u2581", " "), USER_DEFINED
+        scored_low.add(i)
     n = max(texts) + 1
     for i in range(n):  # ids the file leaves unassigned become unused placeholders
         if i not in texts:
@@ -98,8 +119,8 @@ def convert(model, pre, directory, out, extra_added=()):
     if model == "gpt2":
         meta.append(("tokenizer.ggml.merges", (ARRAY, STRING), [f"{a} {b}" for a, b in merges]))
     elif model == "llama":
-        scores = [0.0] * n
-        built = set()
+        scores = [-1000.0 if i in scored_low else 0.0 for i in range(n)]
+        built = set(scored_low)
         for rank, (a, b) in enumerate(merges):
             i = tokens_by_text.get(a + b)
             if i is not None and i not in built:
