@@ -2,7 +2,8 @@
 // detokenize(tokenize(x)) == x round trip for the families that can promise it. The vectors are
 // llama.cpp's (tests/data/vocab), except gpt-4o, gpt-oss and gemma-3, which llama.cpp publishes
 // none for: tests/vocab/oracle.mjs computes theirs with gpt-tokenizer (tiktoken's o200k ranks)
-// and transformers.js tokenizers.
+// and transformers.js tokenizers. llama3 and qwen3 are the llama-bpe and qwen2 vocabularies
+// again, with transformers.js's vectors over more cases as a second oracle.
 #include <gtest/gtest.h>
 
 #include "core/utf8.h"
@@ -23,8 +24,8 @@ using testing::vocab_gguf;
 const std::vector<std::string> kVocabs = {
     "baichuan", "bert-bge", "command-r", "deepseek-coder", "deepseek-llm", "falcon",
     "gemma-3",  "gemma-4",  "gpt-2",     "gpt-4o",         "gpt-neox",     "gpt-oss",
-    "llama-bpe", "llama-spm", "mpt",     "phi-3",          "qwen2",        "qwen35",
-    "refact",   "starcoder",
+    "llama-bpe", "llama-spm", "llama3",  "mpt",            "phi-3",        "qwen2",
+    "qwen3",    "qwen35",   "refact",    "starcoder",
 };
 
 std::string show(const std::vector<int32_t>& ids) {

@@ -31,7 +31,7 @@ inline std::filesystem::path vocab_gguf(const std::string& name) { return vocab_
 // The vocabularies tests/vocab/prepare.sh makes. Under CI (CI set and not "false") a missing one
 // is a failure, not a skip.
 inline bool is_generated_vocab(const std::string& name) {
-    for (const char* generated : {"llama-bpe", "qwen2", "gpt-4o", "gpt-oss", "gemma-3"}) {
+    for (const char* generated : {"llama-bpe", "qwen2", "gpt-4o", "gpt-oss", "gemma-3", "llama3", "qwen3"}) {
         if (name == generated) return true;
     }
     return false;

