@@ -20,12 +20,14 @@ using testing::running_in_ci;
 using testing::vocab_file;
 using testing::vocab_gguf;
 
-// Every vocabulary in tests/data/vocab: with a .gguf, with vectors, or both.
+// Every vocabulary in tests/data/vocab or made by tests/vocab/prepare.sh: with a .gguf, with
+// vectors, or both.
 const std::vector<std::string> kVocabs = {
-    "baichuan", "bert-bge", "command-r", "deepseek-coder", "deepseek-llm", "falcon",
-    "gemma-3",  "gemma-4",  "gpt-2",     "gpt-4o",         "gpt-neox",     "gpt-oss",
-    "llama-bpe", "llama-spm", "llama3",  "mpt",            "phi-3",        "qwen2",
-    "qwen3",    "qwen35",   "refact",    "starcoder",
+    "baichuan", "bert-bge",  "command-r", "deepseek-coder", "deepseek-llm",
+    "falcon",   "gemma-3",   "gemma-4",   "gpt-2",          "gpt-4o",
+    "gpt-neox", "gpt-oss",   "llama-bpe", "llama-spm",      "llama3",
+    "mpt",      "phi-3",     "qwen2",     "qwen3",          "qwen35",
+    "refact",   "starcoder",
 };
 
 std::string show(const std::vector<int32_t>& ids) {

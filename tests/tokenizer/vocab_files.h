@@ -26,12 +26,15 @@ inline std::filesystem::path vocab_file(const std::string& name, const std::stri
     std::filesystem::path committed = vocab_dir() / file;
     return std::filesystem::exists(committed) ? committed : generated_vocab_dir() / file;
 }
-inline std::filesystem::path vocab_gguf(const std::string& name) { return vocab_file(name, ""); }
+inline std::filesystem::path vocab_gguf(const std::string& name) {
+    return vocab_file(name, "");
+}
 
 // The vocabularies tests/vocab/prepare.sh makes. Under CI (CI set and not "false") a missing one
 // is a failure, not a skip.
 inline bool is_generated_vocab(const std::string& name) {
-    for (const char* generated : {"llama-bpe", "qwen2", "gpt-4o", "gpt-oss", "gemma-3", "llama3", "qwen3"}) {
+    for (const char* generated :
+         {"llama-bpe", "qwen2", "gpt-4o", "gpt-oss", "gemma-3", "llama3", "qwen3"}) {
         if (name == generated) return true;
     }
     return false;
