@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "chat/harmony.h"
 #include "chat/tool_calls.h"
 
 using hearth::chat::ParsedReply;
@@ -36,6 +37,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t i = 0; i < whole.calls.size(); ++i) {
         if (streamed.calls[i].name != whole.calls[i].name ||
             streamed.calls[i].arguments != whole.calls[i].arguments)
+            __builtin_trap();
+    }
+    // Harmony (gpt-oss): streamed equals whole, no marker reaches reasoning or content.
+    const hearth::chat::HarmonyReply h = hearth::chat::parse_harmony(reply);
+    hearth::chat::HarmonyStream harmony;
+    hearth::chat::HarmonyReply joined;
+    for (size_t i = 0; i < reply.size(); i += piece) {
+        hearth::chat::HarmonyReply part = harmony.push(reply.substr(i, piece));
+        joined.reasoning += part.reasoning;
+        joined.content += part.content;
+    }
+    hearth::chat::HarmonyReply end = harmony.finish();
+    joined.reasoning += end.reasoning;
+    joined.content += end.content;
+    if (joined.reasoning != h.reasoning || joined.content != h.content ||
+        end.calls.size() != h.calls.size())
+        __builtin_trap();
+    for (const std::string& marker : hearth::chat::harmony_marker_texts()) {
+        if (h.reasoning.find(marker) != std::string::npos ||
+            h.content.find(marker) != std::string::npos)
             __builtin_trap();
     }
     return 0;

@@ -105,8 +105,10 @@ void HarmonyStream::open_message(const std::string& header_text) {
     if (header.substr(0, kStart.size()) == kStart) header.remove_prefix(kStart.size());
     message_started_ = false;
     // The first header's role was written by the prompt; a later one must be the assistant's.
+    // A header may start with its recipient (" to=functions.f<|channel|>..."): no role then.
     const std::string_view role = word_at(header, 0);
-    if (!role.empty() && role != "assistant") {
+    const bool recipient_first = role.substr(0, 3) == "to=";
+    if (!role.empty() && !recipient_first && role != "assistant") {
         state_ = State::Ignored;
         return;
     }

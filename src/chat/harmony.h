@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "chat/tool_calls.h"
+#include "chat/tool_call.h"
 
 namespace hearth::chat {
 

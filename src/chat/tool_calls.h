@@ -11,17 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "chat/tool_call.h"
+
 namespace hearth::chat {
 
 enum class ToolCallSyntax { None, Hermes, Llama3Json, Mistral, Harmony };
 
 // The syntax a template's model writes, from markers in the template's text.
 ToolCallSyntax detect_tool_call_syntax(const std::string& template_source);
-
-struct ToolCall {
-    std::string name;
-    std::string arguments;  // a JSON object as compact text, as OpenAI returns it
-};
 
 struct ParsedReply {
     std::string content;          // the text outside the calls

@@ -257,19 +257,6 @@ runtime::SamplingParams sampling_for(const GenerationRequest& r, const ModelEntr
     return s;
 }
 
-// Templates see dicts in the client's key order, as transformers does (nlohmann::json sorts
-// keys), and a JSON schema's properties come out in the order written, so the body is read
-// once more, keeping order, for messages, tools and the schema.
-void read_in_client_order(const std::string& body, GenerationRequest& r) {
-    if (!r.chat && !r.has_json_schema) return;
-    auto ordered = nlohmann::ordered_json::parse(body);
-    if (r.chat) r.ordered_messages = std::move(ordered["messages"]);
-    // tool_choice "none": the model is not told about the tools at all.
-    if (r.chat && r.tool_count > 0 && r.tool_choice != ToolChoice::None)
-        r.ordered_tools = std::move(ordered["tools"]);
-    if (r.has_json_schema) r.json_schema = std::move(ordered["response_format"]["json_schema"]["schema"]);
-}
-
 // Bytes of text a chat request brings (message contents), for the cheap length check.
 size_t message_bytes(const json& messages) {
     size_t n = 0;
@@ -295,8 +282,7 @@ void CompletionsApi::handle(Exchange& ex, bool chat, const std::string& path_mod
     if (!running_.load()) throw shutting_down();
     Job job;
     job.start = ex.request.started;
-    job.request = parse_generation_request(parse_json_body(ex.request.body), chat, limits_);
-    read_in_client_order(ex.request.body, job.request);
+    job.request = read_generation_request(ex.request.body, chat, limits_);
     const ModelEntry& entry = resolve_model(pool_, path_model, job.request.model);
     job.model = pool_.acquire(entry);
     prepare_prompt(job);

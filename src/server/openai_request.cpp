@@ -389,4 +389,28 @@ GenerationRequest parse_generation_request(const json& body, bool chat,
     return r;
 }
 
+namespace {
+
+// Templates see dicts in the client's key order, as transformers does (nlohmann::json sorts
+// keys), and a JSON schema's properties come out in the order written, so the body is read
+// once more, keeping order, for messages, tools and the schema.
+void read_in_client_order(const std::string& body, GenerationRequest& r) {
+    if (!r.chat && !r.has_json_schema) return;
+    auto ordered = nlohmann::ordered_json::parse(body);
+    if (r.chat) r.ordered_messages = std::move(ordered["messages"]);
+    // tool_choice "none": the model is not told about the tools at all.
+    if (r.chat && r.tool_count > 0 && r.tool_choice != ToolChoice::None)
+        r.ordered_tools = std::move(ordered["tools"]);
+    if (r.has_json_schema) r.json_schema = std::move(ordered["response_format"]["json_schema"]["schema"]);
+}
+
+}  // namespace
+
+GenerationRequest read_generation_request(const std::string& body, bool chat,
+                                          const RequestLimits& limits) {
+    GenerationRequest r = parse_generation_request(parse_json_body(body), chat, limits);
+    read_in_client_order(body, r);
+    return r;
+}
+
 }  // namespace hearth::server

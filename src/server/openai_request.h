@@ -62,6 +62,11 @@ struct GenerationRequest {
 GenerationRequest parse_generation_request(const nlohmann::json& body, bool chat,
                                            const RequestLimits& limits);
 
+// The raw body parsed (parse_json_body) and checked (parse_generation_request), with messages,
+// tools and a JSON schema also kept in the client's key order for templates and grammars.
+GenerationRequest read_generation_request(const std::string& body, bool chat,
+                                          const RequestLimits& limits);
+
 // Deeper JSON bodies are refused before parsing.
 constexpr size_t kMaxJsonDepth = 64;
 // The deepest nesting of arrays and objects in `text` (JSON or not), found without recursion.

@@ -17,6 +17,7 @@
 #include "server/metrics.h"
 #include "server/openai_response.h"
 #include "server/router.h"
+#include "server/utility_api.h"
 
 namespace hearth::server {
 
@@ -42,7 +43,8 @@ std::string route_label(const std::string& path) {
     static const char* known[] = {"/v1/models",      "/v1/chat/completions",
                                   "/v1/completions", "/v1/embeddings",
                                   "/health",         "/readyz",
-                                  "/metrics"};
+                                  "/metrics",        "/tokenize",
+                                  "/detokenize",     "/apply-template"};
     for (const char* k : known) {
         if (p == k) return p;
     }
@@ -80,6 +82,7 @@ struct Server::Impl {
     Metrics metrics;
     std::atomic<bool> running{false};
     CompletionsApi completions;
+    UtilityApi utilities;
     Router router;
     http::Server http;
 
@@ -90,6 +93,7 @@ struct Server::Impl {
           host_check(options.allowed_hosts, options.host, keys.enabled()),
           pool(std::move(models), options.pool),
           completions(pool, metrics, running, options.limits),
+          utilities(pool, options.limits),
           http(front_limits(options),
                [this](const http::Request& req, http::Responder& out) { handle(req, out); },
                http::Hooks{front_error, [this](const http::Request& req, int status,
@@ -222,6 +226,14 @@ struct Server::Impl {
             });
             router.add("POST", prefix + "/v1/embeddings",
                        [this, path_model](Exchange& ex) { embeddings(ex, path_model(ex)); });
+            router.add("POST", prefix + "/tokenize",
+                       [this, path_model](Exchange& ex) { utilities.tokenize(ex, path_model(ex)); });
+            router.add("POST", prefix + "/detokenize", [this, path_model](Exchange& ex) {
+                utilities.detokenize(ex, path_model(ex));
+            });
+            router.add("POST", prefix + "/apply-template", [this, path_model](Exchange& ex) {
+                utilities.apply_template(ex, path_model(ex));
+            });
         }
         router.add("GET", "/health", [](Exchange& ex) { ex.send_json(200, {{"status", "ok"}}); });
         router.add("GET", "/readyz", [this](Exchange& ex) {

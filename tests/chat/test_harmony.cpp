@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "chat/harmony.h"
+#include "chat/tool_calls.h"
 
 namespace hearth::chat {
 namespace {

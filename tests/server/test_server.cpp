@@ -413,6 +413,61 @@ TEST_F(ServerTest, InputErrorsAre4xxAndTheServerKeepsAnswering) {
             {{"messages", {{{"role", "user"}, {"content", "Once"}}}}, {"max_tokens", 2}});
 }
 
+// ---- /tokenize, /detokenize, /apply-template ----
+
+json stories_reference() {
+    std::ifstream in(std::string(HEARTH_TEST_DATA) +
+                     "/reference/stories260K-once-upon-a-time.json");
+    return json::parse(in);
+}
+
+// The reference engine's ids and pieces for the same text (llama_tokenize with BOS).
+TEST_F(ServerTest, TokenizeGivesTheReferenceEnginesIds) {
+    const json ref = stories_reference();
+    json got = post_ok("/tokenize", {{"content", ref["prompt"]}, {"add_special", true}});
+    EXPECT_EQ(got["tokens"], ref["tokens"]);
+    got = post_ok("/tokenize", {{"content", ref["prompt"]}, {"add_special", true},
+                                {"with_pieces", true}, {"model", "stories"}});
+    ASSERT_EQ(got["tokens"].size(), ref["tokens"].size());
+    for (size_t i = 0; i < ref["tokens"].size(); ++i) {
+        EXPECT_EQ(got["tokens"][i]["id"], ref["tokens"][i]);
+        EXPECT_EQ(got["tokens"][i]["piece"], ref["token_pieces"][i]);
+    }
+    // Without add_special (llama-server's default) there is no BOS.
+    got = post_ok("/tokenize", {{"content", ref["prompt"]}});
+    EXPECT_EQ(got["tokens"], json(std::vector<int>(ref["tokens"].begin() + 1, ref["tokens"].end())));
+    // Control tokens written in the text are parsed unless the client says not to.
+    EXPECT_EQ(post_ok("/tokenize", {{"content", "<s>"}})["tokens"], json({1}));
+    EXPECT_NE(post_ok("/tokenize", {{"content", "<s>"}, {"parse_special", false}})["tokens"],
+              json({1}));
+}
+
+// The reference engine's greedy continuation: its ids detokenize to its text.
+TEST_F(ServerTest, DetokenizeGivesTheReferenceEnginesText) {
+    const json ref = stories_reference();
+    EXPECT_EQ(post_ok("/detokenize", {{"tokens", ref["greedy_ids"]}})["content"],
+              ref["greedy_text"]);
+    EXPECT_EQ(post_ok("/models/stories/detokenize", {{"tokens", json::array()}})["content"], "");
+}
+
+TEST_F(ServerTest, TokenizeAndDetokenizeRefuseBadInput) {
+    expect_error(post("/tokenize", {{"text", "x"}}), 400);
+    expect_error(post("/tokenize", {{"content", 5}}), 400);
+    expect_error(post("/tokenize", {{"content", "x"}, {"with_pieces", "yes"}}), 400);
+    expect_error(post("/tokenize", {{"content", "x"}, {"model", "nope"}}), 404, "model_not_found");
+    expect_error(post("/detokenize", {{"tokens", {1, 512}}}), 400);  // the vocabulary has 512
+    expect_error(post("/detokenize", {{"tokens", {1, -1}}}), 400);
+    expect_error(post("/detokenize", {{"tokens", {1.5}}}), 400);
+    expect_error(post("/detokenize", {{"tokens", "1 2"}}), 400);
+    expect_error(live_->client().Post("/tokenize", "{\"content\": ", "application/json"), 400);
+    // A model without a template joins the messages' texts.
+    EXPECT_EQ(post_ok("/apply-template", {{"messages", {{{"role", "user"}, {"content", "a"}},
+                                                        {{"role", "user"}, {"content", "b"}}}}})
+                  ["prompt"],
+              "a\nb");
+    expect_error(post("/apply-template", {{"messages", "hi"}}), 400);
+}
+
 TEST_F(ServerTest, RepeatedPromptReusesTheCachedPrefix) {
     json body = {{"prompt", "Once upon a time, in a big forest, there lived"},
                  {"max_tokens", 5},
@@ -893,6 +948,27 @@ TEST_F(ServerTools, StreamedTextEqualsTheNonStreamedText) {
         streamed += json::parse(payloads[i])["choices"][0]["delta"].value("content", "");
     EXPECT_EQ(streamed, text);
     EXPECT_EQ(json::parse(payloads[payloads.size() - 2])["choices"][0]["finish_reason"], "length");
+}
+
+// /apply-template renders as Hugging Face transformers does (the chat goldens were rendered
+// by jinja2 from the same template and conversations).
+TEST_F(ServerTools, ApplyTemplateEqualsTheJinja2Rendering) {
+    setenv("SOURCE_DATE_EPOCH", "1721000000", 1);  // the goldens' clock
+    const std::string dir = std::string(HEARTH_TEST_DATA) + "/chat_goldens/";
+    std::ifstream in(dir + "conversations.json");
+    // Read and sent in file order: the template prints the tools' keys in the order it gets.
+    const nlohmann::ordered_json conversations = nlohmann::ordered_json::parse(in);
+    for (const char* name : {"simple", "system_multi_turn", "tools", "unicode"}) {
+        SCOPED_TRACE(name);
+        const nlohmann::ordered_json& body = conversations[name];
+        std::ifstream golden(dir + "Qwen-Qwen2.5-7B-Instruct/" + name + ".gp.txt");
+        std::stringstream expected;
+        expected << golden.rdbuf();
+        auto res = live_->client().Post("/apply-template", body.dump(), "application/json");
+        ASSERT_TRUE(res);
+        ASSERT_EQ(res->status, 200) << res->body;
+        EXPECT_EQ(json::parse(res->body)["prompt"], expected.str());
+    }
 }
 
 TEST_F(ServerTools, BadToolsAre400NamingTheField) {
