@@ -53,9 +53,10 @@ inline std::string read_bytes(const std::filesystem::path& path) {
 
 // Each test string is followed by the separator; text after the last separator (if any) is a
 // final test as well.
-inline std::vector<std::string> read_inputs(const std::string& name) {
+inline std::vector<std::string> read_inputs(const std::string& name,
+                                            const std::string& suffix = ".inp") {
     const std::string separator = "\n__ggml_vocab_test__\n";
-    std::string all = read_bytes(vocab_file(name, ".inp"));
+    std::string all = read_bytes(vocab_file(name, suffix));
     std::vector<std::string> tests;
     size_t at = 0;
     for (size_t next; (next = all.find(separator, at)) != std::string::npos;) {
@@ -67,8 +68,9 @@ inline std::vector<std::string> read_inputs(const std::string& name) {
 }
 
 // One line of space-separated ids per test.
-inline std::vector<std::vector<int32_t>> read_expected(const std::string& name) {
-    std::istringstream in(read_bytes(vocab_file(name, ".out")));
+inline std::vector<std::vector<int32_t>> read_expected(const std::string& name,
+                                                       const std::string& suffix = ".out") {
+    std::istringstream in(read_bytes(vocab_file(name, suffix)));
     std::vector<std::vector<int32_t>> all;
     for (std::string line; std::getline(in, line);) {
         std::istringstream ids(line);

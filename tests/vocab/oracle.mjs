@@ -94,6 +94,38 @@ if (disagreements) {
 write("gpt-4o", tiktokenIds);
 write("gpt-oss", cases.map((c) => o200kHarmony.encode(c, noSpecial)));
 
+// Harmony conversations with their markers parsed as special tokens (hearth's parse_special).
+const HARMONY = [
+    "<|start|>system<|message|>You are ChatGPT.\nReasoning: high<|end|>" +
+        "<|start|>user<|message|>What is 2+2?<|end|><|start|>assistant",
+    "<|channel|>analysis<|message|>Simple sum.<|end|><|start|>assistant<|channel|>final" +
+        "<|message|>2+2 = 4.<|return|>",
+    "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json" +
+        "<|message|>{\"city\":\"Paris\"}<|call|>",
+    "<|startoftext|>text<|endoftext|><|reserved_200013|><|endofprompt|>",
+];
+// gpt-tokenizer 4.0.0 finds only a special token at the start of its text (findNextSpecialToken
+// adds the search offset twice), so the text is cut at the markers here and the pieces between
+// encoded as plain text.
+const harmonySpecials = o200kHarmony.specialTokensEncoder;
+const markerPattern = new RegExp(
+    [...harmonySpecials.keys()].map((t) => t.replace(/[|]/g, "\\|")).join("|"), "g");
+function encodeWithMarkers(text) {
+    const ids = [];
+    let at = 0;
+    for (const m of text.matchAll(markerPattern)) {
+        ids.push(...o200kHarmony.encode(text.slice(at, m.index), noSpecial), harmonySpecials.get(m[0]));
+        at = m.index + m[0].length;
+    }
+    ids.push(...o200kHarmony.encode(text.slice(at), noSpecial));
+    return ids;
+}
+fs.writeFileSync(path.join(outDir, "ggml-vocab-gpt-oss.gguf.special.inp"),
+                 HARMONY.map((c) => c + SEPARATOR).join(""));
+fs.writeFileSync(path.join(outDir, "ggml-vocab-gpt-oss.gguf.special.out"),
+                 HARMONY.map((c) => encodeWithMarkers(c).join(" ") + "\n")
+                     .join(""));
+
 const harmony = [...o200kHarmony.specialTokensEncoder.entries()].map(([content, id]) => ({
     id,
     content,
