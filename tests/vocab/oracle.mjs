@@ -3,7 +3,8 @@
 //   gpt-4o   o200k_base: gpt-tokenizer (a tiktoken port, OpenAI's ranks) and transformers.js
 //            tokenizers on the same vocabulary's tokenizer.json; the two must agree.
 //   gpt-oss  o200k_harmony: gpt-tokenizer; also writes harmony-added-tokens.json, the special
-//            tokens o200k_harmony puts above o200k_base, for the GGUF converter.
+//            tokens o200k_harmony puts above o200k_base, for the GGUF converter, and
+//            .special.inp/.out: harmony conversations with their markers as special tokens.
 //   gemma-3  Gemma 3's SentencePiece-style BPE: transformers.js tokenizers.
 //   llama3, qwen3  Llama 3's and Qwen3's byte-level BPE: transformers.js tokenizers, a second
 //            oracle beside llama.cpp's llama-bpe and qwen2 vectors, over the extra cases too
