@@ -37,7 +37,7 @@ std::string recipe_table() {
     std::string text = "Types (recipes):\n";
     for (const auto& r : tools::quant_recipes()) {
         text += "  " + std::string(r.name) +
-                std::string(8 - std::min<size_t>(8, r.name.size()), ' ') + std::string(r.summary) +
+                std::string(11 - std::min<size_t>(10, r.name.size()), ' ') + std::string(r.summary) +
                 "\n";
     }
     return text;
@@ -73,11 +73,15 @@ void add_quantize_command(CLI::App& app) {
         ->capture_default_str();
     cmd->footer(
         recipe_table() +
-        "\nNorm weights (1-D) stay F32. A tensor whose row length is not a multiple of the type's "
-        "block "
-        "falls back to Q8_0 or F16, with a note.\n"
+        "\nNorm weights (1-D) and mixture-of-experts routers stay F32. A tensor whose row length "
+        "is not a multiple of the type's block falls back to Q8_0 or F16, with a note.\n"
+        "MXFP4 (OCP Microscaling FP4: 32 4-bit E2M1 values and one power-of-two scale) is the "
+        "type gpt-oss ships its experts in; its shared exponent is the OCP spec's, "
+        "floor(log2(max |x|)) - 2, and values round to the nearest level. Quantizing MXFP4 "
+        "weights to MXFP4 again gives the same values.\n"
         "Examples:\n"
         "  hearth quantize model-f16.gguf model-q4_k_m.gguf Q4_K_M\n"
+        "  hearth quantize gpt-oss-20b-bf16.gguf gpt-oss-20b-mxfp4.gguf MXFP4_MOE\n"
         "  hearth quantize tests/data/models/stories260K.gguf /tmp/stories-q8.gguf Q8_0 -t 2");
     cmd->callback([opts] { quantize(*opts); });
 }

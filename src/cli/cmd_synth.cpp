@@ -21,7 +21,7 @@ void draw_progress_bar(size_t done, size_t total);  // cmd_quantize.cpp
 namespace {
 
 struct SynthCliOptions {
-    std::string preset, output, arch, vocab, type = "F32";
+    std::string preset, output, arch, vocab, type;  // type empty: F32, experts the preset's
     uint64_t seed = 42;
     int threads = 0;
     int64_t layers = 0, n_vocab = 0;  // 0: the preset's
@@ -62,6 +62,13 @@ void synth(SynthCliOptions o) {
         o.arch = tools::synthetic_preset(o.preset).architecture;
         if (o.arch.empty()) o.arch = "llama";
     }
+    // Without --type: F32, but the experts in the type real files ship them in (gpt-oss:
+    // MXFP4). An explicit --type applies to every tensor.
+    std::string expert_type;
+    if (o.type.empty()) {
+        o.type = "F32";
+        expert_type = tools::synthetic_preset(o.preset).expert_type;
+    }
     tools::SyntheticShape shape = tools::synthetic_shape(o.preset);
     if (o.layers > 0) shape.n_layer = o.layers;
     if (o.n_vocab > 0) shape.n_vocab = o.n_vocab;
@@ -69,12 +76,14 @@ void synth(SynthCliOptions o) {
         .architecture = o.arch,
         .shape = shape,
         .type = o.type,
+        .expert_type = expert_type,
         .vocab_path = o.vocab,
         .name = "synthetic " + o.arch + " " + o.preset,
         .seed = o.seed,
         .n_threads = o.threads > 0 ? o.threads : kernels::ThreadPool::default_thread_count()};
+    const std::string types = expert_type.empty() ? o.type : o.type + " (experts " + expert_type + ")";
     std::fprintf(stderr, "writing %s: %s %s, %s weights, %d threads\n", o.output.c_str(),
-                 o.arch.c_str(), o.preset.c_str(), o.type.c_str(), options.n_threads);
+                 o.arch.c_str(), o.preset.c_str(), types.c_str(), options.n_threads);
     auto report = tools::write_synthetic_model(options, o.output, draw_progress_bar);
     // Shapes like 135m's (rows of 576) give one note per matrix: show a few and count the rest.
     const size_t shown = std::min<size_t>(report.notes.size(), 3);
@@ -104,8 +113,9 @@ void add_synth_command(CLI::App& app) {
                     "Architecture: " + model::supported_architectures() +
                         " (default: the preset's, else llama)");
     cmd->add_option("--type", opts->type,
-                    "Weight type or recipe, as for `hearth quantize` (F32, F16, Q8_0, Q4_K_M ...)")
-        ->capture_default_str();
+                    "Weight type or recipe, as for `hearth quantize` (F32, F16, Q8_0, Q4_K_M, "
+                    "MXFP4_MOE ...) for every tensor. Default: F32, and the experts of the "
+                    "gpt-oss presets MXFP4 as real gpt-oss files have them");
     cmd->add_option("--vocab", opts->vocab,
                     "A GGUF whose tokenizer is copied; the vocabulary size follows it (e.g. "
                     "tests/data/vocab/ggml-vocab-llama-spm.gguf)")
@@ -130,6 +140,7 @@ void add_synth_command(CLI::App& app) {
         "  hearth synth 1b /tmp/1b-q4_k_m.gguf --type Q4_K_M\n"
         "  hearth synth 1b /tmp/gemma2-1b.gguf --arch gemma2 --type Q8_0\n"
         "  hearth synth qwen3moe-30b-a3b /tmp/moe.gguf --type Q4_K_M\n"
+        "  hearth synth gpt-oss-tiny /tmp/gpt-oss.gguf   (experts MXFP4, the rest F32)\n"
         "  hearth synth tiny /tmp/bert.gguf --arch bert --vocab "
         "tests/data/vocab/ggml-vocab-bert-bge.gguf\n"
         "  hearth bench /tmp/1b-q4_k_m.gguf -t 2");

@@ -32,9 +32,11 @@ std::vector<QuantOption> quant_options(const RepoInfo& info, const FitPolicy& po
 }  // namespace
 
 const std::vector<std::string>& quant_preference() {
+    // MXFP4 sits with the 4-bit types: gpt-oss ships its experts so (ggml-org's
+    // gpt-oss-20b-mxfp4.gguf is the only file of its repo); MXFP4_MOE is llama-quantize's name.
     static const std::vector<std::string> kOrder = {
-        "Q4_K_M", "Q5_K_M", "Q4_K_S", "Q4_0",   "IQ4_XS", "Q6_K", "Q8_0",
-        "Q3_K_L", "Q3_K_M", "IQ3_M",  "Q3_K_S", "IQ3_XS", "Q2_K", "IQ2_M",
+        "Q4_K_M", "Q5_K_M", "Q4_K_S", "Q4_0",   "IQ4_XS", "MXFP4", "MXFP4_MOE", "Q6_K",
+        "Q8_0",   "Q3_K_L", "Q3_K_M", "IQ3_M",  "Q3_K_S", "IQ3_XS", "Q2_K",     "IQ2_M",
     };
     return kOrder;
 }

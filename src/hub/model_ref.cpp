@@ -223,7 +223,8 @@ std::vector<HubFile> select_file(const RepoInfo& repo, const std::string& path) 
 std::string default_quant(const RepoInfo& repo) {
     std::vector<std::string> quants = available_quants(repo);
     // Q4_K_M is the usual sweet spot of size, speed and quality on CPUs.
-    for (const char* preferred : {"Q4_K_M", "Q4_K_S", "Q4_0", "IQ4_XS", "Q5_K_M", "Q8_0"}) {
+    for (const char* preferred :
+         {"Q4_K_M", "Q4_K_S", "Q4_0", "IQ4_XS", "MXFP4", "MXFP4_MOE", "Q5_K_M", "Q8_0"}) {
         if (std::find(quants.begin(), quants.end(), preferred) != quants.end()) return preferred;
     }
     if (quants.size() == 1) return quants.front();

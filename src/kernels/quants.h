@@ -39,6 +39,10 @@ struct BlockIQ4_NL {  // x = d * kIQ4Values[q]
     uint16_t d;
     uint8_t qs[16];
 };
+struct BlockMXFP4 {  // x = 2^(e - 127) * E2M1(q) = mxfp4_scale(e) * kMXFP4Values[q]
+    uint8_t e;        // E8M0: a bare biased exponent, no sign or mantissa
+    uint8_t qs[16];   // as IQ4_NL: low nibbles elements 0..15, high nibbles 16..31
+};
 struct BlockQ2_K {  // 16 sub-blocks of 16: x = d * (sc & 15) * q - dmin * (sc >> 4)
     uint8_t scales[16];
     uint8_t qs[64];
@@ -87,11 +91,18 @@ static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(Block
 static_assert(sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34 && sizeof(BlockIQ4_NL) == 18);
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockIQ4_XS) == 136);
-static_assert(sizeof(BlockQ8_K) == 292);
+static_assert(sizeof(BlockQ8_K) == 292 && sizeof(BlockMXFP4) == 17);
 
 // The 16 non-uniform levels of IQ4_NL and IQ4_XS.
 inline constexpr int8_t kIQ4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                           1,    13,   25,  38,  53,  69,  89,  113};
+
+// The 16 E2M1 values of MXFP4 (OCP Microscaling spec v1.0: sign bit, 2 exponent bits, 1
+// mantissa bit: 0, 0.5, 1, 1.5, 2, 3, 4, 6 and their negatives), doubled so that they are
+// integers for the 8-bit dot products; mxfp4_scale() halves the block scale to match.
+// Code 8 is -0, stored as 0.
+inline constexpr int8_t kMXFP4Values[16] = {0, 1,  2,  3,  4,  6,  8,  12,
+                                            0, -1, -2, -3, -4, -6, -8, -12};
 
 // The helpers below are `static` on purpose: the SIMD .cpp files include this header with
 // AVX2/AVX-512 flags, and an inline function with external linkage could have its AVX-512
@@ -137,6 +148,16 @@ static inline int q6_k_level(const BlockQ6_K& b, int e) {
     return low | (high << 4);
 }
 
+// MXFP4: the factor of a block's doubled levels, half the E8M0 scale 2^(e - 127), i.e.
+// 2^(e - 128), built from its bits: exponent field e - 1 for e >= 2, and the subnormals 2^-127
+// and 2^-128 below. e = 255 (NaN in the spec) is read as 2^127 like the reference engine does.
+static inline float mxfp4_scale(uint8_t e) {
+    const uint32_t bits = e >= 2 ? static_cast<uint32_t>(e - 1) << 23 : 0x00200000u << e;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+}
+
 // Q3_K: the 16 signed 6-bit scales (already minus 32) from the 12 packed bytes.
 void unpack_scales_q3_k(const uint8_t* packed, int8_t out[16]);
 
@@ -160,6 +181,7 @@ HEARTH_DECLARE_QUANT(q4_k)
 HEARTH_DECLARE_QUANT(q5_k)
 HEARTH_DECLARE_QUANT(q6_k)
 HEARTH_DECLARE_QUANT(iq4_xs)
+HEARTH_DECLARE_QUANT(mxfp4)
 #undef HEARTH_DECLARE_QUANT
 void quantize_q8_k(const float* src, void* dst, int64_t n);
 void dequantize_q8_k(const void* src, float* dst, int64_t n);

@@ -47,6 +47,21 @@ inline __m256i load(const void* p) {
     return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
+// A weight block's scale: its fp16 d, or MXFP4's E8M0 exponent.
+template <typename Block>
+inline float block_scale(const Block& b) {
+    if constexpr (std::is_same_v<Block, BlockMXFP4>)
+        return mxfp4_scale(b.e);
+    else
+        return half(b.d);
+}
+
+// The 16 MXFP4 levels (doubled E2M1 values, signed) in both 128-bit lanes, for vpshufb.
+inline __m256i mxfp4_table() {
+    return _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kMXFP4Values)));
+}
+
 }  // namespace
 
 // Dot of a 32-block format whose levels(block) gives 32 signed levels, against Q8_0: two
@@ -58,7 +73,7 @@ float block32_dot(int64_t n, const void* weights, const void* activations, Level
     const int64_t n_blocks = n / kBlock32;
     __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     auto add_block = [&](int64_t b, __m256& sum) {
-        const __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
+        const __m256 d = _mm256_set1_ps(block_scale(w[b]) * half(a[b].d));
         sum = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(levels(w[b]), load(a[b].qs))), sum);
     };
     int64_t b = 0;
@@ -86,6 +101,13 @@ float vec_dot_iq4_nl(int64_t n, const void* weights, const void* activations) {
     const __m256i table =
         _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values)));
     return block32_dot<BlockIQ4_NL>(n, weights, activations, [&](const BlockIQ4_NL& blk) {
+        return _mm256_shuffle_epi8(table, unpack_nibbles_16(blk.qs));
+    });
+}
+
+float vec_dot_mxfp4(int64_t n, const void* weights, const void* activations) {
+    const __m256i table = mxfp4_table();
+    return block32_dot<BlockMXFP4>(n, weights, activations, [&](const BlockMXFP4& blk) {
         return _mm256_shuffle_epi8(table, unpack_nibbles_16(blk.qs));
     });
 }
@@ -545,7 +567,7 @@ void block32_row_pass(const TileArgs& t, const uint8_t* row, int r, int tok0) {
     for (int64_t b = 0; b < t.n / kBlock32; ++b) {
         __m256i levels = SignedLevels(w[b]);
         __m256i magnitude = _mm256_sign_epi8(levels, levels);
-        const float dw = half(w[b].d);
+        const float dw = block_scale(w[b]);
         for (int k = 0; k < kTokensPerPass; ++k) {
             __m256i dot = dot_u8_s8(magnitude, _mm256_sign_epi8(load(a[k][b].qs), levels));
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(a[k][b].d)), _mm256_cvtepi32_ps(dot),
@@ -566,6 +588,9 @@ inline __m256i iq4_nl_levels(const BlockIQ4_NL& b) {
     const __m256i table =
         _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values)));
     return _mm256_shuffle_epi8(table, unpack_nibbles_16(b.qs));
+}
+inline __m256i mxfp4_levels(const BlockMXFP4& b) {
+    return _mm256_shuffle_epi8(mxfp4_table(), unpack_nibbles_16(b.qs));
 }
 inline __m256i q8_0_levels(const BlockQ8_0& b) {
     return load(b.qs);
@@ -588,6 +613,7 @@ HEARTH_AVX2_TILE(q4_0, (block32_row_pass<BlockQ4_0, q4_0_levels>), vec_dot_q4_0)
 HEARTH_AVX2_TILE(q8_0, (block32_row_pass<BlockQ8_0, q8_0_levels>), vec_dot_q8_0)
 HEARTH_AVX2_TILE(q5_0, (block32_row_pass<BlockQ5_0, q5_0_levels>), vec_dot_q5_0)
 HEARTH_AVX2_TILE(iq4_nl, (block32_row_pass<BlockIQ4_NL, iq4_nl_levels>), vec_dot_iq4_nl)
+HEARTH_AVX2_TILE(mxfp4, (block32_row_pass<BlockMXFP4, mxfp4_levels>), vec_dot_mxfp4)
 #undef HEARTH_AVX2_TILE
 
 // ------------------------------------------ repacked Q4_K and Q6_K (16-row blocks, 8 at a time)
@@ -598,6 +624,16 @@ inline __m256i broadcast32(const int8_t* p) {
     int32_t v;
     std::memcpy(&v, p, 4);
     return _mm256_set1_epi32(v);
+}
+
+// Eight MXFP4 row scales from their E8M0 bytes, bit for bit as mxfp4_scale(): exponent field
+// e - 1 where e >= 2, the subnormals 2^-128 << e below.
+inline __m256 mxfp4_scales8(const uint8_t* e) {
+    const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(e)));
+    const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(v, _mm256_set1_epi32(1)), 23);
+    const __m256i subnormal = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), v);
+    const __m256i is_normal = _mm256_cmpgt_epi32(v, _mm256_set1_epi32(1));
+    return _mm256_castsi256_ps(_mm256_blendv_epi8(subnormal, normal, is_normal));
 }
 
 // 16 in the bytes whose bit `bit` (0..7) is set (Q5_K fifth bits, BlockQ5_Kx16::qh), else 0.
@@ -927,7 +963,52 @@ void q8_0_x8_rows(const BlockQ8_0x16* w, int64_t n_blocks, int half, const Block
     for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
 }
 
-// The 32-column x16 blocks (Q4_0, Q8_0) through Rows<kTokens>::run.
+// 8 rows (half `half`) of a repacked MXFP4 matrix against kTokens activation rows: as
+// q4_0_x8_rows, but the nibbles are looked up as signed levels (-12 .. 12) whose sign moves
+// onto the activations, so maddubs takes |level|; s16 pair sums over the block's four groups
+// stay below 8 x 2 x 12 x 128 = 24576. No offset to take off: only the token's scale is used.
+template <int kTokens>
+void mxfp4_x8_rows(const BlockMXFP4x16* w, int64_t n_blocks, int half, const BlockQ8_0* const* a,
+                   const Block32Terms* const* terms, float* const* y) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i table = mxfp4_table();
+    const int r0 = 8 * half;
+    __m256 acc[kTokens];
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const BlockMXFP4x16& blk = w[b];
+        prefetch_ahead(&blk, sizeof(BlockMXFP4x16));
+        __m256i sum16[kTokens];
+        for (int t = 0; t < kTokens; ++t) sum16[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; ++g) {
+            const __m256i q = load(blk.qs[g] + 4 * r0);
+            const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(q, low4));
+            const __m256i hi =
+                _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
+            const __m256i lo_magnitude = _mm256_abs_epi8(lo), hi_magnitude = _mm256_abs_epi8(hi);
+#pragma GCC unroll 4
+            for (int t = 0; t < kTokens; ++t) {
+                const int8_t* x = a[t][b].qs + 8 * g;
+                sum16[t] = _mm256_add_epi16(
+                    sum16[t],
+                    _mm256_add_epi16(
+                        _mm256_maddubs_epi16(lo_magnitude, _mm256_sign_epi8(broadcast32(x), lo)),
+                        _mm256_maddubs_epi16(hi_magnitude,
+                                             _mm256_sign_epi8(broadcast32(x + 4), hi))));
+            }
+        }
+        const __m256 d = mxfp4_scales8(blk.e + r0);
+        for (int t = 0; t < kTokens; ++t) {
+            const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(sum16[t], ones));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(terms[t][b].d)), dot, acc[t]);
+        }
+    }
+    for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y[t] + r0, acc[t]);
+}
+
+// The 32-column x16 blocks (Q4_0, Q8_0, MXFP4) through Rows<kTokens>::run.
 template <typename Packed, template <int> class Rows>
 void block32_x8_matmul(const WeightMatrix& w, const tile::RepackedCall& call) {
     const int64_t n_blocks = w.cols / kBlock32;
@@ -949,6 +1030,10 @@ template <int kTokens>
 struct Q8_0Rows {
     static constexpr auto run = q8_0_x8_rows<kTokens>;
 };
+template <int kTokens>
+struct MXFP4Rows {
+    static constexpr auto run = mxfp4_x8_rows<kTokens>;
+};
 
 }  // namespace
 
@@ -965,6 +1050,8 @@ void matmul_x8(const WeightMatrix& w, const uint8_t* activations, size_t activat
         superblock_x8_matmul<Packed>(w, call);
     else if constexpr (std::is_same_v<Packed, BlockQ4_0x16>)
         block32_x8_matmul<Packed, Q4_0Rows>(w, call);
+    else if constexpr (std::is_same_v<Packed, BlockMXFP4x16>)
+        block32_x8_matmul<Packed, MXFP4Rows>(w, call);
     else
         block32_x8_matmul<Packed, Q8_0Rows>(w, call);
 }
@@ -985,6 +1072,7 @@ HEARTH_PACKED_KERNEL(matmul_x8_q5_k, BlockQ5_Kx16)
 HEARTH_PACKED_KERNEL(matmul_x8_q6_k, BlockQ6_Kx16)
 HEARTH_PACKED_KERNEL(matmul_x8_q4_0, BlockQ4_0x16)
 HEARTH_PACKED_KERNEL(matmul_x8_q8_0, BlockQ8_0x16)
+HEARTH_PACKED_KERNEL(matmul_x8_mxfp4, BlockMXFP4x16)
 #undef HEARTH_PACKED_KERNEL
 
 }  // namespace hearth::kernels::avx2

@@ -52,6 +52,22 @@ inline __m256i unpack_nibbles_16(const uint8_t* p) {
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
+// A weight block's scale: its fp16 d, or MXFP4's E8M0 exponent.
+template <typename Block>
+inline float block_scale(const Block& b) {
+    if constexpr (std::is_same_v<Block, BlockMXFP4>)
+        return mxfp4_scale(b.e);
+    else
+        return half(b.d);
+}
+
+// The 32 signed MXFP4 levels of a block (doubled E2M1 values, -12 .. 12).
+inline __m256i mxfp4_levels(const BlockMXFP4& b) {
+    const __m256i table = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kMXFP4Values)));
+    return _mm256_shuffle_epi8(table, unpack_nibbles_16(b.qs));
+}
+
 }  // namespace
 
 float vec_dot_q8_0(int64_t n, const void* weights, const void* activations) {
@@ -95,6 +111,19 @@ float vec_dot_iq4_nl(int64_t n, const void* weights, const void* activations) {
         __m256 d = _mm256_set1_ps(half(w[b].d) * half(a[b].d));
         __m256i q = _mm256_shuffle_epi8(levels, unpack_nibbles_16(w[b].qs));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(q, load256(a[b].qs))), acc);
+    }
+    return hsum(acc);
+}
+
+float vec_dot_mxfp4(int64_t n, const void* weights, const void* activations) {
+    const auto* w = static_cast<const BlockMXFP4*>(weights);
+    const auto* a = static_cast<const BlockQ8_0*>(activations);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / kBlock32; ++b) {
+        prefetch_ahead(&w[b], sizeof(w[b]));
+        __m256 d = _mm256_set1_ps(mxfp4_scale(w[b].e) * half(a[b].d));
+        acc = _mm256_fmadd_ps(
+            d, _mm256_cvtepi32_ps(dot_s8_s8(mxfp4_levels(w[b]), load256(a[b].qs))), acc);
     }
     return hsum(acc);
 }
@@ -438,7 +467,7 @@ void block32_row_pass(const TileArgs& t, const float* act_scales, const uint8_t*
         __m512i magnitude = _mm512_abs_epi8(levels);
         __mmask64 negative = _mm512_movepi8_mask(levels);
         __m512 dw =
-            _mm512_insertf32x8(_mm512_set1_ps(half(w[b].d)), _mm256_set1_ps(half(w[b + 1].d)), 1);
+            _mm512_insertf32x8(_mm512_set1_ps(block_scale(w[b])), _mm256_set1_ps(block_scale(w[b + 1])), 1);
         for (int k = 0; k < kTokensPerPass; ++k) {
             __m512i y = _mm512_inserti64x4(_mm512_castsi256_si512(load256(a[k][b].qs)),
                                            load256(a[k][b + 1].qs), 1);
@@ -568,6 +597,14 @@ void vec_dot_tile_iq4_nl(int64_t n, const uint8_t* weights, size_t weight_row_by
     TileArgs t{n,        weights, weight_row_bytes, n_rows, activations, activation_row_bytes,
                n_tokens, out,     out_stride};
     block32_tile<BlockIQ4_NL, iq4_nl_levels, vec_dot_iq4_nl>(t);
+}
+
+void vec_dot_tile_mxfp4(int64_t n, const uint8_t* weights, size_t weight_row_bytes, int n_rows,
+                        const uint8_t* activations, size_t activation_row_bytes, int n_tokens,
+                        float* out, size_t out_stride) {
+    TileArgs t{n,        weights, weight_row_bytes, n_rows, activations, activation_row_bytes,
+               n_tokens, out,     out_stride};
+    block32_tile<BlockMXFP4, mxfp4_levels, vec_dot_mxfp4>(t);
 }
 
 void vec_dot_tile_q5_k(int64_t n, const uint8_t* weights, size_t weight_row_bytes, int n_rows,
@@ -841,7 +878,7 @@ void block32_x16_rows(const Packed* w, int64_t n_blocks, const BlockQ8_0* const*
                 }
             }
         }
-        const __m512 d_rows = _mm512_cvtph_ps(load256(blk.d));
+        const __m512 d_rows = row_scales(blk);
         if constexpr (Format::kHasMin) {
             const __m512 m_rows = _mm512_cvtph_ps(load256(blk.m));
 #pragma GCC unroll 4
@@ -995,6 +1032,7 @@ HEARTH_PACKED_KERNEL(matmul_x16_q5_0, BlockQ5_0x16)
 HEARTH_PACKED_KERNEL(matmul_x16_q5_1, BlockQ5_1x16)
 HEARTH_PACKED_KERNEL(matmul_x16_q8_0, BlockQ8_0x16)
 HEARTH_PACKED_KERNEL(matmul_x16_iq4_nl, BlockIQ4_NLx16)
+HEARTH_PACKED_KERNEL(matmul_x16_mxfp4, BlockMXFP4x16)
 #undef HEARTH_PACKED_KERNEL
 
 }  // namespace hearth::kernels::avx512

@@ -827,5 +827,75 @@ float vec_dot_iq4_xs(int64_t n, const void* weights, const void* activations) {
     return sum;
 }
 
+// ---------------------------------------------------------------- MXFP4
+
+namespace {
+
+// The E8M0 exponent of a block whose largest magnitude is amax: the OCP MX spec's choice,
+// floor(log2(amax)) less the largest E2M1 exponent (2), so that amax / scale lies in [4, 8)
+// (values above 6 clip to 6). Computed with log2f as the reference engine does, so blocks whose
+// amax sits just below a power of two (where log2f rounds up) get the same exponent. Clamped
+// to the finite E8M0 range (all-zero and tiny blocks get 0).
+uint8_t mxfp4_exponent(float amax) {
+    if (!(amax > 0)) return 0;
+    const float e = std::floor(std::log2(amax)) - 2 + 127;
+    return static_cast<uint8_t>(std::clamp(e, 0.0f, 254.0f));
+}
+
+// The code of the E2M1 value nearest to x / scale (t = |x| / scale in doubled units, exact for
+// a power-of-two scale): the midpoints of 0, 1, 2, 3, 4, 6, 8, 12, ties to the smaller
+// magnitude, the sign in bit 3 and zero always +0. Neighbouring levels are at most a factor of
+// 2 apart, so the reference's float errors |level * scale - x| are exact where they decide
+// and this picks the same code as its first-minimum search.
+uint8_t nearest_mxfp4_code(float x, float scale) {
+    const float t = std::fabs(x) / scale;
+    static constexpr float kMidpoints[7] = {0.5f, 1.5f, 2.5f, 3.5f, 5.0f, 7.0f, 10.0f};
+    uint8_t code = 0;
+    while (code < 7 && t > kMidpoints[code]) ++code;
+    return code != 0 && x < 0 ? code | 8 : code;
+}
+
+}  // namespace
+
+void quantize_mxfp4(const float* src, void* dst, int64_t n) {
+    auto* blocks = static_cast<BlockMXFP4*>(dst);
+    for (int64_t b = 0; b < n / kBlock32; ++b) {
+        const float* x = src + b * kBlock32;
+        float amax = 0;
+        for (int i = 0; i < kBlock32; ++i) amax = std::max(amax, std::fabs(x[i]));
+        blocks[b].e = mxfp4_exponent(amax);
+        const float scale = mxfp4_scale(blocks[b].e);
+        for (int j = 0; j < 16; ++j)
+            blocks[b].qs[j] = nearest_mxfp4_code(x[j], scale) |
+                              static_cast<uint8_t>(nearest_mxfp4_code(x[j + 16], scale) << 4);
+    }
+}
+
+void dequantize_mxfp4(const void* src, float* dst, int64_t n) {
+    const auto* blocks = static_cast<const BlockMXFP4*>(src);
+    for (int64_t b = 0; b < n / kBlock32; ++b, dst += kBlock32) {
+        const float d = mxfp4_scale(blocks[b].e);
+        for (int j = 0; j < 16; ++j) {
+            dst[j] = d * kMXFP4Values[blocks[b].qs[j] & 0xF];
+            dst[j + 16] = d * kMXFP4Values[blocks[b].qs[j] >> 4];
+        }
+    }
+}
+
+float vec_dot_mxfp4(int64_t n, const void* weights, const void* activations) {
+    const auto* w = static_cast<const BlockMXFP4*>(weights);
+    const auto* a = as_q8_0(activations);
+    float sum = 0;
+    for (int64_t b = 0; b < n / kBlock32; ++b) {
+        int isum = 0;
+        for (int j = 0; j < 16; ++j) {
+            isum += kMXFP4Values[w[b].qs[j] & 0xF] * a[b].qs[j];
+            isum += kMXFP4Values[w[b].qs[j] >> 4] * a[b].qs[j + 16];
+        }
+        sum += mxfp4_scale(w[b].e) * half(a[b].d) * isum;
+    }
+    return sum;
+}
+
 }  // namespace scalar
 }  // namespace hearth::kernels

@@ -10,6 +10,7 @@ namespace hearth::kernels {
     float vec_dot_q4_0(int64_t n, const void* weights, const void* activations);   \
     float vec_dot_q8_0(int64_t n, const void* weights, const void* activations);   \
     float vec_dot_iq4_nl(int64_t n, const void* weights, const void* activations); \
+    float vec_dot_mxfp4(int64_t n, const void* weights, const void* activations);  \
     float vec_dot_q4_k(int64_t n, const void* weights, const void* activations);   \
     float vec_dot_q5_k(int64_t n, const void* weights, const void* activations);   \
     float vec_dot_q6_k(int64_t n, const void* weights, const void* activations);
@@ -26,6 +27,7 @@ TileFn vec_dot_tile_q4_0;
 TileFn vec_dot_tile_q8_0;
 TileFn vec_dot_tile_q5_0;
 TileFn vec_dot_tile_iq4_nl;
+TileFn vec_dot_tile_mxfp4;
 // The other formats (AVX2 only; the AVX-512 level uses these too).
 float vec_dot_q4_1(int64_t n, const void* weights, const void* activations);
 float vec_dot_q5_0(int64_t n, const void* weights, const void* activations);
@@ -45,6 +47,7 @@ TileFn vec_dot_tile_q4_0;
 TileFn vec_dot_tile_q8_0;
 TileFn vec_dot_tile_q5_0;
 TileFn vec_dot_tile_iq4_nl;
+TileFn vec_dot_tile_mxfp4;
 float vec_dot_q5_0(int64_t n, const void* weights, const void* activations);
 TileFn vec_dot_tile_q5_k;
 }  // namespace avx512

@@ -55,6 +55,32 @@ inline __m512i iq4_table_u8() {
         _mm512_set1_epi8(static_cast<char>(0x80)));
 }
 
+// kMXFP4Values + 12 (0 .. 24) in every 128-bit lane: unsigned levels for vpdpbusd.
+inline __m512i mxfp4_table_u8() {
+    return _mm512_add_epi8(
+        _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kMXFP4Values))),
+        _mm512_set1_epi8(12));
+}
+
+// Sixteen MXFP4 row scales from their E8M0 bytes, bit for bit as mxfp4_scale(): exponent field
+// e - 1 where e >= 2, the subnormals 2^-128 << e below.
+inline __m512 mxfp4_scales16(const uint8_t* e) {
+    const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(e)));
+    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(v, _mm512_set1_epi32(1)), 23);
+    const __m512i subnormal = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), v);
+    const __mmask16 is_normal = _mm512_cmpgt_epi32_mask(v, _mm512_set1_epi32(1));
+    return _mm512_castsi512_ps(_mm512_mask_mov_epi32(subnormal, is_normal, normal));
+}
+
+// The 16 rows' block scales of a 32-column x16 block: fp16 d, or MXFP4's exponents.
+template <typename Packed>
+inline __m512 row_scales(const Packed& blk) {
+    if constexpr (std::is_same_v<Packed, BlockMXFP4x16>)
+        return mxfp4_scales16(blk.e);
+    else
+        return _mm512_cvtph_ps(load256(blk.d));
+}
+
 // Part p (0: low nibbles, columns 8g+0..3; 1: high nibbles, 8g+4..7) of a nibble group.
 inline __m512i nibbles(__m512i q, int p) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
@@ -102,6 +128,13 @@ struct Block32Format<BlockIQ4_NLx16> : Block32Format<BlockQ4_0x16> {
     static constexpr int kLevelOffset = 128;  // the table's values + 128
     static __m512i levels(const BlockIQ4_NLx16&, __m512i q, int, int p) {
         return _mm512_shuffle_epi8(iq4_table_u8(), nibbles(q, p));
+    }
+};
+template <>
+struct Block32Format<BlockMXFP4x16> : Block32Format<BlockQ4_0x16> {
+    static constexpr int kLevelOffset = 12;  // the table's values + 12
+    static __m512i levels(const BlockMXFP4x16&, __m512i q, int, int p) {
+        return _mm512_shuffle_epi8(mxfp4_table_u8(), nibbles(q, p));
     }
 };
 template <>

@@ -251,6 +251,13 @@ void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_0x1
 void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockIQ4_NLx16& out) {
     repack_block32<BlockIQ4_NL>(rows, b, out);
 }
+void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockMXFP4x16& out) {
+    for (int r = 0; r < kRepackRows; ++r) {
+        const BlockMXFP4& blk = reinterpret_cast<const BlockMXFP4*>(rows[r])[b];
+        out.e[r] = blk.e;
+        pack_block32_row(blk.qs, r, out.qs);
+    }
+}
 void repack_block(const uint8_t* const rows[kRepackRows], int64_t b, BlockQ4_1x16& out) {
     repack_block32<BlockQ4_1>(rows, b, out);
 }
@@ -290,6 +297,7 @@ template void repack_block_x16<BlockQ5_0x16>(const uint8_t* const*, int64_t, uin
 template void repack_block_x16<BlockQ5_1x16>(const uint8_t* const*, int64_t, uint8_t*);
 template void repack_block_x16<BlockQ8_0x16>(const uint8_t* const*, int64_t, uint8_t*);
 template void repack_block_x16<BlockIQ4_NLx16>(const uint8_t* const*, int64_t, uint8_t*);
+template void repack_block_x16<BlockMXFP4x16>(const uint8_t* const*, int64_t, uint8_t*);
 
 bool can_repack(const WeightMatrix& w) {
     if (!is_supported(w.type)) return false;

@@ -1,10 +1,10 @@
 #pragma once
 // Weights rearranged once at load time for faster kernels. The GGUF layout stores each row's
 // blocks on their own; the AVX-512 kernels work best on 16 rows at once, so the k-quants (Q2_K ..
-// Q6_K, IQ4_XS) and the 32-column formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL) are repacked into
-// "x16" blocks: for 16 rows, the rows' levels are interleaved four columns at a time, so one 32-bit
-// broadcast of activations feeds all 16 rows in one vpdpbusd, and the 16 rows' scales form one
-// vector. Same values; Q3_K, Q4_K and Q5_K take 3.6%, 2.8% and 2.3% more bytes (unpacked scales),
+// Q6_K, IQ4_XS) and the 32-column formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, MXFP4) are
+// repacked into "x16" blocks: for 16 rows, the rows' levels are interleaved four columns at a
+// time, so one 32-bit broadcast of activations feeds all 16 rows in one vpdpbusd, and the 16
+// rows' scales form one vector. Same values; Q3_K, Q4_K and Q5_K take 3.6%, 2.8% and 2.3% more bytes (unpacked scales),
 // the others the same bytes. About 3x fewer instructions per weight than unpacking each row's
 // block.
 #include <cstddef>
@@ -118,6 +118,15 @@ struct BlockIQ4_NLx16 {
 };
 static_assert(sizeof(BlockIQ4_NLx16) == kRepackRows * sizeof(BlockIQ4_NL));
 
+// 16 rows x 32 columns of MXFP4: as BlockQ4_0x16, the nibbles being E2M1 codes (indices into
+// kMXFP4Values), and each row's E8M0 exponent byte.
+struct BlockMXFP4x16 {
+    static constexpr int64_t kColumns = kBlock32;
+    uint8_t e[kRepackRows];
+    uint8_t qs[4][kRepackRows * 4];
+};
+static_assert(sizeof(BlockMXFP4x16) == kRepackRows * sizeof(BlockMXFP4));
+
 // 16 rows x 32 columns of Q4_1: as BlockQ4_0x16 (levels 0..15), with each row's min.
 struct BlockQ4_1x16 {
     static constexpr int64_t kColumns = kBlock32;
@@ -222,12 +231,12 @@ using PackedKernel = void(const WeightMatrix& w, const uint8_t* activations,
 namespace avx512 {  // 16 rows at a time with VNNI
 PackedKernel matmul_x16_q2_k, matmul_x16_q3_k, matmul_x16_q4_k, matmul_x16_q5_k, matmul_x16_q6_k,
     matmul_x16_iq4_xs, matmul_x16_q4_0, matmul_x16_q4_1, matmul_x16_q5_0, matmul_x16_q5_1,
-    matmul_x16_q8_0, matmul_x16_iq4_nl;
+    matmul_x16_q8_0, matmul_x16_iq4_nl, matmul_x16_mxfp4;
 }  // namespace avx512
 
 namespace avx2 {  // 8 rows at a time (both halves of a group while it is in cache)
 PackedKernel matmul_x8_q2_k, matmul_x8_q3_k, matmul_x8_q4_k, matmul_x8_q5_k, matmul_x8_q6_k,
-    matmul_x8_q4_0, matmul_x8_q8_0;
+    matmul_x8_q4_0, matmul_x8_q8_0, matmul_x8_mxfp4;
 }  // namespace avx2
 
 namespace amx {  // AMX tiles (kernels/cpu.h amx_enabled()), for n_tokens a multiple of 16

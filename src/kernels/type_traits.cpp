@@ -73,6 +73,7 @@ void add_scalar_rows(Table& table) {
     set({T::Q5_1, dequantize_q5_1, quantize_q5_1, vec_dot_q5_1, T::Q8_0});
     set({T::Q8_0, dequantize_q8_0, quantize_q8_0, vec_dot_q8_0, T::Q8_0});
     set({T::IQ4_NL, dequantize_iq4_nl, quantize_iq4_nl, vec_dot_iq4_nl, T::Q8_0});
+    set({T::MXFP4, dequantize_mxfp4, quantize_mxfp4, vec_dot_mxfp4, T::Q8_0});
     set({T::Q2_K, dequantize_q2_k, quantize_q2_k, vec_dot_q2_k, T::Q8_K});
     set({T::Q3_K, dequantize_q3_k, quantize_q3_k, vec_dot_q3_k, T::Q8_K});
     set({T::Q4_K, dequantize_q4_k, quantize_q4_k, vec_dot_q4_k, T::Q8_K});
@@ -105,11 +106,12 @@ void add_packed_layouts(Table& table) {
     set(T::Q5_1, packed_layout<BlockQ5_1x16>());
     set(T::Q8_0, packed_layout<BlockQ8_0x16>());
     set(T::IQ4_NL, packed_layout<BlockIQ4_NLx16>());
+    set(T::MXFP4, packed_layout<BlockMXFP4x16>());
 }
 
-// The kernels for the packed layouts: AVX2 has them for Q2_K .. Q6_K, Q4_0 and Q8_0 (8 rows at
-// a time); AVX-512 for every packed layout (16 rows), and AMX tiles for Q4_K, Q6_K, Q4_0 and
-// Q8_0 (the other types stay on AVX-512 when AMX is in use).
+// The kernels for the packed layouts: AVX2 has them for Q2_K .. Q6_K, Q4_0, Q8_0 and MXFP4 (8
+// rows at a time); AVX-512 for every packed layout (16 rows), and AMX tiles for Q4_K, Q6_K, Q4_0
+// and Q8_0 (the other types stay on AVX-512 when AMX is in use).
 void add_avx2_packed_kernels(Table& table) {
     auto set = [&](T type, PackedMatmulFn fn) {
         table[static_cast<uint32_t>(type)].packed_matmul = fn;
@@ -121,6 +123,7 @@ void add_avx2_packed_kernels(Table& table) {
     set(T::Q6_K, avx2::matmul_x8_q6_k);
     set(T::Q4_0, avx2::matmul_x8_q4_0);
     set(T::Q8_0, avx2::matmul_x8_q8_0);
+    set(T::MXFP4, avx2::matmul_x8_mxfp4);
 }
 
 void add_avx512_packed_kernels(Table& table) {
@@ -140,6 +143,7 @@ void add_avx512_packed_kernels(Table& table) {
     set(T::Q5_1, avx512::matmul_x16_q5_1);
     set(T::Q8_0, avx512::matmul_x16_q8_0, amx::matmul_tiles_q8_0);
     set(T::IQ4_NL, avx512::matmul_x16_iq4_nl);
+    set(T::MXFP4, avx512::matmul_x16_mxfp4);
 }
 
 // Replaces the dot products a SIMD level accelerates; everything else stays scalar.
@@ -158,6 +162,7 @@ void add_avx512_packed_kernels(Table& table) {
         dot(T::Q4_0, ns::vec_dot_q4_0);                                                           \
         dot(T::Q8_0, ns::vec_dot_q8_0);                                                           \
         dot(T::IQ4_NL, ns::vec_dot_iq4_nl);                                                       \
+        dot(T::MXFP4, ns::vec_dot_mxfp4);                                                         \
         dot(T::Q4_K, ns::vec_dot_q4_k);                                                           \
         dot(T::Q5_K, ns::vec_dot_q5_k);                                                           \
         dot(T::Q6_K, ns::vec_dot_q6_k);                                                           \
@@ -189,6 +194,7 @@ Table build_table(CpuLevel level) {
         table[static_cast<uint32_t>(T::Q8_0)].vec_dot_tile = avx2::vec_dot_tile_q8_0;
         table[static_cast<uint32_t>(T::Q5_0)].vec_dot_tile = avx2::vec_dot_tile_q5_0;
         table[static_cast<uint32_t>(T::IQ4_NL)].vec_dot_tile = avx2::vec_dot_tile_iq4_nl;
+        table[static_cast<uint32_t>(T::MXFP4)].vec_dot_tile = avx2::vec_dot_tile_mxfp4;
     }
     if (level == CpuLevel::Avx512) {
         add_avx512_kernels(table);
@@ -201,6 +207,7 @@ Table build_table(CpuLevel level) {
         table[static_cast<uint32_t>(T::Q5_0)].vec_dot = avx512::vec_dot_q5_0;
         table[static_cast<uint32_t>(T::Q5_K)].vec_dot_tile = avx512::vec_dot_tile_q5_k;
         table[static_cast<uint32_t>(T::IQ4_NL)].vec_dot_tile = avx512::vec_dot_tile_iq4_nl;
+        table[static_cast<uint32_t>(T::MXFP4)].vec_dot_tile = avx512::vec_dot_tile_mxfp4;
     }
     return table;
 }

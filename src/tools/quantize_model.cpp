@@ -38,9 +38,12 @@ bool use_more_bits(int layer, int n_layers) {
     return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
 }
 
-T preferred_type(const QuantRecipe& r, const std::string& name, int n_layers,
+T preferred_type(const QuantRecipe& r, const std::string& name, int n_dims, int n_layers,
                  bool has_output_tensor) {
     std::string_view recipe = r.name;
+    // llama.cpp's MXFP4_MOE: the stacked expert matrices (3-D) MXFP4, every other matrix Q8_0,
+    // the output included.
+    if (recipe == "MXFP4_MOE") return n_dims >= 3 ? T::MXFP4 : T::Q8_0;
     bool is_output = name == "output.weight" || (!has_output_tensor && name == "token_embd.weight");
     if (is_output)
         return r.base == T::Q8_0 || r.base == T::F16 || r.base == T::BF16 || r.base == T::F32
@@ -101,6 +104,9 @@ const std::vector<QuantRecipe>& quant_recipes() {
         {"Q4_0", 2, T::Q4_0, "4-bit (legacy, fast); output Q6_K"},
         {"IQ4_NL", 25, T::IQ4_NL, "4-bit non-linear levels, 32-blocks"},
         {"IQ4_XS", 30, T::IQ4_XS, "4.25 bits/weight non-linear levels"},
+        // llama.cpp has one file type for MXFP4 (MOSTLY_MXFP4_MOE, 38): both recipes write it.
+        {"MXFP4_MOE", 38, T::MXFP4, "experts MXFP4 (as gpt-oss ships), everything else Q8_0"},
+        {"MXFP4", 38, T::MXFP4, "4.25 bits/weight 4-bit floats, power-of-two scales; output Q6_K"},
         {"Q3_K_M", 12, T::Q3_K, "Q3_K; attn_v/ffn_down partly Q4_K/Q5_K"},
         {"Q3_K_S", 11, T::Q3_K, "Q3_K everywhere; output Q6_K"},
         {"Q2_K", 10, T::Q2_K, "2.6 bits/weight, large quality loss"},
@@ -121,7 +127,7 @@ TensorChoice choose_tensor_type(const QuantRecipe& recipe, const std::string& na
     // Mixture-of-experts routers stay F32 (llama.cpp never quantizes ffn_gate_inp): small, and
     // the expert choice is sensitive to their rounding.
     if (ends_with(name, "ffn_gate_inp.weight")) return {T::F32, ""};
-    T want = preferred_type(recipe, name, n_layers, has_output_tensor);
+    T want = preferred_type(recipe, name, n_dims, n_layers, has_output_tensor);
     uint32_t block = gguf::type_info(want).block_size;
     if (row_length % block == 0) return {want, ""};
     // Row lengths that do not fill whole blocks (stories260K's ffn_down has 172) fall back to

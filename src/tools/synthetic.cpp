@@ -48,13 +48,16 @@ void fill_row(uint64_t stream, Fill fill, float* out, int64_t n) {
     }
 }
 
-// Adds tensors in the recipe's types, counting parameters and bytes in the report.
+// Adds tensors in the recipe's types (the 3-D expert matrices in the expert recipe's),
+// counting parameters and bytes in the report.
 class ModelWriter {
   public:
-    ModelWriter(const std::string& arch, const QuantRecipe& recipe, int n_layer, bool has_output,
-                uint64_t seed, kernels::ThreadPool& pool, SyntheticReport& report)
+    ModelWriter(const std::string& arch, const QuantRecipe& recipe,
+                const QuantRecipe& expert_recipe, int n_layer, bool has_output, uint64_t seed,
+                kernels::ThreadPool& pool, SyntheticReport& report)
         : arch_(arch),
           recipe_(recipe),
+          expert_recipe_(expert_recipe),
           n_layer_(n_layer),
           has_output_(has_output),
           seed_(seed),
@@ -89,7 +92,8 @@ class ModelWriter {
         const int64_t cols = dims[0];
         int64_t rows = 1;
         for (size_t i = 1; i < dims.size(); ++i) rows *= dims[i];
-        const TensorChoice choice = choose_tensor_type(recipe_, name, static_cast<int>(dims.size()),
+        const QuantRecipe& recipe = dims.size() == 3 ? expert_recipe_ : recipe_;
+        const TensorChoice choice = choose_tensor_type(recipe, name, static_cast<int>(dims.size()),
                                                        cols, n_layer_, has_output_);
         if (!choice.note.empty()) report_.notes.push_back(choice.note);
         report_.n_params += static_cast<uint64_t>(cols * rows);
@@ -107,6 +111,7 @@ class ModelWriter {
 
     std::string arch_;
     QuantRecipe recipe_;
+    QuantRecipe expert_recipe_;
     int n_layer_;
     bool has_output_;
     uint64_t seed_;
@@ -415,7 +420,8 @@ const std::vector<SyntheticPreset>& synthetic_presets() {
         {"gpt-oss-tiny",
          "tests: 8 experts, top 4, sinks, window 4 on even layers",
          {256, 64, 32, 2, 8, 2, 16, 2048, 4, 150000.0f, false, 8, 4, 32, 0},
-         "gpt-oss"},
+         "gpt-oss",
+         "MXFP4"},
         {"qwen3moe-30b-a3b",
          "Qwen3-30B-A3B shape: 128 experts, top 8",
          {151936, 2048, 6144, 48, 32, 4, 128, 40960, 512, 1000000.0f, false, 128, 8, 768, 0},
@@ -435,7 +441,8 @@ const std::vector<SyntheticPreset>& synthetic_presets() {
         {"gpt-oss-20b",
          "gpt-oss-20b shape: 32 experts, top 4, window 128 on even layers",
          {201088, 2880, 2880, 24, 64, 8, 64, 131072, 128, 150000.0f, false, 32, 4, 2880, 0},
-         "gpt-oss"},
+         "gpt-oss",
+         "MXFP4"},
     };
     return presets;
 }
@@ -458,17 +465,22 @@ SyntheticReport write_synthetic_model(const SyntheticOptions& o, const std::stri
                                       const std::function<void(size_t, size_t)>& progress) {
     const ArchSpec& spec = model::arch_spec(o.architecture);
     const QuantRecipe recipe = find_recipe(o.type);
+    const QuantRecipe expert_recipe = o.expert_type.empty() ? recipe : find_recipe(o.expert_type);
     SyntheticShape s = arch_shape(spec, o.shape);
     SyntheticReport report;
     kernels::ThreadPool pool(std::max(1, o.n_threads));  // used while writing: keep it alive
-    ModelWriter w(o.architecture, recipe, static_cast<int>(s.n_layer), !*s.tied_embeddings, o.seed,
-                  pool, report);
+    ModelWriter w(o.architecture, recipe, expert_recipe, static_cast<int>(s.n_layer),
+                  !*s.tied_embeddings, o.seed, pool, report);
     w.gguf().set("general.architecture", Value::string(o.architecture));
     w.gguf().set("general.name",
                  Value::string(o.name.empty() ? "synthetic " + o.architecture : o.name));
     w.gguf().set("general.description", Value::string("random weights, seed " +
                                                       std::to_string(o.seed) + " (hearth synth)"));
-    w.gguf().set("general.file_type", Value::u32(recipe.file_type));
+    // A model whose experts differ is labelled by them, as llama.cpp labels gpt-oss's files
+    // MOSTLY_MXFP4_MOE whatever the rest is.
+    w.gguf().set("general.file_type", Value::u32(o.expert_type.empty() || s.n_expert == 0
+                                                     ? recipe.file_type
+                                                     : expert_recipe.file_type));
     w.gguf().set("general.quantization_version", Value::u32(2));
     if (!o.vocab_path.empty()) s.n_vocab = copy_tokenizer(o.vocab_path, w.gguf());
     report.n_vocab = s.n_vocab;

@@ -47,6 +47,9 @@ struct SyntheticPreset {
     std::string description;
     SyntheticShape shape;
     std::string architecture;  // the architecture the shape is for; empty: any (llama default)
+    // The type real files store the experts in when it differs from the rest (gpt-oss ships
+    // them as MXFP4): `hearth synth` writes them so unless --type is given. Empty: none.
+    std::string expert_type = {};
 };
 
 // tiny (tests), 135m (SmolLM2-135M), 1b (Llama-3.2-1B), 3b (Llama-3.2-3B), 7b (Llama-2-7B);
@@ -62,6 +65,7 @@ struct SyntheticOptions {
     std::string architecture = "llama";  // see model::supported_architectures()
     SyntheticShape shape;
     std::string type = "F32";  // a `hearth quantize` recipe or type name (Q4_K_M keeps its mix)
+    std::string expert_type;   // the 3-D expert matrices' type or recipe; empty: `type`'s
     std::string vocab_path;    // optional: a GGUF whose tokenizer.* keys are copied
     std::string name;          // general.name; empty: "synthetic ARCH"
     uint64_t seed = 42;        // the same seed writes the same bytes, at any thread count

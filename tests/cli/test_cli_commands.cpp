@@ -81,6 +81,35 @@ TEST(CliCommands, SynthAndBenchOtherArchitectures) {
     std::remove(bert.c_str());
 }
 
+// gpt-oss presets without --type: the experts in MXFP4 as real gpt-oss files keep them (file
+// type MOSTLY_MXFP4_MOE), the rest F32; an explicit --type covers every tensor. The MXFP4 file
+// benches (its experts run through the MXFP4 kernels).
+TEST(CliCommands, SynthGptOssWritesMxfp4ExpertsUnlessTypeIsGiven) {
+    using hearth::gguf::TensorType;
+    const std::string oss = temp_path("gpt-oss.gguf"), q8 = temp_path("gpt-oss-q8.gguf");
+    run_cli({"synth", "gpt-oss-tiny", oss, "-t", "1"});
+    const hearth::gguf::File f = hearth::gguf::File::open(oss);
+    EXPECT_EQ(f.get_u64("general.file_type"), 38u);
+    for (const char* name : {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"})
+        EXPECT_EQ(f.tensor("blk.1." + std::string(name) + ".weight").type, TensorType::MXFP4)
+            << name;
+    EXPECT_EQ(f.tensor("blk.1.ffn_gate_exps.bias").type, TensorType::F32);
+    EXPECT_EQ(f.tensor("blk.1.attn_q.weight").type, TensorType::F32);
+    EXPECT_EQ(f.tensor("blk.1.ffn_gate_inp.weight").type, TensorType::F32);
+    EXPECT_EQ(f.tensor("output.weight").type, TensorType::F32);
+
+    run_cli({"synth", "gpt-oss-tiny", q8, "--type", "Q8_0", "-t", "1"});
+    EXPECT_EQ(hearth::gguf::File::open(q8).tensor("blk.1.ffn_up_exps.weight").type,
+              TensorType::Q8_0);
+
+    testing::internal::CaptureStdout();
+    run_cli({"bench", oss, "-p", "8", "-n", "2", "-r", "1", "-t", "1"});
+    std::string table = testing::internal::GetCapturedStdout();
+    EXPECT_NE(table.find("tg2"), std::string::npos) << table;
+    std::remove(oss.c_str());
+    std::remove(q8.c_str());
+}
+
 TEST(CliCommands, UnknownTypeIsAClearError) {
     EXPECT_THROW(run_cli({"quantize", HEARTH_TEST_DATA "/models/stories260K.gguf",
                           temp_path("x.gguf"), "Q9_Z"}),

@@ -438,6 +438,29 @@ TEST(ModelRefTest, QuantNamesAreWholeTokens) {
     EXPECT_EQ(quant_of("model-f16.gguf"), "F16");
     EXPECT_EQ(quant_of("Q4_K_M/model-00001-of-00002.gguf"), "Q4_K_M");
     EXPECT_EQ(quant_of("model.gguf"), "");
+    EXPECT_EQ(quant_of("gpt-oss-20b-mxfp4.gguf"), "MXFP4");
+    EXPECT_EQ(quant_of("gpt-oss-120b-MXFP4_MOE-00001-of-00002.gguf"), "MXFP4_MOE");
+}
+
+// gpt-oss repos: ggml-org's has one MXFP4 file, others add F16 beside it (too big to be a
+// default); pull and discover both take the MXFP4 file.
+TEST(ModelRefTest, Mxfp4IsAPreferredQuant) {
+    RepoInfo repo;
+    repo.id = "ggml-org/gpt-oss-20b-GGUF";
+    for (const char* path : {"gpt-oss-20b-F16.gguf", "gpt-oss-20b-mxfp4.gguf", "README.md"})
+        repo.files.push_back({path, 10, ""});
+    EXPECT_EQ(default_quant(repo), "MXFP4");
+    EXPECT_EQ(select_quant(repo, "mxfp4")[0].path, "gpt-oss-20b-mxfp4.gguf");
+
+    Suggestion s;
+    s.quants = {{"F16", 13'800'000'000, 0}, {"MXFP4", 12'100'000'000, 0}};
+    FitPolicy policy;
+    for (QuantOption& q : s.quants) q.ram_needed = estimate_ram_needed(q.size, q.quant, policy);
+    MachineInfo machine;
+    machine.ram_available = 64'000'000'000;
+    machine.disk_free = 100'000'000'000;
+    recommend(s, machine, policy);
+    EXPECT_EQ(s.recommended, "MXFP4");
 }
 
 TEST(ModelRefTest, SelectsTheRightSiblingAndWholeSplitSets) {

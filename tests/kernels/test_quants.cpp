@@ -21,7 +21,8 @@ namespace {
 const TensorType kQuantTypes[] = {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0,
                                   TensorType::Q5_1, TensorType::Q8_0, TensorType::IQ4_NL,
                                   TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K,
-                                  TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_XS};
+                                  TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_XS,
+                                  TensorType::MXFP4};
 
 std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma = 1.0f) {
     std::mt19937 rng(seed);
@@ -68,6 +69,8 @@ double error_bound(TensorType type) {
         case TensorType::IQ4_NL:
         case TensorType::IQ4_XS:
             return 0.10;
+        case TensorType::MXFP4:  // 8 levels a side and power-of-two scales: coarser than Q4_0
+            return 0.16;
         case TensorType::Q3_K:
             return 0.20;
         case TensorType::Q2_K:
@@ -318,6 +321,10 @@ TEST(SimdIntegerParts, ExactlyEqualScalar) {
         const auto& info = hearth::gguf::type_info(type);
         auto w = quantize(type, gaussian(n, 31));
         for (size_t b = 0; b < w.size() / info.bytes_per_block; ++b) {
+            if (type == TensorType::MXFP4) {  // E8M0 byte: 2^(128 - 127) halved for the levels
+                w[b * info.bytes_per_block] = 128;
+                continue;
+            }
             for (size_t offset : scale_offsets(type))
                 std::memcpy(&w[b * info.bytes_per_block + offset], &one, 2);
         }
@@ -462,6 +469,11 @@ TEST(Repacked, OtherFormatsMatchScalarDotOfTheOriginalRows) {
         SCOPED_TRACE(hearth::gguf::type_name(type));
         expect_repacked_matches_scalar(type);
     }
+}
+
+TEST(Repacked, MXFP4MatmulMatchesScalarDotOfTheOriginalRows) {
+    if (detected_cpu_level() == CpuLevel::Scalar) GTEST_SKIP() << "no AVX2 on this CPU";
+    expect_repacked_matches_scalar(TensorType::MXFP4);
 }
 
 TEST(Repacked, Q2KMatmulMatchesScalarDotOfTheOriginalRows) {

@@ -6,6 +6,8 @@
 //                                       ARCH may be mixtral (preset mixtral-tiny: llama with
 //                                       experts); MoE architectures use their ARCH-tiny preset
 //   arch_tool bench ARCH PRESET DIR [THREADS]   prompt and decode tokens/s, as one JSON line
+//   arch_tool logits MODEL OUT TOKEN...   every position's logits for TOKENS (one batch), as
+//                                       floats, to compare with another engine's by hand
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -92,6 +94,22 @@ int check(const std::string& name, const std::string& dir, int64_t n_ctx, const 
     return 0;
 }
 
+int logits(const std::string& path, const std::string& out, const std::vector<int32_t>& tokens) {
+    auto m = model::Model::load(path);
+    kernels::ThreadPool pool(2);
+    const auto& hp = m->hparams();
+    model::KvCache cache(hp.n_layer, hp.kv_dim(), static_cast<int64_t>(tokens.size()) / 16 + 1,
+                         16, 1);
+    model::ForwardScratch scratch;
+    model::Batch batch;
+    cache.reserve(0, static_cast<int>(tokens.size()));
+    for (size_t i = 0; i < tokens.size(); ++i) batch.add(tokens[i], 0, static_cast<int>(i), true);
+    std::vector<float> result;
+    m->forward(batch, cache, pool, scratch, result);
+    write_floats(out, result);
+    return 0;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -152,6 +170,11 @@ int main(int argc, char** argv) {
         if (args.size() >= 3 && args.size() <= 5 && args[0] == "check")
             return check(args[1], args[2], args.size() >= 4 ? std::stoll(args[3]) : 0,
                          args.size() == 5 ? args[4] : "F32");
+        if (args.size() >= 4 && args[0] == "logits") {
+            std::vector<int32_t> tokens;
+            for (size_t i = 3; i < args.size(); ++i) tokens.push_back(std::stoi(args[i]));
+            return logits(args[1], args[2], tokens);
+        }
         if (args.size() >= 4 && args[0] == "bench")
             return bench(args[1], args[2], args[3], args.size() > 4 ? std::stoi(args[4]) : 2);
     } catch (const Error& e) {
@@ -160,6 +183,6 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr,
                  "usage: arch_tool check ARCH DIR [N_CTX [TYPE]] | arch_tool bench ARCH PRESET DIR "
-                 "[THREADS]\n");
+                 "[THREADS] | arch_tool logits MODEL OUT TOKEN...\n");
     return 2;
 }

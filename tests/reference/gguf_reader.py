@@ -1,8 +1,9 @@
 """A minimal GGUF reader for the reference models: metadata, and tensors as float64 numpy arrays.
 
 Written from the GGUF specification (little-endian, version 3), independent of hearth's C++ reader.
-F32 and F16 tensors are read as they are; Q8_0, Q4_K and Q6_K blocks are dequantized here from the
-published block layouts (ggml's block_q8_0, block_q4_K, block_q6_K), not with hearth's kernels.
+F32 and F16 tensors are read as they are; Q8_0, Q4_K, Q6_K and MXFP4 blocks are dequantized here
+from the published block layouts (ggml's block_q8_0, block_q4_K, block_q6_K, block_mxfp4 with the
+OCP Microscaling spec's E2M1 and E8M0 encodings), not with hearth's kernels.
 """
 import struct
 
@@ -10,8 +11,8 @@ import numpy as np
 
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
-F32, F16, Q8_0, Q4_K, Q6_K = 0, 1, 8, 12, 14
-TYPE_NAMES = {F32: "F32", F16: "F16", Q8_0: "Q8_0", Q4_K: "Q4_K", Q6_K: "Q6_K"}
+F32, F16, Q8_0, Q4_K, Q6_K, MXFP4 = 0, 1, 8, 12, 14, 39
+TYPE_NAMES = {F32: "F32", F16: "F16", Q8_0: "Q8_0", Q4_K: "Q4_K", Q6_K: "Q6_K", MXFP4: "MXFP4"}
 
 
 def _f16(raw):
@@ -77,6 +78,29 @@ def dequantize_q6_k(raw):
     return (_f16(blocks[:, 208:210]) * q6_k_scales(blocks[:, 192:208]) * q).reshape(-1)
 
 
+def e2m1(codes):
+    """4-bit E2M1 codes -> values: sign bit 3, exponent bits 1-2 (bias 1), mantissa bit 0;
+    exponent 0 is subnormal (0 or 0.5)."""
+    codes = codes.astype(np.int64)
+    sign = np.where(codes & 8, -1.0, 1.0)
+    exponent, mantissa = (codes >> 1) & 3, codes & 1
+    magnitude = np.where(exponent == 0, 0.5 * mantissa, np.ldexp(1.0 + 0.5 * mantissa, exponent - 1))
+    return sign * magnitude
+
+
+def mxfp4_codes(qs):
+    """16 bytes -> 32 codes: the low nibbles are elements 0-15, the high nibbles 16-31."""
+    return np.concatenate([qs & 15, qs >> 4], axis=1)
+
+
+def dequantize_mxfp4(raw):
+    """block_mxfp4, 17 bytes per 32 values: an E8M0 exponent byte e, then 16 bytes of E2M1
+    codes; value = 2^(e - 127) * E2M1(code)."""
+    blocks = raw.reshape(-1, 17)
+    scale = np.ldexp(1.0, blocks[:, :1].astype(np.int64) - 127)
+    return (scale * e2m1(mxfp4_codes(blocks[:, 1:]))).reshape(-1)
+
+
 # type: (values per block, bytes per block, dequantize(uint8 array) -> float64 values). The
 # lambdas look the functions up when called, so check_arch.py can swap in a broken one.
 _BLOCK_TYPES = {
@@ -85,6 +109,7 @@ _BLOCK_TYPES = {
     Q8_0: (32, 34, lambda raw: dequantize_q8_0(raw)),
     Q4_K: (256, 144, lambda raw: dequantize_q4_k(raw)),
     Q6_K: (256, 210, lambda raw: dequantize_q6_k(raw)),
+    MXFP4: (32, 17, lambda raw: dequantize_mxfp4(raw)),
 }
 
 

@@ -55,3 +55,18 @@ TEST(ModelSupport, MissingKeysAndUnknownTokenizersAreReasons) {
     EXPECT_NE(reason.find("tokenizer"), std::string::npos) << reason;
     EXPECT_NE(reason.find("rwkv"), std::string::npos) << reason;
 }
+
+// gpt-oss files keep their experts in MXFP4, which hearth computes: such a tensor passes, while
+// a type it has no kernels for (IQ2_XXS, 66 bytes per 256) is named.
+TEST(ModelSupport, Mxfp4TensorsPassOtherUncomputedTypesAreNamed) {
+    EXPECT_EQ(why(changed_stories([](gguf::Writer& w) {
+                  w.add_tensor("blk.0.ffn_up_exps.weight", gguf::TensorType::MXFP4, {64, 2, 2},
+                               std::vector<uint8_t>(8 * 17, 0));
+              })),
+              "");
+    const std::string reason = why(changed_stories([](gguf::Writer& w) {
+        w.add_tensor("blk.0.ffn_up_exps.weight", gguf::TensorType::IQ2_XXS, {256, 2},
+                     std::vector<uint8_t>(2 * 66, 0));
+    }));
+    EXPECT_NE(reason.find("IQ2_XXS"), std::string::npos) << reason;
+}

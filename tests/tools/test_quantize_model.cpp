@@ -59,9 +59,37 @@ TEST(QuantizeRecipes, MixesGiveAttnVFfnDownAndOutputMoreBits) {
     EXPECT_FALSE(tools::find_quant_recipe("Q9_Z").has_value());
 }
 
+// llama.cpp's MXFP4_MOE (src/llama-quant.cpp): tensors with a third dimension (the stacked
+// experts) MXFP4, every other matrix Q8_0, the output too; routers and norms stay F32.
+TEST(QuantizeRecipes, Mxfp4MoeGivesExpertsMxfp4AndTheRestQ8_0) {
+    auto recipe = *tools::find_quant_recipe("mxfp4_moe");
+    EXPECT_EQ(recipe.file_type, 38u);  // LLAMA_FTYPE_MOSTLY_MXFP4_MOE
+    auto type = [&](const std::string& name, int n_dims, int64_t cols = 2880) {
+        return tools::choose_tensor_type(recipe, name, n_dims, cols, 24, true).type;
+    };
+    EXPECT_EQ(type("blk.0.ffn_gate_exps.weight", 3), TensorType::MXFP4);
+    EXPECT_EQ(type("blk.0.ffn_down_exps.weight", 3), TensorType::MXFP4);
+    EXPECT_EQ(type("blk.0.attn_q.weight", 2), TensorType::Q8_0);
+    EXPECT_EQ(type("output.weight", 2), TensorType::Q8_0);
+    EXPECT_EQ(type("token_embd.weight", 2), TensorType::Q8_0);
+    EXPECT_EQ(type("blk.0.ffn_gate_inp.weight", 2), TensorType::F32);
+    EXPECT_EQ(type("blk.0.attn_norm.weight", 1), TensorType::F32);
+    EXPECT_EQ(type("blk.0.ffn_gate_exps.bias", 2), TensorType::F32);
+    // MXFP4 needs whole 32-blocks; otherwise F16, with a note.
+    auto odd = tools::choose_tensor_type(recipe, "blk.0.ffn_up_exps.weight", 3, 100, 24, true);
+    EXPECT_EQ(odd.type, TensorType::F16);
+    EXPECT_NE(odd.note.find("MXFP4"), std::string::npos) << odd.note;
+    // The plain type: every matrix MXFP4, the output Q6_K as for the other 4-bit types.
+    auto plain = *tools::find_quant_recipe("MXFP4");
+    EXPECT_EQ(tools::choose_tensor_type(plain, "blk.0.attn_q.weight", 2, 2048, 24, true).type,
+              TensorType::MXFP4);
+    EXPECT_EQ(tools::choose_tensor_type(plain, "output.weight", 2, 2048, 24, true).type,
+              TensorType::Q6_K);
+}
+
 TEST(QuantizeModel, Stories260KEveryRecipeLoadsAndRuns) {
     for (const char* name :
-         {"Q8_0", "Q4_0", "Q4_K_M", "Q4_K_S", "Q5_K_M", "Q6_K", "IQ4_XS", "F16"}) {
+         {"Q8_0", "Q4_0", "Q4_K_M", "Q4_K_S", "Q5_K_M", "Q6_K", "IQ4_XS", "MXFP4", "F16"}) {
         SCOPED_TRACE(name);
         auto recipe = *tools::find_quant_recipe(name);
         std::string out = temp_path(std::string(name) + ".gguf");

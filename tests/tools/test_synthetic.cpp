@@ -79,6 +79,7 @@ TEST(Synthetic, PresetsHaveRealShapes) {
     // 4 per token, o200k_harmony's 201088 tokens.
     const tools::SyntheticPreset& oss = tools::synthetic_preset("gpt-oss-20b");
     EXPECT_EQ(oss.architecture, "gpt-oss");
+    EXPECT_EQ(oss.expert_type, "MXFP4");  // as openai ships them and every gpt-oss GGUF keeps them
     EXPECT_EQ(oss.shape.n_layer, 24);
     EXPECT_EQ(oss.shape.n_embd, 2880);
     EXPECT_EQ(oss.shape.n_head, 64);
