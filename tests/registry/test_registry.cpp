@@ -360,7 +360,8 @@ TEST_F(InstallerTest, UpdateReportsHubErrorsPerModel) {
 // The curated catalog lists only models hearth runs: each entry names its architecture, which is
 // in the model table, and its quant's main weight type (Q4_K for Q4_K_M) has kernels.
 TEST(CatalogRuns, EveryEntryIsAModelHearthRuns) {
-    for (const hub::CatalogEntry& entry : hub::Catalog::builtin().entries()) {
+    const hub::Catalog catalog = hub::Catalog::builtin();
+    for (const hub::CatalogEntry& entry : catalog.entries()) {
         ASSERT_FALSE(entry.architecture.empty()) << entry.name;
         EXPECT_NO_THROW(model::arch_spec(entry.architecture)) << entry.name;
         std::string type = entry.quant;
