@@ -89,6 +89,8 @@ TEST(Synthetic, PresetsHaveRealShapes) {
     EXPECT_EQ(oss.shape.n_expert_used, 4);
     EXPECT_EQ(oss.shape.n_ff_exp, 2880);
     EXPECT_EQ(oss.shape.n_vocab, 201088);
+    EXPECT_EQ(oss.shape.sliding_window, 128);
+    EXPECT_EQ(oss.shape.rope_freq_base, 150000.0f);
 }
 
 // A quantized model with a real tokenizer: the recipe's mix, the vocab file's size and keys,
