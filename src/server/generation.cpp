@@ -119,6 +119,15 @@ const ModelEntry& resolve_model(const ModelPool& pool, const std::string& from_p
     return *e;
 }
 
+std::shared_ptr<LoadedModel> acquire_model(ModelPool& pool, const json& body,
+                                           const std::string& from_path) {
+    auto model = body.find("model");
+    if (model != body.end() && !model->is_string())
+        throw ApiError::bad_request("'model' must be a string", "model");
+    return pool.acquire(
+        resolve_model(pool, from_path, model != body.end() ? model->get<std::string>() : ""));
+}
+
 // One generation request, from parsed fields to the tokens and sampling the scheduler needs.
 struct CompletionsApi::Job {
     GenerationRequest request;

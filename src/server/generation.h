@@ -16,6 +16,10 @@ namespace hearth::server {
 const ModelEntry& resolve_model(const ModelPool& pool, const std::string& from_path,
                                 const std::string& from_body);
 
+// resolve_model for a body's optional "model" (400 unless a string), then the model loaded.
+std::shared_ptr<LoadedModel> acquire_model(ModelPool& pool, const nlohmann::json& body,
+                                           const std::string& from_path);
+
 class CompletionsApi {
   public:
     CompletionsApi(ModelPool& pool, Metrics& metrics, const std::atomic<bool>& running,

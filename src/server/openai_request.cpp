@@ -48,14 +48,6 @@ std::optional<int64_t> integer_in(const json& body, const char* name, int64_t lo
     return x;
 }
 
-bool boolean(const json& body, const char* name) {
-    const json* v = field(body, name);
-    if (!v) return false;
-    if (!v->is_boolean())
-        throw ApiError::bad_request(std::string("'") + name + "' must be a boolean", name);
-    return v->get<bool>();
-}
-
 std::vector<std::string> read_stop(const json& body, size_t max_stop) {
     const json* v = field(body, "stop");
     if (!v) return {};
@@ -295,6 +287,20 @@ json parse_json_body(const std::string& body) {
     } catch (const json::parse_error& e) {
         throw ApiError::bad_request(std::string("the request body is not valid JSON: ") + e.what());
     }
+}
+
+bool boolean(const json& body, const char* name, bool fallback) {
+    const json* v = field(body, name);
+    if (!v) return fallback;
+    if (!v->is_boolean())
+        throw ApiError::bad_request(std::string("'") + name + "' must be a boolean", name);
+    return v->get<bool>();
+}
+
+json parse_json_object_body(const std::string& body) {
+    json parsed = parse_json_body(body);
+    if (!parsed.is_object()) throw ApiError::bad_request("the request body must be a JSON object");
+    return parsed;
 }
 
 GenerationRequest parse_generation_request(const json& body, bool chat,

@@ -75,5 +75,10 @@ size_t json_nesting_depth(std::string_view text);
 // Parses the raw body as JSON; a 400 ApiError says where it is malformed, too deep, or not
 // UTF-8.
 nlohmann::json parse_json_body(const std::string& body);
+// A body's boolean field; absent or null: `fallback`; any other type: a 400 naming it.
+bool boolean(const nlohmann::json& body, const char* name, bool fallback = false);
+
+// parse_json_body, and a 400 unless the body is a JSON object.
+nlohmann::json parse_json_object_body(const std::string& body);
 
 }  // namespace hearth::server

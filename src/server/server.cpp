@@ -262,14 +262,8 @@ struct Server::Impl {
     }
 
     void embeddings(Exchange& ex, const std::string& path_model) {
-        json body = parse_json_body(ex.request.body);
-        if (!body.is_object()) throw ApiError::bad_request("the request body must be a JSON object");
-        auto model = body.find("model");
-        if (model != body.end() && !model->is_string())
-            throw ApiError::bad_request("'model' must be a string", "model");
-        const ModelEntry& entry =
-            resolve_model(pool, path_model, model != body.end() ? model->get<std::string>() : "");
-        std::shared_ptr<LoadedModel> loaded = pool.acquire(entry);
+        const json body = parse_json_object_body(ex.request.body);
+        std::shared_ptr<LoadedModel> loaded = acquire_model(pool, body, path_model);
         json response = create_embeddings(body, *loaded);
         ex.prompt_tokens = response["usage"]["prompt_tokens"].get<int64_t>();
         ex.send_json(200, response);

@@ -10,19 +10,6 @@ namespace {
 
 using nlohmann::json;
 
-json object_body(const std::string& raw) {
-    json body = parse_json_body(raw);
-    if (!body.is_object()) throw ApiError::bad_request("the request body must be a JSON object");
-    return body;
-}
-
-bool bool_field(const json& body, const char* name, bool fallback) {
-    auto it = body.find(name);
-    if (it == body.end() || it->is_null()) return fallback;
-    if (!it->is_boolean()) throw ApiError::bad_request(std::string("'") + name + "' must be true or false", name);
-    return it->get<bool>();
-}
-
 // A piece is sent as text when it is whole UTF-8 (JSON strings must be), else as its bytes:
 // byte-fallback tokens and pieces of a split character.
 json piece_json(const std::string& piece) {
@@ -34,25 +21,15 @@ json piece_json(const std::string& piece) {
 
 }  // namespace
 
-std::shared_ptr<LoadedModel> UtilityApi::model_for(const json& body,
-                                                   const std::string& path_model) {
-    auto model = body.find("model");
-    if (model != body.end() && !model->is_string())
-        throw ApiError::bad_request("'model' must be a string", "model");
-    const ModelEntry& entry =
-        resolve_model(pool_, path_model, model != body.end() ? model->get<std::string>() : "");
-    return pool_.acquire(entry);
-}
-
 void UtilityApi::tokenize(Exchange& ex, const std::string& path_model) {
-    const json body = object_body(ex.request.body);
+    const json body = parse_json_object_body(ex.request.body);
     auto content = body.find("content");
     if (content == body.end() || !content->is_string())
         throw ApiError::bad_request("'content' (the text to tokenize) must be a string", "content");
-    const bool add_special = bool_field(body, "add_special", false);
-    const bool parse_special = bool_field(body, "parse_special", true);
-    const bool with_pieces = bool_field(body, "with_pieces", false);
-    const std::shared_ptr<LoadedModel> m = model_for(body, path_model);
+    const bool add_special = boolean(body, "add_special", false);
+    const bool parse_special = boolean(body, "parse_special", true);
+    const bool with_pieces = boolean(body, "with_pieces", false);
+    const std::shared_ptr<LoadedModel> m = acquire_model(pool_, body, path_model);
     const std::vector<int32_t> ids =
         m->tokenizer->encode(content->get<std::string>(), add_special, parse_special);
     json tokens = json::array();
@@ -68,11 +45,11 @@ void UtilityApi::tokenize(Exchange& ex, const std::string& path_model) {
 }
 
 void UtilityApi::detokenize(Exchange& ex, const std::string& path_model) {
-    const json body = object_body(ex.request.body);
+    const json body = parse_json_object_body(ex.request.body);
     auto tokens = body.find("tokens");
     if (tokens == body.end() || !tokens->is_array())
         throw ApiError::bad_request("'tokens' must be an array of token ids", "tokens");
-    const std::shared_ptr<LoadedModel> m = model_for(body, path_model);
+    const std::shared_ptr<LoadedModel> m = acquire_model(pool_, body, path_model);
     const int64_t n_vocab = m->tokenizer->vocab().size();
     std::vector<int32_t> ids;
     ids.reserve(tokens->size());
@@ -92,7 +69,7 @@ void UtilityApi::detokenize(Exchange& ex, const std::string& path_model) {
 
 void UtilityApi::apply_template(Exchange& ex, const std::string& path_model) {
     const GenerationRequest r = read_generation_request(ex.request.body, /*chat=*/true, limits_);
-    const std::shared_ptr<LoadedModel> m = model_for({{"model", r.model}}, path_model);
+    const std::shared_ptr<LoadedModel> m = pool_.acquire(resolve_model(pool_, path_model, r.model));
     const ChatPrompt p = render_chat_prompt(*m->model, *m->tokenizer, r.messages,
                                             m->entry.chat_template, r.chat_template_kwargs,
                                             &r.ordered_messages, r.ordered_tools);

@@ -24,9 +24,6 @@ class UtilityApi {
     void apply_template(Exchange& ex, const std::string& path_model);
 
   private:
-    std::shared_ptr<LoadedModel> model_for(const nlohmann::json& body,
-                                           const std::string& path_model);
-
     ModelPool& pool_;
     RequestLimits limits_;
 };
