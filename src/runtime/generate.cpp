@@ -25,7 +25,10 @@ std::string StopMatcher::push(const std::string& text, bool& stopped) {
     for (const std::string& s : stops_) {
         if (s.empty()) continue;
         size_t at = held_.find(s);
-        if (at < first) first = at;
+        if (at < first) {
+            first = at;
+            matched_ = s;
+        }
     }
     if (first != std::string::npos) {
         stopped = true;

@@ -42,10 +42,13 @@ class StopMatcher {
     // (the returned text then ends right before it).
     std::string push(const std::string& text, bool& stopped);
     std::string flush();  // at the end: whatever was held back
+    // The stop string that appeared ("" while none has).
+    const std::string& matched() const { return matched_; }
 
   private:
     std::vector<std::string> stops_;
     std::string held_;
+    std::string matched_;
 };
 
 // on_text receives each chunk of new text; returning false cancels generation.

@@ -390,6 +390,7 @@ void Scheduler::finish(Sequence& seq, FinishReason reason, std::string text, boo
     ev.finished = true;
     ev.finish = reason;
     ev.error = error;
+    ev.stop_sequence = seq.stops.matched();
     ev.prompt_tokens = static_cast<int64_t>(seq.req.prompt.size());
     ev.cached_prompt_tokens = seq.cached_prompt;
     ev.completion_tokens = seq.generated;

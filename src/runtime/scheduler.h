@@ -38,6 +38,7 @@ struct SequenceEvent {
     bool finished = false;
     FinishReason finish = FinishReason::Stop;
     std::string error;  // set when the sequence failed for a reason other than its input
+    std::string stop_sequence;  // the request's stop string that ended it, if one did
     int64_t prompt_tokens = 0;
     int64_t cached_prompt_tokens = 0;  // prompt tokens reused from the prefix cache
     int64_t completion_tokens = 0;     // generated so far (every event carries it)

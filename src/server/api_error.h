@@ -1,6 +1,8 @@
 #pragma once
-// Errors a client caused or must handle, in OpenAI's shape:
-// {"error": {"message": ..., "type": ..., "param": ..., "code": ...}} with the matching status.
+// Errors a client caused or must handle, with the matching status, in the shape of the API the
+// client speaks: OpenAI's {"error": {"message", "type", "param", "code"}} by default,
+// Anthropic's {"type": "error", "error": {"type", "message"}} on /v1/messages, Ollama's
+// {"error": "message"} on /api/.
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -8,6 +10,8 @@
 #include <vector>
 
 namespace hearth::server {
+
+enum class ErrorShape { OpenAI, Anthropic, Ollama };
 
 class ApiError : public std::runtime_error {
   public:
@@ -26,7 +30,10 @@ class ApiError : public std::runtime_error {
         headers_.emplace_back(std::move(name), std::move(value));
         return *this;
     }
-    nlohmann::json to_json() const {
+    nlohmann::json to_json(ErrorShape shape = ErrorShape::OpenAI) const {
+        if (shape == ErrorShape::Anthropic)
+            return {{"type", "error"}, {"error", {{"type", anthropic_type()}, {"message", what()}}}};
+        if (shape == ErrorShape::Ollama) return {{"error", what()}};
         nlohmann::json error = {{"message", what()}, {"type", type_}};
         error["param"] = param_.empty() ? nlohmann::json() : nlohmann::json(param_);
         error["code"] = code_.empty() ? nlohmann::json() : nlohmann::json(code_);
@@ -43,6 +50,19 @@ class ApiError : public std::runtime_error {
     }
 
   private:
+    // Anthropic names errors by their status (docs.anthropic.com, "Errors").
+    const char* anthropic_type() const {
+        switch (status_) {
+            case 401: return "authentication_error";
+            case 403: return "permission_error";
+            case 404: return "not_found_error";
+            case 413: return "request_too_large";
+            case 429: return "rate_limit_error";
+            case 503: case 529: return "overloaded_error";
+            default: return status_ >= 500 ? "api_error" : "invalid_request_error";
+        }
+    }
+
     int status_;
     std::string type_, param_, code_;
     std::vector<std::pair<std::string, std::string>> headers_;

@@ -81,7 +81,11 @@ bool ApiKeys::accepts(const std::string& authorization_header) const {
     const std::string header = trim(authorization_header);
     const size_t space = header.find_first_of(" \t");
     if (space != 6 || strncasecmp(header.c_str(), "Bearer", 6) != 0) return false;
-    const std::string key = trim(header.substr(space));
+    return accepts_key(header.substr(space));
+}
+
+bool ApiKeys::accepts_key(const std::string& raw_key) const {
+    const std::string key = trim(raw_key);
     if (key.empty()) return false;
     const auto offered = digest(key);
     bool match = false;

@@ -24,6 +24,8 @@ class ApiKeys {
     // True when the header value is "Bearer K" for one of the keys. Every key is compared in
     // full and in constant time, so timing reveals neither which key nor how much matched.
     bool accepts(const std::string& authorization_header) const;
+    // The key alone (Anthropic clients send it as "x-api-key: KEY"), compared the same way.
+    bool accepts_key(const std::string& key) const;
 
   private:
     std::vector<std::string> keys_;

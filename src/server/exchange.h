@@ -20,6 +20,8 @@ struct Exchange {
     std::vector<std::string> params;  // the route's {placeholders}, in order
     // Adds headers every answer carries (CORS).
     std::function<void(http::Response&)> decorate;
+    // The API's error shape (chosen from the path before anything else looks at the request).
+    ErrorShape error_shape = ErrorShape::OpenAI;
     // For the access log: tokens of a generation or embedding (-1: none).
     int64_t prompt_tokens = -1;
     int64_t completion_tokens = 0;
@@ -32,6 +34,12 @@ struct Exchange {
     // One SSE event ("data: JSON\n\n"); false when the client is gone.
     bool send_event(const nlohmann::json& data);
     bool send_event_text(const std::string& data);
+    // An SSE event with a name ("event: NAME\ndata: JSON\n\n"), as Anthropic and the
+    // Responses API stream.
+    bool send_named_event(const std::string& name, const nlohmann::json& data);
+    // Starts a stream of JSON lines (application/x-ndjson, as Ollama streams).
+    bool begin_line_stream();
+    bool send_line(const nlohmann::json& data);
     void end_stream() { responder.end_stream(); }
 };
 

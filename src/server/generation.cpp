@@ -9,7 +9,6 @@
 #include "chat/harmony.h"
 #include "chat/reasoning.h"
 #include "server/chat_prompt.h"
-#include "server/openai_response.h"
 #include "server/tool_grammar.h"
 
 namespace hearth::server {
@@ -19,26 +18,11 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kFingerprint = "hearth-0.1.0";
 // How often a waiting handler checks that its client is still there and the server still runs.
 constexpr std::chrono::milliseconds kPollInterval{100};
 
 double seconds_since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-int64_t unix_time() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-std::string random_id(const char* prefix) {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    static const char* digits = "abcdefghijklmnopqrstuvwxyz0123456789";
-    std::string id = prefix;
-    for (int i = 0; i < 24; ++i) id += digits[rng() % 36];
-    return id;
 }
 
 // Events from the scheduler thread to the HTTP thread answering the request.
@@ -73,6 +57,7 @@ struct ChoiceState {
     std::vector<runtime::TokenLogprob> logprobs;
     bool finished = false;
     runtime::FinishReason finish = runtime::FinishReason::Stop;
+    std::string stop_sequence;
     int64_t completion_tokens = 0;
     std::string error;
     // Streams: separates the reasoning, then tool calls, from the content as text arrives.
@@ -99,163 +84,6 @@ ApiError context_exceeded(int64_t ctx, int64_t tokens, const char* param, bool a
                         " tokens. Shorten the " + param + ".",
                     "invalid_request_error", param, "context_length_exceeded");
 }
-
-}  // namespace
-
-ApiError shutting_down() {
-    return ApiError(503, "the server is shutting down; retry shortly", "server_error", "",
-                    "server_shutting_down");
-}
-
-const ModelEntry& resolve_model(const ModelPool& pool, const std::string& from_path,
-                                const std::string& from_body) {
-    const std::string& name = from_path.empty() ? from_body : from_path;
-    if (name.empty()) {
-        if (pool.entries().size() == 1) return pool.entries().front();
-        throw ApiError::bad_request("'model' is required", "model");
-    }
-    const ModelEntry* e = pool.find(name);
-    if (!e) throw ApiError::model_not_found(name);
-    return *e;
-}
-
-std::shared_ptr<LoadedModel> acquire_model(ModelPool& pool, const json& body,
-                                           const std::string& from_path) {
-    auto model = body.find("model");
-    if (model != body.end() && !model->is_string())
-        throw ApiError::bad_request("'model' must be a string", "model");
-    return pool.acquire(
-        resolve_model(pool, from_path, model != body.end() ? model->get<std::string>() : ""));
-}
-
-// One generation request, from parsed fields to the tokens and sampling the scheduler needs.
-struct CompletionsApi::Job {
-    GenerationRequest request;
-    std::shared_ptr<LoadedModel> model;
-    std::vector<int32_t> prompt;
-    chat::ToolCallSyntax tool_syntax = chat::ToolCallSyntax::None;  // None: no tool parsing
-    std::shared_ptr<const runtime::Grammar> grammar;  // structured output (null: free text)
-    bool mistral_args_calls = false;  // forced Mistral calls as [TOOL_CALLS]name[ARGS]{...}
-    bool thinks = false;           // the reply's <think> part becomes reasoning_content
-    bool starts_thinking = false;  // the prompt opened the <think>
-    bool harmony = false;          // gpt-oss: the reply is harmony channel messages
-    std::string echo_text;
-    int64_t prompt_tokens = 0;
-    int64_t cached_prompt_tokens = 0;
-    std::string id;
-    int64_t created = 0;
-    Clock::time_point start;
-    bool first_text_seen = false;
-    bool recorded = false;  // tokens counted in the metrics
-    std::vector<ChoiceState> choices;
-    std::shared_ptr<GenerationChannel> channel = std::make_shared<GenerationChannel>();
-
-    int64_t completion_tokens() const {
-        int64_t n = 0;
-        for (const ChoiceState& c : choices) n += c.completion_tokens;
-        return n;
-    }
-
-    json usage_json() const {
-        const int64_t completion = completion_tokens();
-        return {{"prompt_tokens", prompt_tokens},
-                {"completion_tokens", completion},
-                {"total_tokens", prompt_tokens + completion},
-                {"prompt_tokens_details", {{"cached_tokens", cached_prompt_tokens}}}};
-    }
-
-    json chunk_base() const {
-        json chunk = {{"id", id},
-                      {"object", request.chat ? "chat.completion.chunk" : "text_completion"},
-                      {"created", created},
-                      {"model", model->entry.name},
-                      {"system_fingerprint", kFingerprint}};
-        if (request.include_usage) chunk["usage"] = nullptr;
-        return chunk;
-    }
-
-    json chunk_choice(int index, const std::string& text,
-                      const std::vector<runtime::TokenLogprob>& lps, const char* finish,
-                      bool first) const {
-        const tokenizer::Tokenizer& tok = *model->tokenizer;
-        const bool want_logprobs = request.top_logprobs >= 0 && !lps.empty();
-        json choice = {{"index", index}};
-        if (request.chat) {
-            json delta = json::object();
-            if (first)
-                delta = {{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}};
-            else if (!finish)
-                delta["content"] = text;
-            choice["delta"] = delta;
-            choice["logprobs"] = want_logprobs ? chat_logprobs_json(tok, lps) : json();
-        } else {
-            choice["text"] = text;
-            choice["logprobs"] = want_logprobs ? completion_logprobs_json(tok, lps, 0) : json();
-        }
-        choice["finish_reason"] = finish ? json(finish) : json();
-        return choice;
-    }
-
-    json text_chunk(int index, const std::string& text,
-                    const std::vector<runtime::TokenLogprob>& lps) const {
-        json chunk = chunk_base();
-        chunk["choices"] = json::array({chunk_choice(index, text, lps, nullptr, false)});
-        return chunk;
-    }
-
-    json delta_chunk(int index, json delta) const {
-        json chunk = chunk_base();
-        chunk["choices"] = json::array({{{"index", index},
-                                         {"delta", std::move(delta)},
-                                         {"logprobs", nullptr},
-                                         {"finish_reason", nullptr}}});
-        return chunk;
-    }
-
-    // The assistant message of a finished choice; a reply holding tool calls becomes
-    // `tool_calls` (with the rest as content, null when empty) and finishes with "tool_calls".
-    json message_json(const ChoiceState& c, json& choice) const {
-        std::string answer = c.text;
-        json message = {{"role", "assistant"}, {"content", answer}, {"refusal", nullptr}};
-        if (harmony) {
-            chat::HarmonyReply reply = chat::parse_harmony(c.text);
-            message["reasoning_content"] =
-                reply.reasoning.empty() ? json() : json(std::move(reply.reasoning));
-            return with_calls(std::move(message), std::move(reply.content), reply.calls, choice);
-        }
-        if (thinks) {
-            chat::SplitReply split = chat::split_reasoning(c.text, starts_thinking);
-            answer = std::move(split.content);
-            message["content"] = answer;
-            message["reasoning_content"] =
-                split.reasoning.empty() ? json() : json(std::move(split.reasoning));
-        }
-        chat::ParsedReply reply = chat::parse_tool_calls(tool_syntax, answer);
-        if (reply.calls.empty()) return message;
-        return with_calls(std::move(message), std::move(reply.content), reply.calls, choice);
-    }
-
-    // The message with its content, and its calls as `tool_calls` (null content when empty).
-    static json with_calls(json message, std::string content,
-                           const std::vector<chat::ToolCall>& calls, json& choice) {
-        if (calls.empty()) {
-            message["content"] = std::move(content);
-            return message;
-        }
-        message["content"] = content.empty() ? json() : json(std::move(content));
-        message["tool_calls"] = json::array();
-        for (const chat::ToolCall& call : calls) {
-            message["tool_calls"].push_back(
-                {{"id", random_id("call_")},
-                 {"type", "function"},
-                 {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
-        }
-        choice["finish_reason"] = "tool_calls";
-        return message;
-    }
-};
-
-namespace {
 
 // SamplingParams' defaults, then the model's, then the request's.
 runtime::SamplingParams sampling_for(const GenerationRequest& r, const ModelEntry& model,
@@ -287,33 +115,130 @@ size_t message_bytes(const json& messages) {
 
 }  // namespace
 
-void CompletionsApi::handle(Exchange& ex, bool chat, const std::string& path_model) {
+int64_t unix_time() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string random_id(const char* prefix) {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static const char* digits = "abcdefghijklmnopqrstuvwxyz0123456789";
+    std::string id = prefix;
+    for (int i = 0; i < 24; ++i) id += digits[rng() % 36];
+    return id;
+}
+
+ApiError shutting_down() {
+    return ApiError(503, "the server is shutting down; retry shortly", "server_error", "",
+                    "server_shutting_down");
+}
+
+const ModelEntry& resolve_model(const ModelPool& pool, const std::string& from_path,
+                                const std::string& from_body) {
+    const std::string& name = from_path.empty() ? from_body : from_path;
+    if (name.empty()) {
+        if (pool.entries().size() == 1) return pool.entries().front();
+        throw ApiError::bad_request("'model' is required", "model");
+    }
+    const ModelEntry* e = pool.find(name);
+    if (!e) throw ApiError::model_not_found(name);
+    return *e;
+}
+
+std::shared_ptr<LoadedModel> acquire_model(ModelPool& pool, const json& body,
+                                           const std::string& from_path) {
+    auto model = body.find("model");
+    if (model != body.end() && !model->is_string())
+        throw ApiError::bad_request("'model' must be a string", "model");
+    return pool.acquire(
+        resolve_model(pool, from_path, model != body.end() ? model->get<std::string>() : ""));
+}
+
+// One request being generated: its prompt, its choices' running state, and the writer.
+struct Generations::Job {
+    Job(const GenerationRequest& r, std::shared_ptr<LoadedModel> m, ReplyWriter& w)
+        : request(r), model(std::move(m)), writer(w), info{request, *model, 0, 0, 0, 0, false, {}} {}
+
+    const GenerationRequest& request;
+    std::shared_ptr<LoadedModel> model;
+    ReplyWriter& writer;
+    GenerationInfo info;
+    PreparedPrompt prompt;
+    std::shared_ptr<const runtime::Grammar> grammar;  // structured output (null: free text)
+    Clock::time_point start;
+    bool first_text_seen = false;
+    bool recorded = false;  // tokens counted in the metrics
+    std::vector<ChoiceState> choices;
+    std::shared_ptr<GenerationChannel> channel = std::make_shared<GenerationChannel>();
+
+    int64_t completion_tokens() const {
+        int64_t n = 0;
+        for (const ChoiceState& c : choices) n += c.completion_tokens;
+        return n;
+    }
+
+    // A finished choice's text split into reasoning, content and tool calls.
+    ChoiceReply reply_of(const ChoiceState& c) const {
+        ChoiceReply reply;
+        reply.logprobs = c.logprobs;
+        reply.finish = c.finish;
+        reply.stop_sequence = c.stop_sequence;
+        reply.completion_tokens = c.completion_tokens;
+        if (!request.chat) {
+            reply.content = c.text;
+            return reply;
+        }
+        if (prompt.harmony) {
+            chat::HarmonyReply h = chat::parse_harmony(c.text);
+            reply.reasoning = std::move(h.reasoning);
+            reply.content = std::move(h.content);
+            reply.calls = std::move(h.calls);
+            return reply;
+        }
+        std::string answer = c.text;
+        if (prompt.thinks) {
+            chat::SplitReply split = chat::split_reasoning(c.text, prompt.starts_thinking);
+            reply.reasoning = std::move(split.reasoning);
+            answer = std::move(split.content);
+        }
+        chat::ParsedReply parsed = chat::parse_tool_calls(prompt.tool_syntax, answer);
+        reply.content = std::move(parsed.content);
+        reply.calls = std::move(parsed.calls);
+        if (reply.calls.empty()) reply.content = std::move(answer);
+        return reply;
+    }
+};
+
+void Generations::run(Exchange& ex, const GenerationRequest& request,
+                      const std::string& path_model, ReplyWriter& writer) {
     if (!running_.load()) throw shutting_down();
-    Job job;
+    const ModelEntry& entry = resolve_model(pool_, path_model, request.model);
+    Job job(request, pool_.acquire(entry), writer);
     job.start = ex.request.started;
-    job.request = read_generation_request(ex.request.body, chat, limits_);
-    const ModelEntry& entry = resolve_model(pool_, path_model, job.request.model);
-    job.model = pool_.acquire(entry);
-    prepare_prompt(job);
-    const bool forced_call = job.request.tool_choice == ToolChoice::Required ||
-                             job.request.tool_choice == ToolChoice::Function;
+    job.prompt = prepare_prompt(request, *job.model);
+    const bool forced_call = request.tool_choice == ToolChoice::Required ||
+                             request.tool_choice == ToolChoice::Function;
     // A template without a call syntax: the forced call takes the generic JSON form.
-    if (forced_call && job.tool_syntax == chat::ToolCallSyntax::None)
-        job.tool_syntax = chat::ToolCallSyntax::Llama3Json;
-    job.grammar = grammar_for(job.request, job.tool_syntax, job.thinks, job.starts_thinking,
-                              job.mistral_args_calls, job.harmony);
-    ex.prompt_tokens = job.prompt_tokens;
+    if (forced_call && job.prompt.tool_syntax == chat::ToolCallSyntax::None)
+        job.prompt.tool_syntax = chat::ToolCallSyntax::Llama3Json;
+    job.grammar = grammar_for(request, job.prompt.tool_syntax, job.prompt.thinks,
+                              job.prompt.starts_thinking, job.prompt.mistral_args_calls,
+                              job.prompt.harmony);
+    job.info.prompt_tokens = static_cast<int64_t>(job.prompt.tokens.size());
+    job.info.splits_reasoning = request.chat && (job.prompt.thinks || job.prompt.harmony);
+    job.info.echo_text = job.prompt.echo_text;
+    ex.prompt_tokens = job.info.prompt_tokens;
     submit(job);
-    if (job.request.stream) {
+    if (request.stream) {
         stream(ex, job);
     } else {
         respond_when_done(ex, job);
     }
 }
 
-void CompletionsApi::prepare_prompt(Job& job) const {
-    const GenerationRequest& r = job.request;
-    const LoadedModel& m = *job.model;
+PreparedPrompt Generations::prepare_prompt(const GenerationRequest& r, const LoadedModel& m) {
+    PreparedPrompt out;
     const char* param = r.chat ? "messages" : "prompt";
     // Tokenizing megabytes only to say they do not fit would let one request hold a thread.
     const size_t text_bytes = r.chat ? message_bytes(r.messages) : r.prompt_text.size();
@@ -323,12 +248,12 @@ void CompletionsApi::prepare_prompt(Job& job) const {
         ChatPrompt p =
             render_chat_prompt(*m.model, *m.tokenizer, r.messages, m.entry.chat_template,
                                r.chat_template_kwargs, &r.ordered_messages, r.ordered_tools);
-        job.prompt = p.tokenize(*m.tokenizer);
-        job.tool_syntax = p.tool_call_syntax;
-        job.thinks = p.thinks;
-        job.mistral_args_calls = p.mistral_args_calls;
-        job.starts_thinking = p.starts_thinking;
-        job.harmony = p.harmony;
+        out.tokens = p.tokenize(*m.tokenizer);
+        out.tool_syntax = p.tool_call_syntax;
+        out.thinks = p.thinks;
+        out.mistral_args_calls = p.mistral_args_calls;
+        out.starts_thinking = p.starts_thinking;
+        out.harmony = p.harmony;
     } else if (!r.prompt_tokens.empty()) {
         for (int32_t id : r.prompt_tokens) {
             if (id < 0 || id >= m.tokenizer->vocab().size()) {
@@ -336,36 +261,35 @@ void CompletionsApi::prepare_prompt(Job& job) const {
                     "token id " + std::to_string(id) + " is not in the vocabulary", "prompt");
             }
         }
-        job.prompt = r.prompt_tokens;
-        if (r.echo) job.echo_text = m.tokenizer->decode(r.prompt_tokens);
+        out.tokens = r.prompt_tokens;
+        if (r.echo) out.echo_text = m.tokenizer->decode(r.prompt_tokens);
     } else {
         // A raw prompt is the caller's own text, control tokens included.
-        job.prompt =
+        out.tokens =
             m.tokenizer->encode(r.prompt_text, /*add_special=*/true, /*parse_special=*/true);
-        if (r.echo) job.echo_text = r.prompt_text;
+        if (r.echo) out.echo_text = r.prompt_text;
     }
-    if (job.prompt.empty()) throw ApiError::bad_request("the prompt is empty", param);
-    const int64_t n = static_cast<int64_t>(job.prompt.size());
+    if (out.tokens.empty()) throw ApiError::bad_request("the prompt is empty", param);
+    const int64_t n = static_cast<int64_t>(out.tokens.size());
     if (n >= m.ctx_size) throw context_exceeded(m.ctx_size, n, param, false);
-    job.prompt_tokens = n;
+    return out;
 }
 
-void CompletionsApi::submit(Job& job) const {
+void Generations::submit(Job& job) const {
     const GenerationRequest& r = job.request;
-    const int64_t room = job.model->ctx_size - job.prompt_tokens;
+    const int64_t room = job.model->ctx_size - job.info.prompt_tokens;
     const int32_t max_tokens = static_cast<int32_t>(std::min<int64_t>(
         r.max_tokens.value_or(job.model->entry.max_tokens.value_or(INT32_MAX)), room));
-    job.id = random_id(r.chat ? "chatcmpl-" : "cmpl-");
-    job.created = unix_time();
+    job.info.created = unix_time();
     job.choices.resize(static_cast<size_t>(r.n));
     for (ChoiceState& c : job.choices) {
-        c.reasoning_stream = chat::ReasoningStream(job.starts_thinking);
-        c.tool_stream = chat::ToolCallStream(job.tool_syntax);
+        c.reasoning_stream = chat::ReasoningStream(job.prompt.starts_thinking);
+        c.tool_stream = chat::ToolCallStream(job.prompt.tool_syntax);
     }
     std::vector<runtime::SequenceRequest> seqs;
     for (int i = 0; i < r.n; ++i) {
         runtime::SequenceRequest s;
-        s.prompt = job.prompt;
+        s.prompt = job.prompt.tokens;
         s.sampling = sampling_for(r, job.model->entry, i);
         s.sampling.grammar = job.grammar;
         s.max_tokens = max_tokens;
@@ -387,7 +311,7 @@ void CompletionsApi::submit(Job& job) const {
 }
 
 // Folds one event into its choice's running state.
-void CompletionsApi::absorb(Job& job, int index, const runtime::SequenceEvent& ev) {
+void Generations::absorb(Job& job, int index, const runtime::SequenceEvent& ev) {
     ChoiceState& c = job.choices[static_cast<size_t>(index)];
     c.text += ev.text;
     c.logprobs.insert(c.logprobs.end(), ev.logprobs.begin(), ev.logprobs.end());
@@ -396,16 +320,18 @@ void CompletionsApi::absorb(Job& job, int index, const runtime::SequenceEvent& e
         metrics_.record_time_to_first_token(seconds_since(job.start));
     }
     c.completion_tokens = ev.completion_tokens;
+    job.info.completion_tokens = job.completion_tokens();
     if (!ev.finished) return;
     c.finished = true;
     c.finish = ev.finish;
+    c.stop_sequence = ev.stop_sequence;
     c.error = ev.error;
-    job.cached_prompt_tokens = ev.cached_prompt_tokens;
+    job.info.cached_prompt_tokens = ev.cached_prompt_tokens;
 }
 
 // Records the request's tokens once, however it ended.
 // cut_short: the client left or the server is stopping, whatever the choices say yet.
-void CompletionsApi::finish_job(Exchange& ex, Job& job, bool cut_short) {
+void Generations::finish_job(Exchange& ex, Job& job, bool cut_short) {
     if (job.recorded) return;
     job.recorded = true;
     job.model->touch();
@@ -413,10 +339,10 @@ void CompletionsApi::finish_job(Exchange& ex, Job& job, bool cut_short) {
     for (const ChoiceState& c : job.choices)
         cancelled |= c.finish == runtime::FinishReason::Cancelled;
     ex.completion_tokens = job.completion_tokens();
-    metrics_.record_generation(job.prompt_tokens, ex.completion_tokens, cancelled);
+    metrics_.record_generation(job.info.prompt_tokens, ex.completion_tokens, cancelled);
 }
 
-void CompletionsApi::respond_when_done(Exchange& ex, Job& job) {
+void Generations::respond_when_done(Exchange& ex, Job& job) {
     // Waits for every choice to finish. A client that hung up (its answer would go nowhere)
     // or a server shutting down cancels the generation at the scheduler's next step.
     Outcome outcome = Outcome::Done;
@@ -449,48 +375,16 @@ void CompletionsApi::respond_when_done(Exchange& ex, Job& job) {
     for (const ChoiceState& c : job.choices) {
         if (!c.error.empty()) throw ApiError(500, "generation failed: " + c.error, "server_error");
     }
-    const tokenizer::Tokenizer& tok = *job.model->tokenizer;
-    const bool want_logprobs = job.request.top_logprobs >= 0;
-    json choices = json::array();
-    for (size_t i = 0; i < job.choices.size(); ++i) {
-        const ChoiceState& c = job.choices[i];
-        json choice = {{"index", i}, {"finish_reason", finish_name(c.finish)}};
-        if (job.request.chat) {
-            choice["message"] = job.message_json(c, choice);
-            choice["logprobs"] = want_logprobs ? chat_logprobs_json(tok, c.logprobs) : json();
-        } else {
-            choice["text"] = job.echo_text + c.text;
-            choice["logprobs"] = want_logprobs
-                                     ? completion_logprobs_json(tok, c.logprobs, job.echo_text.size())
-                                     : json();
-        }
-        choices.push_back(choice);
-    }
-    ex.send_json(200, {{"id", job.id},
-                       {"object", job.request.chat ? "chat.completion" : "text_completion"},
-                       {"created", job.created},
-                       {"model", job.model->entry.name},
-                       {"system_fingerprint", kFingerprint},
-                       {"choices", choices},
-                       {"usage", job.usage_json()}});
+    std::vector<ChoiceReply> replies;
+    for (const ChoiceState& c : job.choices) replies.push_back(job.reply_of(c));
+    job.writer.write_whole(job.info, replies);
 }
 
-// Server-Sent Events, framed as OpenAI frames them. Runs on the handler's thread until the
-// last event, the client leaving, or shutdown (an error event and [DONE], so clients report an
-// error instead of a silently truncated answer).
-void CompletionsApi::stream(Exchange& ex, Job& job) {
-    bool ok = ex.begin_event_stream();
-    for (int i = 0; ok && i < job.request.n; ++i) {
-        json chunk = job.chunk_base();
-        if (job.request.chat) {
-            chunk["choices"] = json::array({job.chunk_choice(i, "", {}, nullptr, true)});
-        } else if (!job.echo_text.empty()) {
-            chunk["choices"] = json::array({job.chunk_choice(i, job.echo_text, {}, nullptr, false)});
-        } else {
-            continue;
-        }
-        ok = ex.send_event(chunk);
-    }
+// Runs on the handler's thread until the last event, the client leaving, or shutdown (an
+// error and a cut-short end, so clients report an error instead of a silently truncated
+// answer).
+void Generations::stream(Exchange& ex, Job& job) {
+    bool ok = job.writer.begin(job.info);
     int finished = 0;
     bool cut_short = true;
     while (ok) {
@@ -498,7 +392,8 @@ void CompletionsApi::stream(Exchange& ex, Job& job) {
         // evaluated: look at the connection itself.
         if (ex.responder.client_gone()) break;
         for (auto& [index, ev] : job.channel->take(kPollInterval)) {
-            if (!send_progress(ex, job, index, ev)) {
+            absorb(job, index, ev);
+            if (!stream_event(job, index, ev)) {
                 ok = false;
                 break;
             }
@@ -509,18 +404,12 @@ void CompletionsApi::stream(Exchange& ex, Job& job) {
             if (running_.load()) continue;
             job.channel->cancel_all();
             finish_job(ex, job, /*cut_short=*/true);
-            if (ex.send_event(shutting_down().to_json())) ex.send_event_text("[DONE]");
+            if (job.writer.error(shutting_down())) job.writer.done(job.info, false);
             break;
         }
         cut_short = false;
         finish_job(ex, job, false);
-        if (job.request.include_usage) {
-            json usage = job.chunk_base();
-            usage["choices"] = json::array();
-            usage["usage"] = job.usage_json();
-            if (!ex.send_event(usage)) break;
-        }
-        ex.send_event_text("[DONE]");
+        job.writer.done(job.info, true);
         break;
     }
     // However the stream ended: when the client left early, stop generating now.
@@ -529,81 +418,63 @@ void CompletionsApi::stream(Exchange& ex, Job& job) {
     ex.end_stream();
 }
 
-// The end of a streamed chat reply: the text the tool-call parser held back, then each call
-// as OpenAI streams it (id, type and name first, then the arguments).
-bool CompletionsApi::send_reply_end(Exchange& ex, Job& job, int index, const char*& finish) {
+// One scheduler event, written: chat text passes the reasoning splitter, then the tool-call
+// parser, which holds back what may be a call; a harmony reply passes its own reader, which
+// does both.
+bool Generations::stream_event(Job& job, int index, const runtime::SequenceEvent& ev) {
     ChoiceState& c = job.choices[static_cast<size_t>(index)];
-    std::string content_left;
-    chat::ParsedReply end;
-    if (job.harmony) {
-        chat::HarmonyReply rest = c.harmony_stream.finish();
-        if (!rest.reasoning.empty() &&
-            !ex.send_event(job.delta_chunk(index, {{"reasoning_content", rest.reasoning}})))
-            return false;
-        end = {std::move(rest.content), std::move(rest.calls)};
-    } else if (job.thinks) {
-        chat::SplitReply rest = c.reasoning_stream.finish();
-        if (!rest.reasoning.empty() &&
-            !ex.send_event(job.delta_chunk(index, {{"reasoning_content", rest.reasoning}})))
-            return false;
-        content_left = c.tool_stream.push(rest.content);
-    }
-    if (!job.harmony) {
-        end = c.tool_stream.finish();
-        end.content = content_left + end.content;
-    }
-    if (!end.content.empty() && !ex.send_event(job.text_chunk(index, end.content, {})))
-        return false;
-    for (size_t i = 0; i < end.calls.size(); ++i) {
-        const chat::ToolCall& call = end.calls[i];
-        json head = {{"index", i},
-                     {"id", random_id("call_")},
-                     {"type", "function"},
-                     {"function", {{"name", call.name}, {"arguments", ""}}}};
-        json args = {{"index", i}, {"function", {{"arguments", call.arguments}}}};
-        if (!ex.send_event(job.delta_chunk(index, {{"tool_calls", json::array({head})}})) ||
-            !ex.send_event(job.delta_chunk(index, {{"tool_calls", json::array({args})}})))
-            return false;
-        finish = "tool_calls";
-    }
-    return true;
-}
-
-bool CompletionsApi::send_progress(Exchange& ex, Job& job, int index,
-                                   runtime::SequenceEvent& ev) {
-    absorb(job, index, ev);
-    ChoiceState& c = job.choices[static_cast<size_t>(index)];
-    // Chat text passes the reasoning splitter, then the tool-call parser, which holds back
-    // what may be a call; a harmony reply passes its own reader, which does both.
+    ReplyWriter& w = job.writer;
     std::string text = ev.text;
-    if (job.request.chat && job.harmony) {
+    if (job.request.chat && job.prompt.harmony) {
         chat::HarmonyReply split = c.harmony_stream.push(text);
-        if (!split.reasoning.empty() &&
-            !ex.send_event(job.delta_chunk(index, {{"reasoning_content", split.reasoning}})))
-            return false;
+        if (!split.reasoning.empty() && !w.reasoning(index, split.reasoning)) return false;
         text = std::move(split.content);
-    } else if (job.request.chat && job.thinks) {
+    } else if (job.request.chat && job.prompt.thinks) {
         chat::SplitReply split = c.reasoning_stream.push(text);
-        if (!split.reasoning.empty() &&
-            !ex.send_event(job.delta_chunk(index, {{"reasoning_content", split.reasoning}})))
-            return false;
+        if (!split.reasoning.empty() && !w.reasoning(index, split.reasoning)) return false;
         text = std::move(split.content);
     }
-    if (job.request.chat && !job.harmony) text = c.tool_stream.push(text);
-    if ((!text.empty() || !ev.logprobs.empty()) &&
-        !ex.send_event(job.text_chunk(index, text, ev.logprobs)))
+    if (job.request.chat && !job.prompt.harmony) text = c.tool_stream.push(text);
+    if ((!text.empty() || !ev.logprobs.empty()) && !w.text(index, text, ev.logprobs))
         return false;
     if (!ev.finished) return true;
-    if (!ev.error.empty()) {
-        return ex.send_event(
-            ApiError(500, "generation failed: " + ev.error, "server_error").to_json());
-    }
+    if (!ev.error.empty())
+        return w.error(ApiError(500, "generation failed: " + ev.error, "server_error"));
     if (ev.finish == runtime::FinishReason::Cancelled) return true;
-    const char* finish = finish_name(ev.finish);
-    if (job.request.chat && !send_reply_end(ex, job, index, finish)) return false;
-    json chunk = job.chunk_base();
-    chunk["choices"] = json::array({job.chunk_choice(index, "", {}, finish, false)});
-    return ex.send_event(chunk);
+    return stream_reply_end(job, index);
+}
+
+// The end of a streamed reply: the text the parsers held back, then each call, then the end.
+bool Generations::stream_reply_end(Job& job, int index) {
+    ChoiceState& c = job.choices[static_cast<size_t>(index)];
+    ReplyWriter& w = job.writer;
+    ChoiceReply end;
+    end.finish = c.finish;
+    end.stop_sequence = c.stop_sequence;
+    end.completion_tokens = c.completion_tokens;
+    if (job.request.chat) {
+        std::string content_left;
+        if (job.prompt.harmony) {
+            chat::HarmonyReply rest = c.harmony_stream.finish();
+            if (!rest.reasoning.empty() && !w.reasoning(index, rest.reasoning)) return false;
+            end.content = std::move(rest.content);
+            end.calls = std::move(rest.calls);
+        } else {
+            if (job.prompt.thinks) {
+                chat::SplitReply rest = c.reasoning_stream.finish();
+                if (!rest.reasoning.empty() && !w.reasoning(index, rest.reasoning)) return false;
+                content_left = c.tool_stream.push(rest.content);
+            }
+            chat::ParsedReply parsed = c.tool_stream.finish();
+            end.content = content_left + parsed.content;
+            end.calls = std::move(parsed.calls);
+        }
+    }
+    if (!end.content.empty() && !w.text(index, end.content, {})) return false;
+    for (size_t i = 0; i < end.calls.size(); ++i) {
+        if (!w.tool_call(index, i, end.calls[i])) return false;
+    }
+    return w.choice_end(index, end);
 }
 
 }  // namespace hearth::server

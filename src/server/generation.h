@@ -1,9 +1,16 @@
 #pragma once
-// /v1/chat/completions and /v1/completions: a request becomes prompt tokens and sequences for
-// the model's scheduler; their events become one OpenAI answer or an SSE stream.
+// The one generation path under every API. An API reads its own request shape into a
+// GenerationRequest (openai_request.h), then Generations::run turns it into prompt tokens and
+// scheduler sequences, waits or streams, cancels when the client leaves or the server stops,
+// counts tokens in the metrics, and hands what the model said, already split into reasoning,
+// content and tool calls, to the API's ReplyWriter, which alone knows the wire format.
 #include <atomic>
+#include <cstdint>
 #include <string>
+#include <vector>
 
+#include "chat/tool_calls.h"
+#include "runtime/generate.h"
 #include "server/exchange.h"
 #include "server/metrics.h"
 #include "server/model_pool.h"
@@ -20,25 +27,93 @@ const ModelEntry& resolve_model(const ModelPool& pool, const std::string& from_p
 std::shared_ptr<LoadedModel> acquire_model(ModelPool& pool, const nlohmann::json& body,
                                            const std::string& from_path);
 
-class CompletionsApi {
+ApiError shutting_down();
+
+// What a writer knows of the generation it writes.
+struct GenerationInfo {
+    const GenerationRequest& request;
+    const LoadedModel& model;
+    int64_t created = 0;  // unix seconds
+    int64_t prompt_tokens = 0;
+    int64_t cached_prompt_tokens = 0;  // known once a choice finished
+    int64_t completion_tokens = 0;     // all choices, so far
+    // The reply has a reasoning part (a <think> block or harmony's analysis channel), which
+    // reaches the writer apart from the content.
+    bool splits_reasoning = false;
+    std::string echo_text;  // completions with echo: the prompt as text
+};
+
+// A finished choice, as the model said it.
+struct ChoiceReply {
+    std::string reasoning;
+    std::string content;
+    std::vector<chat::ToolCall> calls;
+    std::vector<runtime::TokenLogprob> logprobs;
+    runtime::FinishReason finish = runtime::FinishReason::Stop;
+    std::string stop_sequence;  // the stop string that ended it, if one did
+    int64_t completion_tokens = 0;
+};
+
+// One API's wire format. A non-streamed answer is one write_whole(); a stream is begin(),
+// then per choice any number of reasoning() and text() pieces, its tool_call()s and
+// choice_end(), then done(). Each streaming call returns false once the client is gone.
+class ReplyWriter {
   public:
-    CompletionsApi(ModelPool& pool, Metrics& metrics, const std::atomic<bool>& running,
-                   RequestLimits limits)
+    virtual ~ReplyWriter() = default;
+    virtual void write_whole(const GenerationInfo& info, const std::vector<ChoiceReply>& choices) = 0;
+
+    virtual bool begin(const GenerationInfo& info) = 0;
+    virtual bool reasoning(int choice, const std::string& text) = 0;
+    virtual bool text(int choice, const std::string& text,
+                      const std::vector<runtime::TokenLogprob>& logprobs) = 0;
+    virtual bool tool_call(int choice, size_t index, const chat::ToolCall& call) = 0;
+    // `reply` has the finish, the stop string and the counts; its text was streamed already.
+    virtual bool choice_end(int choice, const ChoiceReply& reply) = 0;
+    // A choice failed, or the server is stopping (then done(complete=false) follows at once).
+    virtual bool error(const ApiError& error) = 0;
+    // Every choice ended (complete) or the stream is cut short.
+    virtual bool done(const GenerationInfo& info, bool complete) = 0;
+};
+
+// What a request's prompt became, before anything is generated.
+struct PreparedPrompt {
+    std::vector<int32_t> tokens;
+    chat::ToolCallSyntax tool_syntax = chat::ToolCallSyntax::None;  // None: no tool parsing
+    bool mistral_args_calls = false;  // forced Mistral calls as [TOOL_CALLS]name[ARGS]{...}
+    bool thinks = false;              // the reply's <think> part is reasoning
+    bool starts_thinking = false;     // the prompt opened the <think>
+    bool harmony = false;             // gpt-oss: the reply is harmony channel messages
+    std::string echo_text;
+};
+
+class Generations {
+  public:
+    Generations(ModelPool& pool, Metrics& metrics, const std::atomic<bool>& running,
+                RequestLimits limits)
         : pool_(pool), metrics_(metrics), running_(running), limits_(limits) {}
 
-    // Answers one request; throws ApiError for what the client got wrong.
-    void handle(Exchange& ex, bool chat, const std::string& path_model);
+    const RequestLimits& limits() const { return limits_; }
+    ModelPool& pool() { return pool_; }
+
+    // Generates what `request` asks of the model it names (or `path_model`) and answers
+    // through `writer`, streamed when request.stream. Throws ApiError for what the client got
+    // wrong, before anything is sent.
+    void run(Exchange& ex, const GenerationRequest& request, const std::string& path_model,
+             ReplyWriter& writer);
+
+    // The prompt `request` makes for `model` (rendered and tokenized, checked against the
+    // context); a 400 when it is empty or does not fit.
+    static PreparedPrompt prepare_prompt(const GenerationRequest& request, const LoadedModel& model);
 
   private:
     struct Job;
-    void prepare_prompt(Job& job) const;
     void submit(Job& job) const;
-    void respond_when_done(Exchange& ex, Job& job);
-    void stream(Exchange& ex, Job& job);
     void absorb(Job& job, int index, const runtime::SequenceEvent& ev);
     void finish_job(Exchange& ex, Job& job, bool cut_short);
-    bool send_progress(Exchange& ex, Job& job, int index, runtime::SequenceEvent& ev);
-    bool send_reply_end(Exchange& ex, Job& job, int index, const char*& finish);
+    void respond_when_done(Exchange& ex, Job& job);
+    void stream(Exchange& ex, Job& job);
+    bool stream_event(Job& job, int index, const runtime::SequenceEvent& ev);
+    bool stream_reply_end(Job& job, int index);
 
     ModelPool& pool_;
     Metrics& metrics_;
@@ -46,6 +121,8 @@ class CompletionsApi {
     RequestLimits limits_;
 };
 
-ApiError shutting_down();
+// A random id after `prefix` ("chatcmpl-", "call_", ...): 24 lowercase letters and digits.
+std::string random_id(const char* prefix);
+int64_t unix_time();
 
 }  // namespace hearth::server

@@ -271,7 +271,11 @@ size_t json_nesting_depth(std::string_view text) {
     return deepest;
 }
 
-json parse_json_body(const std::string& body) {
+namespace {
+
+// Parses a body into either JSON type, after the checks that protect the parser.
+template <typename Json>
+Json parse_checked(const std::string& body) {
     // The parser recurses once per level: a few hundred kilobytes of brackets would overflow
     // the stack, so depth is counted first, without recursion.
     if (json_nesting_depth(body) > kMaxJsonDepth) {
@@ -283,10 +287,20 @@ json parse_json_body(const std::string& body) {
             "the request body is not valid UTF-8; send JSON text encoded as UTF-8");
     }
     try {
-        return json::parse(body);
-    } catch (const json::parse_error& e) {
+        return Json::parse(body);
+    } catch (const typename Json::parse_error& e) {
         throw ApiError::bad_request(std::string("the request body is not valid JSON: ") + e.what());
     }
+}
+
+}  // namespace
+
+json parse_json_body(const std::string& body) { return parse_checked<json>(body); }
+
+nlohmann::ordered_json parse_ordered_json_object_body(const std::string& body) {
+    auto parsed = parse_checked<nlohmann::ordered_json>(body);
+    if (!parsed.is_object()) throw ApiError::bad_request("the request body must be a JSON object");
+    return parsed;
 }
 
 bool boolean(const json& body, const char* name, bool fallback) {
@@ -400,9 +414,8 @@ namespace {
 // Templates see dicts in the client's key order, as transformers does (nlohmann::json sorts
 // keys), and a JSON schema's properties come out in the order written, so the body is read
 // once more, keeping order, for messages, tools and the schema.
-void read_in_client_order(const std::string& body, GenerationRequest& r) {
+void read_in_client_order(nlohmann::ordered_json ordered, GenerationRequest& r) {
     if (!r.chat && !r.has_json_schema) return;
-    auto ordered = nlohmann::ordered_json::parse(body);
     if (r.chat) r.ordered_messages = std::move(ordered["messages"]);
     // tool_choice "none": the model is not told about the tools at all.
     if (r.chat && r.tool_count > 0 && r.tool_choice != ToolChoice::None)
@@ -415,6 +428,13 @@ void read_in_client_order(const std::string& body, GenerationRequest& r) {
 GenerationRequest read_generation_request(const std::string& body, bool chat,
                                           const RequestLimits& limits) {
     GenerationRequest r = parse_generation_request(parse_json_body(body), chat, limits);
+    if (r.chat || r.has_json_schema) read_in_client_order(nlohmann::ordered_json::parse(body), r);
+    return r;
+}
+
+GenerationRequest read_generation_request(const nlohmann::ordered_json& body, bool chat,
+                                          const RequestLimits& limits) {
+    GenerationRequest r = parse_generation_request(json::parse(body.dump()), chat, limits);
     read_in_client_order(body, r);
     return r;
 }

@@ -66,6 +66,10 @@ GenerationRequest parse_generation_request(const nlohmann::json& body, bool chat
 // tools and a JSON schema also kept in the client's key order for templates and grammars.
 GenerationRequest read_generation_request(const std::string& body, bool chat,
                                           const RequestLimits& limits);
+// The same for an OpenAI-shaped body that another API's request was translated into (the
+// Responses, Anthropic and Ollama routes), so every API is checked by one reader.
+GenerationRequest read_generation_request(const nlohmann::ordered_json& body, bool chat,
+                                          const RequestLimits& limits);
 
 // Deeper JSON bodies are refused before parsing.
 constexpr size_t kMaxJsonDepth = 64;
@@ -80,5 +84,7 @@ bool boolean(const nlohmann::json& body, const char* name, bool fallback = false
 
 // parse_json_body, and a 400 unless the body is a JSON object.
 nlohmann::json parse_json_object_body(const std::string& body);
+// The same, keeping the client's key order (for bodies translated into another API's shape).
+nlohmann::ordered_json parse_ordered_json_object_body(const std::string& body);
 
 }  // namespace hearth::server

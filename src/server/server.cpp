@@ -8,12 +8,14 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/utf8.h"
+#include "server/anthropic_api.h"
 #include "server/api_error.h"
 #include "server/auth.h"
 #include "server/cors.h"
 #include "server/embeddings.h"
 #include "server/exchange.h"
 #include "server/generation.h"
+#include "server/openai_api.h"
 #include "server/metrics.h"
 #include "server/openai_response.h"
 #include "server/router.h"
@@ -44,12 +46,32 @@ std::string route_label(const std::string& path) {
                                   "/v1/completions", "/v1/embeddings",
                                   "/health",         "/readyz",
                                   "/metrics",        "/tokenize",
-                                  "/detokenize",     "/apply-template"};
+                                  "/detokenize",     "/apply-template",
+                                  "/v1/responses",   "/v1/messages",
+                                  "/v1/messages/count_tokens", "/v1/rerank",
+                                  "/rerank",         "/api/chat",
+                                  "/api/generate",   "/api/tags",
+                                  "/api/show",       "/api/ps",
+                                  "/api/embed",      "/api/embeddings",
+                                  "/api/version",    "/api/pull"};
     for (const char* k : known) {
         if (p == k) return p;
     }
     if (p.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
+    if (p.rfind("/v1/responses/", 0) == 0) return "/v1/responses/{id}";
     return "other";
+}
+
+// Errors answer in the shape of the API the path belongs to, from the gate on.
+ErrorShape error_shape_for(const std::string& path) {
+    std::string p = path;
+    if (p.rfind("/models/", 0) == 0) {
+        size_t slash = p.find('/', 8);
+        p = slash == std::string::npos ? "" : p.substr(slash);
+    }
+    if (p == "/v1/messages" || p == "/v1/messages/count_tokens") return ErrorShape::Anthropic;
+    if (p.rfind("/api/", 0) == 0) return ErrorShape::Ollama;
+    return ErrorShape::OpenAI;
 }
 
 // An error the HTTP front answers itself, in OpenAI's shape.
@@ -81,7 +103,9 @@ struct Server::Impl {
     ModelPool pool;
     Metrics metrics;
     std::atomic<bool> running{false};
+    Generations generations;
     CompletionsApi completions;
+    AnthropicApi anthropic;
     UtilityApi utilities;
     Router router;
     http::Server http;
@@ -92,7 +116,9 @@ struct Server::Impl {
           cors(options.cors_origins, keys.enabled()),
           host_check(options.allowed_hosts, options.host, keys.enabled()),
           pool(std::move(models), options.pool),
-          completions(pool, metrics, running, options.limits),
+          generations(pool, metrics, running, options.limits),
+          completions(generations),
+          anthropic(generations),
           utilities(pool, options.limits),
           http(front_limits(options),
                [this](const http::Request& req, http::Responder& out) { handle(req, out); },
@@ -107,6 +133,7 @@ struct Server::Impl {
 
     void handle(const http::Request& req, http::Responder& out) {
         Exchange ex(req, out);
+        ex.error_shape = error_shape_for(req.path);
         ex.decorate = [this, &req](http::Response& res) { cors.mark(req, res); };
         try {
             if (pass_gate(ex)) route(ex);
@@ -149,9 +176,10 @@ struct Server::Impl {
             return false;
         }
         if (keys.enabled() && req.path != "/health" && req.path != "/readyz" &&
-            !keys.accepts(req.header("authorization"))) {
+            !keys.accepts(req.header("authorization")) && !keys.accepts_key(req.header("x-api-key"))) {
             throw ApiError(401,
-                           "Incorrect API key provided. Send it as 'Authorization: Bearer KEY'.",
+                           "Incorrect API key provided. Send it as 'Authorization: Bearer KEY' "
+                           "(or 'x-api-key: KEY').",
                            "invalid_request_error", "", "invalid_api_key");
         }
         return true;
@@ -223,6 +251,12 @@ struct Server::Impl {
             });
             router.add("POST", prefix + "/v1/completions", [this, path_model](Exchange& ex) {
                 completions.handle(ex, /*chat=*/false, path_model(ex));
+            });
+            router.add("POST", prefix + "/v1/messages", [this, path_model](Exchange& ex) {
+                anthropic.messages(ex, path_model(ex));
+            });
+            router.add("POST", prefix + "/v1/messages/count_tokens", [this, path_model](Exchange& ex) {
+                anthropic.count_tokens(ex, path_model(ex));
             });
             router.add("POST", prefix + "/v1/embeddings",
                        [this, path_model](Exchange& ex) { embeddings(ex, path_model(ex)); });
