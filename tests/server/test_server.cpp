@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "live_server.h"
 #include "server/cors.h"
 #include "server/server.h"
 #include "synthetic_with_vocab.h"
@@ -22,51 +23,6 @@ namespace hearth::server {
 namespace {
 
 using nlohmann::json;
-
-ModelEntry stories_entry() {
-    ModelEntry entry;
-    entry.name = "stories260K";
-    entry.path = testing::stories_path();
-    entry.aliases = {"stories"};
-    return entry;
-}
-
-// A server running on its own thread on a free loopback port.
-class LiveServer {
-  public:
-    explicit LiveServer(ServerOptions options, ModelEntry entry = stories_entry()) {
-        options.host = "127.0.0.1";
-        options.port = 0;
-        options.pool.threads = 1;
-        server_ = std::make_unique<Server>(options, std::vector<ModelEntry>{entry});
-        port_ = server_->bind();
-        thread_ = std::thread([this] { server_->run(); });
-    }
-    ~LiveServer() {
-        server_->stop();
-        thread_.join();
-    }
-    int port() const { return port_; }
-    Server& server() { return *server_; }
-    httplib::Client client() const {
-        httplib::Client c("127.0.0.1", port_);
-        c.set_read_timeout(60, 0);
-        return c;
-    }
-
-  private:
-    std::unique_ptr<Server> server_;
-    int port_ = 0;
-    std::thread thread_;
-};
-
-ServerOptions default_options() {
-    ServerOptions o;
-    o.max_body_bytes = 64 * 1024;
-    o.pool.ctx_size = 128;
-    o.pool.parallel = 4;
-    return o;
-}
 
 class ServerTest : public ::testing::Test {
   protected:
@@ -246,22 +202,6 @@ TEST_F(ServerTest, LogprobsForChatAndCompletions) {
         {{"prompt", "Once upon a time"}, {"max_tokens", 3}, {"temperature", 0}, {"logprobs", 1}});
     EXPECT_EQ(comp["choices"][0]["logprobs"]["tokens"].size(), 3u);
     EXPECT_EQ(comp["choices"][0]["logprobs"]["top_logprobs"][0].size(), 1u);
-}
-
-// Parses an SSE body into its data payloads, checking the framing on the way.
-std::vector<std::string> sse_payloads(const std::string& body) {
-    std::vector<std::string> out;
-    size_t pos = 0;
-    while (pos < body.size()) {
-        size_t end = body.find("\n\n", pos);
-        EXPECT_NE(end, std::string::npos) << "unterminated event";
-        if (end == std::string::npos) break;
-        std::string event = body.substr(pos, end - pos);
-        EXPECT_EQ(event.rfind("data: ", 0), 0u) << event;
-        out.push_back(event.substr(6));
-        pos = end + 2;
-    }
-    return out;
 }
 
 TEST_F(ServerTest, ChatStreamIsFramedAsOpenAIFramesIt) {

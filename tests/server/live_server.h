@@ -1,0 +1,79 @@
+#pragma once
+// A real server on a free loopback port for the server tests, the bundled model's entry, and
+// the SSE body parser the streaming tests share.
+#include <gtest/gtest.h>
+
+#include <httplib.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/server.h"
+#include "test_helpers.h"
+
+namespace hearth::server {
+
+inline ModelEntry stories_entry() {
+    ModelEntry entry;
+    entry.name = "stories260K";
+    entry.path = testing::stories_path();
+    entry.aliases = {"stories"};
+    return entry;
+}
+
+// A server running on its own thread on a free loopback port.
+class LiveServer {
+  public:
+    explicit LiveServer(ServerOptions options, ModelEntry entry = stories_entry()) {
+        options.host = "127.0.0.1";
+        options.port = 0;
+        options.pool.threads = 1;
+        server_ = std::make_unique<Server>(options, std::vector<ModelEntry>{entry});
+        port_ = server_->bind();
+        thread_ = std::thread([this] { server_->run(); });
+    }
+    ~LiveServer() {
+        server_->stop();
+        thread_.join();
+    }
+    int port() const { return port_; }
+    Server& server() { return *server_; }
+    httplib::Client client() const {
+        httplib::Client c("127.0.0.1", port_);
+        c.set_read_timeout(60, 0);
+        return c;
+    }
+
+  private:
+    std::unique_ptr<Server> server_;
+    int port_ = 0;
+    std::thread thread_;
+};
+
+inline ServerOptions default_options() {
+    ServerOptions o;
+    o.max_body_bytes = 64 * 1024;
+    o.pool.ctx_size = 128;
+    o.pool.parallel = 4;
+    return o;
+}
+
+// Parses an SSE body into its data payloads, checking the framing on the way.
+inline std::vector<std::string> sse_payloads(const std::string& body) {
+    std::vector<std::string> out;
+    size_t pos = 0;
+    while (pos < body.size()) {
+        size_t end = body.find("\n\n", pos);
+        EXPECT_NE(end, std::string::npos) << "unterminated event";
+        if (end == std::string::npos) break;
+        std::string event = body.substr(pos, end - pos);
+        EXPECT_EQ(event.rfind("data: ", 0), 0u) << event;
+        out.push_back(event.substr(6));
+        pos = end + 2;
+    }
+    return out;
+}
+
+}  // namespace hearth::server
