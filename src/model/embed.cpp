@@ -1,6 +1,6 @@
 // Embeddings: one vector per input from the final hidden states of an encoder (bert.cpp) or of
 // a decoder run over the input (decoder embedding models such as Qwen3-Embedding), pooled and
-// optionally scaled to unit length.
+// optionally scaled to unit length. Reranking: a cross-encoder's score of one pair.
 #include <cmath>
 
 #include "core/error.h"
@@ -57,7 +57,7 @@ void l2_normalize(std::vector<float>& v) {
 }  // namespace
 
 bool Model::is_embedding_model() const {
-    return spec_->family == Family::Bert || hparams_.declares_pooling;
+    return !is_reranker() && (spec_->family == Family::Bert || hparams_.declares_pooling);
 }
 
 void Model::decoder_states(const std::vector<int32_t>& tokens, kernels::ThreadPool& pool,
@@ -77,11 +77,15 @@ void Model::decoder_states(const std::vector<int32_t>& tokens, kernels::ThreadPo
 
 std::vector<float> Model::embed(const std::vector<int32_t>& tokens, Pooling pooling, bool normalize,
                                 kernels::ThreadPool& pool) const {
+    if (is_reranker()) {
+        throw Error("'" + file_.name() + "' is a reranker: it scores query-document pairs "
+                    "(/v1/rerank) and makes no embeddings");
+    }
     const bool encoder = spec_->family == Family::Bert;
     check_tokens(tokens, hparams_, weights_.position_embd.data ? hparams_.n_ctx_train : 0);
     ForwardScratch scratch;
     if (encoder) {
-        encode(tokens, pool, scratch);
+        encode(tokens, tokens.size(), pool, scratch);
     } else {
         decoder_states(tokens, pool, scratch);
     }
@@ -90,6 +94,18 @@ std::vector<float> Model::embed(const std::vector<int32_t>& tokens, Pooling pool
         pool_rows(scratch.x.data(), static_cast<int64_t>(tokens.size()), hparams_.n_embd, chosen);
     if (normalize) l2_normalize(out);
     return out;
+}
+
+float Model::rank(const std::vector<int32_t>& tokens, size_t second_segment,
+                  kernels::ThreadPool& pool) const {
+    if (!is_reranker()) {
+        throw Error("'" + file_.name() + "' is not a reranker: it has no classification head "
+                    "(cls.output.weight)");
+    }
+    check_tokens(tokens, hparams_, weights_.position_embd.data ? hparams_.n_ctx_train : 0);
+    ForwardScratch scratch;
+    encode(tokens, second_segment, pool, scratch);
+    return classify(scratch.x.data(), pool, scratch).front();  // the [CLS] row
 }
 
 }  // namespace hearth::model

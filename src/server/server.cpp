@@ -16,6 +16,7 @@
 #include "server/generation.h"
 #include "server/metrics.h"
 #include "server/openai_response.h"
+#include "server/rerank.h"
 #include "server/router.h"
 #include "server/utility_api.h"
 
@@ -42,6 +43,8 @@ std::string route_label(const std::string& path) {
     }
     static const char* known[] = {"/v1/models",      "/v1/chat/completions",
                                   "/v1/completions", "/v1/embeddings",
+                                  "/v1/rerank",      "/rerank",
+                                  "/v1/reranking",   "/reranking",
                                   "/health",         "/readyz",
                                   "/metrics",        "/tokenize",
                                   "/detokenize",     "/apply-template"};
@@ -226,6 +229,11 @@ struct Server::Impl {
             });
             router.add("POST", prefix + "/v1/embeddings",
                        [this, path_model](Exchange& ex) { embeddings(ex, path_model(ex)); });
+            // llama-server's paths for the same API (Jina's /v1/rerank and its aliases).
+            for (const char* path : {"/v1/rerank", "/rerank", "/v1/reranking", "/reranking"}) {
+                router.add("POST", prefix + path,
+                           [this, path_model](Exchange& ex) { rerank(ex, path_model(ex)); });
+            }
             router.add("POST", prefix + "/tokenize",
                        [this, path_model](Exchange& ex) { utilities.tokenize(ex, path_model(ex)); });
             router.add("POST", prefix + "/detokenize", [this, path_model](Exchange& ex) {
@@ -265,6 +273,14 @@ struct Server::Impl {
         const json body = parse_json_object_body(ex.request.body);
         std::shared_ptr<LoadedModel> loaded = acquire_model(pool, body, path_model);
         json response = create_embeddings(body, *loaded);
+        ex.prompt_tokens = response["usage"]["prompt_tokens"].get<int64_t>();
+        ex.send_json(200, response);
+    }
+
+    void rerank(Exchange& ex, const std::string& path_model) {
+        const json body = parse_json_object_body(ex.request.body);
+        std::shared_ptr<LoadedModel> loaded = acquire_model(pool, body, path_model);
+        json response = create_rerank(body, *loaded);
         ex.prompt_tokens = response["usage"]["prompt_tokens"].get<int64_t>();
         ex.send_json(200, response);
     }

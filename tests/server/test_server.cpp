@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "server/cors.h"
+#include "live_server.h"
 #include "server/server.h"
 #include "synthetic_with_vocab.h"
 #include "test_helpers.h"
@@ -31,35 +32,6 @@ ModelEntry stories_entry() {
     return entry;
 }
 
-// A server running on its own thread on a free loopback port.
-class LiveServer {
-  public:
-    explicit LiveServer(ServerOptions options, ModelEntry entry = stories_entry()) {
-        options.host = "127.0.0.1";
-        options.port = 0;
-        options.pool.threads = 1;
-        server_ = std::make_unique<Server>(options, std::vector<ModelEntry>{entry});
-        port_ = server_->bind();
-        thread_ = std::thread([this] { server_->run(); });
-    }
-    ~LiveServer() {
-        server_->stop();
-        thread_.join();
-    }
-    int port() const { return port_; }
-    Server& server() { return *server_; }
-    httplib::Client client() const {
-        httplib::Client c("127.0.0.1", port_);
-        c.set_read_timeout(60, 0);
-        return c;
-    }
-
-  private:
-    std::unique_ptr<Server> server_;
-    int port_ = 0;
-    std::thread thread_;
-};
-
 ServerOptions default_options() {
     ServerOptions o;
     o.max_body_bytes = 64 * 1024;
@@ -71,7 +43,7 @@ ServerOptions default_options() {
 class ServerTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        live_ = new LiveServer(default_options());
+        live_ = new LiveServer(default_options(), stories_entry());
         oracle_ = new testing::Oracle();
     }
     static void TearDownTestSuite() {
@@ -482,7 +454,7 @@ TEST_F(ServerTest, RepeatedPromptReusesTheCachedPrefix) {
 TEST(ServerAuth, KeysAreRequiredExceptForHealth) {
     ServerOptions o = default_options();
     o.api_keys = {"sk-test-1", "sk-test-2"};
-    LiveServer live(o);
+    LiveServer live(o, stories_entry());
     auto c = live.client();
     EXPECT_EQ(c.Get("/health")->status, 200);
     EXPECT_EQ(c.Get("/readyz")->status, 200);
@@ -503,7 +475,7 @@ TEST(ServerAuth, KeysAreRequiredExceptForHealth) {
 TEST(ServerBusy, FullQueueIs429WithRetryAfter) {
     ServerOptions o = default_options();
     o.pool.max_queue = 0;
-    LiveServer live(o);
+    LiveServer live(o, stories_entry());
     auto res = live.client().Post(
         "/v1/completions", json{{"prompt", "Once"}, {"max_tokens", 2}}.dump(), "application/json");
     ASSERT_TRUE(res);
@@ -515,7 +487,7 @@ TEST(ServerBusy, FullQueueIs429WithRetryAfter) {
 TEST(ServerPool, IdleModelsUnload) {
     ServerOptions o = default_options();
     o.pool.idle_unload_seconds = 0.2;
-    LiveServer live(o);
+    LiveServer live(o, stories_entry());
     auto res = live.client().Post(
         "/v1/completions", json{{"prompt", "Once"}, {"max_tokens", 2}}.dump(), "application/json");
     EXPECT_EQ(res->status, 200);
@@ -554,7 +526,7 @@ TEST(ServerPool, MemoryBudgetUnloadsTheLeastRecentlyUsed) {
 TEST(ServerCors, PreflightNeedsNoKeyAndResponsesCarryTheOrigin) {
     ServerOptions o = default_options();
     o.api_keys = {"sk-test"};
-    LiveServer live(o);
+    LiveServer live(o, stories_entry());
     auto c = live.client();
     for (const char* path : {"/v1/chat/completions", "/v1/models", "/v1/embeddings",
                              "/models/stories260K/v1/completions"}) {
@@ -589,7 +561,7 @@ TEST(ServerCors, PreflightNeedsNoKeyAndResponsesCarryTheOrigin) {
 TEST(ServerCors, OnlyListedOriginsAreEchoed) {
     ServerOptions o = default_options();
     o.cors_origins = {"https://a.example", "http://localhost:3000"};
-    LiveServer live(o);
+    LiveServer live(o, stories_entry());
     auto c = live.client();
     auto listed = c.Get("/v1/models", {{"Origin", "http://localhost:3000"}});
     ASSERT_TRUE(listed);
@@ -611,7 +583,7 @@ TEST(ServerCors, OnlyListedOriginsAreEchoed) {
 }
 
 TEST(ServerCors, WithoutKeysOnlyPagesFromThisMachineByDefault) {
-    LiveServer live(default_options());
+    LiveServer live(default_options(), stories_entry());
     auto c = live.client();
     for (const char* origin : {"http://localhost:5173", "http://127.0.0.1", "https://[::1]:8443"}) {
         auto local = c.Get("/v1/models", {{"Origin", origin}});
@@ -636,7 +608,7 @@ TEST(ServerCors, NoneTurnsItOff) {
     o.cors_origins = CorsPolicy::parse_flags({"https://a.example", "none"});
     EXPECT_EQ(o.cors_origins, std::vector<std::string>{"none"});
     o.api_keys = {"sk-test"};
-    LiveServer live(o);
+    LiveServer live(o, stories_entry());
     auto c = live.client();
     auto get = c.Get("/v1/models",
                      {{"Origin", "https://a.example"}, {"Authorization", "Bearer sk-test"}});
@@ -699,7 +671,7 @@ TEST(ServerReasoning, ThinkPartBecomesReasoningContent) {
 }
 
 TEST(ServerReasoning, ReasoningEffortIsChecked) {
-    LiveServer live(default_options());
+    LiveServer live(default_options(), stories_entry());
     auto res = live.client().Post(
         "/v1/chat/completions",
         json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"reasoning_effort", "max"}}
