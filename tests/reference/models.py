@@ -440,8 +440,7 @@ def rerank_score(c, tokens, second):
     h = encoder(c, tokens, second)[0]
     if c.has("cls.weight"):
         h = np.tanh(linear(h, c.tensor("cls.weight"), c.tensor("cls.bias")))
-    return linear(h, c.tensor("cls.output.weight").reshape(-1, h.shape[0]),
-                  c.tensor("cls.output.bias"))[0]
+    return linear(h, c.tensor("cls.output.weight"), c.tensor("cls.output.bias"))[0]
 
 
 def logits(c, tokens, hidden=False):
