@@ -78,7 +78,8 @@ void Model::decoder_states(const std::vector<int32_t>& tokens, kernels::ThreadPo
 std::vector<float> Model::embed(const std::vector<int32_t>& tokens, Pooling pooling, bool normalize,
                                 kernels::ThreadPool& pool) const {
     if (is_reranker()) {
-        throw Error("'" + file_.name() + "' is a reranker: it scores query-document pairs "
+        throw Error("'" + file_.name() +
+                    "' is a reranker: it scores query-document pairs "
                     "(/v1/rerank) and makes no embeddings");
     }
     const bool encoder = spec_->family == Family::Bert;
@@ -99,7 +100,8 @@ std::vector<float> Model::embed(const std::vector<int32_t>& tokens, Pooling pool
 float Model::rank(const std::vector<int32_t>& tokens, size_t second_segment,
                   kernels::ThreadPool& pool) const {
     if (!is_reranker()) {
-        throw Error("'" + file_.name() + "' is not a reranker: it has no classification head "
+        throw Error("'" + file_.name() +
+                    "' is not a reranker: it has no classification head "
                     "(cls.output.weight)");
     }
     check_tokens(tokens, hparams_, weights_.position_embd.data ? hparams_.n_ctx_train : 0);

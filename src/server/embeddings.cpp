@@ -109,18 +109,16 @@ void check_encoder_input_length(size_t n_tokens, const LoadedModel& m, const std
 
 json create_embeddings(const json& body, LoadedModel& m) {
     if (m.model->is_reranker()) {
-        throw ApiError(400,
-                       "the model '" + m.entry.name +
-                           "' is a reranker: it scores documents against a query (POST "
-                           "/v1/rerank) and makes no embeddings",
-                       "invalid_request_error", "model", "model_not_supported");
+        throw ApiError::model_not_supported(
+            "the model '" + m.entry.name +
+            "' is a reranker: it scores documents against a query (POST "
+            "/v1/rerank) and makes no embeddings");
     }
     if (!m.model->is_embedding_model()) {
-        throw ApiError(400,
-                       "the model '" + m.entry.name +
-                           "' is a text generation model and cannot produce embeddings; serve an "
-                           "embedding model (bert, nomic-bert, or a GGUF with pooling_type)",
-                       "invalid_request_error", "model", "model_not_supported");
+        throw ApiError::model_not_supported(
+            "the model '" + m.entry.name +
+            "' is a text generation model and cannot produce embeddings; serve an "
+            "embedding model (bert, nomic-bert, or a GGUF with pooling_type)");
     }
     auto input = body.find("input");
     if (input == body.end()) throw ApiError::bad_request("'input' is required", "input");

@@ -65,11 +65,10 @@ size_t read_top_n(const json& body, size_t n_documents) {
 
 json create_rerank(const json& body, LoadedModel& m) {
     if (!m.model->is_reranker()) {
-        throw ApiError(400,
-                       "the model '" + m.entry.name +
-                           "' is not a reranker; serve a cross-encoder GGUF (a bert model with "
-                           "a classification head, such as bge-reranker)",
-                       "invalid_request_error", "model", "model_not_supported");
+        throw ApiError::model_not_supported(
+            "the model '" + m.entry.name +
+            "' is not a reranker; serve a cross-encoder GGUF (a bert model with "
+            "a classification head, such as bge-reranker)");
     }
     const std::string query = read_query(body);
     const std::vector<std::string> documents = read_documents(body);
@@ -98,7 +97,8 @@ json create_rerank(const json& body, LoadedModel& m) {
     auto key = [&](size_t i) { return std::isnan(scores[i]) ? -INFINITY : scores[i]; };
     std::vector<size_t> order(documents.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return key(a) > key(b); });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return key(a) > key(b); });
     json results = json::array();
     for (size_t k = 0; k < top_n; ++k) {
         const size_t i = order[k];

@@ -227,12 +227,14 @@ struct Server::Impl {
             router.add("POST", prefix + "/v1/completions", [this, path_model](Exchange& ex) {
                 completions.handle(ex, /*chat=*/false, path_model(ex));
             });
-            router.add("POST", prefix + "/v1/embeddings",
-                       [this, path_model](Exchange& ex) { embeddings(ex, path_model(ex)); });
+            router.add("POST", prefix + "/v1/embeddings", [this, path_model](Exchange& ex) {
+                encoder_api(ex, path_model(ex), create_embeddings);
+            });
             // llama-server's paths for the same API (Jina's /v1/rerank and its aliases).
             for (const char* path : {"/v1/rerank", "/rerank", "/v1/reranking", "/reranking"}) {
-                router.add("POST", prefix + path,
-                           [this, path_model](Exchange& ex) { rerank(ex, path_model(ex)); });
+                router.add("POST", prefix + path, [this, path_model](Exchange& ex) {
+                    encoder_api(ex, path_model(ex), create_rerank);
+                });
             }
             router.add("POST", prefix + "/tokenize",
                        [this, path_model](Exchange& ex) { utilities.tokenize(ex, path_model(ex)); });
@@ -269,18 +271,12 @@ struct Server::Impl {
         ex.send_json(200, {{"object", "list"}, {"data", data}});
     }
 
-    void embeddings(Exchange& ex, const std::string& path_model) {
+    // Embeddings and rerank: the body's model answers through `create` (which checks the rest).
+    void encoder_api(Exchange& ex, const std::string& path_model,
+                     json (*create)(const json&, LoadedModel&)) {
         const json body = parse_json_object_body(ex.request.body);
         std::shared_ptr<LoadedModel> loaded = acquire_model(pool, body, path_model);
-        json response = create_embeddings(body, *loaded);
-        ex.prompt_tokens = response["usage"]["prompt_tokens"].get<int64_t>();
-        ex.send_json(200, response);
-    }
-
-    void rerank(Exchange& ex, const std::string& path_model) {
-        const json body = parse_json_object_body(ex.request.body);
-        std::shared_ptr<LoadedModel> loaded = acquire_model(pool, body, path_model);
-        json response = create_rerank(body, *loaded);
+        json response = create(body, *loaded);
         ex.prompt_tokens = response["usage"]["prompt_tokens"].get<int64_t>();
         ex.send_json(200, response);
     }

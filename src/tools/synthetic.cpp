@@ -133,8 +133,9 @@ SyntheticShape arch_shape(const ArchSpec& spec, SyntheticShape s) {
                     "or llama");
     }
     if (s.classifier_head && spec.family != Family::Bert) {
-        throw Error("a classification head (reranker) is for the encoders (bert, nomic-bert), "
-                    "not '" + std::string(spec.name) + "'");
+        const std::string arch(spec.name);
+        throw Error("a classification head (reranker) is for bert and nomic-bert, not '" + arch +
+                    "'");
     }
     const bool wide_heads = spec.name == "qwen3" || spec.family == Family::Gemma;
     if (s.head_dim == 0) s.head_dim = s.n_embd / s.n_head * (wide_heads ? 2 : 1);

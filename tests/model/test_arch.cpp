@@ -168,8 +168,9 @@ TEST(Rerankers, ScorePairsAndMakeNoEmbeddings) {
     EXPECT_TRUE(std::isfinite(score));
     // Where the second segment starts matters: its tokens get the second token type.
     EXPECT_NE(score, reranker->rank(tokens, 2, pool));
-    EXPECT_NE(error_of([&] { reranker->embed(tokens, model::Pooling::Default, true, pool); })
-                  .find("reranker"),
+    EXPECT_NE(error_of([&] {
+                  reranker->embed(tokens, model::Pooling::Default, true, pool);
+              }).find("reranker"),
               std::string::npos);
     EXPECT_NE(error_of([&] { reranker->rank({}, 0, pool); }).find("empty"), std::string::npos);
     auto bert = model::Model::load(synthesized("bert"));
@@ -191,8 +192,8 @@ TEST(Rerankers, InconsistentHeadsAreRefused) {
     };
     auto unchanged = [](gguf::Writer&) {};
     std::string msg = error_of([&] {
-        model::Model::load(rewritten(reranker, "no-head", without({"cls.output.weight", "cls.output.bias"}),
-                                     unchanged));
+        model::Model::load(rewritten(reranker, "no-head",
+                                     without({"cls.output.weight", "cls.output.bias"}), unchanged));
     });
     EXPECT_NE(msg.find("rank pooling"), std::string::npos) << msg;
     msg = error_of([&] {

@@ -1,7 +1,10 @@
 #pragma once
 // A server running on its own thread on a free loopback port, for tests that talk to it over
 // real HTTP as clients do.
+#include <gtest/gtest.h>
 #include <httplib.h>
+
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <thread>
@@ -34,11 +37,22 @@ class LiveServer {
         c.set_read_timeout(60, 0);
         return c;
     }
+    httplib::Result post(const std::string& path, const nlohmann::json& body) const {
+        return client().Post(path, body.dump(), "application/json");
+    }
 
   private:
     std::unique_ptr<Server> server_;
     int port_ = 0;
     std::thread thread_;
 };
+
+// The body of a 200 answer as JSON; otherwise a test failure and null.
+inline nlohmann::json ok_json(const httplib::Result& res) {
+    EXPECT_TRUE(res) << "no response";
+    if (!res) return {};
+    EXPECT_EQ(res->status, 200) << res->body;
+    return nlohmann::json::parse(res->body);
+}
 
 }  // namespace hearth::server

@@ -31,8 +31,7 @@ inline void remove_at_exit(const std::string& path) {
 // n_ctx > 0 replaces the shape's training context (a long context makes long generations);
 // `preset` is the shape (hearth synth's presets), tiny by default.
 inline std::string synthetic_model_file_with_vocab(const std::string& architecture,
-                                                   const std::string& vocab_name,
-                                                   int64_t n_ctx = 0,
+                                                   const std::string& vocab_name, int64_t n_ctx = 0,
                                                    const std::string& preset = "tiny") {
     using namespace hearth;
     const std::string stem = architecture + "-" + preset + "-" + vocab_name +

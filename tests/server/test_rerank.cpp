@@ -43,14 +43,10 @@ class Rerank : public ::testing::Test {
     // Two models are served: a body without "model" asks for the reranker.
     static httplib::Result post(const std::string& path, json body) {
         if (!body.contains("model")) body["model"] = "reranker";
-        return live_->client().Post(path, body.dump(), "application/json");
+        return live_->post(path, body);
     }
     static json post_ok(const std::string& path, const json& body) {
-        auto res = post(path, body);
-        EXPECT_TRUE(res) << "no response";
-        if (!res) return {};
-        EXPECT_EQ(res->status, 200) << res->body;
-        return json::parse(res->body);
+        return ok_json(post(path, body));
     }
     static void expect_error(const json& body, int status, const std::string& param,
                              const std::string& code = {}) {
@@ -92,7 +88,8 @@ const std::vector<std::string> kDocuments = {
     "pandas is a python library"};
 
 TEST_F(Rerank, ScoresEveryDocumentBestFirst) {
-    json r = post_ok("/v1/rerank", {{"model", "reranker"}, {"query", kQuery}, {"documents", kDocuments}});
+    json r = post_ok("/v1/rerank",
+                     {{"model", "reranker"}, {"query", kQuery}, {"documents", kDocuments}});
     EXPECT_EQ(r["object"], "list");
     EXPECT_EQ(r["model"], "reranker");
     ASSERT_EQ(r["results"].size(), kDocuments.size());
@@ -120,13 +117,14 @@ TEST_F(Rerank, ScoresEveryDocumentBestFirst) {
 
 TEST_F(Rerank, TopNDocumentObjectsAndReturnedTexts) {
     // Cohere and Jina clients send documents as {"text": ...} objects; strings and objects mix.
-    json documents = json::array({kDocuments[0], {{"text", kDocuments[1]}}, kDocuments[2],
+    json documents = json::array({kDocuments[0],
+                                  {{"text", kDocuments[1]}},
+                                  kDocuments[2],
                                   {{"text", kDocuments[3]}, {"title", "ignored"}}});
     json all = post_ok("/v1/rerank", {{"query", kQuery}, {"documents", kDocuments}});
-    json r = post_ok("/v1/rerank", {{"query", kQuery},
-                                    {"documents", documents},
-                                    {"top_n", 2},
-                                    {"return_documents", true}});
+    json r = post_ok(
+        "/v1/rerank",
+        {{"query", kQuery}, {"documents", documents}, {"top_n", 2}, {"return_documents", true}});
     ASSERT_EQ(r["results"].size(), 2u);
     for (size_t k = 0; k < 2; ++k) {
         const size_t i = r["results"][k]["index"];
@@ -136,11 +134,13 @@ TEST_F(Rerank, TopNDocumentObjectsAndReturnedTexts) {
     }
     // Usage counts every document scored, not only those returned.
     EXPECT_EQ(r["usage"]["prompt_tokens"], all["usage"]["prompt_tokens"]);
-    EXPECT_EQ(post_ok("/v1/rerank", {{"query", kQuery}, {"documents", kDocuments}, {"top_n", 99}})
-                  ["results"].size(),
+    EXPECT_EQ(post_ok("/v1/rerank",
+                      {{"query", kQuery}, {"documents", kDocuments}, {"top_n", 99}})["results"]
+                  .size(),
               kDocuments.size());
-    EXPECT_EQ(post_ok("/v1/rerank", {{"query", kQuery}, {"documents", kDocuments}, {"top_n", nullptr}})
-                  ["results"].size(),
+    EXPECT_EQ(post_ok("/v1/rerank",
+                      {{"query", kQuery}, {"documents", kDocuments}, {"top_n", nullptr}})["results"]
+                  .size(),
               kDocuments.size());
 }
 
@@ -152,7 +152,8 @@ TEST_F(Rerank, EveryPathAnswersTheSame) {
         EXPECT_EQ(post_ok(path, body)["results"], want) << path;
     }
     // The path's model wins over the body's, as on the other routes.
-    auto res = post("/models/bge/v1/rerank", {{"model", "reranker"}, {"query", "q"}, {"documents", {"d"}}});
+    auto res = post("/models/bge/v1/rerank",
+                    {{"model", "reranker"}, {"query", "q"}, {"documents", {"d"}}});
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400) << res->body;
 }

@@ -13,8 +13,8 @@
 #include <sstream>
 #include <thread>
 
-#include "server/cors.h"
 #include "live_server.h"
+#include "server/cors.h"
 #include "server/server.h"
 #include "synthetic_with_vocab.h"
 #include "test_helpers.h"
@@ -52,14 +52,10 @@ class ServerTest : public ::testing::Test {
     }
 
     static httplib::Result post(const std::string& path, const json& body) {
-        return live_->client().Post(path, body.dump(), "application/json");
+        return live_->post(path, body);
     }
     static json post_ok(const std::string& path, const json& body) {
-        auto res = post(path, body);
-        EXPECT_TRUE(res) << "no response";
-        if (!res) return {};
-        EXPECT_EQ(res->status, 200) << res->body;
-        return json::parse(res->body);
+        return ok_json(post(path, body));
     }
     static void expect_error(const httplib::Result& res, int status, const std::string& code = {}) {
         ASSERT_TRUE(res);

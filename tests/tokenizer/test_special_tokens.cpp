@@ -136,10 +136,10 @@ TEST(TextPairs, WordPieceJoinsWithClsAndSep) {
 // XLM-RoBERTa's pair "<s> A </s></s> B </s>": the converter writes add_eos and add_sep, and the
 // separator is EOS when the vocabulary has no SEP id (as the reference engine falls back).
 TEST(TextPairs, AddSepDoublesTheSeparatorAsXlmRoberta) {
-    const std::string path = testing::write_spm_vocab(
-        "pair-vocab", testing::gemma3_style_entries(),
-        {{"tokenizer.ggml.add_eos_token", gguf::Value::boolean(true)},
-         {"tokenizer.ggml.add_sep_token", gguf::Value::boolean(true)}});
+    const std::string path =
+        testing::write_spm_vocab("pair-vocab", testing::gemma3_style_entries(),
+                                 {{"tokenizer.ggml.add_eos_token", gguf::Value::boolean(true)},
+                                  {"tokenizer.ggml.add_sep_token", gguf::Value::boolean(true)}});
     gguf::File file = gguf::File::open(path);
     auto tok = Tokenizer::from_gguf(file);
     const std::vector<int32_t> a = tok->encode("Hi", false, false);
@@ -154,9 +154,9 @@ TEST(TextPairs, AddSepDoublesTheSeparatorAsXlmRoberta) {
     EXPECT_EQ(pair.tokens, want);
     EXPECT_EQ(pair.second, a.size() + 3);
     // Without add_sep (the default): one EOS between the texts.
-    const std::string plain = testing::write_spm_vocab(
-        "pair-vocab-no-sep", testing::gemma3_style_entries(),
-        {{"tokenizer.ggml.add_eos_token", gguf::Value::boolean(true)}});
+    const std::string plain =
+        testing::write_spm_vocab("pair-vocab-no-sep", testing::gemma3_style_entries(),
+                                 {{"tokenizer.ggml.add_eos_token", gguf::Value::boolean(true)}});
     gguf::File plain_file = gguf::File::open(plain);
     EXPECT_EQ(Tokenizer::from_gguf(plain_file)->encode_pair("Hi", "world").second, a.size() + 2);
 }
