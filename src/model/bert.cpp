@@ -4,6 +4,7 @@
 // learned absolute positions to the embeddings; nomic-bert rotates Q and K (RoPE) instead and
 // uses a SwiGLU FFN.
 #include <cmath>
+#include <span>
 
 #include "kernels/ops.h"
 #include "model/layers.h"
@@ -16,7 +17,7 @@ namespace {
 // Sum of token, segment and position embeddings. Tokens from `second_segment` on belong to
 // segment B (the document of a reranker's pair) when the file has a second segment row;
 // files with one row (XLM-RoBERTa) use it for both segments, as their tokenizer does.
-void embed_tokens(const Weights& w, const std::vector<int32_t>& tokens, size_t second_segment,
+void embed_tokens(const Weights& w, std::span<const int32_t> tokens, size_t second_segment,
                   int64_t E, float* x) {
     std::vector<float> row(static_cast<size_t>(E));
     for (size_t i = 0; i < tokens.size(); ++i) {
@@ -36,29 +37,40 @@ void embed_tokens(const Weights& w, const std::vector<int32_t>& tokens, size_t s
 
 }  // namespace
 
-void Model::encode(const std::vector<int32_t>& tokens, size_t second_segment,
-                   kernels::ThreadPool& pool, ForwardScratch& sc) const {
+void Model::encode(std::span<const EncoderInput> inputs, kernels::ThreadPool& pool,
+                   ForwardScratch& sc) const {
     const HParams& hp = hparams_;
     const Weights& w = weights_;
-    const int64_t n = static_cast<int64_t>(tokens.size());
     const int64_t E = hp.n_embd;
+    std::vector<int64_t> start;  // each input's first row
+    int64_t n = 0;
+    for (const EncoderInput& in : inputs) {
+        start.push_back(n);
+        n += static_cast<int64_t>(in.tokens.size());
+    }
     layers::reserve_scratch(sc, hp, n);
     float* x = sc.x.data();
 
-    embed_tokens(w, tokens, second_segment, E, x);
+    for (size_t s = 0; s < inputs.size(); ++s)
+        embed_tokens(w, inputs[s].tokens, inputs[s].second_segment, E, x + start[s] * E);
     layers::layer_norm_rows(x, w.embd_norm, w.embd_norm_bias, x, n, E, hp.layer_norm_eps);
 
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         const LayerWeights& lw = w.layers[l];
         layers::project_qkv(lw, hp, x, n, sc, pool);
-        if (!spec_->learned_positions) {  // nomic-bert: positions by rotation
-            for (int64_t i = 0; i < n; ++i) {
-                w.rope_global.apply(&sc.q[i * hp.q_dim()], hp.n_head, &sc.k[i * hp.kv_dim()],
-                                    hp.n_head_kv, hp.head_dim, i);
+        for (size_t s = 0; s < inputs.size(); ++s) {
+            float* q = &sc.q[start[s] * hp.q_dim()];
+            float* k = &sc.k[start[s] * hp.kv_dim()];
+            const int64_t len = static_cast<int64_t>(inputs[s].tokens.size());
+            if (!spec_->learned_positions) {  // nomic-bert: positions by rotation
+                for (int64_t i = 0; i < len; ++i) {
+                    w.rope_global.apply(q + i * hp.q_dim(), hp.n_head, k + i * hp.kv_dim(),
+                                        hp.n_head_kv, hp.head_dim, i);
+                }
             }
+            layers::full_attention(hp, q, k, &sc.v[start[s] * hp.kv_dim()], len,
+                                   &sc.attn[start[s] * hp.q_dim()], sc.attention, pool);
         }
-        layers::full_attention(hp, sc.q.data(), sc.k.data(), sc.v.data(), n, sc.attn.data(),
-                               sc.attention, pool);
         kernels::matmul(lw.wo, sc.attn.data(), n, sc.proj.data(), pool, sc.matmul);
         if (lw.bo) layers::add_bias_rows(sc.proj.data(), lw.bo, n, E);
         kernels::add_inplace(x, sc.proj.data(), n * E);

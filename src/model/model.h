@@ -2,6 +2,7 @@
 // A loaded model: read-only weights used in place from the mapped GGUF, its hyperparameters,
 // and the forward function of its architecture. Many contexts (KV caches) may share one Model.
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,13 @@ struct ForwardScratch {
     kernels::MatmulScratch matmul;
 };
 
+// One input of a batched encoder pass, as a view: its tokens, and the index where its second
+// segment (token type 1: a pair's second text) starts, tokens.size() when it has none.
+struct EncoderInput {
+    std::span<const int32_t> tokens;
+    size_t second_segment;
+};
+
 struct LoadOptions {
     bool mlock = false;
     // Repack the quantized matrices whose type has repacked kernels at the CPU's level
@@ -144,12 +152,17 @@ class Model {
 
     // A cross-encoder: a bert-family model with a classification head (cls.output.weight).
     bool is_reranker() const { return weights_.cls_out.data != nullptr; }
-    // The relevance score (the head's raw logit, as the reference engine's rerank returns) of
-    // one query-document pair, tokens as Tokenizer::encode_pair made them; the tokens from
-    // `second_segment` on are the document (segment B). Throws hearth::Error for a model
-    // that is not a reranker and for bad tokens. Thread-safe like embed().
+    // The relevance scores (the head's raw logit, as the reference engine's rerank returns) of
+    // query-document pairs, tokens as Tokenizer::encode_pair made them; the tokens from
+    // `second_segment` on are the document (segment B). The pairs run through the encoder
+    // together, up to kRankBatchTokens tokens a pass (each weight matrix read once a pass;
+    // attention stays within each pair), and score as they would one by one. Throws
+    // hearth::Error for a model that is not a reranker and for bad tokens. Thread-safe like
+    // embed().
+    std::vector<float> rank(std::span<const EncoderInput> pairs, kernels::ThreadPool& pool) const;
     float rank(const std::vector<int32_t>& tokens, size_t second_segment,
                kernels::ThreadPool& pool) const;
+    static constexpr int64_t kRankBatchTokens = 2048;
 
   private:
     Model(gguf::File file);
@@ -161,10 +174,10 @@ class Model {
                        ForwardScratch& scratch, std::vector<float>& logits) const;
     void forward_gpt_oss(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
                          ForwardScratch& scratch, std::vector<float>& logits) const;
-    // Final hidden state of every token (n_tokens x n_embd in scratch.x) of one input; the
-    // tokens from `second_segment` on are segment B (a pair's second text).
-    void encode(const std::vector<int32_t>& tokens, size_t second_segment,
-                kernels::ThreadPool& pool, ForwardScratch& scratch) const;
+    // Final hidden state of every token of the inputs, one after the other (total tokens x
+    // n_embd in scratch.x); each input attends only to itself.
+    void encode(std::span<const EncoderInput> inputs, kernels::ThreadPool& pool,
+                ForwardScratch& scratch) const;
     // The classification head on one [CLS] state: the scores of the head's labels.
     std::vector<float> classify(const float* cls_state, kernels::ThreadPool& pool,
                                 ForwardScratch& scratch) const;

@@ -86,11 +86,10 @@ json create_rerank(const json& body, LoadedModel& m) {
         prompt_tokens += static_cast<int64_t>(pairs.back().tokens.size());
     }
 
-    std::vector<float> scores(pairs.size());
-    m.run_encoder([&](kernels::ThreadPool& threads) {
-        for (size_t i = 0; i < pairs.size(); ++i)
-            scores[i] = m.model->rank(pairs[i].tokens, pairs[i].second, threads);
-    });
+    std::vector<model::EncoderInput> inputs;
+    for (const auto& pair : pairs) inputs.push_back({pair.tokens, pair.second});
+    std::vector<float> scores;
+    m.run_encoder([&](kernels::ThreadPool& threads) { scores = m.model->rank(inputs, threads); });
 
     // Best first; equal scores keep the documents' order, and a NaN (a broken model) sorts
     // last instead of breaking the ordering.

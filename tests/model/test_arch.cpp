@@ -147,10 +147,10 @@ void copy_tensor(gguf::Writer& w, const gguf::TensorInfo& t) {
                  std::vector<uint8_t>(t.data, t.data + t.n_bytes));
 }
 
-std::string synthesized_reranker() {
-    const std::string path = temp_path("bert-reranker");
+std::string synthesized_reranker(const std::string& arch = "bert") {
+    const std::string path = temp_path(arch + "-reranker");
     tools::SyntheticOptions o;
-    o.architecture = "bert";
+    o.architecture = arch;
     o.shape = tools::synthetic_shape("bert-reranker-tiny");
     o.seed = 7;
     tools::write_synthetic_model(o, path);
@@ -177,6 +177,32 @@ TEST(Rerankers, ScorePairsAndMakeNoEmbeddings) {
     EXPECT_FALSE(bert->is_reranker());
     EXPECT_NE(error_of([&] { bert->rank(tokens, 4, pool); }).find("not a reranker"),
               std::string::npos);
+}
+
+// Pairs scored together (one encoder pass, or several when they exceed kRankBatchTokens)
+// score as they do one by one: attention stays within each pair, and nomic-bert's rotary
+// positions restart at each pair.
+TEST(Rerankers, BatchedPairsScoreAsAlone) {
+    for (const char* arch : {"bert", "nomic-bert"}) {
+        auto m = model::Model::load(synthesized_reranker(arch));
+        kernels::ThreadPool pool(2);
+        std::vector<std::vector<int32_t>> tokens;
+        std::vector<model::EncoderInput> pairs;
+        for (int64_t length : {7, 30, 3, 900, 1500, 12}) {
+            std::vector<int32_t> t;
+            for (int64_t i = 0; i < length; ++i)
+                t.push_back(static_cast<int32_t>((i * 31 + length) % m->hparams().n_vocab));
+            tokens.push_back(std::move(t));
+        }
+        for (const auto& t : tokens) pairs.push_back({t, t.size() / 2});
+        const std::vector<float> together = m->rank(pairs, pool);
+        ASSERT_EQ(together.size(), pairs.size());
+        for (size_t i = 0; i < pairs.size(); ++i) {
+            const float alone = m->rank(tokens[i], tokens[i].size() / 2, pool);
+            EXPECT_NEAR(together[i], alone, 1e-4f * std::max(1.0f, std::abs(alone)))
+                << arch << " pair " << i;
+        }
+    }
 }
 
 // Files the head's keys and tensors disagree about are refused at load, naming the problem;
