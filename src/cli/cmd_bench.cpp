@@ -107,11 +107,15 @@ std::string model_label(const model::Model& m) {
     return name;
 }
 
-// One input of n tokens embedded: an encoder's pp test.
+// One input of n tokens embedded (a reranker: scored as a pair of two halves): an encoder's pp
+// test.
 double time_embedding(const model::Model& m, kernels::ThreadPool& pool,
                       const std::vector<int32_t>& tokens) {
     auto start = std::chrono::steady_clock::now();
-    m.embed(tokens, model::Pooling::Default, true, pool);
+    if (m.is_reranker())
+        m.rank(tokens, tokens.size() / 2, pool);
+    else
+        m.embed(tokens, model::Pooling::Default, true, pool);
     return seconds_since(start);
 }
 

@@ -52,6 +52,12 @@ std::string preset_table() {
                           s.n_ff_shexp > 0 ? ", shared expert" : "");
             text += line;
         }
+        if (s.classifier_head) {
+            std::snprintf(line, sizeof line,
+                          "        %s reranker: classification head, rank pooling (/v1/rerank)\n",
+                          p.architecture.c_str());
+            text += line;
+        }
     }
     return text;
 }
@@ -142,6 +148,8 @@ void add_synth_command(CLI::App& app) {
         "  hearth synth qwen3moe-30b-a3b /tmp/moe.gguf --type Q4_K_M\n"
         "  hearth synth gpt-oss-tiny /tmp/gpt-oss.gguf   (experts MXFP4, the rest F32)\n"
         "  hearth synth tiny /tmp/bert.gguf --arch bert --vocab "
+        "tests/data/vocab/ggml-vocab-bert-bge.gguf\n"
+        "  hearth synth bert-reranker-tiny /tmp/rerank.gguf --vocab "
         "tests/data/vocab/ggml-vocab-bert-bge.gguf\n"
         "  hearth bench /tmp/1b-q4_k_m.gguf -t 2");
     cmd->callback([opts] { synth(*opts); });

@@ -1,7 +1,8 @@
 // Embeddings: one vector per input from the final hidden states of an encoder (bert.cpp) or of
 // a decoder run over the input (decoder embedding models such as Qwen3-Embedding), pooled and
-// optionally scaled to unit length.
+// optionally scaled to unit length. Reranking: a cross-encoder's score of one pair.
 #include <cmath>
+#include <span>
 
 #include "core/error.h"
 #include "kernels/ops.h"
@@ -13,7 +14,7 @@ namespace hearth::model {
 
 namespace {
 
-void check_tokens(const std::vector<int32_t>& tokens, const HParams& hp, int64_t max_tokens) {
+void check_tokens(std::span<const int32_t> tokens, const HParams& hp, int64_t max_tokens) {
     if (tokens.empty()) throw Error("cannot embed an empty input: it has no tokens");
     if (max_tokens > 0 && static_cast<int64_t>(tokens.size()) > max_tokens) {
         throw Error("input of " + std::to_string(tokens.size()) +
@@ -57,7 +58,7 @@ void l2_normalize(std::vector<float>& v) {
 }  // namespace
 
 bool Model::is_embedding_model() const {
-    return spec_->family == Family::Bert || hparams_.declares_pooling;
+    return !is_reranker() && (spec_->family == Family::Bert || hparams_.declares_pooling);
 }
 
 void Model::decoder_states(const std::vector<int32_t>& tokens, kernels::ThreadPool& pool,
@@ -77,11 +78,17 @@ void Model::decoder_states(const std::vector<int32_t>& tokens, kernels::ThreadPo
 
 std::vector<float> Model::embed(const std::vector<int32_t>& tokens, Pooling pooling, bool normalize,
                                 kernels::ThreadPool& pool) const {
+    if (is_reranker()) {
+        throw Error("'" + file_.name() +
+                    "' is a reranker: it scores query-document pairs "
+                    "(/v1/rerank) and makes no embeddings");
+    }
     const bool encoder = spec_->family == Family::Bert;
     check_tokens(tokens, hparams_, weights_.position_embd.data ? hparams_.n_ctx_train : 0);
     ForwardScratch scratch;
     if (encoder) {
-        encode(tokens, pool, scratch);
+        const EncoderInput input{tokens, tokens.size()};
+        encode({&input, 1}, pool, scratch);
     } else {
         decoder_states(tokens, pool, scratch);
     }
@@ -90,6 +97,42 @@ std::vector<float> Model::embed(const std::vector<int32_t>& tokens, Pooling pool
         pool_rows(scratch.x.data(), static_cast<int64_t>(tokens.size()), hparams_.n_embd, chosen);
     if (normalize) l2_normalize(out);
     return out;
+}
+
+std::vector<float> Model::rank(std::span<const EncoderInput> pairs,
+                               kernels::ThreadPool& pool) const {
+    if (!is_reranker()) {
+        throw Error("'" + file_.name() +
+                    "' is not a reranker: it has no classification head "
+                    "(cls.output.weight)");
+    }
+    const int64_t max_tokens = weights_.position_embd.data ? hparams_.n_ctx_train : 0;
+    for (const EncoderInput& pair : pairs) check_tokens(pair.tokens, hparams_, max_tokens);
+    std::vector<float> scores;
+    ForwardScratch scratch;
+    // Passes of whole pairs up to kRankBatchTokens tokens (a longer pair alone).
+    for (size_t first = 0; first < pairs.size();) {
+        size_t end = first;
+        int64_t tokens = 0;
+        while (end < pairs.size() &&
+               (end == first ||
+                tokens + static_cast<int64_t>(pairs[end].tokens.size()) <= kRankBatchTokens))
+            tokens += static_cast<int64_t>(pairs[end++].tokens.size());
+        encode(pairs.subspan(first, end - first), pool, scratch);
+        int64_t row = 0;  // each pair's [CLS] row
+        for (size_t i = first; i < end; ++i) {
+            scores.push_back(classify(&scratch.x[row * hparams_.n_embd], pool, scratch).front());
+            row += static_cast<int64_t>(pairs[i].tokens.size());
+        }
+        first = end;
+    }
+    return scores;
+}
+
+float Model::rank(const std::vector<int32_t>& tokens, size_t second_segment,
+                  kernels::ThreadPool& pool) const {
+    const EncoderInput pair{tokens, second_segment};
+    return rank({&pair, 1}, pool).front();
 }
 
 }  // namespace hearth::model

@@ -110,9 +110,14 @@ HParams HParams::from_gguf(const gguf::File& f) {
     const Pooling default_pooling = spec.family == Family::Bert ? Pooling::Mean : Pooling::Last;
     hp.declares_pooling = f.has(a + "pooling_type");
     const uint64_t pooling = f.get_u64(a + "pooling_type", static_cast<uint64_t>(default_pooling));
-    if (pooling > static_cast<uint64_t>(Pooling::Last)) {
+    if (pooling > static_cast<uint64_t>(Pooling::Rank)) {
         throw Error("'" + f.name() + "': " + a + "pooling_type = " + std::to_string(pooling) +
-                    " is not a pooling hearth knows (0 none, 1 mean, 2 cls, 3 last)");
+                    " is not a pooling hearth knows (0 none, 1 mean, 2 cls, 3 last, 4 rank)");
+    }
+    if (pooling == static_cast<uint64_t>(Pooling::Rank) && spec.family != Family::Bert) {
+        throw Error("'" + f.name() + "': a " + hp.architecture +
+                    " reranker (pooling_type 4, rank): hearth reranks with bert-family "
+                    "cross-encoders only");
     }
     hp.pooling = static_cast<Pooling>(pooling);
 

@@ -10,8 +10,9 @@ namespace hearth::model {
 
 enum class RopeScaling { None, Linear, Yarn };
 
-// How per-token states become one embedding (GGUF `{arch}.pooling_type` numbering).
-enum class Pooling { Default = -1, None = 0, Mean = 1, Cls = 2, Last = 3 };
+// How per-token states become one embedding (GGUF `{arch}.pooling_type` numbering). Rank: a
+// reranker (cross-encoder), whose classification head turns the [CLS] state into a score.
+enum class Pooling { Default = -1, None = 0, Mean = 1, Cls = 2, Last = 3, Rank = 4 };
 
 struct HParams {
     std::string architecture;

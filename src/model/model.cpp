@@ -178,6 +178,37 @@ const float* longrope_factors(const gguf::File& f, HParams& hp, const LoadOption
     return factors;
 }
 
+// A cross-encoder's head (llama.cpp's names): optional dense `cls` [E, E] before a tanh, then
+// `cls.output` [E, labels]. `{arch}.classifier.output_labels`, when present, names the labels.
+void load_classification_head(const gguf::File& f, const HParams& hp, Weights& w) {
+    const int64_t E = hp.n_embd;
+    const gguf::TensorInfo* out = f.find_tensor("cls.output.weight");
+    if (!out) {
+        if (hp.pooling == Pooling::Rank) {
+            throw Error("'" + f.name() +
+                        "' declares rank pooling (a reranker) but has no classification head "
+                        "(cls.output.weight)");
+        }
+        return;
+    }
+    const int64_t labels = out->n_rows();
+    if (labels < 1) throw Error("'" + f.name() + "': cls.output.weight has no rows");
+    if (const gguf::Value* names = f.find(hp.architecture + ".classifier.output_labels")) {
+        const size_t n = names->as_array().items.size();
+        if (n != static_cast<size_t>(labels)) {
+            throw Error("'" + f.name() + "': " + std::to_string(n) +
+                        " classifier.output_labels but cls.output.weight has " +
+                        std::to_string(labels) + " rows");
+        }
+    }
+    if (f.find_tensor("cls.weight")) {
+        w.cls = matrix(f, "cls.weight", E, E);
+        w.cls_bias = optional_vector_f32(f, "cls.bias", E);
+    }
+    w.cls_out = matrix(f, "cls.output.weight", E, labels);
+    w.cls_out_bias = optional_vector_f32(f, "cls.output.bias", labels);
+}
+
 }  // namespace
 
 Model::Model(gguf::File file) : file_(std::move(file)) {}
@@ -213,6 +244,7 @@ void Model::load_weights(const LoadOptions& options) {
             w.position_embd = matrix(f, "position_embd.weight", E, hp.n_ctx_train);
         w.embd_norm = vector_f32(f, "token_embd_norm.weight", E);
         w.embd_norm_bias = vector_f32(f, "token_embd_norm.bias", E);
+        load_classification_head(f, hp, w);
     } else {
         w.output_norm = vector_f32(f, "output_norm.weight", E);
         w.output = f.find_tensor("output.weight") ? matrix(f, "output.weight", E, hp.n_vocab)

@@ -2,6 +2,7 @@
 // A loaded model: read-only weights used in place from the mapped GGUF, its hyperparameters,
 // and the forward function of its architecture. Many contexts (KV caches) may share one Model.
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -58,12 +59,20 @@ struct LayerWeights {
 
 struct Weights {
     kernels::WeightMatrix token_embd;
-    kernels::WeightMatrix token_types;    // bert: segment embeddings (row 0 is used)
+    kernels::WeightMatrix token_types;    // bert: segment embeddings (A: row 0, B: row 1)
     kernels::WeightMatrix position_embd;  // bert: learned absolute positions
     const float* embd_norm = nullptr;     // bert: LayerNorm of the summed embeddings
     const float* embd_norm_bias = nullptr;
     const float* output_norm = nullptr;
     kernels::WeightMatrix output;  // token_embd when the embeddings are tied
+    // bert rerankers (cross-encoders): the classification head on the [CLS] state. `cls` is
+    // RoBERTa's dense layer before the tanh (absent when the head is one projection, as in
+    // BertForSequenceClassification files, whose converter drops the pooler); `cls_out`
+    // projects to the labels, the first of which is the relevance score.
+    kernels::WeightMatrix cls;
+    const float* cls_bias = nullptr;
+    kernels::WeightMatrix cls_out;
+    const float* cls_out_bias = nullptr;
     std::vector<LayerWeights> layers;
     RopeTable rope_global;  // all layers but the sliding ones
     RopeTable rope_local;   // sliding-window layers (gemma3 uses a different base there)
@@ -90,6 +99,13 @@ struct ForwardScratch {
     MoeScratch moe;
     AttentionScratch attention;
     kernels::MatmulScratch matmul;
+};
+
+// One input of a batched encoder pass, as a view: its tokens, and the index where its second
+// segment (token type 1: a pair's second text) starts, tokens.size() when it has none.
+struct EncoderInput {
+    std::span<const int32_t> tokens;
+    size_t second_segment;
 };
 
 struct LoadOptions {
@@ -134,6 +150,20 @@ class Model {
     std::vector<float> embed(const std::vector<int32_t>& tokens, Pooling pooling, bool normalize,
                              kernels::ThreadPool& pool) const;
 
+    // A cross-encoder: a bert-family model with a classification head (cls.output.weight).
+    bool is_reranker() const { return weights_.cls_out.data != nullptr; }
+    // The relevance scores (the head's raw logit, as the reference engine's rerank returns) of
+    // query-document pairs, tokens as Tokenizer::encode_pair made them; the tokens from
+    // `second_segment` on are the document (segment B). The pairs run through the encoder
+    // together, up to kRankBatchTokens tokens a pass (each weight matrix read once a pass;
+    // attention stays within each pair), and score as they would one by one. Throws
+    // hearth::Error for a model that is not a reranker and for bad tokens. Thread-safe like
+    // embed().
+    std::vector<float> rank(std::span<const EncoderInput> pairs, kernels::ThreadPool& pool) const;
+    float rank(const std::vector<int32_t>& tokens, size_t second_segment,
+               kernels::ThreadPool& pool) const;
+    static constexpr int64_t kRankBatchTokens = 2048;
+
   private:
     Model(gguf::File file);
     void load_weights(const LoadOptions& options);
@@ -144,9 +174,13 @@ class Model {
                        ForwardScratch& scratch, std::vector<float>& logits) const;
     void forward_gpt_oss(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
                          ForwardScratch& scratch, std::vector<float>& logits) const;
-    // Final hidden state of every token (n_tokens x n_embd in scratch.x) of one input.
-    void encode(const std::vector<int32_t>& tokens, kernels::ThreadPool& pool,
+    // Final hidden state of every token of the inputs, one after the other (total tokens x
+    // n_embd in scratch.x); each input attends only to itself.
+    void encode(std::span<const EncoderInput> inputs, kernels::ThreadPool& pool,
                 ForwardScratch& scratch) const;
+    // The classification head on one [CLS] state: the scores of the head's labels.
+    std::vector<float> classify(const float* cls_state, kernels::ThreadPool& pool,
+                                ForwardScratch& scratch) const;
     void decoder_states(const std::vector<int32_t>& tokens, kernels::ThreadPool& pool,
                         ForwardScratch& scratch) const;
 

@@ -44,6 +44,10 @@ class ApiError : public std::runtime_error {
     static ApiError bad_request(const std::string& message, const std::string& param = {}) {
         return ApiError(400, message, "invalid_request_error", param);
     }
+    // The model exists but does not do what the route asks (embeddings, reranking).
+    static ApiError model_not_supported(const std::string& message) {
+        return ApiError(400, message, "invalid_request_error", "model", "model_not_supported");
+    }
     static ApiError model_not_found(const std::string& model) {
         return ApiError(404, "The model '" + model + "' does not exist or is not served here",
                         "invalid_request_error", "model", "model_not_found");

@@ -1,7 +1,6 @@
 #include "server/embeddings.h"
 
 #include <cmath>
-#include <mutex>
 
 #include "server/api_error.h"
 
@@ -97,13 +96,29 @@ void truncate_and_renormalize(std::vector<float>& v, size_t dims) {
 
 }  // namespace
 
-json create_embeddings(const json& body, LoadedModel& m) {
-    if (!m.model->is_embedding_model()) {
+void check_encoder_input_length(size_t n_tokens, const LoadedModel& m, const std::string& what,
+                                const std::string& param) {
+    const int64_t limit = m.model->hparams().n_ctx_train;
+    if (static_cast<int64_t>(n_tokens) > limit) {
         throw ApiError(400,
-                       "the model '" + m.entry.name +
-                           "' is a text generation model and cannot produce embeddings; serve an "
-                           "embedding model (bert, nomic-bert, or a GGUF with pooling_type)",
-                       "invalid_request_error", "model", "model_not_supported");
+                       what + " is " + std::to_string(n_tokens) +
+                           " tokens; this model reads at most " + std::to_string(limit),
+                       "invalid_request_error", param, "context_length_exceeded");
+    }
+}
+
+json create_embeddings(const json& body, LoadedModel& m) {
+    if (m.model->is_reranker()) {
+        throw ApiError::model_not_supported(
+            "the model '" + m.entry.name +
+            "' is a reranker: it scores documents against a query (POST "
+            "/v1/rerank) and makes no embeddings");
+    }
+    if (!m.model->is_embedding_model()) {
+        throw ApiError::model_not_supported(
+            "the model '" + m.entry.name +
+            "' is a text generation model and cannot produce embeddings; serve an "
+            "embedding model (bert, nomic-bert, or a GGUF with pooling_type)");
     }
     auto input = body.find("input");
     if (input == body.end()) throw ApiError::bad_request("'input' is required", "input");
@@ -128,29 +143,17 @@ json create_embeddings(const json& body, LoadedModel& m) {
     }
 
     std::vector<std::vector<int32_t>> inputs = tokenize_inputs(*input, m);
-    const int64_t limit = m.model->hparams().n_ctx_train;
     int64_t prompt_tokens = 0;
     for (const auto& ids : inputs) {
-        if (static_cast<int64_t>(ids.size()) > limit) {
-            throw ApiError(400,
-                           "an input is " + std::to_string(ids.size()) +
-                               " tokens; this model embeds at most " + std::to_string(limit),
-                           "invalid_request_error", "input", "context_length_exceeded");
-        }
+        check_encoder_input_length(ids.size(), m, "an input", "input");
         prompt_tokens += static_cast<int64_t>(ids.size());
     }
 
     json data = json::array();
-    {
-        // One embedding pool per model; requests take turns (each call already uses all threads).
-        std::lock_guard<std::mutex> lock(m.embed_mutex);
-        if (!m.embed_pool)
-            m.embed_pool = std::make_unique<kernels::ThreadPool>(
-                m.entry.threads > 0 ? m.entry.threads
-                                    : kernels::ThreadPool::default_thread_count());
+    m.run_encoder([&](kernels::ThreadPool& threads) {
         for (size_t i = 0; i < inputs.size(); ++i) {
             std::vector<float> v = m.model->embed(inputs[i], model::Pooling::Default,
-                                                  /*normalize=*/true, *m.embed_pool);
+                                                  /*normalize=*/true, threads);
             if (dims < v.size()) truncate_and_renormalize(v, dims);
             json item = {{"object", "embedding"}, {"index", i}};
             if (format == "base64")
@@ -159,7 +162,7 @@ json create_embeddings(const json& body, LoadedModel& m) {
                 item["embedding"] = v;
             data.push_back(std::move(item));
         }
-    }
+    });
     return {{"object", "list"},
             {"data", std::move(data)},
             {"model", m.entry.name},

@@ -14,6 +14,11 @@ constexpr size_t kMaxEmbeddingInputs = 2048;
 // Throws ApiError for client mistakes.
 nlohmann::json create_embeddings(const nlohmann::json& body, LoadedModel& model);
 
+// A 400 (context_length_exceeded) when an encoder input of n_tokens is longer than the model's
+// training context (its learned positions end there). `what` starts the message ("an input").
+void check_encoder_input_length(size_t n_tokens, const LoadedModel& m, const std::string& what,
+                                const std::string& param);
+
 // Standard base64 (RFC 4648) of raw bytes; the OpenAI SDKs ask for float32 vectors this way.
 std::string base64_encode(const void* data, size_t n);
 

@@ -26,6 +26,15 @@ void LoadedModel::touch() {
     last_used_ms.store(now_ms(), std::memory_order_relaxed);
 }
 
+void LoadedModel::run_encoder(const std::function<void(kernels::ThreadPool&)>& work) {
+    std::lock_guard<std::mutex> lock(encoder_mutex_);
+    if (!encoder_pool_) {
+        encoder_pool_ = std::make_unique<kernels::ThreadPool>(
+            entry.threads > 0 ? entry.threads : kernels::ThreadPool::default_thread_count());
+    }
+    work(*encoder_pool_);
+}
+
 ModelPool::ModelPool(std::vector<ModelEntry> entries, PoolOptions options)
     : entries_(std::move(entries)), options_(options) {
     if (options_.idle_unload_seconds > 0) {

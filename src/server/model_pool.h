@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,11 +59,15 @@ struct LoadedModel {
     size_t longest_token_bytes = 1;
     uint64_t memory_bytes = 0;  // weights + KV cache
     std::atomic<int64_t> last_used_ms{0};
-    // Embedding requests run outside the scheduler, one at a time, on their own threads.
-    std::mutex embed_mutex;
-    std::unique_ptr<kernels::ThreadPool> embed_pool;
-
     void touch();
+    // Runs `work` on the model's encoder threads: embedding and rerank requests run outside
+    // the scheduler, one at a time (each already uses every thread), on threads made at first
+    // use.
+    void run_encoder(const std::function<void(kernels::ThreadPool&)>& work);
+
+  private:
+    std::mutex encoder_mutex_;
+    std::unique_ptr<kernels::ThreadPool> encoder_pool_;
 };
 
 struct LoadedModelInfo {

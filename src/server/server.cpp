@@ -15,9 +15,10 @@
 #include "server/embeddings.h"
 #include "server/exchange.h"
 #include "server/generation.h"
-#include "server/openai_api.h"
 #include "server/metrics.h"
+#include "server/openai_api.h"
 #include "server/openai_response.h"
+#include "server/rerank.h"
 #include "server/router.h"
 #include "server/utility_api.h"
 
@@ -44,12 +45,13 @@ std::string route_label(const std::string& path) {
     }
     static const char* known[] = {"/v1/models",      "/v1/chat/completions",
                                   "/v1/completions", "/v1/embeddings",
+                                  "/v1/rerank",      "/rerank",
+                                  "/v1/reranking",   "/reranking",
                                   "/health",         "/readyz",
                                   "/metrics",        "/tokenize",
                                   "/detokenize",     "/apply-template",
                                   "/v1/responses",   "/v1/messages",
-                                  "/v1/messages/count_tokens", "/v1/rerank",
-                                  "/rerank",         "/api/chat",
+                                  "/v1/messages/count_tokens", "/api/chat",
                                   "/api/generate",   "/api/tags",
                                   "/api/show",       "/api/ps",
                                   "/api/embed",      "/api/embeddings",
@@ -258,8 +260,15 @@ struct Server::Impl {
             router.add("POST", prefix + "/v1/messages/count_tokens", [this, path_model](Exchange& ex) {
                 anthropic.count_tokens(ex, path_model(ex));
             });
-            router.add("POST", prefix + "/v1/embeddings",
-                       [this, path_model](Exchange& ex) { embeddings(ex, path_model(ex)); });
+            router.add("POST", prefix + "/v1/embeddings", [this, path_model](Exchange& ex) {
+                encoder_api(ex, path_model(ex), create_embeddings);
+            });
+            // llama-server's paths for the same API (Jina's /v1/rerank and its aliases).
+            for (const char* path : {"/v1/rerank", "/rerank", "/v1/reranking", "/reranking"}) {
+                router.add("POST", prefix + path, [this, path_model](Exchange& ex) {
+                    encoder_api(ex, path_model(ex), create_rerank);
+                });
+            }
             router.add("POST", prefix + "/tokenize",
                        [this, path_model](Exchange& ex) { utilities.tokenize(ex, path_model(ex)); });
             router.add("POST", prefix + "/detokenize", [this, path_model](Exchange& ex) {
@@ -295,10 +304,12 @@ struct Server::Impl {
         ex.send_json(200, {{"object", "list"}, {"data", data}});
     }
 
-    void embeddings(Exchange& ex, const std::string& path_model) {
+    // Embeddings and rerank: the body's model answers through `create` (which checks the rest).
+    void encoder_api(Exchange& ex, const std::string& path_model,
+                     json (*create)(const json&, LoadedModel&)) {
         const json body = parse_json_object_body(ex.request.body);
         std::shared_ptr<LoadedModel> loaded = acquire_model(pool, body, path_model);
-        json response = create_embeddings(body, *loaded);
+        json response = create(body, *loaded);
         ex.prompt_tokens = response["usage"]["prompt_tokens"].get<int64_t>();
         ex.send_json(200, response);
     }

@@ -107,6 +107,24 @@ std::vector<int32_t> Tokenizer::encode_fragments(const std::vector<Fragment>& fr
     return out;
 }
 
+Tokenizer::Pair Tokenizer::encode_pair(std::string_view a, std::string_view b) const {
+    Pair pair;
+    auto add = [&](int32_t id) {
+        if (id != kNoToken) pair.tokens.push_back(id);
+    };
+    auto add_text = [&](std::string_view text) {
+        for (int32_t id : encode(text, /*add_special=*/false, /*parse_special=*/false)) add(id);
+    };
+    add(prefix_token());
+    add_text(a);
+    add(suffix_token());
+    add(pair_separator());
+    pair.second = pair.tokens.size();
+    add_text(b);
+    add(suffix_token());
+    return pair;
+}
+
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool special) const {
     std::string out;
     for (int32_t id : ids) out += token_to_piece(id, special);

@@ -39,6 +39,17 @@ class Tokenizer {
     std::vector<int32_t> encode(std::string_view text, bool add_special,
                                 const std::vector<ByteRange>& plain) const;
 
+    // Two texts as one input, joined the way the vocabulary joins a sequence pair (a
+    // reranker's query and document): prefix A suffix [separator] B suffix, the prefix and
+    // suffix being what add_special puts around one text and the separator the GGUF's
+    // add_sep_token. WordPiece: [CLS] A [SEP] B [SEP]; XLM-RoBERTa: <s> A </s></s> B </s>.
+    // Control-token text in A and B stays text. `second` is the index of B's first token.
+    struct Pair {
+        std::vector<int32_t> tokens;
+        size_t second = 0;
+    };
+    Pair encode_pair(std::string_view a, std::string_view b) const;
+
     // The bytes token `id` stands for. Control tokens give "" unless `special` is set.
     virtual std::string token_to_piece(int32_t id, bool special = false) const = 0;
     // Whole-sequence decoding (applies leading-space rules of the family).
@@ -55,6 +66,11 @@ class Tokenizer {
     // What add_special puts around the text: BOS/EOS as the vocabulary asks (CLS/SEP for BERT).
     virtual int32_t prefix_token() const { return vocab_.add_bos ? vocab_.bos : kNoToken; }
     virtual int32_t suffix_token() const { return vocab_.add_eos ? vocab_.eos : kNoToken; }
+    // What encode_pair adds after A's suffix (the reference engine's add_sep: SEP, else EOS).
+    virtual int32_t pair_separator() const {
+        if (!vocab_.add_sep) return kNoToken;
+        return vocab_.sep != kNoToken ? vocab_.sep : vocab_.eos;
+    }
 
     Vocab vocab_;
 

@@ -100,6 +100,7 @@ Vocab Vocab::from_gguf(const gguf::File& f) {
     const bool spm = v.model == "llama";
     v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", spm);
     v.add_eos = f.get_bool("tokenizer.ggml.add_eos_token", false);
+    v.add_sep = f.get_bool("tokenizer.ggml.add_sep_token", false);
     v.add_space_prefix = f.get_bool("tokenizer.ggml.add_space_prefix", spm);
 
     v.set_end_of_generation();

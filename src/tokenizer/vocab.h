@@ -41,6 +41,7 @@ struct Vocab {
     int32_t cls = kNoToken, mask = kNoToken, eot = kNoToken, eom = kNoToken;
     bool add_bos = false;
     bool add_eos = false;
+    bool add_sep = false;  // a pair's texts get SEP (else EOS) between them (XLM-RoBERTa)
     bool add_space_prefix = true;
 
     static Vocab from_gguf(const gguf::File& file);

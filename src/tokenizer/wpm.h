@@ -18,6 +18,8 @@ class WpmTokenizer : public Tokenizer {
                      std::vector<int32_t>& out) const override;
     int32_t prefix_token() const override;
     int32_t suffix_token() const override;
+    // The suffix [SEP] already separates a pair: [CLS] A [SEP] B [SEP].
+    int32_t pair_separator() const override { return kNoToken; }
 
   private:
     void encode_word(std::string_view word, std::vector<int32_t>& out) const;

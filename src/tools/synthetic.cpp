@@ -132,6 +132,11 @@ SyntheticShape arch_shape(const ArchSpec& spec, SyntheticShape s) {
                     "' has no experts: the preset's are for qwen3moe, qwen2moe, olmoe, gpt-oss "
                     "or llama");
     }
+    if (s.classifier_head && spec.family != Family::Bert) {
+        const std::string arch(spec.name);
+        throw Error("a classification head (reranker) is for bert and nomic-bert, not '" + arch +
+                    "'");
+    }
     const bool wide_heads = spec.name == "qwen3" || spec.family == Family::Gemma;
     if (s.head_dim == 0) s.head_dim = s.n_embd / s.n_head * (wide_heads ? 2 : 1);
     if (spec.family == Family::Bert) {
@@ -170,7 +175,11 @@ void write_hparams(ModelWriter& w, const ArchSpec& spec, const SyntheticShape& s
     if (spec.family == Family::Bert) {
         w.key("attention.layer_norm_epsilon", Value::f32(1e-12f));
         w.key("attention.causal", Value::boolean(false));
-        w.key("pooling_type", Value::u32(1));  // mean
+        w.key("pooling_type", Value::u32(s.classifier_head ? 4 : 1));  // rank or mean
+        if (s.classifier_head) {
+            w.key("classifier.output_labels",
+                  Value::array(gguf::ValueType::String, {Value::string("LABEL_0")}));
+        }
     } else {
         w.key("attention.layer_norm_rms_epsilon", Value::f32(1e-6f));
     }
@@ -232,6 +241,12 @@ void write_global_tensors(ModelWriter& w, const std::string& arch, const ArchSpe
         if (spec.learned_positions) w.matrix("position_embd.weight", E, s.n_ctx, 4.0f);
         w.norm("token_embd_norm.weight", E);
         w.bias("token_embd_norm.bias", E);
+        if (s.classifier_head) {
+            w.matrix("cls.weight", E, E, 2.0f);  // gain 2: the tanh is not all linear
+            w.bias("cls.bias", E);
+            w.matrix("cls.output.weight", E, 1);
+            w.bias("cls.output.bias", 1);
+        }
         return;
     }
     w.norm("output_norm.weight", E);
@@ -443,6 +458,15 @@ const std::vector<SyntheticPreset>& synthetic_presets() {
          {201088, 2880, 2880, 24, 64, 8, 64, 131072, 128, 150000.0f, false, 32, 4, 2880, 0},
          "gpt-oss",
          "MXFP4"},
+        // Rerankers: bert with a classification head (then classifier_head).
+        {"bert-reranker-tiny",
+         "tests: bert cross-encoder, classification head",
+         {256, 256, 768, 4, 8, 8, 0, 2048, 4, 10000.0f, false, 0, 0, 0, 0, true},
+         "bert"},
+        {"bge-reranker-base",
+         "bge-reranker-base shape (XLM-RoBERTa cross-encoder)",
+         {250002, 768, 3072, 12, 12, 12, 64, 512, 512, 10000.0f, false, 0, 0, 0, 0, true},
+         "bert"},
     };
     return presets;
 }

@@ -7,7 +7,8 @@
 // Each architecture's file exercises its distinctive parts: llama has Llama 3 `rope_freqs`,
 // qwen2 QKV biases and YaRN, qwen3 Q/K norms, phi3 fused projections, partial rotation and
 // LongRoPE factors, gemma2 soft-capping and sliding windows, gemma3 local and global RoPE, bert
-// learned positions, nomic-bert fused QKV with RoPE; the mixture-of-experts ones (qwen3moe,
+// learned positions (and, as a reranker, a classification head), nomic-bert fused QKV with
+// RoPE; the mixture-of-experts ones (qwen3moe,
 // qwen2moe, olmoe, llama with experts as Mixtral) 3-D expert tensors and a router, qwen2moe a
 // shared expert with its sigmoid gate, olmoe Q/K norms over all heads; gpt-oss attention sinks,
 // Q/K/V/O, router and expert biases, YaRN and sliding-window layers.
@@ -40,6 +41,10 @@ struct SyntheticShape {
     int64_t n_expert_used = 0;
     int64_t n_ff_exp = 0;
     int64_t n_ff_shexp = 0;
+    // Encoders only: a reranker (cross-encoder), with RoBERTa's classification head on the
+    // [CLS] state (`cls` dense + tanh, `cls.output` to one label) and rank pooling, as
+    // llama.cpp's converter writes bge-reranker.
+    bool classifier_head = false;
 };
 
 struct SyntheticPreset {
@@ -54,7 +59,8 @@ struct SyntheticPreset {
 
 // tiny (tests), 135m (SmolLM2-135M), 1b (Llama-3.2-1B), 3b (Llama-3.2-3B), 7b (Llama-2-7B);
 // mixture of experts: ARCH-tiny for qwen3moe, qwen2moe, olmoe, mixtral and gpt-oss (tests),
-// qwen3moe-30b-a3b, qwen2moe-a2.7b, olmoe-1b-7b, mixtral-8x7b, gpt-oss-20b.
+// qwen3moe-30b-a3b, qwen2moe-a2.7b, olmoe-1b-7b, mixtral-8x7b, gpt-oss-20b; rerankers (bert
+// with a classification head): bert-reranker-tiny (tests), bge-reranker-base.
 const std::vector<SyntheticPreset>& synthetic_presets();
 // The preset (its architecture may be empty); throws hearth::Error naming an unknown preset.
 const SyntheticPreset& synthetic_preset(const std::string& preset);

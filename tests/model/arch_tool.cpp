@@ -4,7 +4,9 @@
 //                                       weight type other than F32) and hearth's outputs next
 //                                       to it (N_CTX: the context to load for, see LoadOptions);
 //                                       ARCH may be mixtral (preset mixtral-tiny: llama with
-//                                       experts); MoE architectures use their ARCH-tiny preset
+//                                       experts); MoE architectures use their ARCH-tiny preset,
+//                                       and so does bert-reranker (bert with a classification
+//                                       head: scores of the test tokens split into pairs)
 //   arch_tool bench ARCH PRESET DIR [THREADS]   prompt and decode tokens/s, as one JSON line
 //   arch_tool logits MODEL OUT TOKEN...   every position's logits for TOKENS (one batch), as
 //                                       floats, to compare with another engine's by hand
@@ -84,7 +86,17 @@ int check(const std::string& name, const std::string& dir, int64_t n_ctx, const 
         for (int32_t t : tokens) s += std::to_string(t) + " ";
         return s;
     }();
-    if (m->is_embedding_model()) {
+    if (m->is_reranker()) {
+        // Pairs of the test tokens split at several points (the second segment starting there;
+        // at the end: no second segment), one score each.
+        std::ofstream pairs(base + ".pairs.txt");
+        std::vector<float> scores;
+        for (size_t second : {size_t{1}, size_t{4}, size_t{7}, tokens.size()}) {
+            pairs << second << "\n";
+            scores.push_back(m->rank(tokens, second, pool));
+        }
+        write_floats(base + ".rank.f32", scores);
+    } else if (m->is_embedding_model()) {
         write_floats(base + ".mean.f32", m->embed(tokens, model::Pooling::Mean, true, pool));
         write_floats(base + ".cls.f32", m->embed(tokens, model::Pooling::Cls, false, pool));
     } else {

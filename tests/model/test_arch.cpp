@@ -126,6 +126,117 @@ TEST(Embeddings, DecodersPoolTheirLastState) {
     EXPECT_NE(e, llama->embed({1, 2, 4}, model::Pooling::Last, true, pool));
 }
 
+// --- rerankers --------------------------------------------------------------------------------
+
+// The preset's file with `change` applied to its metadata and tensors, written again.
+std::string rewritten(const std::string& path, const std::string& stem,
+                      const std::function<void(gguf::Writer&, const gguf::TensorInfo&)>& tensor,
+                      const std::function<void(gguf::Writer&)>& change) {
+    const gguf::File original = gguf::File::open(path);
+    gguf::Writer w(original.alignment());
+    for (const auto& kv : original.metadata()) w.set(kv.key, kv.value);
+    for (const auto& t : original.tensors()) tensor(w, t);
+    change(w);
+    const std::string out = temp_path(stem);
+    w.write(out);
+    return out;
+}
+
+void copy_tensor(gguf::Writer& w, const gguf::TensorInfo& t) {
+    w.add_tensor(t.name, t.type, std::vector<int64_t>(t.ne.begin(), t.ne.begin() + t.n_dims),
+                 std::vector<uint8_t>(t.data, t.data + t.n_bytes));
+}
+
+std::string synthesized_reranker(const std::string& arch = "bert") {
+    const std::string path = temp_path(arch + "-reranker");
+    tools::SyntheticOptions o;
+    o.architecture = arch;
+    o.shape = tools::synthetic_shape("bert-reranker-tiny");
+    o.seed = 7;
+    tools::write_synthetic_model(o, path);
+    return path;
+}
+
+// A cross-encoder scores pairs and makes no embeddings; a plain encoder does not rerank.
+TEST(Rerankers, ScorePairsAndMakeNoEmbeddings) {
+    auto reranker = model::Model::load(synthesized_reranker());
+    EXPECT_TRUE(reranker->is_reranker());
+    EXPECT_FALSE(reranker->is_embedding_model());
+    kernels::ThreadPool pool(1);
+    const std::vector<int32_t> tokens = {1, 5, 9, 2, 7, 8, 2};
+    const float score = reranker->rank(tokens, 4, pool);
+    EXPECT_TRUE(std::isfinite(score));
+    // Where the second segment starts matters: its tokens get the second token type.
+    EXPECT_NE(score, reranker->rank(tokens, 2, pool));
+    EXPECT_NE(error_of([&] {
+                  reranker->embed(tokens, model::Pooling::Default, true, pool);
+              }).find("reranker"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { reranker->rank({}, 0, pool); }).find("empty"), std::string::npos);
+    auto bert = model::Model::load(synthesized("bert"));
+    EXPECT_FALSE(bert->is_reranker());
+    EXPECT_NE(error_of([&] { bert->rank(tokens, 4, pool); }).find("not a reranker"),
+              std::string::npos);
+}
+
+// Pairs scored together (one encoder pass, or several when they exceed kRankBatchTokens)
+// score as they do one by one: attention stays within each pair, and nomic-bert's rotary
+// positions restart at each pair.
+TEST(Rerankers, BatchedPairsScoreAsAlone) {
+    for (const char* arch : {"bert", "nomic-bert"}) {
+        auto m = model::Model::load(synthesized_reranker(arch));
+        kernels::ThreadPool pool(2);
+        std::vector<std::vector<int32_t>> tokens;
+        std::vector<model::EncoderInput> pairs;
+        for (int64_t length : {7, 30, 3, 900, 1500, 12}) {
+            std::vector<int32_t> t;
+            for (int64_t i = 0; i < length; ++i)
+                t.push_back(static_cast<int32_t>((i * 31 + length) % m->hparams().n_vocab));
+            tokens.push_back(std::move(t));
+        }
+        for (const auto& t : tokens) pairs.push_back({t, t.size() / 2});
+        const std::vector<float> together = m->rank(pairs, pool);
+        ASSERT_EQ(together.size(), pairs.size());
+        for (size_t i = 0; i < pairs.size(); ++i) {
+            const float alone = m->rank(tokens[i], tokens[i].size() / 2, pool);
+            EXPECT_NEAR(together[i], alone, 1e-4f * std::max(1.0f, std::abs(alone)))
+                << arch << " pair " << i;
+        }
+    }
+}
+
+// Files the head's keys and tensors disagree about are refused at load, naming the problem;
+// a head without the dense layer (BertForSequenceClassification's) is a reranker too.
+TEST(Rerankers, InconsistentHeadsAreRefused) {
+    const std::string reranker = synthesized_reranker();
+    auto without = [](std::initializer_list<const char*> names) {
+        return [names](gguf::Writer& w, const gguf::TensorInfo& t) {
+            for (const char* n : names)
+                if (t.name == n) return;
+            copy_tensor(w, t);
+        };
+    };
+    auto unchanged = [](gguf::Writer&) {};
+    std::string msg = error_of([&] {
+        model::Model::load(rewritten(reranker, "no-head",
+                                     without({"cls.output.weight", "cls.output.bias"}), unchanged));
+    });
+    EXPECT_NE(msg.find("rank pooling"), std::string::npos) << msg;
+    msg = error_of([&] {
+        model::Model::load(rewritten(reranker, "labels", copy_tensor, [](gguf::Writer& w) {
+            w.set("bert.classifier.output_labels",
+                  gguf::Value::array(gguf::ValueType::String,
+                                     {gguf::Value::string("a"), gguf::Value::string("b")}));
+        }));
+    });
+    EXPECT_NE(msg.find("output_labels"), std::string::npos) << msg;
+    auto projection_only = model::Model::load(
+        rewritten(reranker, "projection", without({"cls.weight", "cls.bias"}), unchanged));
+    EXPECT_TRUE(projection_only->is_reranker());
+    kernels::ThreadPool pool(1);
+    EXPECT_TRUE(std::isfinite(projection_only->rank({1, 2, 3}, 2, pool)));
+}
+
 // --- mixture of experts ---------------------------------------------------------------------
 
 std::string synthesized_moe(const std::string& name, const std::string& type = "F32") {

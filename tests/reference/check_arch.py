@@ -12,7 +12,7 @@ outputs of the same model (the "tracks F32" figure); that is reported, not check
 --perturb changes one reference weight by 1% (--perturb-expert: layer 0's experts' down
 projections; --flip-renormalisation: the top-k routing weights renormalised or not; gpt-oss:
 --drop-sinks: the reference without attention sinks, --swiglu-limit X: its SwiGLU clamped at X
-instead of 7), --mutate NAME swaps in a broken dequantizer (see MUTATIONS); either then expects
+instead of 7; rerankers: --single-segment, segment B's token type ignored), --mutate NAME swaps in a broken dequantizer (see MUTATIONS); either then expects
 the check to fail (exit 0 only if it does), to show that the comparison notices the difference.
 """
 import argparse
@@ -51,6 +51,10 @@ MEASURED = {
     ("gemma3", "Q8_0"): 0.00833, ("gemma3", "Q4_K_M"): 0.00709,
     ("bert", "Q8_0"): 0.0192, ("bert", "Q4_K_M"): 0.0253,
     ("nomic-bert", "Q8_0"): 0.0719, ("nomic-bert", "Q4_K_M"): 0.128,
+    # A reranker's four scores (bert-reranker-tiny): each is one logit summed from many terms
+    # that largely cancel, so the activations' 8-bit rounding weighs more than in a vector; the
+    # same at all three levels.
+    ("bert-reranker", "Q8_0"): 0.111, ("bert-reranker", "Q4_K_M"): 0.0748,
     # Mixture of experts, their tiny presets (rows of 32 / 64: Q8_0 only); the same at all
     # three levels. The router stays F32, so the experts chosen are the reference's.
     ("qwen3moe", "Q8_0"): 0.0151, ("qwen2moe", "Q8_0"): 0.0529,
@@ -139,6 +143,8 @@ def hearth_outputs(args, type_name):
 
 
 def read_outputs(base, is_encoder, shape=None):
+    if is_encoder == "reranker":
+        return {"rerank scores": np.fromfile(base + ".rank.f32", dtype=np.float32)}
     if is_encoder:
         return {kind: np.fromfile(f"{base}.{kind}.f32", dtype=np.float32) for kind in ("mean", "cls")}
     logits = np.fromfile(base + ".logits.f32", dtype=np.float32)
@@ -175,6 +181,9 @@ def main():
     parser.add_argument("--swiglu-limit", type=float,
                         help="the reference clamps gpt-oss's SwiGLU at this limit instead of 7; "
                              "expects a failure")
+    parser.add_argument("--single-segment", action="store_true",
+                        help="the reference gives a reranker's second text segment A's token "
+                             "type; expects a failure")
     parser.add_argument("--mutate", choices=sorted(MUTATIONS))
     parser.add_argument("--hearth", help="also check `hearth embed --tokens` (encoders)")
     args = parser.parse_args()
@@ -204,10 +213,17 @@ def main():
             config.g.tensors[name] = np.full_like(config.g.tensors[name], -np.inf)
     if args.swiglu_limit is not None:
         models.SWIGLU_LIMIT = args.swiglu_limit
+    models.SINGLE_SEGMENT = args.single_segment
     tokens = [int(t) for t in open(base + ".tokens.txt").read().split()]
 
     encoder = config.arch in ("bert", "nomic-bert")
-    if encoder:
+    if encoder and config.has("cls.output.weight"):
+        encoder = "reranker"
+        seconds = [int(line) for line in open(base + ".pairs.txt").read().split()]
+        want = np.array([models.rerank_score(config, tokens, second) for second in seconds])
+        results = {"rerank scores": (read_outputs(base, encoder)["rerank scores"], want)}
+        print(f"{args.arch}: reference scores {np.round(want, 4).tolist()}")
+    elif encoder:
         want = models.embeddings(config, tokens)
         got = read_outputs(base, True)
         results = {kind: (got[kind], want[kind]) for kind in want}
@@ -238,7 +254,8 @@ def main():
               f"({'ok' if ok else 'FAIL'}, tolerance {args.tolerance:g})")
     changes = {"flipped renormalisation": args.flip_renormalisation, "dropped sinks": args.drop_sinks,
                f"SwiGLU limit {args.swiglu_limit}": args.swiglu_limit is not None,
-               "perturbed weight": args.perturb or args.perturb_expert}
+               "perturbed weight": args.perturb or args.perturb_expert,
+               "single segment": args.single_segment}
     if args.mutate or any(changes.values()):
         what = args.mutate or next(name for name, on in changes.items() if on)
         print(f"{what}: " + ("detected" if failed else "NOT detected"))

@@ -1,5 +1,6 @@
 """Reference forward passes, written from the published model definitions (Hugging Face
-transformers' modeling_llama / qwen2 / qwen3 / phi3 / gemma / gemma2 / gemma3 / bert, the
+transformers' modeling_llama / qwen2 / qwen3 / phi3 / gemma / gemma2 / gemma3 / bert (and
+roberta's sequence-classification head for rerankers), the
 mixture-of-experts modeling_mixtral / qwen2_moe / qwen3_moe / olmoe / gpt_oss, Meta's llama reference,
 nomic-ai's nomic-bert), in float64 numpy over a whole sequence at once (no KV
 cache, explicit masks). They read weights as stored in GGUF files by llama.cpp's converter:
@@ -377,8 +378,9 @@ def gemma_family(c, tokens, hidden=False):
 
 # --- encoders -------------------------------------------------------------------------------
 
-def encoder(c, tokens):
-    """BertModel (post-norm, learned positions, GELU) or NomicBertModel (RoPE, SwiGLU)."""
+def encoder(c, tokens, second=None):
+    """BertModel (post-norm, learned positions, GELU) or NomicBertModel (RoPE, SwiGLU).
+    second: index of the first token of segment B (HF token_type_ids 1 from there on)."""
     nomic = c.arch == "nomic-bert"
     n_head = c("attention.head_count")
     E = c("embedding_length")
@@ -386,7 +388,12 @@ def encoder(c, tokens):
     eps = c("attention.layer_norm_epsilon")
     T = len(tokens)
     pos = np.arange(T, dtype=np.float64)
-    x = c.tensor("token_embd.weight")[tokens] + c.tensor("token_types.weight")[0]
+    types = c.tensor("token_types.weight")
+    segment = np.array([1 if second is not None and i >= second and len(types) > 1 else 0
+                        for i in range(T)])
+    if SINGLE_SEGMENT:
+        segment[:] = 0
+    x = c.tensor("token_embd.weight")[tokens] + types[segment]
     if not nomic:
         x = x + c.tensor("position_embd.weight")[:T]
     x = layer_norm(x, c.tensor("token_embd_norm.weight"), c.tensor("token_embd_norm.bias"), eps)
@@ -420,6 +427,20 @@ def embeddings(c, tokens):
     states = encoder(c, tokens)
     mean = states.mean(axis=0)
     return {"mean": mean / np.linalg.norm(mean), "cls": states[0]}
+
+
+# A check of the check: the reference ignores segment B (every token type 0).
+SINGLE_SEGMENT = False
+
+
+def rerank_score(c, tokens, second):
+    """A cross-encoder's relevance logit: RobertaForSequenceClassification's head
+    (out_proj(tanh(dense(h_cls)))) on the first token's final state; without `cls` (the dense
+    layer) the projection reads h_cls, as BertForSequenceClassification's classifier does."""
+    h = encoder(c, tokens, second)[0]
+    if c.has("cls.weight"):
+        h = np.tanh(linear(h, c.tensor("cls.weight"), c.tensor("cls.bias")))
+    return linear(h, c.tensor("cls.output.weight"), c.tensor("cls.output.bias"))[0]
 
 
 def logits(c, tokens, hidden=False):

@@ -70,3 +70,15 @@ TEST(ModelSupport, Mxfp4TensorsPassOtherUncomputedTypesAreNamed) {
     }));
     EXPECT_NE(reason.find("IQ2_XXS"), std::string::npos) << reason;
 }
+
+// Rank pooling (pooling_type 4) is a reranker: hearth runs bert-family cross-encoders, and says
+// so for a decoder reranker (Qwen3-Reranker's layout) instead of calling the pooling unknown.
+TEST(ModelSupport, RankPoolingIsARerankerOfTheBertFamilyOnly) {
+    const std::string reason = why(
+        changed_stories([](gguf::Writer& w) { w.set("llama.pooling_type", gguf::Value::u32(4)); }));
+    EXPECT_NE(reason.find("reranker"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("bert"), std::string::npos) << reason;
+    const std::string unknown = why(
+        changed_stories([](gguf::Writer& w) { w.set("llama.pooling_type", gguf::Value::u32(5)); }));
+    EXPECT_NE(unknown.find("4 rank"), std::string::npos) << unknown;
+}

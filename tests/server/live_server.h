@@ -1,11 +1,12 @@
 #pragma once
-// A real server on a free loopback port for the server tests, the bundled model's entry, and
-// the SSE body parser the streaming tests share.
+// A real server on a free loopback port for the server tests, talked to over real HTTP as
+// clients do; the bundled model's entry, and the SSE body parser the streaming tests share.
 #include <gtest/gtest.h>
 
 #include <httplib.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,14 +27,16 @@ inline ModelEntry stories_entry() {
 // A server running on its own thread on a free loopback port.
 class LiveServer {
   public:
-    explicit LiveServer(ServerOptions options, ModelEntry entry = stories_entry()) {
+    LiveServer(ServerOptions options, std::vector<ModelEntry> entries) {
         options.host = "127.0.0.1";
         options.port = 0;
         options.pool.threads = 1;
-        server_ = std::make_unique<Server>(options, std::vector<ModelEntry>{entry});
+        server_ = std::make_unique<Server>(options, std::move(entries));
         port_ = server_->bind();
         thread_ = std::thread([this] { server_->run(); });
     }
+    explicit LiveServer(ServerOptions options, ModelEntry entry = stories_entry())
+        : LiveServer(std::move(options), std::vector<ModelEntry>{std::move(entry)}) {}
     ~LiveServer() {
         server_->stop();
         thread_.join();
@@ -44,6 +47,9 @@ class LiveServer {
         httplib::Client c("127.0.0.1", port_);
         c.set_read_timeout(60, 0);
         return c;
+    }
+    httplib::Result post(const std::string& path, const nlohmann::json& body) const {
+        return client().Post(path, body.dump(), "application/json");
     }
 
   private:
@@ -58,6 +64,14 @@ inline ServerOptions default_options() {
     o.pool.ctx_size = 128;
     o.pool.parallel = 4;
     return o;
+}
+
+// The body of a 200 answer as JSON; otherwise a test failure and null.
+inline nlohmann::json ok_json(const httplib::Result& res) {
+    EXPECT_TRUE(res) << "no response";
+    if (!res) return {};
+    EXPECT_EQ(res->status, 200) << res->body;
+    return nlohmann::json::parse(res->body);
 }
 
 // Parses an SSE body into its data payloads, checking the framing on the way.

@@ -28,13 +28,14 @@ inline void remove_at_exit(const std::string& path) {
 
 // Writes the model and returns its path. One file per process: CTest runs each test of a binary
 // as its own process, in parallel, and two writers of one file would corrupt each other.
-// n_ctx > 0 replaces the tiny shape's training context (a long context makes long generations).
+// n_ctx > 0 replaces the shape's training context (a long context makes long generations);
+// `preset` is the shape (hearth synth's presets), tiny by default.
 inline std::string synthetic_model_file_with_vocab(const std::string& architecture,
-                                                   const std::string& vocab_name,
-                                                   int64_t n_ctx = 0) {
+                                                   const std::string& vocab_name, int64_t n_ctx = 0,
+                                                   const std::string& preset = "tiny") {
     using namespace hearth;
-    const std::string stem =
-        architecture + "-" + vocab_name + (n_ctx > 0 ? "-ctx" + std::to_string(n_ctx) : "");
+    const std::string stem = architecture + "-" + preset + "-" + vocab_name +
+                             (n_ctx > 0 ? "-ctx" + std::to_string(n_ctx) : "");
     const std::string path =
         ::testing::TempDir() + "/" + stem + "-" + std::to_string(getpid()) + ".gguf";
     tools::SyntheticOptions options;
@@ -42,6 +43,7 @@ inline std::string synthetic_model_file_with_vocab(const std::string& architectu
     options.vocab_path =
         std::string(HEARTH_TEST_DATA) + "/vocab/ggml-vocab-" + vocab_name + ".gguf";
     options.seed = 7;
+    options.shape = tools::synthetic_shape(preset);
     if (n_ctx > 0) options.shape.n_ctx = n_ctx;
     tools::write_synthetic_model(options, path);
     remove_at_exit(path);

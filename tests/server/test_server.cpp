@@ -27,7 +27,7 @@ using nlohmann::json;
 class ServerTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        live_ = new LiveServer(default_options());
+        live_ = new LiveServer(default_options(), stories_entry());
         oracle_ = new testing::Oracle();
     }
     static void TearDownTestSuite() {
@@ -36,14 +36,10 @@ class ServerTest : public ::testing::Test {
     }
 
     static httplib::Result post(const std::string& path, const json& body) {
-        return live_->client().Post(path, body.dump(), "application/json");
+        return live_->post(path, body);
     }
     static json post_ok(const std::string& path, const json& body) {
-        auto res = post(path, body);
-        EXPECT_TRUE(res) << "no response";
-        if (!res) return {};
-        EXPECT_EQ(res->status, 200) << res->body;
-        return json::parse(res->body);
+        return ok_json(post(path, body));
     }
     static void expect_error(const httplib::Result& res, int status, const std::string& code = {}) {
         ASSERT_TRUE(res);
@@ -422,7 +418,7 @@ TEST_F(ServerTest, RepeatedPromptReusesTheCachedPrefix) {
 TEST(ServerAuth, KeysAreRequiredExceptForHealth) {
     ServerOptions o = default_options();
     o.api_keys = {"sk-test-1", "sk-test-2"};
-    LiveServer live(o);
+    LiveServer live(o, stories_entry());
     auto c = live.client();
     EXPECT_EQ(c.Get("/health")->status, 200);
     EXPECT_EQ(c.Get("/readyz")->status, 200);
@@ -443,7 +439,7 @@ TEST(ServerAuth, KeysAreRequiredExceptForHealth) {
 TEST(ServerBusy, FullQueueIs429WithRetryAfter) {
     ServerOptions o = default_options();
     o.pool.max_queue = 0;
-    LiveServer live(o);
+    LiveServer live(o, stories_entry());
     auto res = live.client().Post(
         "/v1/completions", json{{"prompt", "Once"}, {"max_tokens", 2}}.dump(), "application/json");
     ASSERT_TRUE(res);
@@ -455,7 +451,7 @@ TEST(ServerBusy, FullQueueIs429WithRetryAfter) {
 TEST(ServerPool, IdleModelsUnload) {
     ServerOptions o = default_options();
     o.pool.idle_unload_seconds = 0.2;
-    LiveServer live(o);
+    LiveServer live(o, stories_entry());
     auto res = live.client().Post(
         "/v1/completions", json{{"prompt", "Once"}, {"max_tokens", 2}}.dump(), "application/json");
     EXPECT_EQ(res->status, 200);
@@ -494,7 +490,7 @@ TEST(ServerPool, MemoryBudgetUnloadsTheLeastRecentlyUsed) {
 TEST(ServerCors, PreflightNeedsNoKeyAndResponsesCarryTheOrigin) {
     ServerOptions o = default_options();
     o.api_keys = {"sk-test"};
-    LiveServer live(o);
+    LiveServer live(o, stories_entry());
     auto c = live.client();
     for (const char* path : {"/v1/chat/completions", "/v1/models", "/v1/embeddings",
                              "/models/stories260K/v1/completions"}) {
@@ -529,7 +525,7 @@ TEST(ServerCors, PreflightNeedsNoKeyAndResponsesCarryTheOrigin) {
 TEST(ServerCors, OnlyListedOriginsAreEchoed) {
     ServerOptions o = default_options();
     o.cors_origins = {"https://a.example", "http://localhost:3000"};
-    LiveServer live(o);
+    LiveServer live(o, stories_entry());
     auto c = live.client();
     auto listed = c.Get("/v1/models", {{"Origin", "http://localhost:3000"}});
     ASSERT_TRUE(listed);
@@ -551,7 +547,7 @@ TEST(ServerCors, OnlyListedOriginsAreEchoed) {
 }
 
 TEST(ServerCors, WithoutKeysOnlyPagesFromThisMachineByDefault) {
-    LiveServer live(default_options());
+    LiveServer live(default_options(), stories_entry());
     auto c = live.client();
     for (const char* origin : {"http://localhost:5173", "http://127.0.0.1", "https://[::1]:8443"}) {
         auto local = c.Get("/v1/models", {{"Origin", origin}});
@@ -576,7 +572,7 @@ TEST(ServerCors, NoneTurnsItOff) {
     o.cors_origins = CorsPolicy::parse_flags({"https://a.example", "none"});
     EXPECT_EQ(o.cors_origins, std::vector<std::string>{"none"});
     o.api_keys = {"sk-test"};
-    LiveServer live(o);
+    LiveServer live(o, stories_entry());
     auto c = live.client();
     auto get = c.Get("/v1/models",
                      {{"Origin", "https://a.example"}, {"Authorization", "Bearer sk-test"}});
@@ -639,7 +635,7 @@ TEST(ServerReasoning, ThinkPartBecomesReasoningContent) {
 }
 
 TEST(ServerReasoning, ReasoningEffortIsChecked) {
-    LiveServer live(default_options());
+    LiveServer live(default_options(), stories_entry());
     auto res = live.client().Post(
         "/v1/chat/completions",
         json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"reasoning_effort", "max"}}

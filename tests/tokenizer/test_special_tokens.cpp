@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "gemma3_style_vocab.h"
 #include "tokenizer/tokenizer.h"
 #include "vocab_files.h"
 
@@ -114,6 +115,50 @@ TEST(GptOssVocabulary, HarmonyMarkersParseToTheirTokens) {
         EXPECT_EQ(tok->encode(texts[i], false, true), expected[i]) << texts[i];
         EXPECT_EQ(tok->decode(expected[i], true), texts[i]) << "rendering the markers back";
     }
+}
+
+// A reranker's query and document as one input. WordPiece joins a pair as BERT's tokenizer does
+// (HF TemplateProcessing pair "[CLS] $A [SEP] $B [SEP]"); ids are bert-base-uncased's.
+TEST(TextPairs, WordPieceJoinsWithClsAndSep) {
+    std::unique_ptr<gguf::File> file;
+    auto tok = load("bert-bge", file);
+    const Tokenizer::Pair pair = tok->encode_pair("what is the", "[SEP] the");
+    const std::vector<int32_t> doc = tok->encode("[SEP] the", false, false);
+    std::vector<int32_t> want = {101, 2054, 2003, 1996, 102};
+    want.insert(want.end(), doc.begin(), doc.end());
+    want.push_back(102);
+    EXPECT_EQ(pair.tokens, want);
+    EXPECT_EQ(pair.second, 5u);  // the document's first token
+    // "[SEP]" written in the document stays text: the only separators are the pair's own.
+    EXPECT_EQ(std::count(pair.tokens.begin(), pair.tokens.end(), 102), 2);
+}
+
+// XLM-RoBERTa's pair "<s> A </s></s> B </s>": the converter writes add_eos and add_sep, and the
+// separator is EOS when the vocabulary has no SEP id (as the reference engine falls back).
+TEST(TextPairs, AddSepDoublesTheSeparatorAsXlmRoberta) {
+    const std::string path =
+        testing::write_spm_vocab("pair-vocab", testing::gemma3_style_entries(),
+                                 {{"tokenizer.ggml.add_eos_token", gguf::Value::boolean(true)},
+                                  {"tokenizer.ggml.add_sep_token", gguf::Value::boolean(true)}});
+    gguf::File file = gguf::File::open(path);
+    auto tok = Tokenizer::from_gguf(file);
+    const std::vector<int32_t> a = tok->encode("Hi", false, false);
+    const std::vector<int32_t> b = tok->encode("world", false, false);
+    const int32_t bos = testing::kGemmaBos, eos = testing::kGemmaEos;
+    std::vector<int32_t> want = {bos};
+    want.insert(want.end(), a.begin(), a.end());
+    want.insert(want.end(), {eos, eos});
+    want.insert(want.end(), b.begin(), b.end());
+    want.push_back(eos);
+    const Tokenizer::Pair pair = tok->encode_pair("Hi", "world");
+    EXPECT_EQ(pair.tokens, want);
+    EXPECT_EQ(pair.second, a.size() + 3);
+    // Without add_sep (the default): one EOS between the texts.
+    const std::string plain =
+        testing::write_spm_vocab("pair-vocab-no-sep", testing::gemma3_style_entries(),
+                                 {{"tokenizer.ggml.add_eos_token", gguf::Value::boolean(true)}});
+    gguf::File plain_file = gguf::File::open(plain);
+    EXPECT_EQ(Tokenizer::from_gguf(plain_file)->encode_pair("Hi", "world").second, a.size() + 2);
 }
 
 }  // namespace

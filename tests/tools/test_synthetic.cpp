@@ -62,7 +62,19 @@ TEST(Synthetic, PresetsHaveRealShapes) {
     EXPECT_EQ(names,
               "tiny 135m 1b 3b 7b qwen3moe-tiny qwen2moe-tiny olmoe-tiny mixtral-tiny "
               "gpt-oss-tiny "
-              "qwen3moe-30b-a3b qwen2moe-a2.7b olmoe-1b-7b mixtral-8x7b gpt-oss-20b ");
+              "qwen3moe-30b-a3b qwen2moe-a2.7b olmoe-1b-7b mixtral-8x7b gpt-oss-20b "
+              "bert-reranker-tiny bge-reranker-base ");
+    // bge-reranker-base's config.json (XLMRobertaForSequenceClassification): 12 layers of 768,
+    // 12 heads, FFN 3072, 250002 tokens, 514 positions less the 2 the converter drops.
+    const tools::SyntheticPreset& reranker = tools::synthetic_preset("bge-reranker-base");
+    EXPECT_EQ(reranker.architecture, "bert");
+    EXPECT_TRUE(reranker.shape.classifier_head);
+    EXPECT_EQ(reranker.shape.n_layer, 12);
+    EXPECT_EQ(reranker.shape.n_embd, 768);
+    EXPECT_EQ(reranker.shape.n_head, 12);
+    EXPECT_EQ(reranker.shape.n_ff, 3072);
+    EXPECT_EQ(reranker.shape.n_vocab, 250002);
+    EXPECT_EQ(reranker.shape.n_ctx, 512);
     // Qwen3-30B-A3B's config.json: 48 layers of 2048, 32/4 heads of 128, 128 experts of 768
     // rows, 8 per token.
     const tools::SyntheticPreset& moe = tools::synthetic_preset("qwen3moe-30b-a3b");
@@ -136,6 +148,17 @@ TEST(Synthetic, WeightScales) {
     EXPECT_NEAR(std::sqrt(sq / t.n_elements() - mean * mean), 1.0 / std::sqrt(256.0), 1e-3);
     const float* norm = reinterpret_cast<const float*>(f.tensor("blk.0.attn_norm.weight").data);
     for (int i = 0; i < 256; ++i) ASSERT_NEAR(norm[i], 1.0f, 0.2f);
+}
+
+// The reranker presets' classification head exists only on encoders.
+TEST(Synthetic, ClassificationHeadsAreForEncoders) {
+    tools::SyntheticOptions o;
+    o.architecture = "llama";
+    o.shape = tools::synthetic_shape("bert-reranker-tiny");
+    const std::string msg =
+        error_of([&] { tools::write_synthetic_model(o, temp_path("llama-head")); });
+    EXPECT_NE(msg.find("classification head"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'llama'"), std::string::npos) << msg;
 }
 
 }  // namespace
