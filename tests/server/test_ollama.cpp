@@ -273,7 +273,8 @@ TEST_F(Ollama, TagsShowAndVersion) {
     EXPECT_EQ(m["digest"].get<std::string>().size(), 64u);
     EXPECT_EQ(m["details"]["format"], "gguf");
     EXPECT_EQ(m["details"]["family"], "llama");
-    // stories260K: 260K parameters (the reference engine's own count is 0.26 M).
+    // 292,800 elements in its 48 tensors (summed by a separate Python read of the header; the
+    // reference engine prints "292.80 K"), written as Ollama writes sizes.
     EXPECT_EQ(m["details"]["parameter_size"], "293K");
 
     json show = post_ok("/api/show", {{"model", "stories"}});
