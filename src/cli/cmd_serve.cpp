@@ -177,7 +177,7 @@ void serve(const ServeOptions& o) {
 
 void add_serve_command(CLI::App& app) {
     auto o = std::make_shared<ServeOptions>();
-    CLI::App* cmd = app.add_subcommand("serve", "Serve models over an OpenAI-compatible HTTP API.");
+    CLI::App* cmd = app.add_subcommand("serve", "Serve models over HTTP: the OpenAI API (/v1), Anthropic's Messages API and Ollama's (/api).");
     cmd->add_option("-m,--model", o->models,
                     "A .gguf model to serve, named by its file stem (repeatable)")
         ->check(CLI::ExistingFile);
