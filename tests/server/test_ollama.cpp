@@ -448,3 +448,69 @@ TEST(OllamaPull, StreamsProgressInstallsAndServesTheModel) {
 
 }  // namespace
 }  // namespace hearth::server
+
+namespace hearth::server {
+namespace {
+
+// The translation, against the OpenAI body written out by hand from both APIs' documentation.
+TEST(OllamaTranslation, MessagesToolsAndOptionsBecomeTheOpenAiBody) {
+    nlohmann::ordered_json body = nlohmann::ordered_json::parse(R"({
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": "", "thinking": "call the tool",
+             "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+            {"role": "tool", "content": "22C", "tool_name": "get_weather"}
+        ],
+        "tools": [{"type": "function", "function": {"name": "get_weather",
+                   "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+        "format": "json",
+        "think": false,
+        "stream": false,
+        "options": {"num_predict": -1, "num_ctx": 8192, "top_k": 5, "stop": ["\n\n"], "mirostat": 2}
+    })");
+    bool chat = false;
+    nlohmann::ordered_json out = ollama_to_openai(body, /*is_chat_route=*/true, chat);
+    EXPECT_TRUE(chat);
+    nlohmann::ordered_json want = nlohmann::ordered_json::parse(R"({
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": "", "reasoning_content": "call the tool",
+             "tool_calls": [{"id": "call_2_0", "type": "function",
+                             "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "content": "22C", "name": "get_weather"}
+        ],
+        "tools": [{"type": "function", "function": {"name": "get_weather",
+                   "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+        "top_k": 5,
+        "stop": ["\n\n"],
+        "response_format": {"type": "json_object"},
+        "chat_template_kwargs": {"enable_thinking": false},
+        "stream": false
+    })");
+    EXPECT_EQ(out, want) << out.dump(2);
+    // The body the one reader accepts.
+    GenerationRequest r = read_generation_request(out, true, RequestLimits{});
+    EXPECT_EQ(r.tool_count, 1u);
+    EXPECT_TRUE(r.json_object);
+    EXPECT_FALSE(r.max_tokens.has_value());
+
+    nlohmann::ordered_json generate = {{"model", "m"}, {"prompt", "hi"}, {"system", "sys"},
+                                       {"options", {{"num_predict", 7}}}};
+    out = ollama_to_openai(generate, false, chat);
+    EXPECT_TRUE(chat);
+    EXPECT_EQ(out["messages"], nlohmann::ordered_json::parse(
+                                   R"([{"role":"system","content":"sys"},{"role":"user","content":"hi"}])"));
+    EXPECT_EQ(out["max_tokens"], 7);
+    EXPECT_EQ(out["stream"], true);
+    generate["raw"] = true;
+    out = ollama_to_openai(generate, false, chat);
+    EXPECT_FALSE(chat);
+    EXPECT_EQ(out["prompt"], "hi");
+    EXPECT_FALSE(out.contains("messages"));
+}
+
+}  // namespace
+}  // namespace hearth::server
