@@ -514,3 +514,54 @@ TEST(OllamaTranslation, MessagesToolsAndOptionsBecomeTheOpenAiBody) {
 
 }  // namespace
 }  // namespace hearth::server
+
+namespace hearth::server {
+namespace {
+
+// stories260K behind a template that opens a <think> block unless enable_thinking is false:
+// with think true the whole reply is message.thinking (thinking on generate), with think false
+// it is all content. The oracle is the same prompt text sent to /v1/completions.
+TEST(OllamaThink, ThinkOpensTheReasoningAndItComesBackAsThinking) {
+    ModelEntry entry = stories_entry();
+    entry.chat_template =
+        "{{ messages[-1]['content'] }}{% if enable_thinking is not defined or enable_thinking %}"
+        "<think>{% endif %}{# </think> #}";
+    LiveServer live(default_options(), entry);
+    auto c = live.client();
+    auto post = [&](const std::string& path, const json& body) {
+        auto res = c.Post(path, body.dump(), "application/json");
+        EXPECT_EQ(res->status, 200) << res->body;
+        return res->body;
+    };
+    auto completion = [&](const std::string& prompt) {
+        return json::parse(post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 20},
+                                                    {"temperature", 0}}))["choices"][0]["text"]
+            .get<std::string>();
+    };
+    const std::string thought = completion("Once upon a time<think>");
+    const std::string said = completion("Once upon a time");
+    ASSERT_FALSE(thought.empty());
+    json options = {{"temperature", 0}, {"num_predict", 20}};
+    json messages = {{{"role", "user"}, {"content", "Once upon a time"}}};
+    json on = json::parse(post("/api/chat", {{"model", "stories260K"}, {"messages", messages},
+                                             {"think", true}, {"stream", false}, {"options", options}}));
+    EXPECT_EQ(on["message"]["thinking"], thought);
+    EXPECT_EQ(on["message"]["content"], "");
+    json off = json::parse(post("/api/chat", {{"model", "stories260K"}, {"messages", messages},
+                                              {"think", false}, {"stream", false}, {"options", options}}));
+    EXPECT_FALSE(off["message"].contains("thinking"));
+    EXPECT_EQ(off["message"]["content"], said);
+    // Streamed generate: the thinking arrives in `thinking` pieces.
+    std::string streamed;
+    std::istringstream lines(post("/api/generate", {{"model", "stories260K"}, {"prompt", "Once upon a time"},
+                                                    {"think", true}, {"options", options}}));
+    for (std::string line; std::getline(lines, line);) {
+        json piece = json::parse(line);
+        EXPECT_EQ(piece["response"], "") << line;
+        if (piece.contains("thinking")) streamed += piece["thinking"].get<std::string>();
+    }
+    EXPECT_EQ(streamed, thought);
+}
+
+}  // namespace
+}  // namespace hearth::server
