@@ -1,8 +1,9 @@
 // libFuzzer target: whole HTTP requests (request line, headers, chunked or sized bodies, JSON)
 // through the real request reader and the real server's gate, routes and request parsing,
 // in-process, against the tiny stories260K model. Findings: crashes, sanitizer reports, hangs,
-// and any answer that is not a well-formed HTTP status with a JSON body that parses (OpenAI's
-// error shape for every 4xx/5xx).
+// and any answer that is not a well-formed HTTP status with a JSON body that parses (an error
+// shape for every 4xx/5xx: OpenAI's and Anthropic's {"error": {"message"}}, Ollama's
+// {"error": "..."}).
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -57,8 +58,10 @@ class CheckingResponder : public hearth::http::Responder {
     void check_json(const std::string& body) {
         auto parsed = nlohmann::json::parse(body, nullptr, false);
         if (parsed.is_discarded()) __builtin_trap();
-        if (status_ >= 400 && !(parsed.contains("error") && parsed["error"].contains("message")))
-            __builtin_trap();
+        if (status_ < 400) return;
+        if (!parsed.is_object() || !parsed.contains("error")) __builtin_trap();
+        const auto& error = parsed["error"];
+        if (!error.is_string() && !(error.is_object() && error.contains("message"))) __builtin_trap();
     }
     std::string body_;
 };

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Runs the official OpenAI Node SDK and `ollama` client tests (tests/clients) against a live
-# `hearth serve`.
+# Runs the official client SDK tests (OpenAI, Anthropic, Ollama) (tests/clients) against a live `hearth serve`.
 # Builds nothing. Usage: scripts/test-clients.sh path/to/hearth [model.gguf]
 set -euo pipefail
 
@@ -33,7 +32,6 @@ cd "$root/tests/clients"
 npm ci --no-audit --no-fund --loglevel=error
 status=0
 HEARTH_BASE_URL="http://127.0.0.1:$port/v1" HEARTH_OLLAMA_HOST="http://127.0.0.1:$port" \
-    HEARTH_MODEL_FILE="$model" HEARTH_API_KEY="$key" \
-    node --test openai.test.mjs structured.test.mjs ollama.test.mjs || status=$?
+    HEARTH_MODEL_FILE="$model" HEARTH_API_KEY="$key" node --test ./*.test.mjs || status=$?
 if [ "$status" -ne 0 ]; then echo "--- server log ---"; tail -50 "$log"; fi
 exit "$status"

@@ -1,6 +1,7 @@
 #include "runtime/scheduler.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <numeric>
 
@@ -73,6 +74,7 @@ size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
 Scheduler::Scheduler(std::shared_ptr<const model::Model> model,
                      const tokenizer::Tokenizer& tokenizer, const SchedulerParams& params)
     : params_(params),
+      pacer_(params.prefill_chunk),
       tokenizer_(tokenizer),
       ctx_(
           std::move(model),
@@ -282,9 +284,19 @@ bool Scheduler::reserve(int32_t slot, int64_t length) {
 void Scheduler::step() {
     batch_.clear();
     std::vector<Sequence*> logit_rows;
-    int64_t prefill_budget = params_.prefill_chunk;
+    // Decode rows first, then prompts, shortest rest first: a short request that arrives
+    // behind a long prompt starts generating without waiting for it.
+    std::vector<Sequence*> order;
+    for (const auto& seq : active_) order.push_back(seq.get());
+    auto prompt_left = [](const Sequence* s) { return s->req.prompt.size() - s->prompt_done; };
+    std::stable_sort(order.begin(), order.end(), [&](const Sequence* a, const Sequence* b) {
+        return prompt_left(a) < prompt_left(b);
+    });
+    const size_t decoding = static_cast<size_t>(
+        std::count_if(order.begin(), order.end(), [&](const Sequence* s) { return prompt_left(s) == 0; }));
+    int64_t prefill_budget = pacer_.budget(decoding);
     uint64_t prompt_evaluated = 0;
-    for (auto& seq_ptr : active_) {
+    for (Sequence* seq_ptr : order) {
         Sequence& seq = *seq_ptr;
         if (seq.ticket->cancelled()) {
             finish(seq, FinishReason::Cancelled);
@@ -322,7 +334,10 @@ void Scheduler::step() {
         }
     }
     if (batch_.size() > 0) {
+        const auto started = std::chrono::steady_clock::now();
         const std::vector<float>& logits = ctx_.decode(batch_);
+        pacer_.observe(batch_.size() - prompt_evaluated, static_cast<int64_t>(prompt_evaluated),
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         for (size_t i = 0; i < logit_rows.size(); ++i) {
             on_logits(*logit_rows[i], logits.data() + i * static_cast<size_t>(n_vocab_));
         }

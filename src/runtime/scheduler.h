@@ -19,6 +19,7 @@
 
 #include "runtime/context.h"
 #include "runtime/generate.h"
+#include "runtime/prefill_pacer.h"
 #include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -71,7 +72,9 @@ struct SchedulerParams {
     int64_t parallel = 4;         // sequences decoded together (KV cache slots)
     int threads = 0;              // 0: all cores
     size_t max_queue = 64;        // waiting requests beyond the slots; more are refused
-    int64_t prefill_chunk = 256;  // prompt tokens evaluated per step, shared by new sequences
+    // Prompt tokens evaluated per step, shared by new sequences; fewer while others decode
+    // (PrefillPacer), so a long prompt does not stall them.
+    int64_t prefill_chunk = 256;
 };
 
 struct SchedulerStats {
@@ -125,6 +128,7 @@ class Scheduler {
     std::shared_ptr<const TokenTable> token_table();
 
     SchedulerParams params_;
+    PrefillPacer pacer_;
     const tokenizer::Tokenizer& tokenizer_;
     Context ctx_;
     int32_t n_vocab_;

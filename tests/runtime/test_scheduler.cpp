@@ -1,7 +1,10 @@
 // The scheduler against the single-sequence loop: batching must not change a single token.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <future>
+#include <mutex>
+#include <thread>
 
 #include "runtime/scheduler.h"
 #include "test_helpers.h"
@@ -169,6 +172,54 @@ TEST(Scheduler, SequencesWithOnePromptEvaluateItOnce) {
         EXPECT_EQ(got[seed].text, oracle.run(tokens, 20, s).text) << "seed " << seed;
     }
     EXPECT_EQ(scheduler.stats().prompt_tokens_evaluated, tokens.size() + 2);
+}
+
+}  // namespace
+}  // namespace hearth::runtime
+
+namespace hearth::runtime {
+namespace {
+
+// Fair prefill: a short prompt submitted behind a long one is evaluated first and finishes
+// while the long one is still being evaluated, chunk by chunk; the long one's answer is still
+// the single-sequence loop's.
+TEST(Scheduler, AShortPromptDoesNotWaitBehindALongOne) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok,
+                        {.ctx_per_seq = 256, .parallel = 2, .threads = 1, .prefill_chunk = 8});
+    std::string long_text;
+    for (int i = 0; i < 12; ++i) long_text += "Lily and Tom went to the park. ";
+    auto order = std::make_shared<std::vector<std::string>>();
+    auto mutex = std::make_shared<std::mutex>();
+    auto make = [&](const std::string& text, const std::string& name, int32_t max_tokens) {
+        SequenceRequest r;
+        r.prompt = oracle.tok->encode(text, true, false);
+        r.sampling = testing::Oracle::greedy();
+        r.max_tokens = max_tokens;
+        r.on_event = [order, mutex, name](SequenceEvent&& ev) {
+            if (!ev.finished) return;
+            std::lock_guard lock(*mutex);
+            order->push_back(name);
+        };
+        return r;
+    };
+    SequenceRequest long_request = make(long_text, "long", 1);
+    ASSERT_GT(long_request.prompt.size(), 100u);  // many chunks of 8
+    std::vector<SequenceRequest> both;
+    both.push_back(std::move(long_request));
+    both.push_back(make("Once upon", "short", 3));
+    ASSERT_EQ(scheduler.submit(std::move(both)).size(), 2u);
+    for (int i = 0; i < 500; ++i) {
+        {
+            std::lock_guard lock(*mutex);
+            if (order->size() == 2) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::lock_guard lock(*mutex);
+    ASSERT_EQ(order->size(), 2u);
+    EXPECT_EQ((*order)[0], "short");
+    EXPECT_EQ((*order)[1], "long");
 }
 
 }  // namespace

@@ -1,8 +1,12 @@
 #pragma once
-// A real server on a free loopback port, on its own thread, for the tests that talk HTTP to it.
+// A real server on a free loopback port for the server tests, the bundled model's entry, and
+// the SSE body parser the streaming tests share.
+#include <gtest/gtest.h>
+
 #include <httplib.h>
 
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -22,13 +26,11 @@ inline ModelEntry stories_entry() {
 // A server running on its own thread on a free loopback port.
 class LiveServer {
   public:
-    explicit LiveServer(ServerOptions options, ModelEntry entry = stories_entry())
-        : LiveServer(std::move(options), std::vector<ModelEntry>{std::move(entry)}) {}
-    LiveServer(ServerOptions options, std::vector<ModelEntry> entries) {
+    explicit LiveServer(ServerOptions options, ModelEntry entry = stories_entry()) {
         options.host = "127.0.0.1";
         options.port = 0;
         options.pool.threads = 1;
-        server_ = std::make_unique<Server>(options, std::move(entries));
+        server_ = std::make_unique<Server>(options, std::vector<ModelEntry>{entry});
         port_ = server_->bind();
         thread_ = std::thread([this] { server_->run(); });
     }
@@ -56,6 +58,22 @@ inline ServerOptions default_options() {
     o.pool.ctx_size = 128;
     o.pool.parallel = 4;
     return o;
+}
+
+// Parses an SSE body into its data payloads, checking the framing on the way.
+inline std::vector<std::string> sse_payloads(const std::string& body) {
+    std::vector<std::string> out;
+    size_t pos = 0;
+    while (pos < body.size()) {
+        size_t end = body.find("\n\n", pos);
+        EXPECT_NE(end, std::string::npos) << "unterminated event";
+        if (end == std::string::npos) break;
+        std::string event = body.substr(pos, end - pos);
+        EXPECT_EQ(event.rfind("data: ", 0), 0u) << event;
+        out.push_back(event.substr(6));
+        pos = end + 2;
+    }
+    return out;
 }
 
 }  // namespace hearth::server

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "live_server.h"
 #include "server/cors.h"
 #include "server/server.h"
 #include "live_server.h"
@@ -202,22 +203,6 @@ TEST_F(ServerTest, LogprobsForChatAndCompletions) {
         {{"prompt", "Once upon a time"}, {"max_tokens", 3}, {"temperature", 0}, {"logprobs", 1}});
     EXPECT_EQ(comp["choices"][0]["logprobs"]["tokens"].size(), 3u);
     EXPECT_EQ(comp["choices"][0]["logprobs"]["top_logprobs"][0].size(), 1u);
-}
-
-// Parses an SSE body into its data payloads, checking the framing on the way.
-std::vector<std::string> sse_payloads(const std::string& body) {
-    std::vector<std::string> out;
-    size_t pos = 0;
-    while (pos < body.size()) {
-        size_t end = body.find("\n\n", pos);
-        EXPECT_NE(end, std::string::npos) << "unterminated event";
-        if (end == std::string::npos) break;
-        std::string event = body.substr(pos, end - pos);
-        EXPECT_EQ(event.rfind("data: ", 0), 0u) << event;
-        out.push_back(event.substr(6));
-        pos = end + 2;
-    }
-    return out;
 }
 
 TEST_F(ServerTest, ChatStreamIsFramedAsOpenAIFramesIt) {
