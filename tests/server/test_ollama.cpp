@@ -565,3 +565,55 @@ TEST(OllamaThink, ThinkOpensTheReasoningAndItComesBackAsThinking) {
 
 }  // namespace
 }  // namespace hearth::server
+
+namespace hearth::server {
+namespace {
+
+// A conversation with a past call and its result, in Ollama's shape and in OpenAI's: the same
+// prompt (apply-template on the OpenAI twin is the oracle; /api/chat's prompt_eval_count must
+// be its token count).
+TEST(OllamaTools, PastCallsAndResultsMakeTheSamePromptAsTheOpenAiTwin) {
+    ServerOptions o = default_options();
+    o.pool.ctx_size = 2048;
+    LiveServer live(o, qwen_like());
+    auto c = live.client();
+    auto post = [&](const std::string& path, const json& body) {
+        auto res = c.Post(path, body.dump(), "application/json");
+        EXPECT_EQ(res->status, 200) << res->body;
+        return json::parse(res->body);
+    };
+    const json tool = {{"type", "function"},
+                       {"function",
+                        {{"name", "get_weather"},
+                         {"description", "Get the weather"},
+                         {"parameters", {{"type", "object"}, {"properties", {{"city", {{"type", "string"}}}}}}}}}};
+    const json ollama_messages = {
+        {{"role", "user"}, {"content", "Weather in Paris?"}},
+        {{"role", "assistant"}, {"content", ""},
+         {"tool_calls", {{{"function", {{"name", "get_weather"}, {"arguments", {{"city", "Paris"}}}}}}}}},
+        {{"role", "tool"}, {"content", "21 C"}, {"tool_name", "get_weather"}},
+        {{"role", "user"}, {"content", "And tomorrow?"}}};
+    const json openai_messages = {
+        {{"role", "user"}, {"content", "Weather in Paris?"}},
+        {{"role", "assistant"}, {"content", ""},
+         {"tool_calls", {{{"id", "call_1"}, {"type", "function"},
+                          {"function", {{"name", "get_weather"}, {"arguments", "{\"city\":\"Paris\"}"}}}}}}},
+        {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "21 C"}},
+        {{"role", "user"}, {"content", "And tomorrow?"}}};
+    json want = post("/apply-template", {{"messages", openai_messages}, {"tools", {tool}}});
+    bool chat = false;
+    nlohmann::ordered_json translated = ollama_to_openai(
+        nlohmann::ordered_json::parse(json({{"model", "qwen-like"}, {"messages", ollama_messages},
+                                            {"tools", {tool}}}).dump()),
+        true, chat);
+    json got = post("/apply-template", json::parse(translated.dump()));
+    EXPECT_EQ(got["prompt"], want["prompt"]);
+    EXPECT_NE(want["prompt"].get<std::string>().find("21 C"), std::string::npos);
+    json openai = post("/v1/chat/completions", {{"messages", openai_messages}, {"tools", {tool}}, {"max_tokens", 1}});
+    json r = post("/api/chat", {{"model", "qwen-like"}, {"messages", ollama_messages}, {"tools", {tool}},
+                                {"stream", false}, {"options", {{"num_predict", 1}}}});
+    EXPECT_EQ(r["prompt_eval_count"], openai["usage"]["prompt_tokens"]);
+}
+
+}  // namespace
+}  // namespace hearth::server
