@@ -32,6 +32,7 @@ struct ServeOptions {
     std::string max_memory;
     double idle_unload = 0;
     int64_t parallel = 4;
+    int32_t lookup_draft = 0;
     int64_t ctx_size = 2048;
     int threads = 0;
     size_t max_queue = 64;
@@ -147,6 +148,7 @@ void serve(const ServeOptions& o) {
     options.pool.ctx_size = o.ctx_size;
     options.pool.threads = o.threads;
     options.pool.max_queue = o.max_queue;
+    options.pool.lookup_draft = o.lookup_draft;
     options.models_dir =
         o.models_dir.empty() ? registry::ModelsDir::default_path().string() : o.models_dir;
 
@@ -217,6 +219,14 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("-t,--threads", o->threads, "Compute threads per model (0: all cores)")
         ->capture_default_str()
         ->envname("HEARTH_THREADS");
+    cmd->add_option("--lookup-draft", o->lookup_draft,
+                    "Speculative decoding by prompt lookup: each step also evaluates up to N "
+                    "tokens guessed from earlier text of the sequence and keeps those the sampler "
+                    "agrees with. Output is unchanged; text that repeats its input (code edits, "
+                    "quoting summaries) comes faster. 0: off")
+        ->capture_default_str()
+        ->envname("HEARTH_LOOKUP_DRAFT")
+        ->check(CLI::Range(0, 32));
     cmd->add_option("--max-queue", o->max_queue, "Requests that may wait per model before 429")
         ->capture_default_str()
         ->envname("HEARTH_MAX_QUEUE");

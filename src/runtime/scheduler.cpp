@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/log.h"
+#include "runtime/prompt_lookup.h"
 
 namespace hearth::runtime {
 
@@ -22,6 +23,7 @@ struct Scheduler::Sequence {
     int32_t generated = 0;
     bool done = false;
     std::vector<TokenLogprob> logprobs;  // not yet reported
+    std::vector<int32_t> draft;          // drafted tokens in this step's batch, after next_token
 
     Sequence(SequenceRequest r, int32_t n_vocab, const tokenizer::Tokenizer& tok)
         : req(std::move(r)),
@@ -296,6 +298,7 @@ void Scheduler::step() {
         std::count_if(order.begin(), order.end(), [&](const Sequence* s) { return prompt_left(s) == 0; }));
     int64_t prefill_budget = pacer_.budget(decoding);
     uint64_t prompt_evaluated = 0;
+    uint64_t sampled = 0, proposed = 0;
     for (Sequence* seq_ptr : order) {
         Sequence& seq = *seq_ptr;
         if (seq.ticket->cancelled()) {
@@ -324,13 +327,23 @@ void Scheduler::step() {
             prompt_evaluated += n;
             if (completes) logit_rows.push_back(&seq);
         } else {
-            if (!reserve(seq.slot, pos + 1)) {
+            seq.draft = draft_for(seq, pos);
+            if (!seq.draft.empty() &&
+                !reserve(seq.slot, pos + 1 + static_cast<int64_t>(seq.draft.size())))
+                seq.draft.clear();
+            if (seq.draft.empty() && !reserve(seq.slot, pos + 1)) {
                 finish(seq, FinishReason::Length, "", true);
                 continue;
             }
             batch_.add(seq.next_token, seq.slot, pos, true);
             cached.push_back(seq.next_token);
             logit_rows.push_back(&seq);
+            // Drafts are evaluated but join `cached` only once verified.
+            for (size_t i = 0; i < seq.draft.size(); ++i) {
+                batch_.add(seq.draft[i], seq.slot, pos + 1 + static_cast<int32_t>(i), true);
+                logit_rows.push_back(&seq);
+            }
+            proposed += seq.draft.size();
         }
     }
     if (batch_.size() > 0) {
@@ -338,25 +351,63 @@ void Scheduler::step() {
         const std::vector<float>& logits = ctx_.decode(batch_);
         pacer_.observe(batch_.size() - prompt_evaluated, static_cast<int64_t>(prompt_evaluated),
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-        for (size_t i = 0; i < logit_rows.size(); ++i) {
-            on_logits(*logit_rows[i], logits.data() + i * static_cast<size_t>(n_vocab_));
+        // A sequence's rows are adjacent: its next token's, then its drafts'.
+        for (size_t i = 0; i < logit_rows.size();) {
+            Sequence& seq = *logit_rows[i];
+            const size_t rows = 1 + seq.draft.size();
+            sampled += verify(seq, logits.data() + i * static_cast<size_t>(n_vocab_), rows);
+            i += rows;
         }
     }
     drop_finished();
     std::lock_guard lock(mutex_);
     ++stats_.steps;
     stats_.prompt_tokens_evaluated += prompt_evaluated;
-    stats_.tokens_generated += logit_rows.size();
+    stats_.tokens_generated += sampled;
+    stats_.draft_tokens_proposed += proposed;
+    stats_.draft_tokens_accepted += accepted_drafts_;
+    accepted_drafts_ = 0;
 }
 
-void Scheduler::on_logits(Sequence& seq, const float* logits) {
-    if (seq.done) return;
+std::vector<int32_t> Scheduler::draft_for(const Sequence& seq, int64_t pos) const {
+    if (params_.draft_tokens <= 0) return {};
+    // Room: the tokens the request may still generate, and the context after next_token.
+    const int64_t room = std::min<int64_t>(seq.req.max_tokens - seq.generated - 1,
+                                           params_.ctx_per_seq - (pos + 1) - 1);
+    const int max_draft = static_cast<int>(std::min<int64_t>(params_.draft_tokens, room));
+    if (max_draft <= 0) return {};
+    std::vector<int32_t> history = slots_[seq.slot].cached;
+    history.push_back(seq.next_token);
+    return lookup_draft(history, /*max_ngram=*/3, /*min_ngram=*/2, max_draft);
+}
+
+size_t Scheduler::verify(Sequence& seq, const float* logits, size_t rows) {
+    auto& cached = slots_[seq.slot].cached;
+    size_t sampled = 0;
+    for (size_t i = 0; i < rows; ++i) {
+        const bool going = on_logits(seq, logits + i * static_cast<size_t>(n_vocab_));
+        ++sampled;
+        if (!going) break;
+        // The token sampled after row i is draft i: its keys and values are already in the
+        // cache, and row i + 1 holds what follows it.
+        if (i + 1 == rows || seq.next_token != seq.draft[i]) break;
+        cached.push_back(seq.draft[i]);
+        ++accepted_drafts_;
+    }
+    // Drafts the sampler did not take leave the cache.
+    if (!seq.draft.empty()) ctx_.cache().truncate(seq.slot, static_cast<int64_t>(cached.size()));
+    seq.draft.clear();
+    return sampled;
+}
+
+bool Scheduler::on_logits(Sequence& seq, const float* logits) {
+    if (seq.done) return false;
     const int32_t id = seq.sampler.sample(logits);
     // As in generate(): with a grammar, end of generation is allowed only when it is complete.
     if (id < 0 || ((!seq.req.ignore_eos || seq.sampler.has_grammar()) &&
                    tokenizer_.vocab().is_end_of_generation(id))) {
         finish(seq, FinishReason::Stop, "", true);
-        return;
+        return false;
     }
     seq.sampler.accept(id);
     ++seq.generated;
@@ -367,17 +418,17 @@ void Scheduler::on_logits(Sequence& seq, const float* logits) {
     std::string text = seq.stops.push(seq.decoder.push(id), stopped);
     if (stopped) {
         finish(seq, FinishReason::Stop, std::move(text));
-        return;
+        return false;
     }
     if (seq.sampler.grammar_finished()) {
         finish(seq, FinishReason::Stop, std::move(text), true);
-        return;
+        return false;
     }
     // The sampled token enters the cache next step: it needs one more position.
     const int64_t length_after_next = static_cast<int64_t>(slots_[seq.slot].cached.size()) + 1;
     if (seq.generated >= seq.req.max_tokens || length_after_next > params_.ctx_per_seq) {
         finish(seq, FinishReason::Length, std::move(text), true);
-        return;
+        return false;
     }
     seq.next_token = id;
     if (!text.empty() || !seq.logprobs.empty()) {
@@ -388,6 +439,7 @@ void Scheduler::on_logits(Sequence& seq, const float* logits) {
         seq.logprobs.clear();
         seq.req.on_event(std::move(ev));
     }
+    return true;
 }
 
 void Scheduler::finish(Sequence& seq, FinishReason reason, std::string text, bool flush_held,

@@ -75,6 +75,9 @@ struct SchedulerParams {
     // Prompt tokens evaluated per step, shared by new sequences; fewer while others decode
     // (PrefillPacer), so a long prompt does not stall them.
     int64_t prefill_chunk = 256;
+    // Speculative decoding by prompt lookup (runtime/prompt_lookup.h): up to this many drafted
+    // tokens per sequence and step, verified in the same pass; 0: off. Output is unchanged.
+    int32_t draft_tokens = 0;
 };
 
 struct SchedulerStats {
@@ -84,6 +87,8 @@ struct SchedulerStats {
     uint64_t prompt_tokens_evaluated = 0;
     uint64_t prompt_tokens_reused = 0;
     uint64_t tokens_generated = 0;
+    uint64_t draft_tokens_proposed = 0;  // speculative decoding: tokens guessed
+    uint64_t draft_tokens_accepted = 0;  // ... and kept (each saved a forward pass)
 };
 
 class Scheduler {
@@ -118,7 +123,13 @@ class Scheduler {
     int32_t pick_slot(const std::vector<int32_t>& prompt, int32_t& source, int64_t& reuse) const;
     bool reserve(int32_t slot, int64_t length);
     void step();
-    void on_logits(Sequence& seq, const float* logits);
+    // Samples the token after the sequence's last one; false when the sequence ended.
+    bool on_logits(Sequence& seq, const float* logits);
+    // Drafted tokens to evaluate after the sequence's next token (none when off or no guess).
+    std::vector<int32_t> draft_for(const Sequence& seq, int64_t pos) const;
+    // Samples through the sequence's `rows` logit rows (its next token, then its drafts),
+    // keeping drafts while the sampler agrees with them; returns the tokens sampled.
+    size_t verify(Sequence& seq, const float* logits, size_t rows);
     // Reports the final event and frees the slot. flush_held: release text held back by the
     // decoder and the stop matcher (not when a stop string ended the sequence).
     void finish(Sequence& seq, FinishReason reason, std::string text = {}, bool flush_held = false,
@@ -139,6 +150,7 @@ class Scheduler {
     std::deque<std::unique_ptr<Sequence>> waiting_;
     bool stop_ = false;
     SchedulerStats stats_;
+    uint64_t accepted_drafts_ = 0;  // this step's, until counted in stats_
     std::once_flag token_table_once_;
     std::shared_ptr<const TokenTable> token_table_;
 

@@ -117,6 +117,14 @@ std::string Metrics::render(const std::vector<LoadedModelInfo>& models) const {
         out << "hearth_prompt_tokens_reused_total{model=\"" << m.name << "\"} "
             << m.stats.prompt_tokens_reused << '\n';
     }
+    header(out, "hearth_draft_tokens_total", "counter",
+           "Speculative decoding (--lookup-draft): tokens drafted, and those the sampler kept.");
+    for (const auto& m : models) {
+        out << "hearth_draft_tokens_total{model=\"" << m.name << "\",outcome=\"proposed\"} "
+            << m.stats.draft_tokens_proposed << '\n';
+        out << "hearth_draft_tokens_total{model=\"" << m.name << "\",outcome=\"accepted\"} "
+            << m.stats.draft_tokens_accepted << '\n';
+    }
     header(out, "hearth_model_memory_bytes", "gauge", "Weights plus KV cache of a loaded model.");
     for (const auto& m : models)
         out << "hearth_model_memory_bytes{model=\"" << m.name << "\"} " << m.memory_bytes << '\n';

@@ -114,6 +114,7 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
     params.parallel = options_.parallel;
     params.threads = entry.threads > 0 ? entry.threads : options_.threads;
     params.max_queue = options_.max_queue;
+    params.draft_tokens = options_.lookup_draft;
     m->scheduler = std::make_unique<runtime::Scheduler>(m->model, *m->tokenizer, params);
     m->memory_bytes = m->model->weight_bytes() + m->scheduler->kv_cache_bytes();
     evict_for(m->memory_bytes);

@@ -43,6 +43,7 @@ struct PoolOptions {
     int threads = 0;
     int64_t parallel = 4;
     size_t max_queue = 64;
+    int32_t lookup_draft = 0;  // speculative decoding by prompt lookup: drafted tokens a step
 };
 
 // A model ready to serve. Requests hold a shared_ptr for their whole life, so unloading only

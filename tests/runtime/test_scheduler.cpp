@@ -224,3 +224,97 @@ TEST(Scheduler, AShortPromptDoesNotWaitBehindALongOne) {
 
 }  // namespace
 }  // namespace hearth::runtime
+
+namespace hearth::runtime {
+namespace {
+
+// Speculative decoding by prompt lookup changes how many passes a sequence takes, never its
+// tokens: greedy and seeded sampling equal the single-sequence loop, with and without logprobs,
+// and on text that repeats itself most drafts are kept.
+TEST(SchedulerSpeculation, OutputEqualsTheSingleSequenceLoop) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok,
+                        {.ctx_per_seq = 256, .parallel = 3, .threads = 1, .draft_tokens = 4});
+    const std::vector<std::string> prompts = {
+        "Lily and Tom went to the park. Lily and Tom went to the park. Lily and Tom",
+        "Once upon a time, there was a little girl named Lily. Once upon a time",
+        "The cat sat on the mat. The dog sat on the mat. The bird"};
+    std::vector<SequenceRequest> reqs;
+    for (const auto& p : prompts) {
+        for (uint64_t seed : {0, 7}) {
+            SequenceRequest r;
+            r.prompt = oracle.tok->encode(p, true, false);
+            r.sampling = seed == 0 ? testing::Oracle::greedy() : SamplingParams{};
+            if (seed) {
+                r.sampling.temperature = 0.8f;
+                r.sampling.seed = seed;
+            }
+            r.max_tokens = 60;
+            reqs.push_back(std::move(r));
+        }
+    }
+    auto got = run_all(scheduler, std::move(reqs));
+    for (size_t i = 0; i < got.size(); ++i) {
+        const std::string& prompt = prompts[i / 2];
+        SamplingParams s = testing::Oracle::greedy();
+        if (i % 2) {
+            s = SamplingParams{};
+            s.temperature = 0.8f;
+            s.seed = 7;
+        }
+        auto want = oracle.run_text(prompt, 60, s);
+        EXPECT_EQ(got[i].text, want.text) << prompt << " sampled " << (i % 2);
+        EXPECT_EQ(got[i].completion_tokens, static_cast<int64_t>(want.tokens.size()));
+    }
+    const SchedulerStats stats = scheduler.stats();
+    EXPECT_GT(stats.draft_tokens_proposed, 0u);
+    EXPECT_GT(stats.draft_tokens_accepted, 0u);
+    EXPECT_LE(stats.draft_tokens_accepted, stats.draft_tokens_proposed);
+}
+
+TEST(SchedulerSpeculation, MaxTokensAndStopStringsEndWhereTheyWould) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok,
+                        {.ctx_per_seq = 96, .parallel = 2, .threads = 1, .draft_tokens = 8});
+    const std::string prompt = "Lily and Tom went to the park. Lily and Tom went to the park.";
+    std::vector<SequenceRequest> reqs;
+    for (int32_t max_tokens : {1, 2, 5, 200}) {  // 200: the context ends it first
+        SequenceRequest r;
+        r.prompt = oracle.tok->encode(prompt, true, false);
+        r.sampling = testing::Oracle::greedy();
+        r.max_tokens = max_tokens;
+        reqs.push_back(std::move(r));
+    }
+    SequenceRequest stop;
+    stop.prompt = oracle.tok->encode(prompt, true, false);
+    stop.sampling = testing::Oracle::greedy();
+    stop.max_tokens = 60;
+    stop.stop = {"park"};
+    reqs.push_back(std::move(stop));
+    auto got = run_all(scheduler, std::move(reqs));
+    Scheduler plain(oracle.model, *oracle.tok, {.ctx_per_seq = 96, .parallel = 2, .threads = 1});
+    std::vector<SequenceRequest> again;
+    for (int32_t max_tokens : {1, 2, 5, 200}) {
+        SequenceRequest r;
+        r.prompt = oracle.tok->encode(prompt, true, false);
+        r.sampling = testing::Oracle::greedy();
+        r.max_tokens = max_tokens;
+        again.push_back(std::move(r));
+    }
+    SequenceRequest stop2;
+    stop2.prompt = oracle.tok->encode(prompt, true, false);
+    stop2.sampling = testing::Oracle::greedy();
+    stop2.max_tokens = 60;
+    stop2.stop = {"park"};
+    again.push_back(std::move(stop2));
+    auto want = run_all(plain, std::move(again));
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].text, want[i].text) << i;
+        EXPECT_EQ(got[i].completion_tokens, want[i].completion_tokens) << i;
+        EXPECT_STREQ(finish_reason_name(got[i].finish), finish_reason_name(want[i].finish)) << i;
+    }
+}
+
+}  // namespace
+}  // namespace hearth::runtime
