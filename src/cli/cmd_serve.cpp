@@ -15,6 +15,7 @@
 #include "registry/models_dir.h"
 #include "server/auth.h"
 #include "server/cors.h"
+#include "server/installed_models.h"
 #include "server/server.h"
 
 namespace hearth::cli {
@@ -83,22 +84,6 @@ server::ModelEntry entry_for_file(const std::string& path) {
     return e;
 }
 
-// A model of the models directory, as its YAML config describes it.
-server::ModelEntry entry_for_config(const registry::ModelsDir& dir,
-                                    const registry::ModelConfig& c) {
-    server::ModelEntry e;
-    e.name = c.name;
-    e.path = dir.model_path(c).string();
-    e.aliases = c.aliases;
-    e.ctx_size = c.context_size.value_or(0);
-    e.threads = c.threads.value_or(0);
-    e.mlock = c.mlock;
-    e.chat_template = c.template_override;
-    e.sampling = c.parameters.sampling;
-    e.max_tokens = c.parameters.max_tokens;
-    return e;
-}
-
 std::vector<server::ModelEntry> collect_models(const ServeOptions& o) {
     std::vector<server::ModelEntry> entries;
     for (const std::string& file : o.models) entries.push_back(entry_for_file(file));
@@ -111,7 +96,7 @@ std::vector<server::ModelEntry> collect_models(const ServeOptions& o) {
     if (!models_dir.empty()) {
         registry::ModelsDir dir(models_dir);
         for (const registry::ModelConfig& config : dir.list()) {
-            entries.push_back(entry_for_config(dir, config));
+            entries.push_back(server::entry_for_config(dir, config));
         }
     }
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -164,6 +149,8 @@ void serve(const ServeOptions& o) {
     options.pool.threads = o.threads;
     options.pool.max_queue = o.max_queue;
     options.pool.lookup_draft = o.lookup_draft;
+    options.models_dir =
+        o.models_dir.empty() ? registry::ModelsDir::default_path().string() : o.models_dir;
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly.
@@ -192,7 +179,7 @@ void serve(const ServeOptions& o) {
 
 void add_serve_command(CLI::App& app) {
     auto o = std::make_shared<ServeOptions>();
-    CLI::App* cmd = app.add_subcommand("serve", "Serve models over an OpenAI-compatible HTTP API.");
+    CLI::App* cmd = app.add_subcommand("serve", "Serve models over HTTP: the OpenAI API (/v1), Anthropic's Messages API and Ollama's (/api).");
     cmd->add_option("-m,--model", o->models,
                     "A .gguf model to serve, named by its file stem (repeatable)")
         ->check(CLI::ExistingFile);

@@ -138,7 +138,7 @@ const ModelEntry& resolve_model(const ModelPool& pool, const std::string& from_p
                                 const std::string& from_body) {
     const std::string& name = from_path.empty() ? from_body : from_path;
     if (name.empty()) {
-        if (pool.entries().size() == 1) return pool.entries().front();
+        if (const ModelEntry* only = pool.sole_entry()) return *only;
         throw ApiError::bad_request("'model' is required", "model");
     }
     const ModelEntry* e = pool.find(name);
@@ -158,7 +158,7 @@ std::shared_ptr<LoadedModel> acquire_model(ModelPool& pool, const json& body,
 // One request being generated: its prompt, its choices' running state, and the writer.
 struct Generations::Job {
     Job(const GenerationRequest& r, std::shared_ptr<LoadedModel> m, ReplyWriter& w)
-        : request(r), model(std::move(m)), writer(w), info{request, *model, 0, 0, 0, 0, false, {}} {}
+        : request(r), model(std::move(m)), writer(w), info{request, *model} {}
 
     const GenerationRequest& request;
     std::shared_ptr<LoadedModel> model;
@@ -216,6 +216,7 @@ void Generations::run(Exchange& ex, const GenerationRequest& request,
     const ModelEntry& entry = resolve_model(pool_, path_model, request.model);
     Job job(request, pool_.acquire(entry), writer);
     job.start = ex.request.started;
+    job.info.seconds_to_model = seconds_since(job.start);
     job.prompt = prepare_prompt(request, *job.model);
     const bool forced_call = request.tool_choice == ToolChoice::Required ||
                              request.tool_choice == ToolChoice::Function;
@@ -317,7 +318,8 @@ void Generations::absorb(Job& job, int index, const runtime::SequenceEvent& ev) 
     c.logprobs.insert(c.logprobs.end(), ev.logprobs.begin(), ev.logprobs.end());
     if (!ev.text.empty() && !job.first_text_seen) {
         job.first_text_seen = true;
-        metrics_.record_time_to_first_token(seconds_since(job.start));
+        job.info.seconds_to_first_text = seconds_since(job.start);
+        metrics_.record_time_to_first_token(job.info.seconds_to_first_text);
     }
     c.completion_tokens = ev.completion_tokens;
     job.info.completion_tokens = job.completion_tokens();

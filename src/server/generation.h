@@ -41,6 +41,10 @@ struct GenerationInfo {
     // reaches the writer apart from the content.
     bool splits_reasoning = false;
     std::string echo_text;  // completions with echo: the prompt as text
+    // Timings from the request's first byte (Ollama reports them): the model ready (loaded if
+    // it was not), and the first text out (0 until then).
+    double seconds_to_model = 0;
+    double seconds_to_first_text = 0;
 };
 
 // A finished choice, as the model said it.

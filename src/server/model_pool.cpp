@@ -36,18 +36,16 @@ void LoadedModel::run_encoder(const std::function<void(kernels::ThreadPool&)>& w
 }
 
 ModelPool::ModelPool(std::vector<ModelEntry> entries, PoolOptions options)
-    : entries_(std::move(entries)), options_(options) {
-    if (options_.idle_unload_seconds > 0) {
-        reaper_ = std::thread([this] {
-            std::unique_lock lock(mutex_);
-            while (!stop_cv_.wait_for(lock, std::chrono::milliseconds(500),
-                                      [&] { return stopping_; })) {
-                lock.unlock();
-                unload_idle();
-                lock.lock();
-            }
-        });
-    }
+    : entries_(entries.begin(), entries.end()), options_(options) {
+    // Always running: a request's keep_alive may ask for an unload even without a pool timeout.
+    reaper_ = std::thread([this] {
+        std::unique_lock lock(mutex_);
+        while (!stop_cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping_; })) {
+            lock.unlock();
+            unload_idle();
+            lock.lock();
+        }
+    });
 }
 
 ModelPool::~ModelPool() {
@@ -59,7 +57,34 @@ ModelPool::~ModelPool() {
     if (reaper_.joinable()) reaper_.join();
 }
 
+std::vector<ModelEntry> ModelPool::entries() const {
+    std::lock_guard lock(mutex_);
+    return {entries_.begin(), entries_.end()};
+}
+
+size_t ModelPool::size() const {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
+}
+
+const ModelEntry* ModelPool::sole_entry() const {
+    std::lock_guard lock(mutex_);
+    return entries_.size() == 1 ? &entries_.front() : nullptr;
+}
+
+const ModelEntry& ModelPool::add(ModelEntry entry) {
+    std::lock_guard lock(mutex_);
+    for (const ModelEntry& e : entries_) {
+        if (e.name != entry.name) continue;
+        if (loaded_.erase(e.name) > 0) log::info("model '{}' changed on disk: unloaded", e.name);
+        return e;
+    }
+    log::info("now serving model '{}' ({})", entry.name, entry.path);
+    return entries_.emplace_back(std::move(entry));
+}
+
 const ModelEntry* ModelPool::find(const std::string& name) const {
+    std::lock_guard lock(mutex_);
     for (const ModelEntry& e : entries_) {
         if (e.name == name) return &e;
     }
@@ -137,22 +162,48 @@ uint64_t ModelPool::loaded_bytes() const {
     return total;
 }
 
+// The model's own keep-alive, else the pool's idle timeout; kKeepForever when it never unloads.
+int64_t ModelPool::keep_alive_ms(const LoadedModel& m) const {
+    const int64_t own = m.keep_alive_ms.load();
+    if (own != LoadedModel::kPoolKeepAlive) return own < 0 ? LoadedModel::kKeepForever : own;
+    if (options_.idle_unload_seconds <= 0) return LoadedModel::kKeepForever;
+    return static_cast<int64_t>(options_.idle_unload_seconds * 1000);
+}
+
 void ModelPool::unload_idle() {
     std::lock_guard lock(mutex_);
-    const int64_t cutoff = now_ms() - static_cast<int64_t>(options_.idle_unload_seconds * 1000);
+    const int64_t now = now_ms();
     std::erase_if(loaded_, [&](const auto& item) {
         const auto& m = item.second;
-        if (in_use(m) || m->last_used_ms.load() > cutoff) return false;
-        log::info("unloading model '{}': idle for {} s", item.first, options_.idle_unload_seconds);
+        const int64_t keep = keep_alive_ms(*m);
+        if (keep == LoadedModel::kKeepForever || in_use(m) || m->last_used_ms.load() + keep > now)
+            return false;
+        log::info("unloading model '{}': idle for {:.1f} s", item.first, keep / 1000.0);
         return true;
     });
+}
+
+bool ModelPool::release(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    if (loaded_.erase(name) == 0) return false;
+    log::info("unloaded model '{}' (asked to)", name);
+    return true;
 }
 
 std::vector<LoadedModelInfo> ModelPool::loaded() const {
     std::lock_guard lock(mutex_);
     std::vector<LoadedModelInfo> out;
-    for (const auto& [name, m] : loaded_)
-        out.push_back({name, m->memory_bytes, m->scheduler->stats()});
+    const int64_t now = now_ms();
+    for (const auto& [name, m] : loaded_) {
+        LoadedModelInfo info{name, m->memory_bytes, m->scheduler->stats(), std::nullopt};
+        if (const int64_t keep = keep_alive_ms(*m); keep != LoadedModel::kKeepForever) {
+            // In use, it expires no sooner than `keep` from now.
+            const int64_t from = in_use(m) ? now : m->last_used_ms.load();
+            info.expires_at = std::chrono::system_clock::now() +
+                              std::chrono::milliseconds(std::max<int64_t>(0, from + keep - now));
+        }
+        out.push_back(std::move(info));
+    }
     return out;
 }
 

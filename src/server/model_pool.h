@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,13 @@ struct LoadedModel {
     size_t longest_token_bytes = 1;
     uint64_t memory_bytes = 0;  // weights + KV cache
     std::atomic<int64_t> last_used_ms{0};
+    // How long the model stays loaded once idle, set by a request (Ollama's keep_alive):
+    // kPoolKeepAlive follows the pool's idle_unload_seconds, kKeepForever never unloads,
+    // otherwise milliseconds (0: unload as soon as no request holds it).
+    static constexpr int64_t kPoolKeepAlive = INT64_MIN;
+    static constexpr int64_t kKeepForever = -1;
+    std::atomic<int64_t> keep_alive_ms{kPoolKeepAlive};
+
     void touch();
     // Runs `work` on the model's encoder threads: embedding and rerank requests run outside
     // the scheduler, one at a time (each already uses every thread), on threads made at first
@@ -74,6 +82,8 @@ struct LoadedModelInfo {
     std::string name;
     uint64_t memory_bytes;
     runtime::SchedulerStats stats;
+    // When it will be unloaded if no request comes; nullopt: never.
+    std::optional<std::chrono::system_clock::time_point> expires_at;
 };
 
 class ModelPool {
@@ -81,14 +91,24 @@ class ModelPool {
     ModelPool(std::vector<ModelEntry> entries, PoolOptions options);
     ~ModelPool();
 
-    const std::vector<ModelEntry>& entries() const { return entries_; }
-    // By name or alias.
+    // A copy: models may be added while the server runs (add).
+    std::vector<ModelEntry> entries() const;
+    size_t size() const;
+    // The only model offered, or nullptr when there are none or several.
+    const ModelEntry* sole_entry() const;
+    // By name or alias. The entry stays valid for the pool's life.
     const ModelEntry* find(const std::string& name) const;
+    // Offers one more model (one just pulled). A model of that name already offered keeps its
+    // entry, but its loaded copy is dropped so the next request loads the file as it is now.
+    const ModelEntry& add(ModelEntry entry);
     // Loads the model if needed (evicting idle ones to stay in budget). Throws hearth::Error
     // when the file cannot be loaded.
     std::shared_ptr<LoadedModel> acquire(const ModelEntry& entry);
 
     std::vector<LoadedModelInfo> loaded() const;
+    // Drops the pool's copy of a model now (requests holding it finish first); false when it
+    // was not loaded.
+    bool release(const std::string& name);
     // Drops models unused for idle_unload_seconds; the background thread calls this.
     void unload_idle();
 
@@ -97,7 +117,9 @@ class ModelPool {
     uint64_t loaded_bytes() const;
     std::shared_ptr<LoadedModel> load(const ModelEntry& entry);
 
-    std::vector<ModelEntry> entries_;
+    int64_t keep_alive_ms(const LoadedModel& m) const;
+
+    std::deque<ModelEntry> entries_;  // a deque: add() keeps earlier entries where they are
     PoolOptions options_;
     mutable std::mutex mutex_;
     std::map<std::string, std::shared_ptr<LoadedModel>> loaded_;

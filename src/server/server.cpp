@@ -16,6 +16,7 @@
 #include "server/exchange.h"
 #include "server/generation.h"
 #include "server/metrics.h"
+#include "server/ollama_api.h"
 #include "server/openai_api.h"
 #include "server/openai_response.h"
 #include "server/rerank.h"
@@ -108,6 +109,7 @@ struct Server::Impl {
     Generations generations;
     CompletionsApi completions;
     AnthropicApi anthropic;
+    OllamaApi ollama;
     UtilityApi utilities;
     Router router;
     http::Server http;
@@ -121,6 +123,7 @@ struct Server::Impl {
           generations(pool, metrics, running, options.limits),
           completions(generations),
           anthropic(generations),
+          ollama(generations, options.models_dir),
           utilities(pool, options.limits),
           http(front_limits(options),
                [this](const http::Request& req, http::Responder& out) { handle(req, out); },
@@ -278,11 +281,21 @@ struct Server::Impl {
                 utilities.apply_template(ex, path_model(ex));
             });
         }
+        // Ollama's API (no /models/{name}/ prefix: Ollama clients name the model in the body).
+        router.add("POST", "/api/chat", [this](Exchange& ex) { ollama.chat(ex); });
+        router.add("POST", "/api/generate", [this](Exchange& ex) { ollama.generate(ex); });
+        router.add("GET", "/api/tags", [this](Exchange& ex) { ollama.tags(ex); });
+        router.add("POST", "/api/show", [this](Exchange& ex) { ollama.show(ex); });
+        router.add("GET", "/api/ps", [this](Exchange& ex) { ollama.ps(ex); });
+        router.add("POST", "/api/embed", [this](Exchange& ex) { ollama.embed(ex); });
+        router.add("POST", "/api/embeddings", [this](Exchange& ex) { ollama.embeddings(ex); });
+        router.add("GET", "/api/version", [this](Exchange& ex) { ollama.version(ex); });
+        router.add("POST", "/api/pull", [this](Exchange& ex) { ollama.pull(ex); });
         router.add("GET", "/health", [](Exchange& ex) { ex.send_json(200, {{"status", "ok"}}); });
         router.add("GET", "/readyz", [this](Exchange& ex) {
-            const bool ready = running.load() && !pool.entries().empty();
+            const bool ready = running.load() && pool.size() > 0;
             ex.send_json(ready ? 200 : 503, {{"status", ready ? "ready" : "not ready"},
-                                             {"models", pool.entries().size()}});
+                                             {"models", pool.size()}});
         });
         router.add("GET", "/metrics", [this](Exchange& ex) {
             ex.send(http::Response(200, metrics.render(pool.loaded()),
@@ -345,7 +358,7 @@ void Server::run() {
     else
         log::info("API keys required ({} configured)", impl_->keys.size());
     log::info("listening on http://{}:{} ({} model(s))", impl_->options.host, impl_->options.port,
-              impl_->pool.entries().size());
+              impl_->pool.size());
     impl_->http.run();
     impl_->running = false;
 }

@@ -35,6 +35,8 @@ struct ServerOptions {
     std::vector<std::string> allowed_hosts;
     RequestLimits limits;
     PoolOptions pool;
+    // Where /api/pull installs models; empty: the default models directory.
+    std::string models_dir;
 };
 
 class Server {

@@ -5,13 +5,16 @@
 
 #include <httplib.h>
 
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "server/server.h"
+#include "synthetic_with_vocab.h"
 #include "test_helpers.h"
 
 namespace hearth::server {
@@ -21,6 +24,19 @@ inline ModelEntry stories_entry() {
     entry.name = "stories260K";
     entry.path = testing::stories_path();
     entry.aliases = {"stories"};
+    return entry;
+}
+
+// A random model behind Qwen2.5's template, which lists tools and reads past calls (Hermes
+// <tool_call> syntax).
+inline ModelEntry qwen_like() {
+    ModelEntry entry;
+    entry.name = "qwen-like";
+    entry.path = synthetic_model_file_with_vocab("llama", "phi-3", 2048);
+    std::ifstream in(std::string(HEARTH_TEST_DATA) + "/templates/Qwen-Qwen2.5-7B-Instruct.jinja");
+    std::stringstream source;
+    source << in.rdbuf();
+    entry.chat_template = source.str();
     return entry;
 }
 

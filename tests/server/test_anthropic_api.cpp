@@ -198,18 +198,7 @@ TEST(AnthropicApi, KeysAreAcceptedAsXApiKeyOrBearer) {
                            "API key");
 }
 
-// ---- tools: a template that lists them (Qwen2.5's), on a random model ----
-
-ModelEntry qwen_like() {
-    ModelEntry entry;
-    entry.name = "qwen-like";
-    entry.path = synthetic_model_file_with_vocab("llama", "phi-3", 2048);
-    std::ifstream in(std::string(HEARTH_TEST_DATA) + "/templates/Qwen-Qwen2.5-7B-Instruct.jinja");
-    std::stringstream source;
-    source << in.rdbuf();
-    entry.chat_template = source.str();
-    return entry;
-}
+// ---- tools: a template that lists them (Qwen2.5's), on a random model (qwen_like) ----
 
 const json kAnthropicWeather = {
     {"name", "get_weather"},

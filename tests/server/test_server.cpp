@@ -16,6 +16,7 @@
 #include "live_server.h"
 #include "server/cors.h"
 #include "server/server.h"
+#include "live_server.h"
 #include "synthetic_with_vocab.h"
 #include "test_helpers.h"
 

@@ -1,0 +1,19 @@
+#include "server/installed_models.h"
+
+namespace hearth::server {
+
+ModelEntry entry_for_config(const registry::ModelsDir& dir, const registry::ModelConfig& c) {
+    ModelEntry e;
+    e.name = c.name;
+    e.path = dir.model_path(c).string();
+    e.aliases = c.aliases;
+    e.ctx_size = c.context_size.value_or(0);
+    e.threads = c.threads.value_or(0);
+    e.mlock = c.mlock;
+    e.chat_template = c.template_override;
+    e.sampling = c.parameters.sampling;
+    e.max_tokens = c.parameters.max_tokens;
+    return e;
+}
+
+}  // namespace hearth::server
