@@ -9,13 +9,14 @@ model=${2:-$root/tests/data/models/stories260K.gguf}
 key="test-key-$RANDOM$RANDOM"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
+db=$(mktemp -u --suffix=.db)
 
 HEARTH_API_KEYS="$key" "$hearth" serve --model "$model" --host 127.0.0.1 --port "$port" --threads 1 \
-    --env-file /dev/null >"$log" 2>&1 &
+    --env-file /dev/null --responses-db "$db" >"$log" 2>&1 &
 server=$!
 stop_server() {
     kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-    rm -f "$log"
+    rm -f "$log" "$db"
 }
 trap stop_server EXIT
 
@@ -28,6 +29,6 @@ done
 cd "$root/tests/clients"
 npm ci --no-audit --no-fund --loglevel=error
 status=0
-HEARTH_BASE_URL="http://127.0.0.1:$port/v1" HEARTH_API_KEY="$key" node --test openai.test.mjs structured.test.mjs || status=$?
+HEARTH_BASE_URL="http://127.0.0.1:$port/v1" HEARTH_API_KEY="$key" npm test --silent || status=$?
 if [ "$status" -ne 0 ]; then echo "--- server log ---"; tail -50 "$log"; fi
 exit "$status"

@@ -18,6 +18,7 @@
 #include "server/openai_api.h"
 #include "server/metrics.h"
 #include "server/openai_response.h"
+#include "server/responses_api.h"
 #include "server/router.h"
 #include "server/utility_api.h"
 
@@ -106,6 +107,8 @@ struct Server::Impl {
     Generations generations;
     CompletionsApi completions;
     AnthropicApi anthropic;
+    ResponseStore response_store;
+    ResponsesApi responses;
     UtilityApi utilities;
     Router router;
     http::Server http;
@@ -119,6 +122,8 @@ struct Server::Impl {
           generations(pool, metrics, running, options.limits),
           completions(generations),
           anthropic(generations),
+          response_store(options.responses_db, options.responses),
+          responses(generations, response_store),
           utilities(pool, options.limits),
           http(front_limits(options),
                [this](const http::Request& req, http::Responder& out) { handle(req, out); },
@@ -175,13 +180,15 @@ struct Server::Impl {
             ex.send(cors.answer_preflight(req));
             return false;
         }
-        if (keys.enabled() && req.path != "/health" && req.path != "/readyz" &&
-            !keys.accepts(req.header("authorization")) && !keys.accepts_key(req.header("x-api-key"))) {
+        if (!keys.enabled() || req.path == "/health" || req.path == "/readyz") return true;
+        std::optional<std::string> key = keys.identify(req.header("authorization"), req.header("x-api-key"));
+        if (!key) {
             throw ApiError(401,
                            "Incorrect API key provided. Send it as 'Authorization: Bearer KEY' "
                            "(or 'x-api-key: KEY').",
                            "invalid_request_error", "", "invalid_api_key");
         }
+        ex.key_id = std::move(*key);
         return true;
     }
 
@@ -258,6 +265,13 @@ struct Server::Impl {
             router.add("POST", prefix + "/v1/messages/count_tokens", [this, path_model](Exchange& ex) {
                 anthropic.count_tokens(ex, path_model(ex));
             });
+            router.add("POST", prefix + "/v1/responses", [this, path_model](Exchange& ex) {
+                responses.create(ex, path_model(ex));
+            });
+            router.add("GET", prefix + "/v1/responses/{id}",
+                       [this](Exchange& ex) { responses.retrieve(ex, ex.params.back()); });
+            router.add("DELETE", prefix + "/v1/responses/{id}",
+                       [this](Exchange& ex) { responses.remove(ex, ex.params.back()); });
             router.add("POST", prefix + "/v1/embeddings",
                        [this, path_model](Exchange& ex) { embeddings(ex, path_model(ex)); });
             router.add("POST", prefix + "/tokenize",

@@ -11,6 +11,7 @@
 #include "http/server.h"
 #include "server/model_pool.h"
 #include "server/openai_request.h"
+#include "server/response_store.h"
 
 namespace hearth::server {
 
@@ -35,6 +36,9 @@ struct ServerOptions {
     std::vector<std::string> allowed_hosts;
     RequestLimits limits;
     PoolOptions pool;
+    // The SQLite file of stored Responses API responses ("": kept in memory) and its bounds.
+    std::string responses_db;
+    ResponseStoreLimits responses;
 };
 
 class Server {
