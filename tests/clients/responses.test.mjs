@@ -12,7 +12,7 @@ const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 60_000 });
 
 const weatherTool = {
   type: 'function', name: 'get_weather', description: 'Weather in a city', strict: true,
-  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false },
+  parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 } }, required: ['city'], additionalProperties: false },
 };
 
 test('responses.create: a plain response equals the chat completion of the same message', async () => {
@@ -57,7 +57,7 @@ test('streamed: the events build the same response the stream helper returns', a
 test('a forced function call and its output round trip', async () => {
   const r = await client.responses.create({
     model, input: 'Weather in Paris?', tools: [weatherTool],
-    tool_choice: { type: 'function', name: 'get_weather' }, max_output_tokens: 60, temperature: 0,
+    tool_choice: { type: 'function', name: 'get_weather' }, parallel_tool_calls: false, max_output_tokens: 200, temperature: 0,
   });
   const call = r.output.find((item) => item.type === 'function_call');
   assert.ok(call, JSON.stringify(r.output));
@@ -74,7 +74,7 @@ test('a forced function call and its output round trip', async () => {
 
   // Streamed, the helper assembles the call from its argument deltas.
   const stream = client.responses.stream({
-    model, input: 'Weather in Paris?', tools: [weatherTool], tool_choice: 'required', max_output_tokens: 60, temperature: 0,
+    model, input: 'Weather in Paris?', tools: [weatherTool], tool_choice: 'required', parallel_tool_calls: false, max_output_tokens: 200, temperature: 0,
   });
   const final = await stream.finalResponse();
   const streamedCall = final.output.find((item) => item.type === 'function_call');

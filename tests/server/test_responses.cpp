@@ -42,7 +42,7 @@ const json kWeatherTool = {{"type", "function"},
                            {"description", "Weather in a city"},
                            {"parameters",
                             {{"type", "object"},
-                             {"properties", {{"city", {{"type", "string"}}}}},
+                             {"properties", {{"city", {{"type", "string"}, {"maxLength", 12}}}}},
                              {"required", {"city"}}}}};
 
 class ResponsesTest : public ::testing::Test {
@@ -344,7 +344,8 @@ TEST_F(ResponsesTest, ForcedFunctionCallAndItsOutputRoundTrip) {
     json r = create({{"input", "Weather in Paris?"},
                      {"tools", {kWeatherTool}},
                      {"tool_choice", {{"type", "function"}, {"name", "get_weather"}}},
-                     {"max_output_tokens", 60}});
+                     {"parallel_tool_calls", false},  // one call, then the grammar ends
+                     {"max_output_tokens", 200}});
     json call;
     for (const json& item : r["output"])
         if (item["type"] == "function_call") call = item;
@@ -355,6 +356,7 @@ TEST_F(ResponsesTest, ForcedFunctionCallAndItsOutputRoundTrip) {
     EXPECT_EQ(call["call_id"].get<std::string>().rfind("call_", 0), 0u);
     EXPECT_TRUE(json::parse(call["arguments"].get<std::string>()).is_object());
     EXPECT_EQ(r["tools"][0]["name"], "get_weather");
+    EXPECT_EQ(r["status"], "completed");
 
     // The call and its output sent back as items mean the chat route's tool call + tool message.
     json input = {{{"role", "user"}, {"content", "Weather in Paris?"}},
@@ -382,7 +384,8 @@ TEST_F(ResponsesTest, ForcedFunctionCallAndItsOutputRoundTrip) {
     auto res = post("/v1/responses", {{"input", "Weather in Paris?"},
                                       {"tools", {kWeatherTool}},
                                       {"tool_choice", "required"},
-                                      {"max_output_tokens", 60},
+                                      {"parallel_tool_calls", false},
+                                      {"max_output_tokens", 200},
                                       {"temperature", 0},
                                       {"stream", true}});
     ASSERT_EQ(res->status, 200);
