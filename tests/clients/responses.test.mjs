@@ -15,6 +15,10 @@ const weatherTool = {
   parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 } }, required: ['city'], additionalProperties: false },
 };
 
+// The text of a response's message items (finalResponse() does not add output_text).
+const textOf = (r) => r.output.filter((i) => i.type === 'message')
+  .flatMap((i) => i.content).map((c) => c.text).join('');
+
 test('responses.create: a plain response equals the chat completion of the same message', async () => {
   const r = await client.responses.create({ model, input: 'Once upon a time', max_output_tokens: 16, temperature: 0 });
   const chat = await client.chat.completions.create({
@@ -34,15 +38,21 @@ test('streamed: the events build the same response the stream helper returns', a
   const stream = client.responses.stream({ model, input: 'Once upon a time', max_output_tokens: 16, temperature: 0 });
   const types = [];
   let deltas = '';
+  let last;
   for await (const event of stream) {
     types.push(event.type);
+    last = event;
     if (event.type === 'response.output_text.delta') deltas += event.delta;
   }
   const final = await stream.finalResponse();
   assert.equal(types[0], 'response.created');
   assert.equal(types.at(-1), 'response.incomplete');
   assert.ok(types.includes('response.output_text.done'));
-  assert.equal(final.output_text, deltas);
+  assert.equal(textOf(final), deltas);
+  // The helper takes the server's final object only from response.completed; an incomplete
+  // one is in the last event.
+  assert.equal(last.response.status, 'incomplete');
+  assert.equal(textOf(last.response), deltas);
   const whole = await client.responses.create({ model, input: 'Once upon a time', max_output_tokens: 16, temperature: 0 });
   assert.equal(deltas, whole.output_text);
 
