@@ -58,10 +58,10 @@ test('streamed: the events build the same response the stream helper returns', a
 
   // create({stream: true}) iterates the same events.
   const raw = await client.responses.create({ model, input: 'Once upon a time', max_output_tokens: 8, stream: true, temperature: 0 });
-  let last;
-  for await (const event of raw) last = event;
-  assert.equal(last.type, 'response.incomplete');
-  assert.equal(last.response.usage.output_tokens, 8);
+  let end;
+  for await (const event of raw) end = event;
+  assert.equal(end.type, 'response.incomplete');
+  assert.equal(end.response.usage.output_tokens, 8);
 });
 
 test('a forced function call and its output round trip', async () => {
