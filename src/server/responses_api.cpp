@@ -275,7 +275,8 @@ class ResponsesWriter : public ReplyWriter {
     void write_whole(const GenerationInfo& info, const std::vector<ChoiceReply>& replies) override {
         const ChoiceReply& r = replies.front();
         if (!r.reasoning.empty()) output_.push_back(reasoning_item(random_id("rs_"), r.reasoning));
-        if (!r.content.empty() || r.calls.empty())
+        // As streamed: a message for the text, or an empty one when nothing else was said.
+        if (!r.content.empty() || (r.calls.empty() && r.reasoning.empty()))
             output_.push_back(message_item(random_id("msg_"), r.content, item_status(r)));
         for (const chat::ToolCall& call : r.calls)
             output_.push_back(call_item(random_id("fc_"), random_id("call_"), call, call.arguments));

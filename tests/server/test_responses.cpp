@@ -417,6 +417,53 @@ TEST_F(ResponsesTest, TextFormatJsonSchemaIsEnforced) {
     EXPECT_LE(parsed["name"].get<std::string>().size(), 8u);
 }
 
+// stories260K behind a template that leaves a <think> open: the whole reply is reasoning, a
+// reasoning item with reasoning_text content. The oracle is the same prompt text sent to
+// /v1/completions.
+TEST(ResponsesReasoning, ThinkPartBecomesAReasoningItem) {
+    ModelEntry entry = stories_entry();
+    entry.chat_template = "{{ messages[-1]['content'] }}<think>{# </think> #}";
+    LiveServer live(default_options(), entry);
+    auto c = live.client();
+    auto oracle = c.Post("/v1/completions",
+                         json{{"prompt", "Once upon a time<think>"}, {"max_tokens", 20}, {"temperature", 0}}.dump(),
+                         "application/json");
+    ASSERT_TRUE(oracle);
+    const std::string text = json::parse(oracle->body)["choices"][0]["text"];
+    ASSERT_FALSE(text.empty());
+    json body = {{"input", "Once upon a time"}, {"max_output_tokens", 20}, {"temperature", 0}};
+    auto res = c.Post("/v1/responses", body.dump(), "application/json");
+    ASSERT_EQ(res->status, 200) << res->body;
+    json r = json::parse(res->body);
+    ASSERT_EQ(r["output"].size(), 1u) << r.dump();
+    const json& item = r["output"][0];
+    EXPECT_EQ(item["type"], "reasoning");
+    EXPECT_EQ(item["id"].get<std::string>().rfind("rs_", 0), 0u);
+    EXPECT_EQ(item["summary"], json::array());
+    EXPECT_EQ(item["content"], json::array({{{"type", "reasoning_text"}, {"text", text}}}));
+
+    body["stream"] = true;
+    auto streamed = c.Post("/v1/responses", body.dump(), "application/json");
+    ASSERT_EQ(streamed->status, 200);
+    std::vector<std::string> types;
+    std::string deltas;
+    json last;
+    for (const json& e : named_events(streamed->body)) {
+        const std::string t = e["type"];
+        if (t == "response.reasoning_text.delta") deltas += e["delta"].get<std::string>();
+        if (t != "response.reasoning_text.delta" || types.back() != t) types.push_back(t);
+        last = e;
+    }
+    const std::vector<std::string> expected = {
+        "response.created",           "response.in_progress",         "response.output_item.added",
+        "response.content_part.added", "response.reasoning_text.delta", "response.reasoning_text.done",
+        "response.content_part.done",  "response.output_item.done",    "response.incomplete"};
+    EXPECT_EQ(types, expected);
+    EXPECT_EQ(deltas, text);
+    ASSERT_EQ(last["response"]["output"].size(), 1u);
+    EXPECT_EQ(last["response"]["output"][0]["content"], item["content"]);
+}
+
 // ---- the store alone ----
 
 StoredResponse stored(const std::string& id, const std::string& key, int64_t created_at) {
