@@ -12,19 +12,9 @@ namespace {
 using nlohmann::json;
 using ojson = nlohmann::ordered_json;
 
-ApiError bad(const std::string& param, const std::string& message) {
-    return ApiError::bad_request(param + ": " + message, param);
-}
-
-const ojson* member(const ojson& object, const char* name) {
-    if (!object.is_object()) return nullptr;
-    auto it = object.find(name);
-    return it == object.end() || it->is_null() ? nullptr : &*it;
-}
-
 const ojson& required_string(const ojson& item, const char* name, const std::string& param) {
-    const ojson* v = member(item, name);
-    if (!v || !v->is_string()) throw bad(param + "." + name, "a string is required");
+    const ojson* v = present_member(item, name);
+    if (!v || !v->is_string()) throw bad_field(param + "." + name, "a string is required");
     return *v;
 }
 
@@ -39,21 +29,21 @@ ApiError not_found(const std::string& id, const std::string& param = {}) {
 // output_text, refusal) become chat text parts.
 ojson chat_content(const ojson& content, const std::string& param) {
     if (content.is_string()) return content;
-    if (!content.is_array()) throw bad(param, "must be a string or an array of content parts");
+    if (!content.is_array()) throw bad_field(param, "must be a string or an array of content parts");
     ojson parts = ojson::array();
     for (size_t i = 0; i < content.size(); ++i) {
         const std::string p = param + "[" + std::to_string(i) + "]";
-        const ojson* type = member(content[i], "type");
-        if (!type || !type->is_string()) throw bad(p, "a content part needs a string 'type'");
+        const ojson* type = present_member(content[i], "type");
+        if (!type || !type->is_string()) throw bad_field(p, "a content part needs a string 'type'");
         const std::string t = type->get<std::string>();
         if (t == "input_text" || t == "output_text") {
             parts.push_back({{"type", "text"}, {"text", required_string(content[i], "text", p)}});
         } else if (t == "refusal") {
             parts.push_back({{"type", "text"}, {"text", required_string(content[i], "refusal", p)}});
         } else if (t == "input_image" || t == "input_file" || t == "input_audio") {
-            throw bad(p + ".type", "'" + t + "' parts are not supported: hearth's models read text only");
+            throw bad_field(p + ".type", "'" + t + "' parts are not supported: hearth's models read text only");
         } else {
-            throw bad(p + ".type", "unknown content part type '" + t + "'");
+            throw bad_field(p + ".type", "unknown content part type '" + t + "'");
         }
     }
     return parts;
@@ -63,10 +53,10 @@ ojson chat_content(const ojson& content, const std::string& param) {
 std::string reasoning_text(const ojson& item) {
     std::string text;
     for (const char* field : {"content", "summary"}) {
-        const ojson* parts = member(item, field);
+        const ojson* parts = present_member(item, field);
         if (!parts || !parts->is_array()) continue;
         for (const ojson& part : *parts) {
-            const ojson* t = member(part, "text");
+            const ojson* t = present_member(part, "text");
             if (t && t->is_string()) text += t->get<std::string>();
         }
         if (!text.empty()) break;
@@ -81,9 +71,9 @@ class ChatConversation {
     ojson messages = ojson::array();
 
     void add(const ojson& item, const std::string& param) {
-        if (!item.is_object()) throw bad(param, "must be an object (an input item)");
-        const ojson* type = member(item, "type");
-        if (type && !type->is_string()) throw bad(param + ".type", "must be a string");
+        if (!item.is_object()) throw bad_field(param, "must be an object (an input item)");
+        const ojson* type = present_member(item, "type");
+        if (type && !type->is_string()) throw bad_field(param + ".type", "must be a string");
         const std::string t = type ? type->get<std::string>() : "message";
         if (t == "message") {
             add_message(item, param);
@@ -97,8 +87,8 @@ class ChatConversation {
             if (!turn.contains("tool_calls")) turn["tool_calls"] = ojson::array();
             turn["tool_calls"].push_back(std::move(call));
         } else if (t == "function_call_output") {
-            const ojson* output = member(item, "output");
-            if (!output) throw bad(param + ".output", "Field required");
+            const ojson* output = present_member(item, "output");
+            if (!output) throw bad_field(param + ".output", "Field required");
             messages.push_back({{"role", "tool"},
                                 {"tool_call_id", required_string(item, "call_id", param)},
                                 {"content", chat_content(*output, param + ".output")}});
@@ -106,7 +96,7 @@ class ChatConversation {
         } else if (t == "reasoning") {
             reasoning_ += reasoning_text(item);
         } else {
-            throw bad(param + ".type",
+            throw bad_field(param + ".type",
                       "unsupported item type '" + t +
                           "'; hearth reads message, function_call, function_call_output and "
                           "reasoning items");
@@ -115,13 +105,13 @@ class ChatConversation {
 
   private:
     void add_message(const ojson& item, const std::string& param) {
-        const ojson* role = member(item, "role");
+        const ojson* role = present_member(item, "role");
         static const char* roles[] = {"user", "assistant", "system", "developer"};
         if (!role || !role->is_string() ||
             std::none_of(std::begin(roles), std::end(roles), [&](const char* r) { return *role == r; }))
-            throw bad(param + ".role", "must be one of user, assistant, system, developer");
-        const ojson* content = member(item, "content");
-        if (!content) throw bad(param + ".content", "Field required");
+            throw bad_field(param + ".role", "must be one of user, assistant, system, developer");
+        const ojson* content = present_member(item, "content");
+        if (!content) throw bad_field(param + ".content", "Field required");
         ojson message = {{"role", *role}, {"content", chat_content(*content, param + ".content")}};
         if (*role == "assistant") {
             take_reasoning(message);
@@ -155,25 +145,25 @@ class ChatConversation {
 
 // `input` as a list of items: a string is one user message.
 ojson input_items(const ojson& body) {
-    const ojson* input = member(body, "input");
-    if (!input) throw bad("input", "Field required");
+    const ojson* input = present_member(body, "input");
+    if (!input) throw bad_field("input", "Field required");
     if (input->is_string())
         return ojson::array({{{"type", "message"}, {"role", "user"}, {"content", *input}}});
-    if (!input->is_array()) throw bad("input", "must be a string or an array of input items");
+    if (!input->is_array()) throw bad_field("input", "must be a string or an array of input items");
     return *input;
 }
 
 // Flat function tools ({type, name, description, parameters, strict}) as chat tools.
 ojson chat_tools(const ojson& tools) {
-    if (!tools.is_array()) throw bad("tools", "must be an array of tools");
+    if (!tools.is_array()) throw bad_field("tools", "must be an array of tools");
     ojson out = ojson::array();
     for (size_t i = 0; i < tools.size(); ++i) {
         const std::string param = "tools[" + std::to_string(i) + "]";
         const ojson& t = tools[i];
-        if (!t.is_object()) throw bad(param, "must be an object");
-        const ojson* type = member(t, "type");
+        if (!t.is_object()) throw bad_field(param, "must be an object");
+        const ojson* type = present_member(t, "type");
         if (!type || *type != "function") {
-            throw bad(param + ".type",
+            throw bad_field(param + ".type",
                       "only function tools are supported (" +
                           (type ? type->dump() : std::string("no type")) +
                           " given): hosted tools such as web_search, file_search, "
@@ -181,7 +171,7 @@ ojson chat_tools(const ojson& tools) {
         }
         ojson function = {{"name", required_string(t, "name", param)}};
         for (const char* key : {"description", "parameters", "strict"}) {
-            if (const ojson* v = member(t, key)) function[key] = *v;
+            if (const ojson* v = present_member(t, key)) function[key] = *v;
         }
         out.push_back({{"type", "function"}, {"function", std::move(function)}});
     }
@@ -191,31 +181,31 @@ ojson chat_tools(const ojson& tools) {
 // "auto" / "none" / "required" pass as they are; {type: "function", name} is named.
 ojson chat_tool_choice(const ojson& choice) {
     if (choice.is_string()) return choice;
-    const ojson* type = member(choice, "type");
+    const ojson* type = present_member(choice, "type");
     if (!type || *type != "function")
-        throw bad("tool_choice", "must be auto, none, required or {\"type\": \"function\", \"name\": ...}");
+        throw bad_field("tool_choice", "must be auto, none, required or {\"type\": \"function\", \"name\": ...}");
     return {{"type", "function"},
             {"function", {{"name", required_string(choice, "name", "tool_choice")}}}};
 }
 
 // text.format: text, json_object or json_schema {name, schema, strict}, as response_format.
 void read_text_format(const ojson& text, ojson& out) {
-    if (!text.is_object()) throw bad("text", "must be an object");
-    const ojson* format = member(text, "format");
+    if (!text.is_object()) throw bad_field("text", "must be an object");
+    const ojson* format = present_member(text, "format");
     if (!format) return;
-    const ojson* type = member(*format, "type");
-    if (!type || !type->is_string()) throw bad("text.format", "must be an object with a string 'type'");
+    const ojson* type = present_member(*format, "type");
+    if (!type || !type->is_string()) throw bad_field("text.format", "must be an object with a string 'type'");
     if (*type == "text") return;
     if (*type == "json_object") {
         out["response_format"] = {{"type", "json_object"}};
     } else if (*type == "json_schema") {
-        const ojson* schema = member(*format, "schema");
-        if (!schema || !schema->is_object()) throw bad("text.format.schema", "a JSON schema object is required");
+        const ojson* schema = present_member(*format, "schema");
+        if (!schema || !schema->is_object()) throw bad_field("text.format.schema", "a JSON schema object is required");
         ojson js = {{"name", format->value("name", "response")}, {"schema", *schema}};
-        if (const ojson* strict = member(*format, "strict")) js["strict"] = *strict;
+        if (const ojson* strict = present_member(*format, "strict")) js["strict"] = *strict;
         out["response_format"] = {{"type", "json_schema"}, {"json_schema", std::move(js)}};
     } else {
-        throw bad("text.format.type", "must be text, json_object or json_schema");
+        throw bad_field("text.format.type", "must be text, json_object or json_schema");
     }
 }
 
@@ -223,20 +213,20 @@ void read_text_format(const ojson& text, ojson& out) {
 
 ResponsesTranslation responses_to_openai(const ojson& body, const ojson& history) {
     for (const char* refused : {"conversation", "prompt"}) {
-        if (member(body, refused))
-            throw bad(refused, "is not supported by hearth; send the input (and previous_response_id)");
+        if (present_member(body, refused))
+            throw bad_field(refused, "is not supported by hearth; send the input (and previous_response_id)");
     }
-    if (const ojson* background = member(body, "background"); background && *background == true)
-        throw bad("background", "background responses are not supported by hearth");
+    if (const ojson* background = present_member(body, "background"); background && *background == true)
+        throw bad_field("background", "background responses are not supported by hearth");
     ResponsesTranslation t;
     t.items = history;
     for (const ojson& item : input_items(body)) t.items.push_back(item);
 
     ojson& out = t.chat_body;
-    if (const ojson* model = member(body, "model")) out["model"] = *model;
+    if (const ojson* model = present_member(body, "model")) out["model"] = *model;
     ChatConversation conversation;
-    if (const ojson* instructions = member(body, "instructions")) {
-        if (!instructions->is_string()) throw bad("instructions", "must be a string");
+    if (const ojson* instructions = present_member(body, "instructions")) {
+        if (!instructions->is_string()) throw bad_field("instructions", "must be a string");
         conversation.messages.push_back({{"role", "system"}, {"content", *instructions}});
     }
     for (size_t i = 0; i < history.size(); ++i)
@@ -246,20 +236,20 @@ ResponsesTranslation responses_to_openai(const ojson& body, const ojson& history
         conversation.add(t.items[i], "input[" + std::to_string(i - first_input) + "]");
     out["messages"] = std::move(conversation.messages);
 
-    if (const ojson* max = member(body, "max_output_tokens")) {
+    if (const ojson* max = present_member(body, "max_output_tokens")) {
         if (!max->is_number_integer() || max->get<int64_t>() < 1)
-            throw bad("max_output_tokens", "must be an integer of at least 1");
+            throw bad_field("max_output_tokens", "must be an integer of at least 1");
         out["max_tokens"] = *max;
     }
     for (const char* name : {"temperature", "top_p", "stream", "parallel_tool_calls", "reasoning", "user"}) {
-        if (const ojson* v = member(body, name)) out[name] = *v;
+        if (const ojson* v = present_member(body, name)) out[name] = *v;
     }
-    if (const ojson* tools = member(body, "tools")) {
+    if (const ojson* tools = present_member(body, "tools")) {
         ojson converted = chat_tools(*tools);
         if (!converted.empty()) out["tools"] = std::move(converted);
     }
-    if (const ojson* choice = member(body, "tool_choice")) out["tool_choice"] = chat_tool_choice(*choice);
-    if (const ojson* text = member(body, "text")) read_text_format(*text, out);
+    if (const ojson* choice = present_member(body, "tool_choice")) out["tool_choice"] = chat_tool_choice(*choice);
+    if (const ojson* text = present_member(body, "text")) read_text_format(*text, out);
     return t;
 }
 
@@ -294,41 +284,12 @@ class ResponsesWriter : public ReplyWriter {
     }
 
     bool reasoning(int, const std::string& text) override {
-        if (open_ != Open::Reasoning) {
-            if (!close_item(true)) return false;
-            open_ = Open::Reasoning;
-            item_id_ = random_id("rs_");
-            json item = reasoning_item(item_id_, "");
-            item["content"] = json::array();
-            if (!send("response.output_item.added", {{"output_index", output_.size()}, {"item", item}}) ||
-                !send("response.content_part.added", part_event(reasoning_part(""))))
-                return false;
-        }
-        text_ += text;
-        json event = part_event(nullptr);
-        event.erase("part");
-        event["delta"] = text;
-        return send("response.reasoning_text.delta", event);
+        return open(Open::Reasoning) && delta("response.reasoning_text.delta", text);
     }
 
     bool text(int, const std::string& text, const std::vector<runtime::TokenLogprob>&) override {
         if (text.empty()) return true;
-        if (open_ != Open::Message) {
-            if (!close_item(true)) return false;
-            open_ = Open::Message;
-            item_id_ = random_id("msg_");
-            json item = message_item(item_id_, "", "in_progress");
-            item["content"] = json::array();
-            if (!send("response.output_item.added", {{"output_index", output_.size()}, {"item", item}}) ||
-                !send("response.content_part.added", part_event(text_part(""))))
-                return false;
-        }
-        text_ += text;
-        json event = part_event(nullptr);
-        event.erase("part");
-        event["delta"] = text;
-        event["logprobs"] = json::array();
-        return send("response.output_text.delta", event);
+        return open(Open::Message) && delta("response.output_text.delta", text);
     }
 
     // As OpenAI streams a call: the item, its arguments in one delta, then done.
@@ -355,16 +316,7 @@ class ResponsesWriter : public ReplyWriter {
         const bool complete = item_status(reply) == std::string("completed");
         if (!close_item(complete)) return false;
         // An answer of nothing but an empty text still has its (empty) message, as OpenAI's.
-        if (output_.empty()) {
-            open_ = Open::Message;
-            item_id_ = random_id("msg_");
-            json item = message_item(item_id_, "", "in_progress");
-            item["content"] = json::array();
-            if (!send("response.output_item.added", {{"output_index", 0}, {"item", item}}) ||
-                !send("response.content_part.added", part_event(text_part(""))))
-                return false;
-            return close_item(complete);
-        }
+        if (output_.empty()) return open(Open::Message) && close_item(complete);
         return true;
     }
 
@@ -419,6 +371,28 @@ class ResponsesWriter : public ReplyWriter {
     json part_event(json part) const {
         return {{"item_id", item_id_}, {"output_index", output_.size()}, {"content_index", 0},
                 {"part", std::move(part)}};
+    }
+
+    // Opens a reasoning or message item with its one content part, unless it is open already.
+    bool open(Open kind) {
+        if (open_ == kind) return true;
+        if (!close_item(true)) return false;
+        open_ = kind;
+        const bool message = kind == Open::Message;
+        item_id_ = random_id(message ? "msg_" : "rs_");
+        json item = message ? message_item(item_id_, "", "in_progress") : reasoning_item(item_id_, "");
+        item["content"] = json::array();
+        return send("response.output_item.added", {{"output_index", output_.size()}, {"item", item}}) &&
+               send("response.content_part.added", part_event(message ? text_part("") : reasoning_part("")));
+    }
+
+    bool delta(const char* type, const std::string& text) {
+        text_ += text;
+        json event = part_event(nullptr);
+        event.erase("part");
+        event["delta"] = text;
+        if (open_ == Open::Message) event["logprobs"] = json::array();
+        return send(type, event);
     }
 
     // Ends the open reasoning or message item: its text done, its part done, the item done.
@@ -493,16 +467,16 @@ class ResponsesWriter : public ReplyWriter {
 // The request's fields a response object repeats, with OpenAI's defaults.
 json echoed_fields(const ojson& body, bool store) {
     auto get = [&](const char* name, json fallback) {
-        const ojson* v = member(body, name);
+        const ojson* v = present_member(body, name);
         return v ? json::parse(v->dump()) : fallback;
     };
     json tools = json::array();
-    if (const ojson* t = member(body, "tools")) tools = json::parse(t->dump());
+    if (const ojson* t = present_member(body, "tools")) tools = json::parse(t->dump());
     json reasoning = {{"effort", nullptr}, {"summary", nullptr}};
-    if (const ojson* r = member(body, "reasoning"); r && member(*r, "effort"))
+    if (const ojson* r = present_member(body, "reasoning"); r && present_member(*r, "effort"))
         reasoning["effort"] = json::parse((*r)["effort"].dump());
     json text = {{"format", {{"type", "text"}}}};
-    if (const ojson* t = member(body, "text"); t && member(*t, "format"))
+    if (const ojson* t = present_member(body, "text"); t && present_member(*t, "format"))
         text["format"] = json::parse((*t)["format"].dump());
     return {{"instructions", get("instructions", nullptr)},
             {"max_output_tokens", get("max_output_tokens", nullptr)},
@@ -524,13 +498,13 @@ json echoed_fields(const ojson& body, bool store) {
 
 void ResponsesApi::create(Exchange& ex, const std::string& path_model) {
     const ojson body = parse_ordered_json_object_body(ex.request.body);
-    const ojson* store_field = member(body, "store");
-    if (store_field && !store_field->is_boolean()) throw bad("store", "must be a boolean");
+    const ojson* store_field = present_member(body, "store");
+    if (store_field && !store_field->is_boolean()) throw bad_field("store", "must be a boolean");
     const bool store = store_field ? store_field->get<bool>() : true;
 
     ojson history = ojson::array();
-    if (const ojson* previous = member(body, "previous_response_id")) {
-        if (!previous->is_string()) throw bad("previous_response_id", "must be a string");
+    if (const ojson* previous = present_member(body, "previous_response_id")) {
+        if (!previous->is_string()) throw bad_field("previous_response_id", "must be a string");
         const std::string id = previous->get<std::string>();
         std::optional<StoredResponse> stored = store_.get(id, ex.key_id);
         if (!stored) throw not_found(id, "previous_response_id");
