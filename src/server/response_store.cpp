@@ -108,18 +108,26 @@ int64_t ResponseStore::oldest_allowed() const {
 
 void ResponseStore::put(const StoredResponse& r) {
     std::lock_guard lock(mutex_);
-    Statement insert(db_,
-                     "INSERT OR REPLACE INTO responses (id, key_id, created_at, input_items, "
-                     "output_items, response) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    insert.bind(1, r.id).bind(2, r.key_id).bind(3, r.created_at);
-    insert.bind(4, r.input_items).bind(5, r.output_items).bind(6, r.response);
-    insert.step();
-    Statement expire(db_, "DELETE FROM responses WHERE created_at < ?1");
-    expire.bind(1, oldest_allowed()).step();
-    Statement overflow(db_,
-                       "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses "
-                       "ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?1)");
-    overflow.bind(1, limits_.max_count).step();
+    // One transaction: one sync to disk for the row and the clean-up.
+    exec("BEGIN IMMEDIATE");
+    try {
+        Statement insert(db_,
+                         "INSERT OR REPLACE INTO responses (id, key_id, created_at, input_items, "
+                         "output_items, response) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+        insert.bind(1, r.id).bind(2, r.key_id).bind(3, r.created_at);
+        insert.bind(4, r.input_items).bind(5, r.output_items).bind(6, r.response);
+        insert.step();
+        Statement expire(db_, "DELETE FROM responses WHERE created_at < ?1");
+        expire.bind(1, oldest_allowed()).step();
+        Statement overflow(db_,
+                           "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses "
+                           "ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?1)");
+        overflow.bind(1, limits_.max_count).step();
+        exec("COMMIT");
+    } catch (const Error&) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
 }
 
 std::optional<StoredResponse> ResponseStore::get(const std::string& id, const std::string& key_id) {

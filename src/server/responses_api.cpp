@@ -300,13 +300,13 @@ class ResponsesWriter : public ReplyWriter {
         added["status"] = "in_progress";
         const size_t index = output_.size();
         json ids = {{"item_id", item_id}, {"output_index", index}};
-        json delta = ids, args_done = ids;
-        delta["delta"] = call.arguments;
+        json args_delta = ids, args_done = ids;
+        args_delta["delta"] = call.arguments;
         args_done["name"] = call.name;
         args_done["arguments"] = call.arguments;
         output_.push_back(call_item(item_id, call_id, call, call.arguments));
         return send("response.output_item.added", {{"output_index", index}, {"item", added}}) &&
-               send("response.function_call_arguments.delta", delta) &&
+               send("response.function_call_arguments.delta", args_delta) &&
                send("response.function_call_arguments.done", args_done) &&
                send("response.output_item.done", {{"output_index", index}, {"item", output_.back()}});
     }
