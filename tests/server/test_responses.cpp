@@ -13,6 +13,7 @@
 #include "server/auth.h"
 #include "server/generation.h"
 #include "server/response_store.h"
+#include "server/responses_api.h"
 
 namespace hearth::server {
 namespace {
@@ -462,6 +463,50 @@ TEST(ResponsesReasoning, ThinkPartBecomesAReasoningItem) {
     EXPECT_EQ(deltas, text);
     ASSERT_EQ(last["response"]["output"].size(), 1u);
     EXPECT_EQ(last["response"]["output"][0]["content"], item["content"]);
+}
+
+// The translation alone, against the chat messages written out by hand: a reasoning item rides
+// on the next assistant turn, calls join the assistant message before them, outputs become
+// tool messages, and the stored history comes after the instructions and before the input.
+TEST(ResponsesTranslation, ItemsBecomeChatMessages) {
+    using ojson = nlohmann::ordered_json;
+    const ojson history = ojson::parse(R"([
+        {"type": "message", "role": "user", "content": "Weather?"},
+        {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "ask the tool"}]},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking.", "annotations": []}]},
+        {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}
+    ])");
+    const ojson body = ojson::parse(R"({
+        "model": "m", "instructions": "Be brief.", "max_output_tokens": 9, "temperature": 0.5,
+        "input": [{"type": "function_call_output", "call_id": "call_1", "output": "21 C"},
+                  {"type": "reasoning", "content": [{"type": "reasoning_text", "text": "now answer"}], "summary": []},
+                  {"type": "function_call", "call_id": "call_2", "name": "get_time", "arguments": "{}"}],
+        "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}, "strict": true}],
+        "tool_choice": {"type": "function", "name": "get_weather"},
+        "text": {"format": {"type": "json_schema", "name": "w", "schema": {"type": "object"}, "strict": true}}
+    })");
+    ResponsesTranslation t = responses_to_openai(body, history);
+    const ojson expected = ojson::parse(R"({
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": [{"type": "text", "text": "Checking."}], "reasoning_content": "ask the tool",
+             "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "21 C"},
+            {"role": "assistant", "content": "", "reasoning_content": "now answer",
+             "tool_calls": [{"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]}
+        ],
+        "max_tokens": 9,
+        "temperature": 0.5,
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}, "strict": true}}],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        "response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}, "strict": true}}
+    })");
+    EXPECT_EQ(t.chat_body, expected) << t.chat_body.dump(1);
+    // What is stored for the next turn: the history, then this input as sent.
+    ASSERT_EQ(t.items.size(), 7u);
+    EXPECT_EQ(t.items[4], body["input"][0]);
 }
 
 // ---- the store alone ----
