@@ -16,7 +16,7 @@ HEARTH_API_KEYS="$key" "$hearth" serve --model "$model" --host 127.0.0.1 --port 
 server=$!
 stop_server() {
     kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-    rm -f "$log" "$db"
+    rm -f "$log" "$db" "$db-wal" "$db-shm"
 }
 trap stop_server EXIT
 
