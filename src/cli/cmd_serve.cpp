@@ -47,10 +47,10 @@ struct ServeOptions {
     int64_t responses_max_count = 100000;
 };
 
-// Stored responses live in hearth's data folder, the one that holds the default models folder
-// (~/.local/share/hearth, or /var/lib/hearth when HEARTH_MODELS_DIR is /var/lib/hearth/models).
+// Stored responses live in hearth's data folder, in the user's home whatever the models folder
+// is (a models folder may be read-only, or sit at / as /models does in the container image).
 std::string default_responses_db() {
-    return (registry::ModelsDir::default_path().parent_path() / "responses.db").string();
+    return (registry::ModelsDir::data_home() / "responses.db").string();
 }
 
 std::chrono::milliseconds millis(double seconds) {
@@ -287,8 +287,8 @@ void add_serve_command(CLI::App& app) {
         ->envname("HEARTH_ALLOWED_HOST");
     cmd->add_option("--responses-db", o->responses_db,
                     "SQLite file of stored /v1/responses (store, previous_response_id; :memory: "
-                    "keeps them in memory only). Default: responses.db beside the default models "
-                    "folder, e.g. ~/.local/share/hearth/responses.db")
+                    "keeps them in memory only). Default: $XDG_DATA_HOME/hearth/responses.db, else "
+                    "~/.local/share/hearth/responses.db")
         ->envname("HEARTH_RESPONSES_DB");
     cmd->add_option("--responses-max-age", o->responses_max_age_days,
                     "Days a stored response is kept (older ones are deleted)")
