@@ -11,13 +11,15 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 log=$(mktemp)
 # Where the Ollama test's /api/pull installs (never the user's own models directory).
 models=$(mktemp -d)
+# The Responses API store of this run (never the user's own).
+db=$(mktemp -u --suffix=.db)
 
 HEARTH_API_KEYS="$key" "$hearth" serve --model "$model" --models-dir "$models" --host 127.0.0.1 --port "$port" --threads 1 \
-    --env-file /dev/null >"$log" 2>&1 &
+    --env-file /dev/null --responses-db "$db" >"$log" 2>&1 &
 server=$!
 stop_server() {
     kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-    rm -f "$log"
+    rm -f "$log" "$db" "$db-wal" "$db-shm"
     rm -rf "$models"
 }
 trap stop_server EXIT

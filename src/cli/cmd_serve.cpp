@@ -44,7 +44,16 @@ struct ServeOptions {
     double idle_timeout = 60;
     std::vector<std::string> cors_origins;
     std::vector<std::string> allowed_hosts;
+    std::string responses_db;
+    double responses_max_age_days = 30;
+    int64_t responses_max_count = 100000;
 };
+
+// Stored responses live in hearth's data folder, in the user's home whatever the models folder
+// is (a models folder may be read-only, or sit at / as /models does in the container image).
+std::string default_responses_db() {
+    return (registry::ModelsDir::data_home() / "responses.db").string();
+}
 
 std::chrono::milliseconds millis(double seconds) {
     return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -151,6 +160,10 @@ void serve(const ServeOptions& o) {
     options.pool.lookup_draft = o.lookup_draft;
     options.models_dir =
         o.models_dir.empty() ? registry::ModelsDir::default_path().string() : o.models_dir;
+    options.responses_db = o.responses_db.empty() ? default_responses_db() : o.responses_db;
+    if (options.responses_db == ":memory:") options.responses_db.clear();
+    options.responses.max_age_seconds = static_cast<int64_t>(o.responses_max_age_days * 86400);
+    options.responses.max_count = o.responses_max_count;
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly.
@@ -269,6 +282,21 @@ void add_serve_command(CLI::App& app) {
                     "--host (repeatable or a comma list; * any). Guards against DNS rebinding")
         ->type_name("NAME")
         ->envname("HEARTH_ALLOWED_HOST");
+    cmd->add_option("--responses-db", o->responses_db,
+                    "SQLite file of stored /v1/responses (store, previous_response_id; :memory: "
+                    "keeps them in memory only). Default: $XDG_DATA_HOME/hearth/responses.db, else "
+                    "~/.local/share/hearth/responses.db")
+        ->envname("HEARTH_RESPONSES_DB");
+    cmd->add_option("--responses-max-age", o->responses_max_age_days,
+                    "Days a stored response is kept (older ones are deleted)")
+        ->capture_default_str()
+        ->envname("HEARTH_RESPONSES_MAX_AGE")
+        ->check(CLI::Range(0.0, 36500.0));
+    cmd->add_option("--responses-max-count", o->responses_max_count,
+                    "Stored responses kept at most (the oldest go first)")
+        ->capture_default_str()
+        ->envname("HEARTH_RESPONSES_MAX_COUNT")
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
     cmd->footer(
         "Examples:\n"
         "  hearth serve --model tests/data/models/stories260K.gguf\n"

@@ -52,11 +52,13 @@ ModelsDir::ModelsDir(fs::path root) : root_(std::move(root)) {}
 
 fs::path ModelsDir::default_path() {
     if (const char* dir = std::getenv("HEARTH_MODELS_DIR"); dir && *dir) return dir;
-    if (const char* data = std::getenv("XDG_DATA_HOME"); data && *data) {
-        return fs::path(data) / "hearth" / "models";
-    }
+    return data_home() / "models";
+}
+
+fs::path ModelsDir::data_home() {
+    if (const char* data = std::getenv("XDG_DATA_HOME"); data && *data) return fs::path(data) / "hearth";
     const char* home = std::getenv("HOME");
-    return fs::path(home && *home ? home : ".") / ".local" / "share" / "hearth" / "models";
+    return fs::path(home && *home ? home : ".") / ".local" / "share" / "hearth";
 }
 
 fs::path ModelsDir::model_path(const ModelConfig& config) const {

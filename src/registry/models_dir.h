@@ -18,6 +18,9 @@ class ModelsDir {
 
     // $HEARTH_MODELS_DIR, $XDG_DATA_HOME/hearth/models or ~/.local/share/hearth/models.
     static std::filesystem::path default_path();
+    // hearth's data folder, whatever HEARTH_MODELS_DIR says: $XDG_DATA_HOME/hearth, else
+    // ~/.local/share/hearth (the server's stored responses live there).
+    static std::filesystem::path data_home();
 
     const std::filesystem::path& root() const { return root_; }
 

@@ -9,15 +9,6 @@ namespace {
 using nlohmann::json;
 using ojson = nlohmann::ordered_json;
 
-ApiError bad(const std::string& param, const std::string& message) {
-    return ApiError::bad_request(param + ": " + message, param);
-}
-
-const ojson* member(const ojson& object, const char* name) {
-    auto it = object.find(name);
-    return it == object.end() || it->is_null() ? nullptr : &*it;
-}
-
 std::string block_param(size_t message, size_t block) {
     return "messages." + std::to_string(message) + ".content." + std::to_string(block);
 }
@@ -25,13 +16,13 @@ std::string block_param(size_t message, size_t block) {
 // A string, or text blocks joined by newlines (system prompts, tool results).
 std::string text_of(const ojson& content, const std::string& param) {
     if (content.is_string()) return content.get<std::string>();
-    if (!content.is_array()) throw bad(param, "must be a string or an array of text blocks");
+    if (!content.is_array()) throw bad_field(param, "must be a string or an array of text blocks");
     std::string text;
     for (size_t i = 0; i < content.size(); ++i) {
         const ojson& block = content[i];
-        const ojson* type = block.is_object() ? member(block, "type") : nullptr;
-        if (!type || *type != "text" || !member(block, "text") || !block["text"].is_string())
-            throw bad(param + "." + std::to_string(i), "only text blocks are supported here");
+        const ojson* type = block.is_object() ? present_member(block, "type") : nullptr;
+        if (!type || *type != "text" || !present_member(block, "text") || !block["text"].is_string())
+            throw bad_field(param + "." + std::to_string(i), "only text blocks are supported here");
         if (!text.empty()) text += "\n";
         text += block["text"].get<std::string>();
     }
@@ -45,23 +36,23 @@ void add_user_turn(const ojson& content, size_t index, ojson& messages) {
     for (size_t b = 0; b < content.size(); ++b) {
         const ojson& block = content[b];
         const std::string param = block_param(index, b);
-        const ojson* type = block.is_object() ? member(block, "type") : nullptr;
-        if (!type || !type->is_string()) throw bad(param, "a content block needs a string 'type'");
+        const ojson* type = block.is_object() ? present_member(block, "type") : nullptr;
+        if (!type || !type->is_string()) throw bad_field(param, "a content block needs a string 'type'");
         if (*type == "text") {
             if (!text.empty()) text += "\n";
             text += text_of(ojson::array({block}), param);
         } else if (*type == "tool_result") {
-            const ojson* id = member(block, "tool_use_id");
-            if (!id || !id->is_string()) throw bad(param + ".tool_use_id", "Field required");
-            const ojson* result = member(block, "content");
+            const ojson* id = present_member(block, "tool_use_id");
+            if (!id || !id->is_string()) throw bad_field(param + ".tool_use_id", "Field required");
+            const ojson* result = present_member(block, "content");
             std::string output = result ? text_of(*result, param + ".content") : "";
             if (block.value("is_error", false)) output = "Error: " + output;
             messages.push_back({{"role", "tool"}, {"tool_call_id", *id}, {"content", output}});
         } else if (*type == "image" || *type == "document") {
-            throw bad(param, "'" + type->get<std::string>() +
+            throw bad_field(param, "'" + type->get<std::string>() +
                                  "' blocks are not supported: hearth's models read text only");
         } else {
-            throw bad(param + ".type", "unknown or unsupported block type '" +
+            throw bad_field(param + ".type", "unknown or unsupported block type '" +
                                            type->get<std::string>() + "' in a user message");
         }
     }
@@ -76,29 +67,29 @@ void add_assistant_turn(const ojson& content, size_t index, ojson& messages) {
     for (size_t b = 0; b < content.size(); ++b) {
         const ojson& block = content[b];
         const std::string param = block_param(index, b);
-        const ojson* type = block.is_object() ? member(block, "type") : nullptr;
-        if (!type || !type->is_string()) throw bad(param, "a content block needs a string 'type'");
+        const ojson* type = block.is_object() ? present_member(block, "type") : nullptr;
+        if (!type || !type->is_string()) throw bad_field(param, "a content block needs a string 'type'");
         if (*type == "text") {
             text += text_of(ojson::array({block}), param);
         } else if (*type == "thinking") {
-            const ojson* t = member(block, "thinking");
+            const ojson* t = present_member(block, "thinking");
             if (t && t->is_string()) thinking += t->get<std::string>();
         } else if (*type == "redacted_thinking") {
             // Encrypted by Anthropic: nothing a local model can read.
         } else if (*type == "tool_use") {
-            const ojson* id = member(block, "id");
-            const ojson* name = member(block, "name");
-            const ojson* input = member(block, "input");
-            if (!id || !id->is_string()) throw bad(param + ".id", "Field required");
-            if (!name || !name->is_string()) throw bad(param + ".name", "Field required");
-            if (input && !input->is_object()) throw bad(param + ".input", "must be an object");
+            const ojson* id = present_member(block, "id");
+            const ojson* name = present_member(block, "name");
+            const ojson* input = present_member(block, "input");
+            if (!id || !id->is_string()) throw bad_field(param + ".id", "Field required");
+            if (!name || !name->is_string()) throw bad_field(param + ".name", "Field required");
+            if (input && !input->is_object()) throw bad_field(param + ".input", "must be an object");
             calls.push_back({{"id", *id},
                              {"type", "function"},
                              {"function",
                               {{"name", *name},
                                {"arguments", input ? input->dump() : std::string("{}")}}}});
         } else {
-            throw bad(param + ".type", "unknown or unsupported block type '" +
+            throw bad_field(param + ".type", "unknown or unsupported block type '" +
                                            type->get<std::string>() + "' in an assistant message");
         }
     }
@@ -110,24 +101,24 @@ void add_assistant_turn(const ojson& content, size_t index, ojson& messages) {
 
 ojson openai_messages(const ojson& body) {
     ojson messages = ojson::array();
-    if (const ojson* system = member(body, "system"))
+    if (const ojson* system = present_member(body, "system"))
         messages.push_back({{"role", "system"}, {"content", text_of(*system, "system")}});
-    const ojson* list = member(body, "messages");
-    if (!list) throw bad("messages", "Field required");
-    if (!list->is_array()) throw bad("messages", "must be an array of messages");
+    const ojson* list = present_member(body, "messages");
+    if (!list) throw bad_field("messages", "Field required");
+    if (!list->is_array()) throw bad_field("messages", "must be an array of messages");
     for (size_t i = 0; i < list->size(); ++i) {
         const ojson& m = (*list)[i];
         const std::string param = "messages." + std::to_string(i);
-        if (!m.is_object()) throw bad(param, "must be an object with 'role' and 'content'");
-        const ojson* role = member(m, "role");
+        if (!m.is_object()) throw bad_field(param, "must be an object with 'role' and 'content'");
+        const ojson* role = present_member(m, "role");
         if (!role || (*role != "user" && *role != "assistant"))
-            throw bad(param + ".role", "must be 'user' or 'assistant'");
-        const ojson* content = member(m, "content");
-        if (!content) throw bad(param + ".content", "Field required");
+            throw bad_field(param + ".role", "must be 'user' or 'assistant'");
+        const ojson* content = present_member(m, "content");
+        if (!content) throw bad_field(param + ".content", "Field required");
         if (content->is_string()) {
             messages.push_back({{"role", *role}, {"content", *content}});
         } else if (!content->is_array()) {
-            throw bad(param + ".content", "must be a string or an array of content blocks");
+            throw bad_field(param + ".content", "must be a string or an array of content blocks");
         } else if (*role == "user") {
             add_user_turn(*content, i, messages);
         } else {
@@ -139,25 +130,25 @@ ojson openai_messages(const ojson& body) {
 
 // Anthropic tools ({name, description, input_schema}) as OpenAI function tools.
 ojson openai_tools(const ojson& tools) {
-    if (!tools.is_array()) throw bad("tools", "must be an array of tools");
+    if (!tools.is_array()) throw bad_field("tools", "must be an array of tools");
     ojson out = ojson::array();
     for (size_t i = 0; i < tools.size(); ++i) {
         const ojson& t = tools[i];
         const std::string param = "tools." + std::to_string(i);
-        if (!t.is_object()) throw bad(param, "must be an object");
-        const ojson* type = member(t, "type");
+        if (!t.is_object()) throw bad_field(param, "must be an object");
+        const ojson* type = present_member(t, "type");
         if (type && *type != "custom") {
-            throw bad(param + ".type", "server tools such as '" + type->dump() +
+            throw bad_field(param + ".type", "server tools such as '" + type->dump() +
                                            "' are not available here; define the tool with "
                                            "name and input_schema");
         }
-        const ojson* name = member(t, "name");
-        if (!name || !name->is_string()) throw bad(param + ".name", "Field required");
-        const ojson* schema = member(t, "input_schema");
-        if (!schema) throw bad(param + ".input_schema", "Field required");
-        if (!schema->is_object()) throw bad(param + ".input_schema", "must be a JSON schema object");
+        const ojson* name = present_member(t, "name");
+        if (!name || !name->is_string()) throw bad_field(param + ".name", "Field required");
+        const ojson* schema = present_member(t, "input_schema");
+        if (!schema) throw bad_field(param + ".input_schema", "Field required");
+        if (!schema->is_object()) throw bad_field(param + ".input_schema", "must be a JSON schema object");
         ojson function = {{"name", *name}};
-        if (const ojson* d = member(t, "description")) function["description"] = *d;
+        if (const ojson* d = present_member(t, "description")) function["description"] = *d;
         function["parameters"] = *schema;
         out.push_back({{"type", "function"}, {"function", std::move(function)}});
     }
@@ -166,9 +157,9 @@ ojson openai_tools(const ojson& tools) {
 
 // {"type": "auto" | "any" | "tool" | "none", "name"?, "disable_parallel_tool_use"?}.
 void read_tool_choice(const ojson& choice, ojson& out) {
-    const ojson* type = choice.is_object() ? member(choice, "type") : nullptr;
+    const ojson* type = choice.is_object() ? present_member(choice, "type") : nullptr;
     if (!type || !type->is_string())
-        throw bad("tool_choice", "must be an object with 'type' auto, any, tool or none");
+        throw bad_field("tool_choice", "must be an object with 'type' auto, any, tool or none");
     if (*type == "auto") {
         out["tool_choice"] = "auto";
     } else if (*type == "any") {
@@ -176,14 +167,14 @@ void read_tool_choice(const ojson& choice, ojson& out) {
     } else if (*type == "none") {
         out["tool_choice"] = "none";
     } else if (*type == "tool") {
-        const ojson* name = member(choice, "name");
-        if (!name || !name->is_string()) throw bad("tool_choice.name", "Field required");
+        const ojson* name = present_member(choice, "name");
+        if (!name || !name->is_string()) throw bad_field("tool_choice.name", "Field required");
         out["tool_choice"] = {{"type", "function"}, {"function", {{"name", *name}}}};
     } else {
-        throw bad("tool_choice.type", "must be auto, any, tool or none");
+        throw bad_field("tool_choice.type", "must be auto, any, tool or none");
     }
-    if (const ojson* p = member(choice, "disable_parallel_tool_use")) {
-        if (!p->is_boolean()) throw bad("tool_choice.disable_parallel_tool_use", "must be a boolean");
+    if (const ojson* p = present_member(choice, "disable_parallel_tool_use")) {
+        if (!p->is_boolean()) throw bad_field("tool_choice.disable_parallel_tool_use", "must be a boolean");
         out["parallel_tool_calls"] = !p->get<bool>();
     }
 }
@@ -334,23 +325,23 @@ GenerationRequest read_anthropic_request(const Exchange& ex, const RequestLimits
 
 ojson anthropic_to_openai(const ojson& body, bool counting) {
     ojson out = ojson::object();
-    if (const ojson* model = member(body, "model")) out["model"] = *model;
+    if (const ojson* model = present_member(body, "model")) out["model"] = *model;
     out["messages"] = openai_messages(body);
-    const ojson* max_tokens = member(body, "max_tokens");
-    if (!max_tokens && !counting) throw bad("max_tokens", "Field required");
+    const ojson* max_tokens = present_member(body, "max_tokens");
+    if (!max_tokens && !counting) throw bad_field("max_tokens", "Field required");
     if (max_tokens && !counting) out["max_tokens"] = *max_tokens;
-    if (const ojson* stops = member(body, "stop_sequences")) out["stop"] = *stops;
+    if (const ojson* stops = present_member(body, "stop_sequences")) out["stop"] = *stops;
     for (const char* name : {"temperature", "top_p", "top_k", "stream"}) {
-        if (const ojson* v = member(body, name)) out[name] = *v;
+        if (const ojson* v = present_member(body, name)) out[name] = *v;
     }
-    if (const ojson* tools = member(body, "tools")) {
+    if (const ojson* tools = present_member(body, "tools")) {
         ojson converted = openai_tools(*tools);
         if (!converted.empty()) out["tools"] = std::move(converted);
     }
-    if (const ojson* choice = member(body, "tool_choice")) read_tool_choice(*choice, out);
-    if (const ojson* thinking = member(body, "thinking")) {
-        const ojson* type = thinking->is_object() ? member(*thinking, "type") : nullptr;
-        if (!type || !type->is_string()) throw bad("thinking", "must be an object with a 'type'");
+    if (const ojson* choice = present_member(body, "tool_choice")) read_tool_choice(*choice, out);
+    if (const ojson* thinking = present_member(body, "thinking")) {
+        const ojson* type = thinking->is_object() ? present_member(*thinking, "type") : nullptr;
+        if (!type || !type->is_string()) throw bad_field("thinking", "must be an object with a 'type'");
         out["chat_template_kwargs"] = {{"enable_thinking", *type != "disabled"}};
     }
     return out;

@@ -76,12 +76,35 @@ std::vector<std::string> read_key_file(const std::string& path) {
     return keys;
 }
 
-bool ApiKeys::accepts(const std::string& authorization_header) const {
-    // The scheme name is case-insensitive (RFC 9110, 11.1): "bearer KEY" is as good.
+// The key of "Bearer KEY"; "" for any other header. The scheme name is case-insensitive
+// (RFC 9110, 11.1): "bearer KEY" is as good.
+static std::string bearer_key(const std::string& authorization_header) {
     const std::string header = trim(authorization_header);
     const size_t space = header.find_first_of(" \t");
-    if (space != 6 || strncasecmp(header.c_str(), "Bearer", 6) != 0) return false;
-    return accepts_key(header.substr(space));
+    if (space != 6 || strncasecmp(header.c_str(), "Bearer", 6) != 0) return {};
+    return trim(header.substr(space));
+}
+
+bool ApiKeys::accepts(const std::string& authorization_header) const {
+    return accepts_key(bearer_key(authorization_header));
+}
+
+std::optional<std::string> ApiKeys::identify(const std::string& authorization_header,
+                                             const std::string& x_api_key) const {
+    if (accepts(authorization_header)) return key_id(bearer_key(authorization_header));
+    if (accepts_key(x_api_key)) return key_id(trim(x_api_key));
+    return std::nullopt;
+}
+
+std::string ApiKeys::key_id(const std::string& key) {
+    static const char* hex = "0123456789abcdef";
+    const auto d = digest(key);
+    std::string id;
+    for (size_t i = 0; i < 16; ++i) {
+        id += hex[d[i] >> 4];
+        id += hex[d[i] & 15];
+    }
+    return id;
 }
 
 bool ApiKeys::accepts_key(const std::string& raw_key) const {

@@ -26,6 +26,13 @@ class ApiKeys {
     bool accepts(const std::string& authorization_header) const;
     // The key alone (Anthropic clients send it as "x-api-key: KEY"), compared the same way.
     bool accepts_key(const std::string& key) const;
+    // The id of the key a request came with ("Authorization: Bearer KEY" or "x-api-key: KEY"),
+    // as key_id() gives it; nothing when neither header holds a known key.
+    std::optional<std::string> identify(const std::string& authorization_header,
+                                        const std::string& x_api_key) const;
+    // What stands for a key where one is remembered (stored responses): hex of the first 16
+    // bytes of its SHA-256, so the key itself is never written anywhere.
+    static std::string key_id(const std::string& key);
 
   private:
     std::vector<std::string> keys_;

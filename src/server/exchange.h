@@ -22,6 +22,9 @@ struct Exchange {
     std::function<void(http::Response&)> decorate;
     // The API's error shape (chosen from the path before anything else looks at the request).
     ErrorShape error_shape = ErrorShape::OpenAI;
+    // The id of the API key the request came with (ApiKeys::key_id), set at the gate; "" when
+    // the server runs without keys. What a key stores only that key sees.
+    std::string key_id;
     // For the access log: tokens of a generation or embedding (-1: none).
     int64_t prompt_tokens = -1;
     int64_t completion_tokens = 0;

@@ -250,6 +250,16 @@ void read_structured_output(const json& body, GenerationRequest& r) {
                                     "response_format");
 }
 
+const nlohmann::ordered_json* present_member(const nlohmann::ordered_json& object, const char* name) {
+    if (!object.is_object()) return nullptr;
+    auto it = object.find(name);
+    return it == object.end() || it->is_null() ? nullptr : &*it;
+}
+
+ApiError bad_field(const std::string& param, const std::string& message) {
+    return ApiError::bad_request(param + ": " + message, param);
+}
+
 size_t json_nesting_depth(std::string_view text) {
     size_t depth = 0, deepest = 0;
     bool in_string = false;

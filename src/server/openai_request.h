@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/sampler.h"
+#include "server/api_error.h"
 
 namespace hearth::server {
 
@@ -70,6 +71,11 @@ GenerationRequest read_generation_request(const std::string& body, bool chat,
 // Responses, Anthropic and Ollama routes), so every API is checked by one reader.
 GenerationRequest read_generation_request(const nlohmann::ordered_json& body, bool chat,
                                           const RequestLimits& limits);
+
+// For the translators of other APIs' bodies: a member that is there and not null (else
+// nullptr), and a 400 naming the field at fault ("param: message").
+const nlohmann::ordered_json* present_member(const nlohmann::ordered_json& object, const char* name);
+ApiError bad_field(const std::string& param, const std::string& message);
 
 // Deeper JSON bodies are refused before parsing.
 constexpr size_t kMaxJsonDepth = 64;

@@ -20,6 +20,7 @@
 #include "server/openai_api.h"
 #include "server/openai_response.h"
 #include "server/rerank.h"
+#include "server/responses_api.h"
 #include "server/router.h"
 #include "server/utility_api.h"
 
@@ -110,6 +111,8 @@ struct Server::Impl {
     CompletionsApi completions;
     AnthropicApi anthropic;
     OllamaApi ollama;
+    ResponseStore response_store;
+    ResponsesApi responses;
     UtilityApi utilities;
     Router router;
     http::Server http;
@@ -124,6 +127,8 @@ struct Server::Impl {
           completions(generations),
           anthropic(generations),
           ollama(generations, options.models_dir),
+          response_store(options.responses_db, options.responses),
+          responses(generations, response_store),
           utilities(pool, options.limits),
           http(front_limits(options),
                [this](const http::Request& req, http::Responder& out) { handle(req, out); },
@@ -180,13 +185,15 @@ struct Server::Impl {
             ex.send(cors.answer_preflight(req));
             return false;
         }
-        if (keys.enabled() && req.path != "/health" && req.path != "/readyz" &&
-            !keys.accepts(req.header("authorization")) && !keys.accepts_key(req.header("x-api-key"))) {
+        if (!keys.enabled() || req.path == "/health" || req.path == "/readyz") return true;
+        std::optional<std::string> key = keys.identify(req.header("authorization"), req.header("x-api-key"));
+        if (!key) {
             throw ApiError(401,
                            "Incorrect API key provided. Send it as 'Authorization: Bearer KEY' "
                            "(or 'x-api-key: KEY').",
                            "invalid_request_error", "", "invalid_api_key");
         }
+        ex.key_id = std::move(*key);
         return true;
     }
 
@@ -263,6 +270,13 @@ struct Server::Impl {
             router.add("POST", prefix + "/v1/messages/count_tokens", [this, path_model](Exchange& ex) {
                 anthropic.count_tokens(ex, path_model(ex));
             });
+            router.add("POST", prefix + "/v1/responses", [this, path_model](Exchange& ex) {
+                responses.create(ex, path_model(ex));
+            });
+            router.add("GET", prefix + "/v1/responses/{id}",
+                       [this](Exchange& ex) { responses.retrieve(ex, ex.params.back()); });
+            router.add("DELETE", prefix + "/v1/responses/{id}",
+                       [this](Exchange& ex) { responses.remove(ex, ex.params.back()); });
             router.add("POST", prefix + "/v1/embeddings", [this, path_model](Exchange& ex) {
                 encoder_api(ex, path_model(ex), create_embeddings);
             });

@@ -11,6 +11,7 @@
 #include "http/server.h"
 #include "server/model_pool.h"
 #include "server/openai_request.h"
+#include "server/response_store.h"
 
 namespace hearth::server {
 
@@ -37,6 +38,9 @@ struct ServerOptions {
     PoolOptions pool;
     // Where /api/pull installs models; empty: the default models directory.
     std::string models_dir;
+    // The SQLite file of stored Responses API responses ("": kept in memory) and its bounds.
+    std::string responses_db;
+    ResponseStoreLimits responses;
 };
 
 class Server {

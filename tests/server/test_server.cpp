@@ -15,6 +15,7 @@
 
 #include "live_server.h"
 #include "server/cors.h"
+#include "live_server.h"
 #include "server/server.h"
 #include "live_server.h"
 #include "synthetic_with_vocab.h"
