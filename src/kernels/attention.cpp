@@ -17,7 +17,8 @@ int attention_tile_width() {
 
 int64_t attention_scratch_floats(int64_t head_dim) {
     constexpr int64_t kMaxWidth = 16;
-    return 2 * head_dim * kMaxWidth + kAttentionKeyBlock * kMaxWidth;
+    return 2 * head_dim * kMaxWidth + kAttentionKeyBlock * kMaxWidth +
+           2 * kAttentionKeyBlock * attention_kv_row_floats(head_dim);
 }
 
 void attention_tile(const AttentionTile& tile, float* scratch) {

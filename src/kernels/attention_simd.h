@@ -9,7 +9,8 @@
 // V provides: reg, W (lanes), kUnroll (output dims per step), zero(), set1(float),
 // load(const float*), store(float*, reg), add, sub, mul, fmadd(a, b, c) = a * b + c, max,
 // exp (0 for very negative or -inf arguments; exp_cephes below), and mask_outside(s, j, first,
-// last): s where first <= j <= last, -inf elsewhere.
+// last): s where first <= j <= last, -inf elsewhere; and kv_to_float(type, src, dst, n), the
+// level's widening of n stored elements (whole blocks) of a KV type.
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -42,6 +43,29 @@ typename V::reg exp_cephes(typename V::reg x) {
     return V::zero_below(V::mul(p, V::pow2(n)), x_in, -87.33654f);
 }
 
+// Where a tile's head sits in the stored rows: F32 rows are read in place; other types widen
+// `blocks` blocks starting `skip_bytes` into the row, and the head starts `skip` floats in.
+struct KvLayout {
+    bool in_place;
+    int64_t skip_bytes, skip, n;
+};
+
+inline KvLayout kv_layout(const AttentionTile& t) {
+    if (t.kv_type == gguf::TensorType::F32) return {true, 0, 0, 0};
+    const auto& info = gguf::type_info(t.kv_type);
+    const int64_t bs = info.block_size;
+    const int64_t first_block = t.kv_offset / bs;
+    const int64_t skip = t.kv_offset % bs;
+    return {false, first_block * info.bytes_per_block, skip, (skip + t.head_dim + bs - 1) / bs * bs};
+}
+
+template <class V>
+const float* kv_row(const AttentionTile& t, const KvLayout& layout, const void* row, float* buf) {
+    if (layout.in_place) return static_cast<const float*>(row) + t.kv_offset;
+    V::kv_to_float(t.kv_type, static_cast<const uint8_t*>(row) + layout.skip_bytes, buf, layout.n);
+    return buf + layout.skip;
+}
+
 template <class V>
 void attention_tile_impl(const AttentionTile& t, float* scratch) {
     using R = typename V::reg;
@@ -50,6 +74,10 @@ void attention_tile_impl(const AttentionTile& t, float* scratch) {
     float* qt = scratch;       // [hd][W] queries, transposed and scaled
     float* ot = qt + hd * W;   // [hd][W] unnormalized outputs, transposed
     float* tmp = ot + hd * W;  // [kKeyBlock][W] soft-capped scores; then l
+    float* kbuf = tmp + kKeyBlock * W;  // [kKeyBlock][row] widened keys, then values
+    float* vbuf = kbuf + kKeyBlock * attention_kv_row_floats(hd);
+    const int64_t row_floats = attention_kv_row_floats(hd);
+    const KvLayout layout = kv_layout(t);
     float firsts[W], lasts[W];
     int64_t lo = INT64_MAX, hi = -1, full_lo = -1, full_hi = INT64_MAX;
     for (int i = 0; i < W; ++i) {
@@ -74,9 +102,13 @@ void attention_tile_impl(const AttentionTile& t, float* scratch) {
         const float* kp[kKeyBlock];
         const float* vp[kKeyBlock];
         for (int j = 0; j < kKeyBlock; ++j) {
-            const int64_t key = j0 + j <= hi ? j0 + j : hi;  // the tail repeats the last key
-            kp[j] = t.k[key];
-            vp[j] = t.v[key];
+            if (j0 + j > hi) {  // the tail repeats the last key
+                kp[j] = kp[j - 1];
+                vp[j] = vp[j - 1];
+                continue;
+            }
+            kp[j] = kv_row<V>(t, layout, t.k[j0 + j], kbuf + j * row_floats);
+            vp[j] = kv_row<V>(t, layout, t.v[j0 + j], vbuf + j * row_floats);
         }
         R s[kKeyBlock];
         for (int j = 0; j < kKeyBlock; ++j) s[j] = V::zero();

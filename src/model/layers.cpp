@@ -246,13 +246,14 @@ void cached_attention(const Batch& batch, int64_t layer, const HParams& hp, cons
     if (scratch.rows.size() < static_cast<size_t>(pool.size() * ptrs))
         scratch.rows.resize(static_cast<size_t>(pool.size() * ptrs));
     const int64_t block = cache.block_size();
+    const size_t row_bytes = cache.row_bytes();
     const int64_t per_kv = n_tiles * shape.chunks;
 
     run_jobs(pool, n_rows * hp.n_head * (max_pos + 1) * hd * 2, hp.n_head_kv * per_kv,
              [&](int ith, int64_t job_begin, int64_t job_end) {
                  float* fs = scratch.floats.data() + ith * floats;
-                 const float** kr = scratch.rows.data() + ith * ptrs;
-                 const float** vr = kr + ptrs / 2;
+                 const void** kr = scratch.rows.data() + ith * ptrs;
+                 const void** vr = kr + ptrs / 2;
                  // The row pointers of keys [built_lo, built_hi] of (built_seq, built_kvh):
                  // consecutive tiles of a prompt reuse them and extend them.
                  int32_t built_seq = -1;
@@ -275,16 +276,17 @@ void cached_attention(const Batch& batch, int64_t layer, const HParams& hp, cons
                          built_lo = lo;
                          built_hi = lo - 1;
                      }
-                     // Rows of one cache block are consecutive: one lookup per block.
-                     const float* kp = nullptr;
-                     const float* vp = nullptr;
+                     // Rows of one cache block are consecutive: one lookup per block. The
+                     // kernel finds the head kvh * hd elements into each row.
+                     const uint8_t* kp = nullptr;
+                     const uint8_t* vp = nullptr;
                      for (int64_t p = built_hi + 1; p <= hi; ++p) {
                          if (!kp || p % block == 0) {
-                             kp = cache.key(layer, seq, p) + kvh * hd;
-                             vp = cache.value(layer, seq, p) + kvh * hd;
+                             kp = cache.key(layer, seq, p);
+                             vp = cache.value(layer, seq, p);
                          } else {
-                             kp += hp.kv_dim();
-                             vp += hp.kv_dim();
+                             kp += row_bytes;
+                             vp += row_bytes;
                          }
                          kr[p - built_lo] = kp;
                          vr[p - built_lo] = vp;
@@ -304,10 +306,19 @@ void cached_attention(const Batch& batch, int64_t layer, const HParams& hp, cons
                              ++tq.n;
                          }
                      }
-                     const kernels::AttentionTile t{hd,           tq.n,           tq.q,
-                                                    tq.out,       tq.first,       tq.last,
-                                                    kr,           vr,             params.scale,
-                                                    params.softcap, params.sinks ? tq.sinks : nullptr};
+                     const kernels::AttentionTile t{hd,
+                                                    tq.n,
+                                                    tq.q,
+                                                    tq.out,
+                                                    tq.first,
+                                                    tq.last,
+                                                    kr,
+                                                    vr,
+                                                    params.scale,
+                                                    params.softcap,
+                                                    params.sinks ? tq.sinks : nullptr,
+                                                    cache.type(),
+                                                    kvh * hd};
                      kernels::attention_tile(t, fs);
                  }
              });
@@ -328,8 +339,8 @@ void full_attention(const HParams& hp, const float* q, const float* k, const flo
     run_jobs(pool, n * hp.n_head * n * hd * 2, hp.n_head_kv * per_kv,
              [&](int ith, int64_t job_begin, int64_t job_end) {
                  float* fs = scratch.floats.data() + ith * floats;
-                 const float** kr = scratch.rows.data() + ith * 2 * n;
-                 const float** vr = kr + n;
+                 const void** kr = scratch.rows.data() + ith * 2 * n;
+                 const void** vr = kr + n;
                  int64_t built_kvh = -1;
                  for (int64_t job = job_begin; job < job_end; ++job) {
                      const int64_t kvh = job / per_kv;
@@ -373,9 +384,7 @@ void decoder_attention(const LayerWeights& lw, int64_t layer, const RopeTable& r
         float* ki = &sc.k[i * kvd];
         rope.apply(&sc.q[i * hp.q_dim()], hp.n_head, ki, hp.n_head_kv, hp.head_dim,
                    batch.positions[i]);
-        std::copy(ki, ki + kvd, cache.key(layer, batch.seq_ids[i], batch.positions[i]));
-        std::copy(&sc.v[i * kvd], &sc.v[(i + 1) * kvd],
-                  cache.value(layer, batch.seq_ids[i], batch.positions[i]));
+        cache.store(layer, batch.seq_ids[i], batch.positions[i], ki, &sc.v[i * kvd]);
     }
     cached_attention(batch, layer, hp, cache, params, sc.q.data(), sc.attn.data(), sc.attention,
                      pool);
