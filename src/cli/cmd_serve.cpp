@@ -33,6 +33,7 @@ struct ServeOptions {
     int64_t parallel = 4;
     int64_t ctx_size = 2048;
     int threads = 0;
+    gguf::TensorType kv_type = server::PoolOptions{}.kv_type;
     size_t max_queue = 64;
     size_t max_body = 8u << 20;
     int http_threads = 128;
@@ -91,6 +92,7 @@ server::ModelEntry entry_for_config(const registry::ModelsDir& dir,
     e.aliases = c.aliases;
     e.ctx_size = c.context_size.value_or(0);
     e.threads = c.threads.value_or(0);
+    e.kv_type = c.kv_type;
     e.mlock = c.mlock;
     e.chat_template = c.template_override;
     e.sampling = c.parameters.sampling;
@@ -162,6 +164,7 @@ void serve(const ServeOptions& o) {
     options.pool.ctx_size = o.ctx_size;
     options.pool.threads = o.threads;
     options.pool.max_queue = o.max_queue;
+    options.pool.kv_type = o.kv_type;
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly.
@@ -230,6 +233,7 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("-t,--threads", o->threads, "Compute threads per model (0: all cores)")
         ->capture_default_str()
         ->envname("HEARTH_THREADS");
+    add_kv_type_option(cmd, o->kv_type)->envname("HEARTH_KV_TYPE");
     cmd->add_option("--max-queue", o->max_queue, "Requests that may wait per model before 429")
         ->capture_default_str()
         ->envname("HEARTH_MAX_QUEUE");

@@ -71,6 +71,7 @@ struct SchedulerParams {
     int threads = 0;              // 0: all cores
     size_t max_queue = 64;        // waiting requests beyond the slots; more are refused
     int64_t prefill_chunk = 256;  // prompt tokens evaluated per step, shared by new sequences
+    gguf::TensorType kv_type = ContextParams{}.kv_type;  // what the KV cache stores
 };
 
 struct SchedulerStats {

@@ -28,6 +28,7 @@ struct ModelEntry {
     std::vector<std::string> aliases;
     int64_t ctx_size = 0;  // 0: the pool's default
     int threads = 0;       // 0: the pool's default
+    std::optional<gguf::TensorType> kv_type;  // none: the pool's default
     bool mlock = false;
     std::string chat_template;  // overrides the GGUF's tokenizer.chat_template when set
     // The model's defaults (its YAML `parameters:`); a request's own fields win over them.
@@ -42,6 +43,7 @@ struct PoolOptions {
     int threads = 0;
     int64_t parallel = 4;
     size_t max_queue = 64;
+    gguf::TensorType kv_type = runtime::SchedulerParams{}.kv_type;
 };
 
 // A model ready to serve. Requests hold a shared_ptr for their whole life, so unloading only

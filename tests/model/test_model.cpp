@@ -35,12 +35,22 @@ double max_relative_error(const float* got, const std::vector<float>& want) {
     return worst;
 }
 
-class Stories : public ::testing::TestWithParam<int> {};  // parameter: threads
+// Parameters: threads, and what the KV cache stores (the reference engine's default is F16;
+// F32 must give the same greedy text).
+class Stories : public ::testing::TestWithParam<std::tuple<int, gguf::TensorType>> {
+  protected:
+    runtime::ContextParams params() const {
+        return {.n_ctx = 256,
+                .max_seqs = 1,
+                .threads = std::get<0>(GetParam()),
+                .kv_type = std::get<1>(GetParam())};
+    }
+};
 
 TEST_P(Stories, PromptLogitsMatchReference) {
     auto ref = reference();
     auto model = model::Model::load(kModel);
-    runtime::Context ctx(model, {.n_ctx = 256, .max_seqs = 1, .threads = GetParam()});
+    runtime::Context ctx(model, params());
     std::vector<int32_t> prompt = ref["tokens"];
     const float* logits = ctx.append(0, prompt);
     std::vector<float> want = ref["logits"];
@@ -53,7 +63,7 @@ TEST_P(Stories, GreedyContinuationMatchesReference) {
     auto ref = reference();
     auto model = model::Model::load(kModel);
     auto tok = tokenizer::Tokenizer::from_gguf(model->file());
-    runtime::Context ctx(model, {.n_ctx = 256, .max_seqs = 1, .threads = GetParam()});
+    runtime::Context ctx(model, params());
     runtime::GenerateRequest req;
     req.prompt = tok->encode(ref["prompt"].get<std::string>(), true, false);
     EXPECT_EQ(req.prompt, ref["tokens"].get<std::vector<int32_t>>());
@@ -67,7 +77,7 @@ TEST_P(Stories, GreedyContinuationMatchesReference) {
 TEST_P(Stories, StepLogitsTrackReferenceTop5) {
     auto ref = reference();
     auto model = model::Model::load(kModel);
-    runtime::Context ctx(model, {.n_ctx = 256, .max_seqs = 1, .threads = GetParam()});
+    runtime::Context ctx(model, params());
     std::vector<int32_t> prompt = ref["tokens"];
     std::vector<int32_t> greedy = ref["greedy_ids"];
     const float* logits = ctx.append(0, prompt);
@@ -82,7 +92,10 @@ TEST_P(Stories, StepLogitsTrackReferenceTop5) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Threads, Stories, ::testing::Values(1, 2, 3));
+INSTANTIATE_TEST_SUITE_P(ThreadsAndKvTypes, Stories,
+                         ::testing::Combine(::testing::Values(1, 2, 3),
+                                            ::testing::Values(gguf::TensorType::F32,
+                                                              gguf::TensorType::F16)));
 
 TEST(Batching, SeveralSequencesInOneBatchEqualEachAlone) {
     auto model = model::Model::load(kModel);
