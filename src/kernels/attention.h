@@ -42,6 +42,19 @@ constexpr int64_t attention_kv_row_floats(int64_t head_dim) {
     return head_dim + 64;
 }
 
+// Where one head sits in a stored KV row of `type`: F32 rows are read in place (at `offset`
+// floats); other types widen n elements (whole blocks) starting skip_bytes into the row, and
+// the head starts `skip` floats into what they give.
+struct KvSpan {
+    bool in_place;
+    int64_t skip_bytes, skip, n;
+};
+KvSpan kv_span(gguf::TensorType type, int64_t offset, int64_t head_dim);
+// Widens the head_dim elements of one head (`offset` elements into a stored row) to floats at
+// the current level; `tmp` holds attention_kv_row_floats(head_dim) floats.
+void widen_kv_head(gguf::TensorType type, const void* row, int64_t offset, int64_t head_dim,
+                   float* dst, float* tmp);
+
 int attention_tile_width();
 // Floats of scratch attention_tile needs for this head size (any KV type).
 int64_t attention_scratch_floats(int64_t head_dim);

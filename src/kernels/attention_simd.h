@@ -43,24 +43,8 @@ typename V::reg exp_cephes(typename V::reg x) {
     return V::zero_below(V::mul(p, V::pow2(n)), x_in, -87.33654f);
 }
 
-// Where a tile's head sits in the stored rows: F32 rows are read in place; other types widen
-// `blocks` blocks starting `skip_bytes` into the row, and the head starts `skip` floats in.
-struct KvLayout {
-    bool in_place;
-    int64_t skip_bytes, skip, n;
-};
-
-inline KvLayout kv_layout(const AttentionTile& t) {
-    if (t.kv_type == gguf::TensorType::F32) return {true, 0, 0, 0};
-    const auto& info = gguf::type_info(t.kv_type);
-    const int64_t bs = info.block_size;
-    const int64_t first_block = t.kv_offset / bs;
-    const int64_t skip = t.kv_offset % bs;
-    return {false, first_block * info.bytes_per_block, skip, (skip + t.head_dim + bs - 1) / bs * bs};
-}
-
 template <class V>
-const float* kv_row(const AttentionTile& t, const KvLayout& layout, const void* row, float* buf) {
+const float* kv_row(const AttentionTile& t, const KvSpan& layout, const void* row, float* buf) {
     if (layout.in_place) return static_cast<const float*>(row) + t.kv_offset;
     V::kv_to_float(t.kv_type, static_cast<const uint8_t*>(row) + layout.skip_bytes, buf, layout.n);
     return buf + layout.skip;
@@ -77,7 +61,7 @@ void attention_tile_impl(const AttentionTile& t, float* scratch) {
     float* kbuf = tmp + kKeyBlock * W;  // [kKeyBlock][row] widened keys, then values
     float* vbuf = kbuf + kKeyBlock * attention_kv_row_floats(hd);
     const int64_t row_floats = attention_kv_row_floats(hd);
-    const KvLayout layout = kv_layout(t);
+    const KvSpan layout = kv_span(t.kv_type, t.kv_offset, t.head_dim);
     float firsts[W], lasts[W];
     int64_t lo = INT64_MAX, hi = -1, full_lo = -1, full_hi = INT64_MAX;
     for (int i = 0; i < W; ++i) {

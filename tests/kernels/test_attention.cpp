@@ -193,6 +193,31 @@ TEST(Attention, KvWideningMatchesScalarAtEveryLevel) {
     }
 }
 
+TEST(Attention, WidenedHeadIsTheStoredRowsSlice) {
+    // widen_kv_head (a prompt's keys, widened once) gives the scalar table's values of one head.
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+    for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0}) {
+        const int64_t n = 256;
+        std::vector<float> x(n);
+        for (float& f : x) f = u(rng);
+        const StoredRows stored(x, 1, n, type);
+        for (auto [hd, offset] : {std::pair<int64_t, int64_t>{8, 0}, {8, 24}, {8, 40}, {64, 64},
+                                  {64, 16}, {128, 128}}) {
+            for (CpuLevel level : supported_cpu_levels()) {
+                set_cpu_level(level);
+                std::vector<float> got(hd, NAN), tmp(attention_kv_row_floats(hd));
+                widen_kv_head(type, stored.rows[0], offset, hd, got.data(), tmp.data());
+                for (int64_t i = 0; i < hd; ++i)
+                    ASSERT_EQ(got[i], stored.values[offset + i])
+                        << cpu_level_name(level) << " " << gguf::type_name(type) << " hd " << hd
+                        << " offset " << offset << " element " << i;
+            }
+        }
+    }
+    set_cpu_level(detected_cpu_level());
+}
+
 TEST(Attention, ExtremeScoresStayFinite) {
     // Scores far apart: the online softmax must rescale without overflow or 0/0.
     for (CpuLevel level : supported_cpu_levels()) {

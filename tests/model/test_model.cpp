@@ -35,15 +35,12 @@ double max_relative_error(const float* got, const std::vector<float>& want) {
     return worst;
 }
 
-// Parameters: threads, and what the KV cache stores (the reference engine's default is F16;
-// F32 must give the same greedy text).
-class Stories : public ::testing::TestWithParam<std::tuple<int, gguf::TensorType>> {
+// Parameter: threads. The logits are compared with an F32 KV cache, the engine's exact math
+// (an F16 cache moves them by more than 1e-4: tests/model/test_kv_types.cpp bounds that drift).
+class Stories : public ::testing::TestWithParam<int> {
   protected:
-    runtime::ContextParams params() const {
-        return {.n_ctx = 256,
-                .max_seqs = 1,
-                .threads = std::get<0>(GetParam()),
-                .kv_type = std::get<1>(GetParam())};
+    runtime::ContextParams params(gguf::TensorType kv_type = gguf::TensorType::F32) const {
+        return {.n_ctx = 256, .max_seqs = 1, .threads = GetParam(), .kv_type = kv_type};
     }
 };
 
@@ -59,11 +56,13 @@ TEST_P(Stories, PromptLogitsMatchReference) {
     EXPECT_LT(err, 1e-4) << "max relative logit error " << err;
 }
 
-TEST_P(Stories, GreedyContinuationMatchesReference) {
+namespace {
+
+void expect_reference_greedy_text(const runtime::ContextParams& params) {
     auto ref = reference();
     auto model = model::Model::load(kModel);
     auto tok = tokenizer::Tokenizer::from_gguf(model->file());
-    runtime::Context ctx(model, params());
+    runtime::Context ctx(model, params);
     runtime::GenerateRequest req;
     req.prompt = tok->encode(ref["prompt"].get<std::string>(), true, false);
     EXPECT_EQ(req.prompt, ref["tokens"].get<std::vector<int32_t>>());
@@ -72,6 +71,17 @@ TEST_P(Stories, GreedyContinuationMatchesReference) {
     auto result = runtime::generate(ctx, *tok, req);
     EXPECT_EQ(result.tokens, ref["greedy_ids"].get<std::vector<int32_t>>());
     EXPECT_EQ(result.text, ref["greedy_text"].get<std::string>());
+}
+
+}  // namespace
+
+TEST_P(Stories, GreedyContinuationMatchesReference) {
+    expect_reference_greedy_text(params());
+}
+
+// The default F16 cache keeps the reference's greedy text on this model.
+TEST_P(Stories, GreedyContinuationMatchesReferenceWithF16Cache) {
+    expect_reference_greedy_text(params(gguf::TensorType::F16));
 }
 
 TEST_P(Stories, StepLogitsTrackReferenceTop5) {
@@ -92,10 +102,7 @@ TEST_P(Stories, StepLogitsTrackReferenceTop5) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(ThreadsAndKvTypes, Stories,
-                         ::testing::Combine(::testing::Values(1, 2, 3),
-                                            ::testing::Values(gguf::TensorType::F32,
-                                                              gguf::TensorType::F16)));
+INSTANTIATE_TEST_SUITE_P(Threads, Stories, ::testing::Values(1, 2, 3));
 
 TEST(Batching, SeveralSequencesInOneBatchEqualEachAlone) {
     auto model = model::Model::load(kModel);
