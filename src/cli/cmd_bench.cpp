@@ -28,15 +28,18 @@ struct BenchOptions {
     std::vector<int> prompt_sizes = {512};
     std::vector<int> gen_sizes = {128};
     std::vector<int> threads = {0};
+    std::vector<int> depths = {0};
+    gguf::TensorType kv_type = runtime::ContextParams{}.kv_type;
     int repetitions = 3;
     bool json = false;
 };
 
 struct Measurement {
-    std::string test;  // "pp512", "tg128"
+    std::string test;  // "pp512", "tg128", "pp512 @ d4096"
     int threads;
     int tokens;
     std::vector<double> tokens_per_second;
+    int depth = 0;  // tokens already in the cache
     // tg only: memory read bandwidth with the same threads, read right before and right after
     // the runs (some VMs switch between two memory speeds from one minute to the next), and the
     // speed the higher reading allows.
@@ -81,20 +84,37 @@ std::vector<int32_t> random_tokens(int n, int64_t n_vocab, std::mt19937& rng) {
     return tokens;
 }
 
-// One prompt of n tokens in one batch, from an empty cache.
-double time_prompt(runtime::Context& ctx, const std::vector<int32_t>& tokens) {
+// Fills the cache with `depth` tokens (in chunks, as a server prefills) for the tests that
+// follow; after each one, trim_to_depth() drops what the test added.
+void fill_depth(runtime::Context& ctx, int depth, int64_t n_vocab, std::mt19937& rng) {
     ctx.cache().clear(0);
+    constexpr int kChunk = 512;
+    for (int done = 0; done < depth; done += kChunk)
+        ctx.append(0, random_tokens(std::min(kChunk, depth - done), n_vocab, rng));
+}
+
+void trim_to_depth(runtime::Context& ctx, int depth) {
+    ctx.cache().truncate(0, depth);
+}
+
+// One prompt of n tokens in one batch, after the depth already in the cache.
+double time_prompt(runtime::Context& ctx, const std::vector<int32_t>& tokens, int depth) {
+    trim_to_depth(ctx, depth);
     auto start = std::chrono::steady_clock::now();
     ctx.append(0, tokens);
     return seconds_since(start);
 }
 
-// n tokens generated one at a time from an empty cache (as llama-bench's tg test does).
-double time_generation(runtime::Context& ctx, const std::vector<int32_t>& tokens) {
-    ctx.cache().clear(0);
+// n tokens generated one at a time after the depth (as llama-bench's tg test does).
+double time_generation(runtime::Context& ctx, const std::vector<int32_t>& tokens, int depth) {
+    trim_to_depth(ctx, depth);
     auto start = std::chrono::steady_clock::now();
     for (int32_t t : tokens) ctx.append(0, {t});
     return seconds_since(start);
+}
+
+std::string test_name(const char* kind, int tokens, int depth) {
+    return kind + std::to_string(tokens) + (depth > 0 ? " @ d" + std::to_string(depth) : "");
 }
 
 std::string model_label(const model::Model& m) {
@@ -138,48 +158,60 @@ std::vector<Measurement> bench_encoder(const model::Model& m, const BenchOptions
     return results;
 }
 
-// Decoders: pp processes one prompt of p tokens in one batch; tg generates n, one at a time.
+// Decoders: pp processes one prompt of p tokens in one batch; tg generates n, one at a time;
+// both after each depth's tokens are in the cache.
 std::vector<Measurement> bench_decoder(const std::shared_ptr<model::Model>& model,
                                        const BenchOptions& o, int64_t n_vocab, std::mt19937& rng) {
-    int max_tokens = 16;
+    int max_tokens = 16, max_depth = 0;
     for (int p : o.prompt_sizes) max_tokens = std::max(max_tokens, p);
     for (int n : o.gen_sizes) max_tokens = std::max(max_tokens, n);
+    for (int d : o.depths) max_depth = std::max(max_depth, d);
     std::vector<Measurement> results;
     for (int t : o.threads) {
         runtime::ContextParams params;
-        params.n_ctx = max_tokens + 64;
+        params.n_ctx = max_depth + max_tokens + 64;
         params.threads = t;
+        params.kv_type = o.kv_type;
         runtime::Context ctx(model, params);
         const int n_threads = ctx.pool().size();
-        time_prompt(ctx, random_tokens(std::min(max_tokens, 32), n_vocab,
-                                       rng));  // warm-up: page in, grow buffers
-        time_generation(ctx, random_tokens(2, n_vocab, rng));
-        for (int p : o.prompt_sizes) {
-            if (p <= 0) continue;
-            Measurement m{"pp" + std::to_string(p), n_threads, p, {}};
-            for (int r = 0; r < o.repetitions; ++r)
-                m.tokens_per_second.push_back(p / time_prompt(ctx, random_tokens(p, n_vocab, rng)));
-            results.push_back(m);
-        }
+        // Warm-up: page in, grow buffers.
+        time_prompt(ctx, random_tokens(std::min(max_tokens, 32), n_vocab, rng), 0);
+        time_generation(ctx, random_tokens(2, n_vocab, rng), 0);
         // Weights small enough to stay in cache are not bound by memory: no figure then.
         const bool memory_bound = model->decode_bytes_per_token() >= kCacheSizedBytes;
         auto read_bandwidth = [&] {
             return tools::measure_read_bandwidth(ctx.pool(), kBandwidthBufferBytes, 3)
                 .median_gb_per_s;
         };
-        for (int n : o.gen_sizes) {
-            if (n <= 0) continue;
-            Measurement m{"tg" + std::to_string(n), n_threads, n, {}};
-            if (memory_bound) m.bandwidth_before_gb_per_s = read_bandwidth();
-            for (int r = 0; r < o.repetitions; ++r)
-                m.tokens_per_second.push_back(n /
-                                              time_generation(ctx, random_tokens(n, n_vocab, rng)));
-            if (memory_bound) {
-                m.bandwidth_after_gb_per_s = read_bandwidth();
-                m.bound_tokens_per_second = m.bandwidth_gb_per_s() * 1e9 /
-                                            static_cast<double>(model->decode_bytes_per_token());
+        // A decode step reads the weights and every cached key and value row of the sequence.
+        const double kv_bytes_per_position =
+            2.0 * static_cast<double>(model->hparams().n_layer * ctx.cache().row_bytes());
+        for (int depth : o.depths) {
+            if (depth < 0) continue;
+            fill_depth(ctx, depth, n_vocab, rng);
+            for (int p : o.prompt_sizes) {
+                if (p <= 0) continue;
+                Measurement m{test_name("pp", p, depth), n_threads, p, {}, depth};
+                for (int r = 0; r < o.repetitions; ++r)
+                    m.tokens_per_second.push_back(
+                        p / time_prompt(ctx, random_tokens(p, n_vocab, rng), depth));
+                results.push_back(m);
             }
-            results.push_back(m);
+            for (int n : o.gen_sizes) {
+                if (n <= 0) continue;
+                Measurement m{test_name("tg", n, depth), n_threads, n, {}, depth};
+                if (memory_bound) m.bandwidth_before_gb_per_s = read_bandwidth();
+                for (int r = 0; r < o.repetitions; ++r)
+                    m.tokens_per_second.push_back(
+                        n / time_generation(ctx, random_tokens(n, n_vocab, rng), depth));
+                if (memory_bound) {
+                    m.bandwidth_after_gb_per_s = read_bandwidth();
+                    const double bytes = static_cast<double>(model->decode_bytes_per_token()) +
+                                         kv_bytes_per_position * (depth + n / 2.0);
+                    m.bound_tokens_per_second = m.bandwidth_gb_per_s() * 1e9 / bytes;
+                }
+                results.push_back(m);
+            }
         }
     }
     return results;
@@ -212,6 +244,8 @@ void bench(const BenchOptions& o) {
                            {"threads", m.threads},
                            {"test", m.test},
                            {"n_tokens", m.tokens},
+                           {"n_depth", m.depth},
+                           {"kv_type", model::kv_type_name(o.kv_type)},
                            {"avg_ts", m.mean()},
                            {"stddev_ts", m.stddev()},
                            {"samples_ts", m.tokens_per_second}});
@@ -227,8 +261,8 @@ void bench(const BenchOptions& o) {
         return;
     }
     std::printf(
-        "| model | size | params | simd | threads | test | t/s | memory bound |\n"
-        "|---|---:|---:|---|---:|---:|---:|---|\n");
+        "| model | size | params | simd | threads | kv | test | t/s | memory bound |\n"
+        "|---|---:|---:|---|---:|---|---:|---:|---|\n");
     for (const auto& m : results) {
         char bound[160] = "";
         if (m.bound_tokens_per_second > 0) {
@@ -240,9 +274,10 @@ void bench(const BenchOptions& o) {
                               "; memory speed changed: %.1f GB/s before, %.1f after",
                               m.bandwidth_before_gb_per_s, m.bandwidth_after_gb_per_s);
         }
-        std::printf("| %s | %.1f MiB | %.2f B | %s | %d | %s | %.2f ± %.2f | %s |\n", label.c_str(),
-                    size_mib, n_params / 1e9, simd.c_str(), m.threads, m.test.c_str(), m.mean(),
-                    m.stddev(), bound);
+        std::printf("| %s | %.1f MiB | %.2f B | %s | %d | %s | %s | %.2f ± %.2f | %s |\n",
+                    label.c_str(), size_mib, n_params / 1e9, simd.c_str(), m.threads,
+                    encoder ? "-" : std::string(model::kv_type_name(o.kv_type)).c_str(),
+                    m.test.c_str(), m.mean(), m.stddev(), bound);
     }
 }
 
@@ -267,6 +302,13 @@ void add_bench_command(CLI::App& app) {
                     "Thread counts to try (comma list; 0 = all cores)")
         ->delimiter(',')
         ->capture_default_str();
+    cmd->add_option("-d,--n-depth", opts->depths,
+                    "Tokens already in the KV cache before each test (comma list), as "
+                    "llama-bench -d")
+        ->delimiter(',')
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 20));
+    add_kv_type_option(cmd, opts->kv_type);
     cmd->add_option("-r,--repetitions", opts->repetitions,
                     "Runs of each test; the table shows mean ± standard deviation")
         ->capture_default_str()
@@ -274,21 +316,23 @@ void add_bench_command(CLI::App& app) {
     cmd->add_flag("--json", opts->json,
                   "Print the results as JSON (one object per test, with every sample)");
     cmd->footer(
-        "Tokens are random; each test starts from an empty cache, after one warm-up. Other busy "
-        "processes on the "
+        "Tokens are random; each test starts from a cache holding -d tokens (empty by default), "
+        "after one warm-up. Other busy processes on the "
         "machine lower the figures: compare engines side by side in one run. "
         "HEARTH_CPU=scalar|avx2|avx512 "
         "forces a SIMD level; HEARTH_AMX=0 keeps prompts off the AMX tiles (simd shows +amx when "
         "they are used). Encoders (bert, nomic-bert) cannot generate: their pp test embeds "
         "one input of that many tokens, and tg is skipped. \"memory bound\": before and after "
-        "each tg test the same threads read 1 GiB; the higher bandwidth / bytes of weights one "
-        "decode step reads is the fastest decode this memory allows (left out for models under "
+        "each tg test the same threads read 1 GiB; the higher bandwidth / bytes one decode step "
+        "reads (weights, and the cached keys and values at the test's mean depth) is the fastest "
+        "decode this memory allows (left out for models under "
         "64 MiB, which caches hold; flagged when the two readings differ by over 15%, as on VMs "
         "whose memory speed changes between runs).\n"
         "Examples:\n"
         "  hearth synth 1b /tmp/1b.gguf --type Q4_K_M\n"
         "  hearth synth 1b /tmp/gemma2-1b.gguf --arch gemma2 --type Q4_K_M\n"
         "  hearth bench /tmp/1b.gguf -p 512 -n 128 -t 2 -r 3\n"
+        "  hearth bench /tmp/1b.gguf -p 512 -n 128 -t 2 -d 0,4096 --kv-type f16\n"
         "  hearth bench model.gguf -t 1,2 --json");
     cmd->callback([opts] { bench(*opts); });
 }

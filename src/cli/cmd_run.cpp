@@ -29,6 +29,7 @@ struct RunOptions {
     int64_t seed = -1;
     int threads = 0;
     int64_t ctx_size = 2048;
+    gguf::TensorType kv_type = runtime::SchedulerParams{}.kv_type;
     bool ignore_eos = false;
     bool quiet_stats = false;
     std::string grammar_file;      // GBNF
@@ -92,7 +93,8 @@ void run(const RunOptions& o) {
                                   .parallel = 1,
                                   .threads = o.threads,
                                   .max_queue = 1,
-                                  .prefill_chunk = n_ctx});  // the whole prompt in one pass
+                                  .prefill_chunk = n_ctx,  // the whole prompt in one pass
+                                  .kv_type = o.kv_type});
 
     runtime::SequenceRequest req;
     req.prompt = tok->encode(o.prompt, /*add_special=*/true, /*parse_special=*/false);
@@ -188,6 +190,7 @@ void add_run_command(CLI::App& app) {
                     "Context size in tokens (capped at the model's training context)")
         ->capture_default_str()
         ->check(CLI::Range(int64_t{16}, int64_t{1} << 24));
+    add_kv_type_option(cmd, opts->kv_type);
     cmd->add_flag("--ignore-eos", opts->ignore_eos, "Keep generating past the end-of-text token");
     cmd->add_flag("--no-stats", opts->quiet_stats, "Do not print the speed summary on stderr");
     cmd->add_option("--grammar", opts->grammar_file,

@@ -35,6 +35,7 @@ struct ServeOptions {
     int32_t lookup_draft = 0;
     int64_t ctx_size = 2048;
     int threads = 0;
+    gguf::TensorType kv_type = server::PoolOptions{}.kv_type;
     size_t max_queue = 64;
     size_t max_body = 8u << 20;
     int http_threads = 128;
@@ -164,6 +165,7 @@ void serve(const ServeOptions& o) {
     if (options.responses_db == ":memory:") options.responses_db.clear();
     options.responses.max_age_seconds = static_cast<int64_t>(o.responses_max_age_days * 86400);
     options.responses.max_count = o.responses_max_count;
+    options.pool.kv_type = o.kv_type;
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly.
@@ -240,6 +242,7 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->envname("HEARTH_LOOKUP_DRAFT")
         ->check(CLI::Range(0, 32));
+    add_kv_type_option(cmd, o->kv_type)->envname("HEARTH_KV_TYPE");
     cmd->add_option("--max-queue", o->max_queue, "Requests that may wait per model before 429")
         ->capture_default_str()
         ->envname("HEARTH_MAX_QUEUE");

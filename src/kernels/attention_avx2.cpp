@@ -2,6 +2,9 @@
 #include <immintrin.h>
 
 #include "kernels/attention_simd.h"
+#include "kernels/fp16.h"
+#include "kernels/quants.h"
+#include "kernels/type_traits.h"
 
 namespace hearth::kernels::avx2 {
 namespace {
@@ -36,9 +39,63 @@ struct V8 {
         return _mm256_and_ps(y, _mm256_cmp_ps(x, _mm256_set1_ps(c), _CMP_GE_OQ));
     }
     static reg exp(reg x) { return exp_cephes<V8>(x); }
+    static void kv_to_float(gguf::TensorType type, const void* src, float* dst, int64_t n) {
+        avx2::kv_to_float(type, src, dst, n);
+    }
 };
 
 }  // namespace
+
+// F16 with F16C, Q8_0 and Q4_0 eight elements at a time: each element is d * q in float, as
+// the scalar dequantization computes it, so the values are the same bit for bit.
+void kv_to_float(gguf::TensorType type, const void* src, float* dst, int64_t n) {
+    using gguf::TensorType;
+    switch (type) {
+        case TensorType::F16: {
+            const auto* h = static_cast<const uint16_t*>(src);
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8) {
+                const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i));
+                _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(x));
+            }
+            for (; i < n; ++i) dst[i] = fp16_to_fp32(h[i]);
+            return;
+        }
+        case TensorType::Q8_0: {
+            const auto* b = static_cast<const BlockQ8_0*>(src);
+            for (int64_t k = 0; k < n / 32; ++k, dst += 32) {
+                const __m256 d = _mm256_set1_ps(fp16_to_fp32(b[k].d));
+                for (int i = 0; i < 32; i += 8) {
+                    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b[k].qs + i));
+                    _mm256_storeu_ps(dst + i,
+                                     _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
+                }
+            }
+            return;
+        }
+        case TensorType::Q4_0: {
+            const auto* b = static_cast<const BlockQ4_0*>(src);
+            const __m128i low = _mm_set1_epi8(0x0F);
+            const __m256i eight = _mm256_set1_epi32(8);
+            for (int64_t k = 0; k < n / 32; ++k, dst += 32) {
+                const __m256 d = _mm256_set1_ps(fp16_to_fp32(b[k].d));
+                const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[k].qs));
+                // Elements 0..15 are the low nibbles, 16..31 the high ones.
+                const __m128i halves[2] = {_mm_and_si128(bytes, low),
+                                           _mm_and_si128(_mm_srli_epi16(bytes, 4), low)};
+                for (int i = 0; i < 32; i += 8) {
+                    const __m128i q = i % 16 == 0 ? halves[i / 16]
+                                                  : _mm_srli_si128(halves[i / 16], 8);
+                    const __m256i x = _mm256_sub_epi32(_mm256_cvtepu8_epi32(q), eight);
+                    _mm256_storeu_ps(dst + i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(x)));
+                }
+            }
+            return;
+        }
+        default:
+            traits(type, CpuLevel::Avx2).to_float(src, dst, n);
+    }
+}
 
 void attention_tile(const AttentionTile& tile, float* scratch) {
     attention_tile_impl<V8>(tile, scratch);

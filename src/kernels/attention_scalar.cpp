@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/attention_simd.h"
+#include "kernels/type_traits.h"
 
 namespace hearth::kernels {
 
@@ -54,9 +55,17 @@ struct V4 {
         return each(
             [&](int i) { return j.x[i] < first.x[i] || j.x[i] > last.x[i] ? -INFINITY : s.x[i]; });
     }
+    static void kv_to_float(gguf::TensorType type, const void* src, float* dst, int64_t n) {
+        scalar::kv_to_float(type, src, dst, n);
+    }
 };
 
 }  // namespace
+
+// The type-traits table's own conversion: the reference the SIMD levels' widenings match.
+void kv_to_float(gguf::TensorType type, const void* src, float* dst, int64_t n) {
+    traits(type, CpuLevel::Scalar).to_float(src, dst, n);
+}
 
 void attention_tile(const AttentionTile& tile, float* scratch) {
     attention_tile_impl<V4>(tile, scratch);

@@ -9,7 +9,8 @@
 // V provides: reg, W (lanes), kUnroll (output dims per step), zero(), set1(float),
 // load(const float*), store(float*, reg), add, sub, mul, fmadd(a, b, c) = a * b + c, max,
 // exp (0 for very negative or -inf arguments; exp_cephes below), and mask_outside(s, j, first,
-// last): s where first <= j <= last, -inf elsewhere.
+// last): s where first <= j <= last, -inf elsewhere; and kv_to_float(type, src, dst, n), the
+// level's widening of n stored elements (whole blocks) of a KV type.
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -43,6 +44,13 @@ typename V::reg exp_cephes(typename V::reg x) {
 }
 
 template <class V>
+const float* kv_row(const AttentionTile& t, const KvSpan& layout, const void* row, float* buf) {
+    if (layout.in_place) return static_cast<const float*>(row) + t.kv_offset;
+    V::kv_to_float(t.kv_type, static_cast<const uint8_t*>(row) + layout.skip_bytes, buf, layout.n);
+    return buf + layout.skip;
+}
+
+template <class V>
 void attention_tile_impl(const AttentionTile& t, float* scratch) {
     using R = typename V::reg;
     constexpr int W = V::W;
@@ -50,6 +58,10 @@ void attention_tile_impl(const AttentionTile& t, float* scratch) {
     float* qt = scratch;       // [hd][W] queries, transposed and scaled
     float* ot = qt + hd * W;   // [hd][W] unnormalized outputs, transposed
     float* tmp = ot + hd * W;  // [kKeyBlock][W] soft-capped scores; then l
+    float* kbuf = tmp + kKeyBlock * W;  // [kKeyBlock][row] widened keys, then values
+    float* vbuf = kbuf + kKeyBlock * attention_kv_row_floats(hd);
+    const int64_t row_floats = attention_kv_row_floats(hd);
+    const KvSpan layout = kv_span(t.kv_type, t.kv_offset, t.head_dim);
     float firsts[W], lasts[W];
     int64_t lo = INT64_MAX, hi = -1, full_lo = -1, full_hi = INT64_MAX;
     for (int i = 0; i < W; ++i) {
@@ -74,9 +86,13 @@ void attention_tile_impl(const AttentionTile& t, float* scratch) {
         const float* kp[kKeyBlock];
         const float* vp[kKeyBlock];
         for (int j = 0; j < kKeyBlock; ++j) {
-            const int64_t key = j0 + j <= hi ? j0 + j : hi;  // the tail repeats the last key
-            kp[j] = t.k[key];
-            vp[j] = t.v[key];
+            if (j0 + j > hi) {  // the tail repeats the last key
+                kp[j] = kp[j - 1];
+                vp[j] = vp[j - 1];
+                continue;
+            }
+            kp[j] = kv_row<V>(t, layout, t.k[j0 + j], kbuf + j * row_floats);
+            vp[j] = kv_row<V>(t, layout, t.v[j0 + j], vbuf + j * row_floats);
         }
         R s[kKeyBlock];
         for (int j = 0; j < kKeyBlock; ++j) s[j] = V::zero();

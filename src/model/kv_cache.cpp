@@ -2,19 +2,70 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
+#include "kernels/type_traits.h"
 
 namespace hearth::model {
 
+using gguf::TensorType;
+
+namespace {
+
+constexpr TensorType kKvTypes[] = {TensorType::F32, TensorType::F16, TensorType::Q8_0,
+                                   TensorType::Q4_0};
+
+}  // namespace
+
+std::string_view kv_type_name(TensorType type) {
+    switch (type) {
+        case TensorType::F32:
+            return "f32";
+        case TensorType::F16:
+            return "f16";
+        case TensorType::Q8_0:
+            return "q8_0";
+        case TensorType::Q4_0:
+            return "q4_0";
+        default:
+            throw Error("a KV cache cannot store " + std::string(gguf::type_name(type)) +
+                        " (choose one of " + std::string(kKvTypeNames) + ")");
+    }
+}
+
+TensorType kv_type_from_name(std::string_view name) {
+    for (TensorType t : kKvTypes) {
+        if (name == kv_type_name(t)) return t;
+    }
+    throw Error("unknown KV cache type '" + std::string(name) + "' (choose one of " +
+                std::string(kKvTypeNames) + ")");
+}
+
+size_t kv_row_bytes(TensorType type, int64_t kv_dim) {
+    const auto& info = gguf::type_info(type);
+    kv_type_name(type);  // refuses the types a cache cannot hold
+    if (kv_dim <= 0 || kv_dim % info.block_size != 0) {
+        throw Error("KV cache type " + std::string(kv_type_name(type)) + " stores blocks of " +
+                    std::to_string(info.block_size) + " values, and this model's key/value rows have " +
+                    std::to_string(kv_dim) + " (choose f16 or f32)");
+    }
+    return gguf::bytes_for(type, static_cast<uint64_t>(kv_dim));
+}
+
 KvCache::KvCache(int64_t n_layer, int64_t kv_dim, int64_t n_blocks, int64_t block_size,
-                 int64_t max_seqs)
-    : n_layer_(n_layer), kv_dim_(kv_dim), n_blocks_(n_blocks), block_size_(block_size) {
+                 int64_t max_seqs, TensorType type)
+    : n_layer_(n_layer),
+      kv_dim_(kv_dim),
+      n_blocks_(n_blocks),
+      block_size_(block_size),
+      type_(type),
+      row_bytes_(static_cast<int64_t>(kv_row_bytes(type, kv_dim))) {
     if (n_blocks <= 0 || block_size <= 0 || max_seqs <= 0)
         throw Error("KV cache needs at least one block and one sequence");
-    size_t n = static_cast<size_t>(n_layer * n_blocks * block_size * kv_dim);
-    k_.assign(n, 0.0f);
-    v_.assign(n, 0.0f);
+    size_t n = static_cast<size_t>(n_layer * n_blocks * block_size * row_bytes_);
+    k_.assign(n, 0);
+    v_.assign(n, 0);
     refcount_.assign(n_blocks, 0);
     for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(b);
     tables_.resize(max_seqs);
@@ -29,15 +80,22 @@ int64_t KvCache::copy_block(int64_t block) {
     int64_t fresh = free_.back();
     free_.pop_back();
     refcount_[fresh] = 1;
-    size_t block_floats = static_cast<size_t>(block_size_ * kv_dim_);
+    const size_t block_bytes = static_cast<size_t>(block_size_ * row_bytes_);
     for (int64_t l = 0; l < n_layer_; ++l) {
-        size_t from = static_cast<size_t>((l * n_blocks_ + block) * block_size_ * kv_dim_);
-        size_t to = static_cast<size_t>((l * n_blocks_ + fresh) * block_size_ * kv_dim_);
-        std::memcpy(k_.data() + to, k_.data() + from, block_floats * sizeof(float));
-        std::memcpy(v_.data() + to, v_.data() + from, block_floats * sizeof(float));
+        const size_t from = static_cast<size_t>(l * n_blocks_ + block) * block_bytes;
+        const size_t to = static_cast<size_t>(l * n_blocks_ + fresh) * block_bytes;
+        std::memcpy(k_.data() + to, k_.data() + from, block_bytes);
+        std::memcpy(v_.data() + to, v_.data() + from, block_bytes);
     }
     release(block);
     return fresh;
+}
+
+void KvCache::store(int64_t layer, int32_t seq, int64_t pos, const float* key,
+                    const float* value) {
+    const auto from_float = kernels::traits(type_).from_float;
+    from_float(key, slot(k_, layer, seq, pos), kv_dim_);
+    from_float(value, slot(v_, layer, seq, pos), kv_dim_);
 }
 
 bool KvCache::reserve(int32_t seq, int64_t n) {

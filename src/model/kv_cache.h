@@ -2,22 +2,38 @@
 // Key/value cache in fixed-size blocks. Each sequence owns a block table (logical block ->
 // physical block); blocks are reference-counted so sequences can share a prompt prefix or fork
 // without copying, and a shared block is copied only when one of its owners writes to it.
+// Every position holds one key row and one value row of kv_dim elements in the cache's type
+// (F32, F16, Q8_0 or Q4_0: GGUF blocks, converted through the kernels' type-traits table).
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "gguf/types.h"
+
 namespace hearth::model {
+
+// The types a KV cache can store, by their option names (f32, f16, q8_0, q4_0).
+gguf::TensorType kv_type_from_name(std::string_view name);  // throws hearth::Error naming them
+std::string_view kv_type_name(gguf::TensorType type);       // "f16"
+inline constexpr std::string_view kKvTypeNames = "f32, f16, q8_0, q4_0";
+// Bytes of one key (or value) row of kv_dim elements in `type`; throws hearth::Error when
+// kv_dim is not a whole number of the type's blocks.
+size_t kv_row_bytes(gguf::TensorType type, int64_t kv_dim);
 
 class KvCache {
   public:
     KvCache(int64_t n_layer, int64_t kv_dim, int64_t n_blocks, int64_t block_size,
-            int64_t max_seqs);
+            int64_t max_seqs, gguf::TensorType type = gguf::TensorType::F32);
 
+    gguf::TensorType type() const { return type_; }
+    size_t row_bytes() const { return row_bytes_; }
     int64_t block_size() const { return block_size_; }
     int64_t capacity_tokens() const { return n_blocks_ * block_size_; }
     int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
     int64_t max_seqs() const { return static_cast<int64_t>(tables_.size()); }
-    size_t bytes() const { return k_.size() * sizeof(float) * 2; }
+    size_t bytes() const { return k_.size() + v_.size(); }
 
     // Number of positions stored for `seq`.
     int64_t length(int32_t seq) const { return lengths_.at(seq); }
@@ -32,26 +48,34 @@ class KvCache {
     // Makes `dst` share the first n positions of `src` (dst is cleared first).
     void share_prefix(int32_t src, int32_t dst, int64_t n);
 
-    float* key(int64_t layer, int32_t seq, int64_t pos) { return slot(k_, layer, seq, pos); }
-    float* value(int64_t layer, int32_t seq, int64_t pos) { return slot(v_, layer, seq, pos); }
-    const float* key(int64_t layer, int32_t seq, int64_t pos) const {
-        return const_cast<KvCache*>(this)->key(layer, seq, pos);
+    // Stores the key and value rows (kv_dim floats each) of a reserved position, converted to
+    // the cache's type.
+    void store(int64_t layer, int32_t seq, int64_t pos, const float* key, const float* value);
+    // The stored rows (row_bytes() of the cache's type) of a position.
+    const uint8_t* key(int64_t layer, int32_t seq, int64_t pos) const {
+        return slot(k_, layer, seq, pos);
     }
-    const float* value(int64_t layer, int32_t seq, int64_t pos) const {
-        return const_cast<KvCache*>(this)->value(layer, seq, pos);
+    const uint8_t* value(int64_t layer, int32_t seq, int64_t pos) const {
+        return slot(v_, layer, seq, pos);
     }
 
   private:
-    float* slot(std::vector<float>& store, int64_t layer, int32_t seq, int64_t pos) {
+    const uint8_t* slot(const std::vector<uint8_t>& store, int64_t layer, int32_t seq,
+                        int64_t pos) const {
         int64_t block = tables_[seq][pos / block_size_];
         return store.data() +
-               ((layer * n_blocks_ + block) * block_size_ + pos % block_size_) * kv_dim_;
+               ((layer * n_blocks_ + block) * block_size_ + pos % block_size_) * row_bytes_;
+    }
+    uint8_t* slot(std::vector<uint8_t>& store, int64_t layer, int32_t seq, int64_t pos) {
+        return const_cast<uint8_t*>(std::as_const(*this).slot(store, layer, seq, pos));
     }
     void release(int64_t block);
     int64_t copy_block(int64_t block);
 
     int64_t n_layer_, kv_dim_, n_blocks_, block_size_;
-    std::vector<float> k_, v_;
+    gguf::TensorType type_;
+    int64_t row_bytes_;
+    std::vector<uint8_t> k_, v_;
     std::vector<int32_t> refcount_;
     std::vector<int64_t> free_;
     std::vector<std::vector<int64_t>> tables_;

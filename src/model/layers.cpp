@@ -246,17 +246,28 @@ void cached_attention(const Batch& batch, int64_t layer, const HParams& hp, cons
     if (scratch.rows.size() < static_cast<size_t>(pool.size() * ptrs))
         scratch.rows.resize(static_cast<size_t>(pool.size() * ptrs));
     const int64_t block = cache.block_size();
+    const size_t row_bytes = cache.row_bytes();
+    // A prompt's tiles read the same keys one after the other: a cache of another type than
+    // F32 is widened to floats once for them (per thread, keys [built_lo, built_hi]) instead of
+    // in every tile. A decode tile reads its keys once and widens them in the kernel.
+    const gguf::TensorType kv_type = cache.type();
+    const int64_t widened_floats =
+        kv_type == gguf::TensorType::F32 ? 0 : (max_pos + 1) * 2 * hd + kernels::attention_kv_row_floats(hd);
+    grow(scratch.widened, static_cast<size_t>(pool.size() * widened_floats));
     const int64_t per_kv = n_tiles * shape.chunks;
 
     run_jobs(pool, n_rows * hp.n_head * (max_pos + 1) * hd * 2, hp.n_head_kv * per_kv,
              [&](int ith, int64_t job_begin, int64_t job_end) {
                  float* fs = scratch.floats.data() + ith * floats;
-                 const float** kr = scratch.rows.data() + ith * ptrs;
-                 const float** vr = kr + ptrs / 2;
+                 const void** kr = scratch.rows.data() + ith * ptrs;
+                 const void** vr = kr + ptrs / 2;
                  // The row pointers of keys [built_lo, built_hi] of (built_seq, built_kvh):
                  // consecutive tiles of a prompt reuse them and extend them.
                  int32_t built_seq = -1;
                  int64_t built_kvh = -1, built_lo = 0, built_hi = -1;
+                 bool built_widened = false;
+                 float* widened = scratch.widened.data() + ith * widened_floats;
+                 float* widen_tmp = widened + (max_pos + 1) * 2 * hd;
                  for (int64_t job = job_begin; job < job_end; ++job) {
                      const int64_t kvh = job / per_kv;
                      const int64_t tile = (job % per_kv) / shape.chunks;
@@ -269,25 +280,38 @@ void cached_attention(const Batch& batch, int64_t layer, const HParams& hp, cons
                          lo = std::min(lo, first_key(r));
                          hi = std::max<int64_t>(hi, batch.positions[r]);
                      }
-                     if (seq != built_seq || kvh != built_kvh || lo < built_lo) {
+                     const bool widen =
+                         kv_type != gguf::TensorType::F32 && (nr > 1 || shape.chunks > 1);
+                     if (seq != built_seq || kvh != built_kvh || lo < built_lo ||
+                         widen != built_widened) {
                          built_seq = seq;
                          built_kvh = kvh;
                          built_lo = lo;
                          built_hi = lo - 1;
+                         built_widened = widen;
                      }
-                     // Rows of one cache block are consecutive: one lookup per block.
-                     const float* kp = nullptr;
-                     const float* vp = nullptr;
+                     // Rows of one cache block are consecutive: one lookup per block. The
+                     // kernel finds the head kvh * hd elements into each row.
+                     const uint8_t* kp = nullptr;
+                     const uint8_t* vp = nullptr;
                      for (int64_t p = built_hi + 1; p <= hi; ++p) {
                          if (!kp || p % block == 0) {
-                             kp = cache.key(layer, seq, p) + kvh * hd;
-                             vp = cache.value(layer, seq, p) + kvh * hd;
+                             kp = cache.key(layer, seq, p);
+                             vp = cache.value(layer, seq, p);
                          } else {
-                             kp += hp.kv_dim();
-                             vp += hp.kv_dim();
+                             kp += row_bytes;
+                             vp += row_bytes;
                          }
-                         kr[p - built_lo] = kp;
-                         vr[p - built_lo] = vp;
+                         if (widen) {
+                             float* kw = widened + (p - built_lo) * 2 * hd;
+                             kernels::widen_kv_head(kv_type, kp, kvh * hd, hd, kw, widen_tmp);
+                             kernels::widen_kv_head(kv_type, vp, kvh * hd, hd, kw + hd, widen_tmp);
+                             kr[p - built_lo] = kw;
+                             vr[p - built_lo] = kw + hd;
+                         } else {
+                             kr[p - built_lo] = kp;
+                             vr[p - built_lo] = vp;
+                         }
                      }
                      built_hi = std::max(built_hi, hi);
 
@@ -304,10 +328,19 @@ void cached_attention(const Batch& batch, int64_t layer, const HParams& hp, cons
                              ++tq.n;
                          }
                      }
-                     const kernels::AttentionTile t{hd,           tq.n,           tq.q,
-                                                    tq.out,       tq.first,       tq.last,
-                                                    kr,           vr,             params.scale,
-                                                    params.softcap, params.sinks ? tq.sinks : nullptr};
+                     const kernels::AttentionTile t{hd,
+                                                    tq.n,
+                                                    tq.q,
+                                                    tq.out,
+                                                    tq.first,
+                                                    tq.last,
+                                                    kr,
+                                                    vr,
+                                                    params.scale,
+                                                    params.softcap,
+                                                    params.sinks ? tq.sinks : nullptr,
+                                                    widen ? gguf::TensorType::F32 : kv_type,
+                                                    widen ? 0 : kvh * hd};
                      kernels::attention_tile(t, fs);
                  }
              });
@@ -328,8 +361,8 @@ void full_attention(const HParams& hp, const float* q, const float* k, const flo
     run_jobs(pool, n * hp.n_head * n * hd * 2, hp.n_head_kv * per_kv,
              [&](int ith, int64_t job_begin, int64_t job_end) {
                  float* fs = scratch.floats.data() + ith * floats;
-                 const float** kr = scratch.rows.data() + ith * 2 * n;
-                 const float** vr = kr + n;
+                 const void** kr = scratch.rows.data() + ith * 2 * n;
+                 const void** vr = kr + n;
                  int64_t built_kvh = -1;
                  for (int64_t job = job_begin; job < job_end; ++job) {
                      const int64_t kvh = job / per_kv;
@@ -373,9 +406,7 @@ void decoder_attention(const LayerWeights& lw, int64_t layer, const RopeTable& r
         float* ki = &sc.k[i * kvd];
         rope.apply(&sc.q[i * hp.q_dim()], hp.n_head, ki, hp.n_head_kv, hp.head_dim,
                    batch.positions[i]);
-        std::copy(ki, ki + kvd, cache.key(layer, batch.seq_ids[i], batch.positions[i]));
-        std::copy(&sc.v[i * kvd], &sc.v[(i + 1) * kvd],
-                  cache.value(layer, batch.seq_ids[i], batch.positions[i]));
+        cache.store(layer, batch.seq_ids[i], batch.positions[i], ki, &sc.v[i * kvd]);
     }
     cached_attention(batch, layer, hp, cache, params, sc.q.data(), sc.attn.data(), sc.attention,
                      pool);

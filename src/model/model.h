@@ -81,7 +81,8 @@ struct Weights {
 // Buffers a forward pass writes; grown to the largest batch seen, then reused.
 struct AttentionScratch {
     std::vector<float> floats;       // per thread: kernels::attention_tile scratch
-    std::vector<const float*> rows;  // per thread: key and value row pointers
+    std::vector<const void*> rows;   // per thread: key and value row pointers
+    std::vector<float> widened;      // per thread: a prompt's cached keys and values as floats
     std::vector<int64_t> tiles;      // (first batch row, rows) of each tile
 };
 // Mixture-of-experts scratch: router outputs, each row's chosen experts, rows grouped by expert.

@@ -6,13 +6,14 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "model/kv_cache.h"
 
 namespace hearth::registry {
 namespace {
 
-const char* const kKnownKeys[] = {"name",    "file",       "aliases",    "context_size",
-                                  "threads", "template",   "parameters", "mmap",
-                                  "mlock",   "embeddings", "source"};
+const char* const kKnownKeys[] = {"name",     "file",    "aliases",    "context_size",
+                                  "threads",  "kv_type", "template",   "parameters",
+                                  "mmap",     "mlock",   "embeddings", "source"};
 
 template <typename T>
 std::optional<T> optional_value(const YAML::Node& node, const char* key) {
@@ -75,6 +76,8 @@ ModelConfig from_node(const YAML::Node& root) {
     }
     config.context_size = optional_value<int>(root, "context_size");
     config.threads = optional_value<int>(root, "threads");
+    if (auto kv_type = optional_value<std::string>(root, "kv_type"))
+        config.kv_type = model::kv_type_from_name(*kv_type);
     if (root["template"] && root["template"].IsScalar()) {
         config.template_override = root["template"].as<std::string>();
     }
@@ -172,6 +175,9 @@ std::string to_yaml(const ModelConfig& c) {
     }
     if (c.context_size) out << YAML::Key << "context_size" << YAML::Value << *c.context_size;
     if (c.threads) out << YAML::Key << "threads" << YAML::Value << *c.threads;
+    if (c.kv_type) {
+        out << YAML::Key << "kv_type" << YAML::Value << std::string(model::kv_type_name(*c.kv_type));
+    }
     if (!c.template_override.empty()) {
         out << YAML::Key << "template" << YAML::Value
             << (fits_literal_block(c.template_override) ? YAML::Literal : YAML::DoubleQuoted)

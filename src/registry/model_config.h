@@ -7,6 +7,7 @@
 //   aliases: [gpt-3.5-turbo]
 //   context_size: 8192
 //   threads: 4
+//   kv_type: q8_0                                 # what the KV cache stores (f32|f16|q8_0|q4_0)
 //   template: "..."                               # overrides the GGUF's chat template
 //   parameters: {temperature: 0.7, top_p: 0.9, top_k: 40, min_p: 0.05, max_tokens: 512, seed: 1}
 //   mmap: true
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "gguf/types.h"
 #include "runtime/sampler.h"
 
 namespace hearth::registry {
@@ -44,6 +46,7 @@ struct ModelConfig {
     std::vector<std::string> aliases;
     std::optional<int> context_size;
     std::optional<int> threads;
+    std::optional<gguf::TensorType> kv_type;  // YAML "kv_type": f32, f16, q8_0, q4_0
     std::string template_override;  // YAML key "template"; empty = use the GGUF's template
     ModelParameters parameters;
     bool mmap = true;

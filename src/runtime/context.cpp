@@ -9,7 +9,7 @@ Context::Context(std::shared_ptr<const model::Model> model, const ContextParams&
       n_ctx_(params.n_ctx),
       cache_(model_->hparams().n_layer, model_->hparams().kv_dim(),
              (params.n_ctx + params.kv_block_size - 1) / params.kv_block_size, params.kv_block_size,
-             params.max_seqs),
+             params.max_seqs, params.kv_type),
       pool_(params.threads > 0 ? params.threads : kernels::ThreadPool::default_thread_count()) {}
 
 const std::vector<float>& Context::decode(const model::Batch& batch) {

@@ -14,6 +14,8 @@ struct ContextParams {
     int64_t max_seqs = 1;
     int threads = 0;  // 0: ThreadPool::default_thread_count()
     int64_t kv_block_size = 32;
+    // What the KV cache stores (model/kv_cache.h): F16 halves F32's memory and bandwidth.
+    gguf::TensorType kv_type = gguf::TensorType::F16;
 };
 
 class Context {

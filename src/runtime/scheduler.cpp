@@ -80,7 +80,10 @@ Scheduler::Scheduler(std::shared_ptr<const model::Model> model,
       tokenizer_(tokenizer),
       ctx_(
           std::move(model),
-          {.n_ctx = kv_tokens_for(params), .max_seqs = params.parallel, .threads = params.threads}),
+          {.n_ctx = kv_tokens_for(params),
+           .max_seqs = params.parallel,
+           .threads = params.threads,
+           .kv_type = params.kv_type}),
       n_vocab_(static_cast<int32_t>(ctx_.model().hparams().n_vocab)),
       kv_cache_bytes_(ctx_.cache().bytes()),
       slots_(static_cast<size_t>(params.parallel)) {

@@ -75,6 +75,7 @@ struct SchedulerParams {
     // Prompt tokens evaluated per step, shared by new sequences; fewer while others decode
     // (PrefillPacer), so a long prompt does not stall them.
     int64_t prefill_chunk = 256;
+    gguf::TensorType kv_type = ContextParams{}.kv_type;  // what the KV cache stores
     // Speculative decoding by prompt lookup (runtime/prompt_lookup.h): up to this many drafted
     // tokens per sequence and step, verified in the same pass; 0: off. Output is unchanged.
     int32_t draft_tokens = 0;

@@ -9,6 +9,7 @@ ModelEntry entry_for_config(const registry::ModelsDir& dir, const registry::Mode
     e.aliases = c.aliases;
     e.ctx_size = c.context_size.value_or(0);
     e.threads = c.threads.value_or(0);
+    e.kv_type = c.kv_type;
     e.mlock = c.mlock;
     e.chat_template = c.template_override;
     e.sampling = c.parameters.sampling;

@@ -124,12 +124,16 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
     params.threads = entry.threads > 0 ? entry.threads : options_.threads;
     params.max_queue = options_.max_queue;
     params.draft_tokens = options_.lookup_draft;
+    params.kv_type = entry.kv_type.value_or(options_.kv_type);
     m->scheduler = std::make_unique<runtime::Scheduler>(m->model, *m->tokenizer, params);
     m->memory_bytes = m->model->weight_bytes() + m->scheduler->kv_cache_bytes();
     evict_for(m->memory_bytes);
     loaded_[entry.name] = m;
-    log::info("loaded model '{}' from {} ({:.1f} MiB, context {} x {} sequences)", entry.name,
-              entry.path, m->memory_bytes / 1048576.0, m->ctx_size, params.parallel);
+    log::info("loaded model '{}' from {} ({:.1f} MiB with a {:.1f} MiB {} KV cache, context {} x "
+              "{} sequences)",
+              entry.name, entry.path, m->memory_bytes / 1048576.0,
+              m->scheduler->kv_cache_bytes() / 1048576.0, model::kv_type_name(params.kv_type),
+              m->ctx_size, params.parallel);
     return m;
 }
 

@@ -30,6 +30,7 @@ struct ModelEntry {
     std::vector<std::string> aliases;
     int64_t ctx_size = 0;  // 0: the pool's default
     int threads = 0;       // 0: the pool's default
+    std::optional<gguf::TensorType> kv_type;  // none: the pool's default
     bool mlock = false;
     std::string chat_template;  // overrides the GGUF's tokenizer.chat_template when set
     // The model's defaults (its YAML `parameters:`); a request's own fields win over them.
@@ -45,6 +46,7 @@ struct PoolOptions {
     int64_t parallel = 4;
     size_t max_queue = 64;
     int32_t lookup_draft = 0;  // speculative decoding by prompt lookup: drafted tokens a step
+    gguf::TensorType kv_type = runtime::SchedulerParams{}.kv_type;
 };
 
 // A model ready to serve. Requests hold a shared_ptr for their whole life, so unloading only

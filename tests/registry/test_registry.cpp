@@ -43,6 +43,7 @@ ModelConfig full_config() {
     config.aliases = {"gpt-3.5-turbo", "llama"};
     config.context_size = 8192;
     config.threads = 4;
+    config.kv_type = hearth::gguf::TensorType::Q8_0;
     config.template_override = "{% for m in messages %}{{ m.content }}\n{% endfor %}";
     config.parameters.sampling.temperature = 0.7;
     config.parameters.sampling.top_p = 0.9;
@@ -70,6 +71,8 @@ TEST(ModelConfigTest, YamlRoundTrips) {
     EXPECT_EQ(loaded.aliases, original.aliases);
     EXPECT_EQ(loaded.context_size, 8192);
     EXPECT_EQ(loaded.threads, 4);
+    EXPECT_EQ(loaded.kv_type, hearth::gguf::TensorType::Q8_0);
+    EXPECT_NE(to_yaml(loaded).find("kv_type: q8_0\n"), std::string::npos) << to_yaml(loaded);
     EXPECT_EQ(loaded.template_override, original.template_override);
     EXPECT_FLOAT_EQ(*loaded.parameters.sampling.temperature, 0.7);
     EXPECT_FLOAT_EQ(*loaded.parameters.sampling.top_p, 0.9);
@@ -101,6 +104,7 @@ TEST(ModelConfigTest, MinimalConfigAndDefaults) {
     EXPECT_TRUE(config.mmap);
     EXPECT_FALSE(config.mlock);
     EXPECT_FALSE(config.context_size);
+    EXPECT_FALSE(config.kv_type);  // the server's --kv-type then
     EXPECT_FALSE(config.parameters.sampling.temperature);
     EXPECT_FALSE(config.source);
 }
@@ -126,7 +130,7 @@ aliases: gpt-4
 
 TEST(ModelConfigTest, BadYamlIsAClearError) {
     for (const char* text : {"name: [unclosed", "- a\n- b\n", "name: x\ncontext_size: lots\n",
-                             "name: x\nparameters: 3\n"}) {
+                             "name: x\nparameters: 3\n", "name: x\nkv_type: q4_k\n"}) {
         try {
             parse_model_config(text, "bad.yaml");
             FAIL() << text;
