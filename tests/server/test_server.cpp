@@ -709,6 +709,14 @@ bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds 
 
 TEST(ServerDisconnect, NonStreamedRequestWhoseClientLeavesStopsAndFreesItsSlot) {
     LiveServer live(slow_options(/*parallel=*/1), slow_entry());
+    // Loaded first, so the second below is spent generating (a loaded machine may take longer
+    // than that to load the model).
+    auto warm = live.client().Post(
+        "/v1/chat/completions",
+        json{{"messages", {{{"role", "user"}, {"content", "Hi"}}}}, {"max_tokens", 1}}.dump(),
+        "application/json");
+    ASSERT_TRUE(warm);
+    ASSERT_EQ(warm->status, 200) << warm->body;
     auto c = live.client();
     c.set_read_timeout(1, 0);  // gives up after 1 s and closes its socket
     auto gone = c.Post("/v1/chat/completions", long_chat(false).dump(), "application/json");
@@ -717,10 +725,12 @@ TEST(ServerDisconnect, NonStreamedRequestWhoseClientLeavesStopsAndFreesItsSlot) 
     const uint64_t generated_when_closed = tokens_generated(live.server());
     EXPECT_GT(generated_when_closed, 0u);
     // The generation stops at once instead of running to 30000 tokens.
+    // Bounds far above the 100 ms poll: a cancelled generation is noticed within a poll and
+    // a step, even on a loaded machine; one left running would take minutes.
     EXPECT_TRUE(wait_for([&] { return busy_sequences(live.server()) == 0; },
-                         std::chrono::milliseconds(2000)));
+                         std::chrono::milliseconds(5000)));
     const auto freed_after = std::chrono::steady_clock::now() - closed_at;
-    EXPECT_LT(freed_after, std::chrono::milliseconds(1000));
+    EXPECT_LT(freed_after, std::chrono::milliseconds(3000));
     EXPECT_LT(tokens_generated(live.server()), 30000u);
     auto metrics = live.client().Get("/metrics");
     ASSERT_TRUE(metrics);
@@ -734,7 +744,7 @@ TEST(ServerDisconnect, NonStreamedRequestWhoseClientLeavesStopsAndFreesItsSlot) 
         "application/json");
     ASSERT_TRUE(next);
     EXPECT_EQ(next->status, 200) << next->body;
-    EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(2));
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(5));
 }
 
 TEST(ServerShutdown, StreamsEndWithAnErrorAndDoneAndWaitingRequestsGet503) {
