@@ -29,6 +29,13 @@ std::string text_of(const ojson& content, const std::string& param) {
     return text;
 }
 
+// A content block's "type"; a 400 naming the block when it has none.
+std::string block_type(const ojson& block, const std::string& param) {
+    const ojson* type = block.is_object() ? present_member(block, "type") : nullptr;
+    if (!type || !type->is_string()) throw bad_field(param, "a content block needs a string 'type'");
+    return type->get<std::string>();
+}
+
 // A user turn: text blocks become one user message; tool_result blocks become tool messages,
 // placed first since they answer the previous assistant turn's calls.
 void add_user_turn(const ojson& content, size_t index, ojson& messages) {
@@ -36,24 +43,23 @@ void add_user_turn(const ojson& content, size_t index, ojson& messages) {
     for (size_t b = 0; b < content.size(); ++b) {
         const ojson& block = content[b];
         const std::string param = block_param(index, b);
-        const ojson* type = block.is_object() ? present_member(block, "type") : nullptr;
-        if (!type || !type->is_string()) throw bad_field(param, "a content block needs a string 'type'");
-        if (*type == "text") {
+        const std::string type = block_type(block, param);
+        if (type == "text") {
             if (!text.empty()) text += "\n";
             text += text_of(ojson::array({block}), param);
-        } else if (*type == "tool_result") {
+        } else if (type == "tool_result") {
             const ojson* id = present_member(block, "tool_use_id");
             if (!id || !id->is_string()) throw bad_field(param + ".tool_use_id", "Field required");
             const ojson* result = present_member(block, "content");
             std::string output = result ? text_of(*result, param + ".content") : "";
             if (block.value("is_error", false)) output = "Error: " + output;
             messages.push_back({{"role", "tool"}, {"tool_call_id", *id}, {"content", output}});
-        } else if (*type == "image" || *type == "document") {
-            throw bad_field(param, "'" + type->get<std::string>() +
+        } else if (type == "image" || type == "document") {
+            throw bad_field(param, "'" + type +
                                  "' blocks are not supported: hearth's models read text only");
         } else {
-            throw bad_field(param + ".type", "unknown or unsupported block type '" +
-                                           type->get<std::string>() + "' in a user message");
+            throw bad_field(param + ".type",
+                            "unknown or unsupported block type '" + type + "' in a user message");
         }
     }
     if (!text.empty()) messages.push_back({{"role", "user"}, {"content", text}});
@@ -67,16 +73,15 @@ void add_assistant_turn(const ojson& content, size_t index, ojson& messages) {
     for (size_t b = 0; b < content.size(); ++b) {
         const ojson& block = content[b];
         const std::string param = block_param(index, b);
-        const ojson* type = block.is_object() ? present_member(block, "type") : nullptr;
-        if (!type || !type->is_string()) throw bad_field(param, "a content block needs a string 'type'");
-        if (*type == "text") {
+        const std::string type = block_type(block, param);
+        if (type == "text") {
             text += text_of(ojson::array({block}), param);
-        } else if (*type == "thinking") {
+        } else if (type == "thinking") {
             const ojson* t = present_member(block, "thinking");
             if (t && t->is_string()) thinking += t->get<std::string>();
-        } else if (*type == "redacted_thinking") {
+        } else if (type == "redacted_thinking") {
             // Encrypted by Anthropic: nothing a local model can read.
-        } else if (*type == "tool_use") {
+        } else if (type == "tool_use") {
             const ojson* id = present_member(block, "id");
             const ojson* name = present_member(block, "name");
             const ojson* input = present_member(block, "input");
@@ -89,8 +94,8 @@ void add_assistant_turn(const ojson& content, size_t index, ojson& messages) {
                               {{"name", *name},
                                {"arguments", input ? input->dump() : std::string("{}")}}}});
         } else {
-            throw bad_field(param + ".type", "unknown or unsupported block type '" +
-                                           type->get<std::string>() + "' in an assistant message");
+            throw bad_field(param + ".type", "unknown or unsupported block type '" + type +
+                                                "' in an assistant message");
         }
     }
     message["content"] = text;

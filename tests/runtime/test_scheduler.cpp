@@ -274,40 +274,26 @@ TEST(SchedulerSpeculation, OutputEqualsTheSingleSequenceLoop) {
 
 TEST(SchedulerSpeculation, MaxTokensAndStopStringsEndWhereTheyWould) {
     testing::Oracle oracle;
-    Scheduler scheduler(oracle.model, *oracle.tok,
-                        {.ctx_per_seq = 96, .parallel = 2, .threads = 1, .draft_tokens = 8});
     const std::string prompt = "Lily and Tom went to the park. Lily and Tom went to the park.";
-    std::vector<SequenceRequest> reqs;
-    for (int32_t max_tokens : {1, 2, 5, 200}) {  // 200: the context ends it first
-        SequenceRequest r;
-        r.prompt = oracle.tok->encode(prompt, true, false);
-        r.sampling = testing::Oracle::greedy();
-        r.max_tokens = max_tokens;
-        reqs.push_back(std::move(r));
-    }
-    SequenceRequest stop;
-    stop.prompt = oracle.tok->encode(prompt, true, false);
-    stop.sampling = testing::Oracle::greedy();
-    stop.max_tokens = 60;
-    stop.stop = {"park"};
-    reqs.push_back(std::move(stop));
-    auto got = run_all(scheduler, std::move(reqs));
+    auto requests = [&] {
+        std::vector<SequenceRequest> reqs;
+        for (int32_t max_tokens : {1, 2, 5, 200}) {  // 200: the context ends it first
+            SequenceRequest r;
+            r.prompt = oracle.tok->encode(prompt, true, false);
+            r.sampling = testing::Oracle::greedy();
+            r.max_tokens = max_tokens;
+            reqs.push_back(std::move(r));
+        }
+        reqs.back().stop = {"park"};  // ... or this stop string, earlier
+        reqs.push_back(reqs.back());
+        reqs.back().stop.clear();
+        return reqs;
+    };
+    Scheduler speculating(oracle.model, *oracle.tok,
+                          {.ctx_per_seq = 96, .parallel = 2, .threads = 1, .draft_tokens = 8});
     Scheduler plain(oracle.model, *oracle.tok, {.ctx_per_seq = 96, .parallel = 2, .threads = 1});
-    std::vector<SequenceRequest> again;
-    for (int32_t max_tokens : {1, 2, 5, 200}) {
-        SequenceRequest r;
-        r.prompt = oracle.tok->encode(prompt, true, false);
-        r.sampling = testing::Oracle::greedy();
-        r.max_tokens = max_tokens;
-        again.push_back(std::move(r));
-    }
-    SequenceRequest stop2;
-    stop2.prompt = oracle.tok->encode(prompt, true, false);
-    stop2.sampling = testing::Oracle::greedy();
-    stop2.max_tokens = 60;
-    stop2.stop = {"park"};
-    again.push_back(std::move(stop2));
-    auto want = run_all(plain, std::move(again));
+    auto got = run_all(speculating, requests());
+    auto want = run_all(plain, requests());
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < got.size(); ++i) {
         EXPECT_EQ(got[i].text, want[i].text) << i;
