@@ -231,7 +231,7 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->envname("HEARTH_CTX_SIZE")
         ->check(CLI::Range(int64_t{16}, int64_t{1} << 24));
-    cmd->add_option("-t,--threads", o->threads, "Compute threads per model (0: all cores)")
+    cmd->add_option("-t,--threads", o->threads, "Compute threads per model (0: what the CPU affinity mask and the cgroup CPU quota allow)")
         ->capture_default_str()
         ->envname("HEARTH_THREADS");
     cmd->add_option("--lookup-draft", o->lookup_draft,

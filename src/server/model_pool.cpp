@@ -111,7 +111,7 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
 
     auto m = std::make_shared<LoadedModel>();
     m->entry = entry;
-    m->model = model::Model::load(entry.path, {.mlock = entry.mlock});
+    m->model = model::Model::load(entry.path, {.mlock = entry.mlock, .threads = entry.threads > 0 ? entry.threads : options_.threads});
     m->tokenizer = tokenizer::Tokenizer::from_gguf(m->model->file());
     for (const std::string& token : m->tokenizer->vocab().tokens)
         m->longest_token_bytes = std::max(m->longest_token_bytes, token.size());

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/utf8.h"
+#include "kernels/cpu.h"
 #include "server/anthropic_api.h"
 #include "server/api_error.h"
 #include "server/auth.h"
@@ -373,6 +374,12 @@ void Server::run() {
         log::info("API keys required ({} configured)", impl_->keys.size());
     log::info("listening on http://{}:{} ({} model(s))", impl_->options.host, impl_->options.port,
               impl_->pool.size());
+    if (impl_->options.pool.threads > 0) {
+        log::info("compute threads per model: {} (--threads)", impl_->options.pool.threads);
+    } else {
+        const auto& cpu = kernels::cpu_budget();
+        log::info("compute threads per model: {} ({}; --threads overrides)", cpu.threads, cpu.reason);
+    }
     impl_->http.run();
     impl_->running = false;
 }
