@@ -372,8 +372,14 @@ void Server::run() {
         log::info("no API keys set: only clients on this machine can connect");
     else
         log::info("API keys required ({} configured)", impl_->keys.size());
-    log::info("listening on http://{}:{} ({} model(s))", impl_->options.host, impl_->options.port,
-              impl_->pool.size());
+    log::info("listening on http://{}:{} (OpenAI API at /v1, Anthropic /v1/messages, Ollama /api)",
+              impl_->options.host, impl_->options.port);
+    std::string names;
+    const std::vector<ModelEntry> entries = impl_->pool.entries();
+    for (size_t i = 0; i < entries.size() && i < 12; ++i) names += (i ? ", " : "") + entries[i].name;
+    if (entries.size() > 12) names += ", ...";
+    log::info("serving {} model(s){}{}; pulls go to {}", impl_->pool.size(), names.empty() ? "" : ": ",
+              names, impl_->options.models_dir);
     if (impl_->options.pool.threads > 0) {
         log::info("compute threads per model: {} (--threads)", impl_->options.pool.threads);
     } else {
