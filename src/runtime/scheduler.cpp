@@ -388,12 +388,15 @@ bool Scheduler::make_room(Sequence& seq) {
     const int64_t n_keep =
         std::clamp<int64_t>(seq.req.n_keep, 0, std::max<int64_t>(0, params_.ctx_per_seq - 4));
     const int64_t n_discard = (length - n_keep) / 2;
+    const auto started = std::chrono::steady_clock::now();
     if (n_discard <= 0 || !ctx_.model().shift_positions(ctx_.cache(), seq.slot, n_keep, n_discard))
         return false;
     slot.cached.erase(slot.cached.begin() + n_keep, slot.cached.begin() + n_keep + n_discard);
     slot.exact = std::min(slot.exact, static_cast<size_t>(n_keep));
-    log::debug("context shift: kept {} tokens, dropped {}, {} left", n_keep, n_discard,
-               slot.cached.size());
+    log::debug("context shift: kept {} tokens, dropped {}, moved {} in {:.1f} ms", n_keep,
+               n_discard, length - n_keep - n_discard,
+               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                   .count());
     std::lock_guard lock(mutex_);
     ++stats_.context_shifts;
     return true;
