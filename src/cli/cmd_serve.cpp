@@ -49,6 +49,7 @@ struct ServeOptions {
     std::string responses_db;
     double responses_max_age_days = 30;
     int64_t responses_max_count = 100000;
+    bool context_shift = false;
 };
 
 // Stored responses live in hearth's data folder, in the user's home whatever the models folder
@@ -173,6 +174,7 @@ void serve(const ServeOptions& o) {
     options.responses.max_age_seconds = static_cast<int64_t>(o.responses_max_age_days * 86400);
     options.responses.max_count = o.responses_max_count;
     options.pool.kv_type = o.kv_type;
+    options.pool.context_shift = o.context_shift;
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly.
@@ -251,6 +253,12 @@ void add_serve_command(CLI::App& app) {
         ->envname("HEARTH_LOOKUP_DRAFT")
         ->check(CLI::Range(0, 32));
     add_kv_type_option(cmd, o->kv_type)->envname("HEARTH_KV_TYPE");
+    cmd->add_flag("--context-shift", o->context_shift,
+                  "When a generating sequence fills its context, keep its first tokens (chat: the "
+                  "system messages; completions: n_keep), drop the older half of the rest and go "
+                  "on, as llama-server's --context-shift (per model: YAML context_shift). Off: it "
+                  "ends with finish_reason \"length\"")
+        ->envname("HEARTH_CONTEXT_SHIFT");
     cmd->add_option("--max-queue", o->max_queue, "Requests that may wait per model before 429")
         ->capture_default_str()
         ->envname("HEARTH_MAX_QUEUE");

@@ -43,7 +43,7 @@ void Model::forward_gemma(const Batch& batch, KvCache& cache, kernels::ThreadPoo
 
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         const LayerWeights& lw = weights_.layers[l];
-        const RopeTable& rope = lw.sliding ? weights_.rope_local : weights_.rope_global;
+        const RopeTable& rope = weights_.rope_of(lw);
         const layers::AttentionParams attention{.scale = attention_scale,
                                                 .softcap = hp.attn_softcap,
                                                 .window = lw.sliding ? hp.sliding_window : 0};

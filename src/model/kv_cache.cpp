@@ -155,4 +155,42 @@ void KvCache::share_prefix(int32_t src, int32_t dst, int64_t n) {
     lengths_[dst] = n;
 }
 
+bool KvCache::discard(int32_t seq, int64_t n_keep, int64_t n_discard, const KeyRewrite& rewrite) {
+    const int64_t length = lengths_.at(seq);
+    if (n_keep < 0 || n_discard <= 0 || n_keep + n_discard > length)
+        throw Error("KV cache: cannot discard positions [" + std::to_string(n_keep) + ", " +
+                    std::to_string(n_keep + n_discard) + ") of a sequence of " +
+                    std::to_string(length));
+    const int64_t kept = length - n_discard;
+    auto& table = tables_[seq];
+    // Every block from the first moved-into position to the new end is written.
+    const int64_t first_written = n_keep / block_size_;
+    const int64_t end_written = (kept + block_size_ - 1) / block_size_;
+    int64_t copies = 0;
+    for (int64_t b = first_written; b < end_written; ++b) copies += refcount_[table[b]] > 1;
+    if (copies > free_blocks()) return false;
+    for (int64_t b = first_written; b < end_written; ++b) {
+        if (refcount_[table[b]] > 1) table[b] = copy_block(table[b]);
+    }
+    const auto& t = kernels::traits(type_);
+    // A block's worth of rows at a time: rewrite() sees several rows per call, and the rows
+    // read all precede the rows written (the destination is n_discard positions lower).
+    std::vector<float> keys(static_cast<size_t>(block_size_ * kv_dim_));
+    for (int64_t l = 0; l < n_layer_; ++l) {
+        for (int64_t to = n_keep; to < kept; to += block_size_) {
+            const int64_t n = std::min(block_size_, kept - to);
+            for (int64_t r = 0; r < n; ++r)
+                t.to_float(slot(k_, l, seq, to + n_discard + r), &keys[r * kv_dim_], kv_dim_);
+            rewrite(l, keys.data(), n);
+            for (int64_t r = 0; r < n; ++r) {
+                t.from_float(&keys[r * kv_dim_], slot(k_, l, seq, to + r), kv_dim_);
+                std::memcpy(slot(v_, l, seq, to + r), slot(v_, l, seq, to + n_discard + r),
+                            static_cast<size_t>(row_bytes_));
+            }
+        }
+    }
+    truncate(seq, kept);
+    return true;
+}
+
 }  // namespace hearth::model

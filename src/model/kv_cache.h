@@ -6,6 +6,7 @@
 // (F32, F16, Q8_0 or Q4_0: GGUF blocks, converted through the kernels' type-traits table).
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -58,6 +59,15 @@ class KvCache {
     const uint8_t* value(int64_t layer, int32_t seq, int64_t pos) const {
         return slot(v_, layer, seq, pos);
     }
+
+    // Rewrites n_rows consecutive key rows of `layer`, given as floats (kv_dim each).
+    using KeyRewrite = std::function<void(int64_t layer, float* keys, int64_t n_rows)>;
+    // Context shift: removes positions [n_keep, n_keep + n_discard) of `seq`; the positions after
+    // them move down by n_discard, their keys passed through `rewrite` (converted to floats and
+    // back to the cache's type) and their values copied as stored. Blocks shared with another
+    // sequence are copied before they change. Returns false, changing nothing, when the cache
+    // has no blocks left for those copies.
+    bool discard(int32_t seq, int64_t n_keep, int64_t n_discard, const KeyRewrite& rewrite);
 
   private:
     const uint8_t* slot(const std::vector<uint8_t>& store, int64_t layer, int32_t seq,

@@ -356,6 +356,21 @@ uint64_t Model::decode_bytes_per_token() const {
     return total;
 }
 
+bool Model::can_shift_positions() const {
+    return spec_->family != Family::Bert && !spec_->learned_positions && hparams_.rope_dims > 0;
+}
+
+bool Model::shift_positions(KvCache& cache, int32_t seq, int64_t n_keep, int64_t n_discard) const {
+    if (!can_shift_positions())
+        throw Error("'" + hparams_.architecture + "' models cannot shift their context");
+    const HParams& hp = hparams_;
+    return cache.discard(seq, n_keep, n_discard, [&](int64_t layer, float* keys, int64_t rows) {
+        // A key row is n_head_kv heads one after the other: the rows are rows * n_head_kv heads.
+        weights_.rope_of(weights_.layers[layer])
+            .shift_keys(keys, rows * hp.n_head_kv, hp.head_dim, -n_discard);
+    });
+}
+
 uint64_t Model::weight_bytes() const {
     uint64_t total = 0;
     for (const auto& t : file_.tensors()) total += t.n_bytes;

@@ -76,6 +76,10 @@ struct Weights {
     std::vector<LayerWeights> layers;
     RopeTable rope_global;  // all layers but the sliding ones
     RopeTable rope_local;   // sliding-window layers (gemma3 uses a different base there)
+
+    const RopeTable& rope_of(const LayerWeights& lw) const {
+        return lw.sliding ? rope_local : rope_global;
+    }
 };
 
 // Buffers a forward pass writes; grown to the largest batch seen, then reused.
@@ -141,6 +145,17 @@ class Model {
     // Throws hearth::Error for embedding models (see embed()).
     void forward(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
                  ForwardScratch& scratch, std::vector<float>& logits) const;
+
+    // Context shift (runtime::Scheduler): whether positions can move, i.e. every layer's keys
+    // carry their position as a RoPE rotation. Encoders (bert) and learned positions cannot.
+    bool can_shift_positions() const;
+    // Removes positions [n_keep, n_keep + n_discard) of `seq` from `cache`: the later positions
+    // move down by n_discard and their keys turn back by n_discard positions with each layer's
+    // RoPE (KvCache::discard). The rest of the cache is then what the same tokens would have
+    // stored at their new positions, up to the history they were computed with. Returns false
+    // when the cache lacks the blocks to unshare what changes. Throws for a model that cannot
+    // shift.
+    bool shift_positions(KvCache& cache, int32_t seq, int64_t n_keep, int64_t n_discard) const;
 
     // Made for embeddings: an encoder (bert, nomic-bert; these cannot generate text) or a
     // decoder whose file declares a pooling_type (e.g. Qwen3-Embedding).

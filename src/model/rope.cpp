@@ -56,12 +56,21 @@ RopeTable RopeTable::build(const HParams& hp, float freq_base, RopeScaling scali
 
 void RopeTable::apply(float* q, int64_t n_q, float* k, int64_t n_k, int64_t head_dim,
                       int64_t position) const {
+    rotate(q, n_q, k, n_k, head_dim, position, mscale);
+}
+
+void RopeTable::shift_keys(float* k, int64_t n_k, int64_t head_dim, int64_t delta) const {
+    rotate(nullptr, 0, k, n_k, head_dim, delta, 1.0f);
+}
+
+void RopeTable::rotate(float* q, int64_t n_q, float* k, int64_t n_k, int64_t head_dim,
+                       int64_t position, float scale) const {
     const int64_t half = rope_dims / 2;
     const bool neox = style == kernels::RopeStyle::NeoX;
     for (int64_t i = 0; i < half; ++i) {
         const float theta = static_cast<float>(position) * inv_freq[i];
-        const float c = std::cos(theta) * mscale;
-        const float s = std::sin(theta) * mscale;
+        const float c = std::cos(theta) * scale;
+        const float s = std::sin(theta) * scale;
         // Normal (GPT-J) style rotates adjacent pairs; NeoX rotates dims i and i + half.
         const int64_t a = neox ? i : 2 * i;
         const int64_t b = neox ? i + half : 2 * i + 1;

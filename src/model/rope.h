@@ -25,6 +25,15 @@ struct RopeTable {
     // Rotates the first rope_dims dims of each of the n_q heads of q and n_k heads of k.
     void apply(float* q, int64_t n_q, float* k, int64_t n_k, int64_t head_dim,
                int64_t position) const;
+
+    // Turns n_k key heads that apply() rotated at some position p so they become the keys
+    // apply() gives at p + delta (context shift: delta < 0). Rotations compose, so this is one
+    // more rotation by delta, without mscale (the stored keys already carry it once).
+    void shift_keys(float* k, int64_t n_k, int64_t head_dim, int64_t delta) const;
+
+  private:
+    void rotate(float* q, int64_t n_q, float* k, int64_t n_k, int64_t head_dim, int64_t position,
+                float scale) const;
 };
 
 }  // namespace hearth::model

@@ -13,7 +13,8 @@ namespace {
 
 const char* const kKnownKeys[] = {"name",     "file",    "aliases",    "context_size",
                                   "threads",  "kv_type", "template",   "parameters",
-                                  "mmap",     "mlock",   "embeddings", "source"};
+                                  "mmap",     "mlock",   "embeddings", "source",
+                                  "context_shift"};
 
 template <typename T>
 std::optional<T> optional_value(const YAML::Node& node, const char* key) {
@@ -86,6 +87,7 @@ ModelConfig from_node(const YAML::Node& root) {
     config.mlock = root["mlock"] ? root["mlock"].as<bool>() : false;
     config.embeddings = root["embeddings"] ? root["embeddings"].as<bool>() : false;
     config.source = parse_source(root["source"]);
+    config.context_shift = optional_value<bool>(root, "context_shift");
 
     YAML::Node extra(YAML::NodeType::Map);
     for (const auto& item : root) {
@@ -188,6 +190,7 @@ std::string to_yaml(const ModelConfig& c) {
     out << YAML::Key << "mlock" << YAML::Value << c.mlock;
     if (c.embeddings) out << YAML::Key << "embeddings" << YAML::Value << true;
     if (c.source) emit_source(out, *c.source);
+    if (c.context_shift) out << YAML::Key << "context_shift" << YAML::Value << *c.context_shift;
     if (!c.extra_yaml.empty()) {
         YAML::Node extra = YAML::Load(c.extra_yaml);
         for (const auto& item : extra) out << YAML::Key << item.first << YAML::Value << item.second;

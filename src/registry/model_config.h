@@ -14,6 +14,7 @@
 //   mlock: false
 //   embeddings: false
 //   source: {repo: owner/repo, revision: <commit>, file: path/in/repo.gguf, sha256: <hex>}
+//   context_shift: true                           # overrides `hearth serve --context-shift`
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -53,6 +54,7 @@ struct ModelConfig {
     bool mlock = false;
     bool embeddings = false;
     std::optional<ModelSource> source;
+    std::optional<bool> context_shift;  // none: the server's --context-shift
 
     // The YAML file this config was read from; empty for configs built in memory.
     std::filesystem::path config_path;

@@ -86,6 +86,7 @@ Scheduler::Scheduler(std::shared_ptr<const model::Model> model,
            .kv_type = params.kv_type}),
       n_vocab_(static_cast<int32_t>(ctx_.model().hparams().n_vocab)),
       kv_cache_bytes_(ctx_.cache().bytes()),
+      shifts_(params.context_shift && ctx_.model().can_shift_positions()),
       slots_(static_cast<size_t>(params.parallel)) {
     worker_ = std::thread([this] { run(); });
 }
@@ -202,6 +203,7 @@ void Scheduler::admit_waiting() {
             cache.clear(slot);
             slots_[slot].cached.clear();
         }
+        slots_[slot].exact = SIZE_MAX;  // what was reused is all exact (pick_slot)
         seq->prompt_done = static_cast<size_t>(reuse);
         seq->cached_prompt = reuse;
         start_sequence(std::move(seq), slot);
@@ -235,8 +237,8 @@ int32_t Scheduler::pick_slot(const std::vector<int32_t>& prompt, int32_t& source
     reuse = 0;
     const size_t limit = prompt.size() - 1;
     for (size_t s = 0; s < slots_.size(); ++s) {
-        const int64_t n =
-            static_cast<int64_t>(std::min(common_prefix(slots_[s].cached, prompt), limit));
+        const int64_t n = static_cast<int64_t>(
+            std::min({common_prefix(slots_[s].cached, prompt), limit, slots_[s].exact}));
         const bool better = n > reuse || (n == reuse && n > 0 && !slots_[s].busy);
         if (better) {
             reuse = n;
@@ -308,6 +310,10 @@ void Scheduler::step() {
             finish(seq, FinishReason::Cancelled);
             continue;
         }
+        if (!make_room(seq)) {
+            finish(seq, FinishReason::Length, "", true);
+            continue;
+        }
         auto& cached = slots_[seq.slot].cached;
         const int32_t pos = static_cast<int32_t>(cached.size());
         const auto& prompt = seq.req.prompt;
@@ -372,6 +378,30 @@ void Scheduler::step() {
     accepted_drafts_ = 0;
 }
 
+// The reference engine's context shift: keep the first n_keep tokens (at most all but 4 of the
+// context), drop the older half of the rest, move the newer half down.
+bool Scheduler::make_room(Sequence& seq) {
+    Slot& slot = slots_[seq.slot];
+    const auto length = static_cast<int64_t>(slot.cached.size());
+    if (seq.prompt_done < seq.req.prompt.size() || length < params_.ctx_per_seq) return true;
+    if (!shifts_) return false;
+    const int64_t n_keep =
+        std::clamp<int64_t>(seq.req.n_keep, 0, std::max<int64_t>(0, params_.ctx_per_seq - 4));
+    const int64_t n_discard = (length - n_keep) / 2;
+    const auto started = std::chrono::steady_clock::now();
+    if (n_discard <= 0 || !ctx_.model().shift_positions(ctx_.cache(), seq.slot, n_keep, n_discard))
+        return false;
+    slot.cached.erase(slot.cached.begin() + n_keep, slot.cached.begin() + n_keep + n_discard);
+    slot.exact = std::min(slot.exact, static_cast<size_t>(n_keep));
+    log::debug("context shift: kept {} tokens, dropped {}, moved {} in {:.1f} ms", n_keep,
+               n_discard, length - n_keep - n_discard,
+               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                   .count());
+    std::lock_guard lock(mutex_);
+    ++stats_.context_shifts;
+    return true;
+}
+
 std::vector<int32_t> Scheduler::draft_for(const Sequence& seq, int64_t pos) const {
     if (params_.draft_tokens <= 0) return {};
     // Room: the tokens the request may still generate, and the context after next_token.
@@ -429,7 +459,8 @@ bool Scheduler::on_logits(Sequence& seq, const float* logits) {
     }
     // The sampled token enters the cache next step: it needs one more position.
     const int64_t length_after_next = static_cast<int64_t>(slots_[seq.slot].cached.size()) + 1;
-    if (seq.generated >= seq.req.max_tokens || length_after_next > params_.ctx_per_seq) {
+    if (seq.generated >= seq.req.max_tokens ||
+        (length_after_next > params_.ctx_per_seq && !shifts_)) {
         finish(seq, FinishReason::Length, std::move(text), true);
         return false;
     }

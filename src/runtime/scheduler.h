@@ -54,6 +54,9 @@ struct SequenceRequest {
     int32_t top_logprobs = -1;  // < 0: no logprobs; 0: only the chosen token's
     // Called on the scheduler thread; must return quickly and never block on the network.
     std::function<void(SequenceEvent&&)> on_event;
+    // Context shift (SchedulerParams::context_shift): the first n_keep tokens (BOS, system
+    // prompt) always stay when older tokens are dropped to make room.
+    int32_t n_keep = 0;
 };
 
 // The caller's handle on a submitted sequence.
@@ -79,6 +82,11 @@ struct SchedulerParams {
     // Speculative decoding by prompt lookup (runtime/prompt_lookup.h): up to this many drafted
     // tokens per sequence and step, verified in the same pass; 0: off. Output is unchanged.
     int32_t draft_tokens = 0;
+    // Context shift, as the reference engine's --context-shift: a sequence that fills
+    // ctx_per_seq while generating keeps its first n_keep tokens, drops half of the rest (the
+    // oldest) and goes on, instead of finishing with FinishReason::Length. Models that cannot
+    // shift (Model::can_shift_positions) finish as without it.
+    bool context_shift = false;
 };
 
 struct SchedulerStats {
@@ -90,6 +98,7 @@ struct SchedulerStats {
     uint64_t tokens_generated = 0;
     uint64_t draft_tokens_proposed = 0;  // speculative decoding: tokens guessed
     uint64_t draft_tokens_accepted = 0;  // ... and kept (each saved a forward pass)
+    uint64_t context_shifts = 0;         // times a full sequence dropped old tokens
 };
 
 class Scheduler {
@@ -114,6 +123,9 @@ class Scheduler {
         bool busy = false;
         std::vector<int32_t> cached;  // tokens whose keys/values the slot holds
         uint64_t last_used = 0;
+        // After a context shift the keys and values after the first `exact` cached tokens were
+        // computed with a longer history than `cached` holds: only that prefix may be reused.
+        size_t exact = SIZE_MAX;
     };
 
     void run();
@@ -123,6 +135,9 @@ class Scheduler {
     bool worth_waiting_for_prefill(const std::vector<int32_t>& prompt, int64_t reuse);
     int32_t pick_slot(const std::vector<int32_t>& prompt, int32_t& source, int64_t& reuse) const;
     bool reserve(int32_t slot, int64_t length);
+    // Before a generating sequence's next token: true when its context has room for it, after a
+    // context shift when it was full and shifting is on.
+    bool make_room(Sequence& seq);
     void step();
     // Samples the token after the sequence's last one; false when the sequence ended.
     bool on_logits(Sequence& seq, const float* logits);
@@ -145,6 +160,7 @@ class Scheduler {
     Context ctx_;
     int32_t n_vocab_;
     size_t kv_cache_bytes_;
+    bool shifts_;  // context shift asked for and possible with this model
 
     mutable std::mutex mutex_;  // guards waiting_, stop_ and the stats
     std::condition_variable wake_;

@@ -129,6 +129,40 @@ std::string random_id(const char* prefix) {
     return id;
 }
 
+// Context shift keeps a chat's system prompt: the tokens its leading system (or developer)
+// messages take, found as the prompt's common prefix with the same template rendered with only
+// those messages (and the tools, which templates write into the system part). Templates that
+// refuse such a conversation, and chats without a system message, keep the BOS only.
+int32_t system_prompt_tokens(const GenerationRequest& r, const LoadedModel& m,
+                             const std::vector<int32_t>& prompt) {
+    const int32_t bos = prompt.front() == m.tokenizer->vocab().bos ? 1 : 0;
+    const bool has_order = r.ordered_messages.is_array() &&
+                           r.ordered_messages.size() == r.messages.size();
+    json system = json::array();
+    nlohmann::ordered_json ordered = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < r.messages.size(); ++i) {
+        const json& message = r.messages[i];
+        if (!message.is_object()) break;
+        const json role = message.value("role", json());
+        if (role != "system" && role != "developer") break;
+        system.push_back(message);
+        if (has_order) ordered.push_back(r.ordered_messages[i]);
+    }
+    if (system.empty()) return bos;
+    try {
+        const std::vector<int32_t> alone =
+            render_chat_prompt(*m.model, *m.tokenizer, system, m.entry.chat_template,
+                               r.chat_template_kwargs, has_order ? &ordered : nullptr,
+                               r.ordered_tools)
+                .tokenize(*m.tokenizer);
+        size_t n = 0;
+        while (n < alone.size() && n < prompt.size() && alone[n] == prompt[n]) ++n;
+        return std::max(bos, static_cast<int32_t>(n));
+    } catch (const std::exception&) {
+        return bos;
+    }
+}
+
 ApiError shutting_down() {
     return ApiError(503, "the server is shutting down; retry shortly", "server_error", "",
                     "server_shutting_down");
@@ -255,6 +289,7 @@ PreparedPrompt Generations::prepare_prompt(const GenerationRequest& r, const Loa
         out.mistral_args_calls = p.mistral_args_calls;
         out.starts_thinking = p.starts_thinking;
         out.harmony = p.harmony;
+        if (m.context_shift) out.n_keep = system_prompt_tokens(r, m, out.tokens);
     } else if (!r.prompt_tokens.empty()) {
         for (int32_t id : r.prompt_tokens) {
             if (id < 0 || id >= m.tokenizer->vocab().size()) {
@@ -273,14 +308,25 @@ PreparedPrompt Generations::prepare_prompt(const GenerationRequest& r, const Loa
     if (out.tokens.empty()) throw ApiError::bad_request("the prompt is empty", param);
     const int64_t n = static_cast<int64_t>(out.tokens.size());
     if (n >= m.ctx_size) throw context_exceeded(m.ctx_size, n, param, false);
+    if (!r.chat) {
+        // As llama-server: n_keep counts the prompt after its BOS.
+        const bool bos = out.tokens.front() == m.tokenizer->vocab().bos;
+        out.n_keep = r.n_keep < 0 ? static_cast<int32_t>(n)
+                                  : static_cast<int32_t>(std::min<int64_t>(r.n_keep + bos, n));
+    }
     return out;
 }
 
 void Generations::submit(Job& job) const {
     const GenerationRequest& r = job.request;
     const int64_t room = job.model->ctx_size - job.info.prompt_tokens;
-    const int32_t max_tokens = static_cast<int32_t>(std::min<int64_t>(
-        r.max_tokens.value_or(job.model->entry.max_tokens.value_or(INT32_MAX)), room));
+    // With context shift a sequence may outgrow the context: only an unset max_tokens stops
+    // where the context is full.
+    const std::optional<int32_t> asked = r.max_tokens ? r.max_tokens : job.model->entry.max_tokens;
+    const int32_t max_tokens =
+        job.model->context_shift && asked
+            ? *asked
+            : static_cast<int32_t>(std::min<int64_t>(asked.value_or(INT32_MAX), room));
     job.info.created = unix_time();
     job.choices.resize(static_cast<size_t>(r.n));
     for (ChoiceState& c : job.choices) {
@@ -297,6 +343,7 @@ void Generations::submit(Job& job) const {
         s.stop = r.stop;
         s.ignore_eos = r.ignore_eos;
         s.top_logprobs = r.top_logprobs;
+        s.n_keep = job.prompt.n_keep;
         s.on_event = [channel = job.channel, i](runtime::SequenceEvent&& ev) {
             channel->push(i, std::move(ev));
         };

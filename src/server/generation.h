@@ -29,6 +29,12 @@ std::shared_ptr<LoadedModel> acquire_model(ModelPool& pool, const nlohmann::json
 
 ApiError shutting_down();
 
+// Context shift: the tokens of a chat prompt (`prompt`, rendered from r.messages) that its leading
+// system or developer messages take, with the BOS; the BOS alone when there are none or the
+// template cannot render them alone.
+int32_t system_prompt_tokens(const GenerationRequest& r, const LoadedModel& m,
+                             const std::vector<int32_t>& prompt);
+
 // What a writer knows of the generation it writes.
 struct GenerationInfo {
     const GenerationRequest& request;
@@ -88,6 +94,7 @@ struct PreparedPrompt {
     bool starts_thinking = false;     // the prompt opened the <think>
     bool harmony = false;             // gpt-oss: the reply is harmony channel messages
     std::string echo_text;
+    int32_t n_keep = 0;  // tokens a context shift keeps (SequenceRequest::n_keep)
 };
 
 class Generations {

@@ -125,6 +125,12 @@ std::string Metrics::render(const std::vector<LoadedModelInfo>& models) const {
         out << "hearth_draft_tokens_total{model=\"" << m.name << "\",outcome=\"accepted\"} "
             << m.stats.draft_tokens_accepted << '\n';
     }
+    header(out, "hearth_context_shifts_total", "counter",
+           "Context shifts (--context-shift): times a full sequence dropped its oldest tokens.");
+    for (const auto& m : models) {
+        out << "hearth_context_shifts_total{model=\"" << m.name << "\"} " << m.stats.context_shifts
+            << '\n';
+    }
     header(out, "hearth_model_memory_bytes", "gauge", "Weights plus KV cache of a loaded model.");
     for (const auto& m : models)
         out << "hearth_model_memory_bytes{model=\"" << m.name << "\"} " << m.memory_bytes << '\n';

@@ -139,6 +139,11 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
     params.max_queue = options_.max_queue;
     params.draft_tokens = options_.lookup_draft;
     params.kv_type = entry.kv_type.value_or(options_.kv_type);
+    params.context_shift = entry.context_shift.value_or(options_.context_shift);
+    m->context_shift = params.context_shift && m->model->can_shift_positions();
+    if (params.context_shift && !m->context_shift)
+        log::warn("model '{}' cannot shift its context ({}): sequences end at its context",
+                  entry.name, m->model->hparams().architecture);
     m->scheduler = std::make_unique<runtime::Scheduler>(m->model, *m->tokenizer, params);
     m->memory_bytes = m->model->weight_bytes() + m->scheduler->kv_cache_bytes();
     evict_for(m->memory_bytes);

@@ -36,6 +36,7 @@ struct ModelEntry {
     // The model's defaults (its YAML `parameters:`); a request's own fields win over them.
     runtime::SamplingOverrides sampling;
     std::optional<int32_t> max_tokens;
+    std::optional<bool> context_shift;  // none: the pool's default
 };
 
 struct PoolOptions {
@@ -47,6 +48,7 @@ struct PoolOptions {
     size_t max_queue = 64;
     int32_t lookup_draft = 0;  // speculative decoding by prompt lookup: drafted tokens a step
     gguf::TensorType kv_type = runtime::SchedulerParams{}.kv_type;
+    bool context_shift = false;  // runtime::SchedulerParams::context_shift
 };
 
 // A model ready to serve. Requests hold a shared_ptr for their whole life, so unloading only
@@ -68,6 +70,8 @@ struct LoadedModel {
     static constexpr int64_t kPoolKeepAlive = INT64_MIN;
     static constexpr int64_t kKeepForever = -1;
     std::atomic<int64_t> keep_alive_ms{kPoolKeepAlive};
+    // Context shift is on and the model can shift: a sequence may outgrow ctx_size.
+    bool context_shift = false;
 
     void touch();
     // Runs `work` on the model's encoder threads: embedding and rerank requests run outside

@@ -407,6 +407,9 @@ GenerationRequest parse_generation_request(const json& body, bool chat,
     read_structured_output(body, r);
     r.stream = boolean(body, "stream");
     r.ignore_eos = boolean(body, "ignore_eos");
+    if (!chat) {
+        if (auto keep = integer_in(body, "n_keep", -1, INT32_MAX)) r.n_keep = static_cast<int32_t>(*keep);
+    }
     if (const json* so = field(body, "stream_options")) {
         if (!so->is_object())
             throw ApiError::bad_request("'stream_options' must be an object", "stream_options");

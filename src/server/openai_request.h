@@ -57,6 +57,9 @@ struct GenerationRequest {
     bool echo = false;        // completions
     bool ignore_eos = false;  // extension (as llama-server): generate past the end of text
     std::string user;
+    // Completions: prompt tokens after the BOS that a context shift keeps (llama-server's
+    // n_keep; -1: the whole prompt). Chat requests keep their system messages instead.
+    int32_t n_keep = 0;
 };
 
 // Throws ApiError(400) for a body that is not an object or has a bad known field.

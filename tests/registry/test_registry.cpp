@@ -56,6 +56,7 @@ ModelConfig full_config() {
     config.embeddings = false;
     config.source = ModelSource{"bartowski/Llama-3.2-1B-Instruct-GGUF", std::string(40, 'c'),
                                 "Llama-3.2-1B-Instruct-Q4_K_M.gguf", std::string(64, 'e'), ""};
+    config.context_shift = true;
     return config;
 }
 
@@ -73,6 +74,8 @@ TEST(ModelConfigTest, YamlRoundTrips) {
     EXPECT_EQ(loaded.threads, 4);
     EXPECT_EQ(loaded.kv_type, hearth::gguf::TensorType::Q8_0);
     EXPECT_NE(to_yaml(loaded).find("kv_type: q8_0\n"), std::string::npos) << to_yaml(loaded);
+    EXPECT_EQ(loaded.context_shift, true);
+    EXPECT_NE(to_yaml(loaded).find("context_shift: true\n"), std::string::npos) << to_yaml(loaded);
     EXPECT_EQ(loaded.template_override, original.template_override);
     EXPECT_FLOAT_EQ(*loaded.parameters.sampling.temperature, 0.7);
     EXPECT_FLOAT_EQ(*loaded.parameters.sampling.top_p, 0.9);
@@ -105,6 +108,7 @@ TEST(ModelConfigTest, MinimalConfigAndDefaults) {
     EXPECT_FALSE(config.mlock);
     EXPECT_FALSE(config.context_size);
     EXPECT_FALSE(config.kv_type);  // the server's --kv-type then
+    EXPECT_FALSE(config.context_shift);  // the server's --context-shift then
     EXPECT_FALSE(config.parameters.sampling.temperature);
     EXPECT_FALSE(config.source);
 }
@@ -130,7 +134,8 @@ aliases: gpt-4
 
 TEST(ModelConfigTest, BadYamlIsAClearError) {
     for (const char* text : {"name: [unclosed", "- a\n- b\n", "name: x\ncontext_size: lots\n",
-                             "name: x\nparameters: 3\n", "name: x\nkv_type: q4_k\n"}) {
+                             "name: x\nparameters: 3\n", "name: x\nkv_type: q4_k\n",
+                             "name: x\ncontext_shift: sometimes\n"}) {
         try {
             parse_model_config(text, "bad.yaml");
             FAIL() << text;
