@@ -58,6 +58,12 @@ class KvCache {
     const uint8_t* value(int64_t layer, int32_t seq, int64_t pos) const {
         return slot(v_, layer, seq, pos);
     }
+    // Stores rows already in the cache's type (row_bytes() each, as key() and value() give
+    // them) at a reserved position: a prompt cache reading back what it saved.
+    void store_rows(int64_t layer, int32_t seq, int64_t pos, const uint8_t* key,
+                    const uint8_t* value);
+    int64_t n_layer() const { return n_layer_; }
+    int64_t kv_dim() const { return kv_dim_; }
 
   private:
     const uint8_t* slot(const std::vector<uint8_t>& store, int64_t layer, int32_t seq,

@@ -20,6 +20,7 @@
 #include "runtime/context.h"
 #include "runtime/generate.h"
 #include "runtime/prefill_pacer.h"
+#include "runtime/prompt_cache.h"
 #include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -79,6 +80,9 @@ struct SchedulerParams {
     // Speculative decoding by prompt lookup (runtime/prompt_lookup.h): up to this many drafted
     // tokens per sequence and step, verified in the same pass; 0: off. Output is unchanged.
     int32_t draft_tokens = 0;
+    // Prompt cache on disk (runtime/prompt_cache.h): prompts of at least min_tokens leave their
+    // whole KV blocks in `dir`; later prompts starting with them load them. Empty dir: off.
+    PromptCacheParams prompt_cache;
 };
 
 struct SchedulerStats {
@@ -90,6 +94,7 @@ struct SchedulerStats {
     uint64_t tokens_generated = 0;
     uint64_t draft_tokens_proposed = 0;  // speculative decoding: tokens guessed
     uint64_t draft_tokens_accepted = 0;  // ... and kept (each saved a forward pass)
+    uint64_t prompt_tokens_loaded = 0;   // of prompt_tokens_reused: read from the disk cache
 };
 
 class Scheduler {
@@ -104,6 +109,8 @@ class Scheduler {
     std::vector<std::shared_ptr<Ticket>> submit(std::vector<SequenceRequest> requests);
 
     const SchedulerParams& params() const { return params_; }
+    // The disk cache, when params().prompt_cache.dir is set (tests flush it).
+    PromptCache* prompt_cache() { return prompt_cache_.get(); }
     int threads() const { return ctx_.threads(); }  // compute threads
     SchedulerStats stats() const;
     size_t kv_cache_bytes() const { return kv_cache_bytes_; }
@@ -136,6 +143,11 @@ class Scheduler {
     void finish(Sequence& seq, FinishReason reason, std::string text = {}, bool flush_held = false,
                 const std::string& error = {});
     void drop_finished();
+    // Prompt cache on disk: loads what it holds of `prompt` beyond the `reuse` tokens the slot
+    // holds, returning how many the slot now holds; saves a prompt once it is evaluated.
+    int64_t load_from_disk(int32_t slot, const std::vector<int32_t>& prompt, int64_t reuse,
+                           const PromptCache::Match& match);
+    void save_to_disk(const Sequence& seq);
     // The tokenizer's token bytes for grammar masks, built on first use (any thread).
     std::shared_ptr<const TokenTable> token_table();
 
@@ -160,6 +172,7 @@ class Scheduler {
     std::vector<std::unique_ptr<Sequence>> active_;
     model::Batch batch_;
     uint64_t clock_ = 0;
+    std::unique_ptr<PromptCache> prompt_cache_;
 
     std::thread worker_;
 };

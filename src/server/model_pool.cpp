@@ -125,6 +125,7 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
     params.max_queue = options_.max_queue;
     params.draft_tokens = options_.lookup_draft;
     params.kv_type = entry.kv_type.value_or(options_.kv_type);
+    params.prompt_cache = options_.prompt_cache;
     m->scheduler = std::make_unique<runtime::Scheduler>(m->model, *m->tokenizer, params);
     m->memory_bytes = m->model->weight_bytes() + m->scheduler->kv_cache_bytes();
     evict_for(m->memory_bytes);

@@ -47,6 +47,7 @@ struct PoolOptions {
     size_t max_queue = 64;
     int32_t lookup_draft = 0;  // speculative decoding by prompt lookup: drafted tokens a step
     gguf::TensorType kv_type = runtime::SchedulerParams{}.kv_type;
+    runtime::PromptCacheParams prompt_cache;  // empty dir: no prompt cache on disk
 };
 
 // A model ready to serve. Requests hold a shared_ptr for their whole life, so unloading only
