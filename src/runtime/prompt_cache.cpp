@@ -21,7 +21,10 @@ namespace {
 
 constexpr char kMagic[8] = {'H', 'E', 'A', 'R', 'T', 'H', 'P', 'C'};
 constexpr uint32_t kVersion = 1;
+// Saves copy the rows on the scheduler thread and wait for the writer: bounded in number and
+// bytes (an 8k-token prompt of an 8B model holds 1 GiB of F16 keys and values).
 constexpr size_t kWaitingSaves = 2;
+constexpr uint64_t kWaitingBytes = 1ull << 30;
 
 struct FileHeader {
     char magic[8];
@@ -282,8 +285,15 @@ void PromptCache::save(std::span<const int32_t> tokens, const model::KvCache& ca
     {
         std::lock_guard lock(mutex_);
         if (prefixes_.count(file) || queue_.size() >= kWaitingSaves) return;
+        uint64_t waiting = bytes;
         for (const Pending& p : queue_) {
             if (p.file == file) return;
+            waiting += p.blocks.size();
+        }
+        if (waiting > kWaitingBytes) {
+            log::debug("prompt cache: not saving a prompt of {} tokens ({} bytes wait already)",
+                       tokens.size(), waiting - bytes);
+            return;
         }
     }
     Pending p;

@@ -72,8 +72,8 @@ class PromptCache {
 
     // Saves the whole blocks of `tokens` (what `seq` holds at positions 0...) unless there are
     // fewer than min_tokens or a file has them already. The rows are copied now; a background
-    // thread writes the file (atomically: a temporary file, then a rename). When two saves are
-    // already waiting, this one is skipped.
+    // thread writes the file (atomically: a temporary file, then a rename). Skipped when two
+    // saves are already waiting or the waiting rows would pass 1 GiB.
     void save(std::span<const int32_t> tokens, const model::KvCache& cache, int32_t seq);
 
     // Waits until queued saves are written (tests, benchmarks).

@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -302,6 +303,8 @@ TEST(PromptCache, KeepsTheDirectoryUnderItsSizeBound) {
         pc.flush();
         ASSERT_EQ(dir.files().size(), 1u);
         one_file = fs::file_size(dir.files()[0]);
+        // Older than any file written next, whatever the file system's time resolution.
+        fs::last_write_time(dir.files()[0], fs::file_time_type::clock::now() - std::chrono::hours(1));
     }
     PromptCache pc(small(dir.path, one_file * 3 / 2), 42, a.cache);
     pc.flush();
