@@ -50,6 +50,9 @@ struct ServeOptions {
     double responses_max_age_days = 30;
     int64_t responses_max_count = 100000;
     bool context_shift = false;
+    std::string prompt_cache_dir;
+    std::string prompt_cache_max = "2G";
+    int64_t prompt_cache_min = server::PoolOptions{}.prompt_cache.min_tokens;
 };
 
 // Stored responses live in hearth's data folder, in the user's home whatever the models folder
@@ -175,6 +178,9 @@ void serve(const ServeOptions& o) {
     options.responses.max_count = o.responses_max_count;
     options.pool.kv_type = o.kv_type;
     options.pool.context_shift = o.context_shift;
+    options.pool.prompt_cache.dir = o.prompt_cache_dir;
+    options.pool.prompt_cache.max_bytes = parse_bytes(o.prompt_cache_max);
+    options.pool.prompt_cache.min_tokens = o.prompt_cache_min;
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly.
@@ -316,6 +322,21 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->envname("HEARTH_RESPONSES_MAX_COUNT")
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+    cmd->add_option("--prompt-cache-dir", o->prompt_cache_dir,
+                    "Keep the KV cache of long prompts (system prompts, tool lists) in this "
+                    "directory, so a later prompt starting with the same tokens skips their "
+                    "evaluation, also after a restart or a model unload (unset: off)")
+        ->envname("HEARTH_PROMPT_CACHE_DIR");
+    cmd->add_option("--prompt-cache-max", o->prompt_cache_max,
+                    "Size bound of the prompt cache directory, e.g. 2G (least recently used "
+                    "files are deleted beyond it)")
+        ->capture_default_str()
+        ->envname("HEARTH_PROMPT_CACHE_MAX");
+    cmd->add_option("--prompt-cache-min", o->prompt_cache_min,
+                    "Prompts shorter than this many tokens are not saved in the prompt cache")
+        ->capture_default_str()
+        ->envname("HEARTH_PROMPT_CACHE_MIN")
+        ->check(CLI::Range(int64_t{32}, int64_t{1} << 24));
     cmd->footer(
         "Examples:\n"
         "  hearth serve --model tests/data/models/stories260K.gguf\n"

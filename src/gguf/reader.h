@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,11 @@ class File {
     uint64_t file_size() const { return size_; }  // every part's bytes
     int n_parts() const { return static_cast<int>(mappings_.size()); }
     const std::string& name() const { return name_; }
+    // The header's bytes (magic to the tensor list; the first part's for split models); empty
+    // for files from parse_header().
+    std::span<const uint8_t> header_bytes() const {
+        return base_ ? std::span<const uint8_t>(base_, data_offset_) : std::span<const uint8_t>();
+    }
 
     // Metadata in file order.
     const std::vector<KeyValue>& metadata() const { return metadata_; }

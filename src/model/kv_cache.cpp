@@ -98,6 +98,12 @@ void KvCache::store(int64_t layer, int32_t seq, int64_t pos, const float* key,
     from_float(value, slot(v_, layer, seq, pos), kv_dim_);
 }
 
+void KvCache::store_rows(int64_t layer, int32_t seq, int64_t pos, const uint8_t* key,
+                         const uint8_t* value) {
+    std::memcpy(slot(k_, layer, seq, pos), key, static_cast<size_t>(row_bytes_));
+    std::memcpy(slot(v_, layer, seq, pos), value, static_cast<size_t>(row_bytes_));
+}
+
 bool KvCache::reserve(int32_t seq, int64_t n) {
     auto& table = tables_.at(seq);
     int64_t have = lengths_[seq];

@@ -59,6 +59,12 @@ class KvCache {
     const uint8_t* value(int64_t layer, int32_t seq, int64_t pos) const {
         return slot(v_, layer, seq, pos);
     }
+    // Stores rows already in the cache's type (row_bytes() each, as key() and value() give
+    // them) at a reserved position: a prompt cache reading back what it saved.
+    void store_rows(int64_t layer, int32_t seq, int64_t pos, const uint8_t* key,
+                    const uint8_t* value);
+    int64_t n_layer() const { return n_layer_; }
+    int64_t kv_dim() const { return kv_dim_; }
 
     // Rewrites n_rows consecutive key rows of `layer`, given as floats (kv_dim each).
     using KeyRewrite = std::function<void(int64_t layer, float* keys, int64_t n_rows)>;

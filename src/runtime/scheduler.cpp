@@ -88,6 +88,10 @@ Scheduler::Scheduler(std::shared_ptr<const model::Model> model,
       kv_cache_bytes_(ctx_.cache().bytes()),
       shifts_(params.context_shift && ctx_.model().can_shift_positions()),
       slots_(static_cast<size_t>(params.parallel)) {
+    if (!params_.prompt_cache.dir.empty()) {
+        prompt_cache_ = std::make_unique<PromptCache>(
+            params_.prompt_cache, model_identity(ctx_.model()), ctx_.cache());
+    }
     worker_ = std::thread([this] { run(); });
 }
 
@@ -187,7 +191,11 @@ void Scheduler::admit_waiting() {
         int32_t source = -1;
         int64_t reuse = 0;
         int32_t slot = pick_slot(seq->req.prompt, source, reuse);
-        if (worth_waiting_for_prefill(seq->req.prompt, reuse)) {
+        PromptCache::Match disk;
+        if (prompt_cache_)
+            disk = prompt_cache_->lookup(seq->req.prompt,
+                                         static_cast<int64_t>(seq->req.prompt.size()) - 1);
+        if (worth_waiting_for_prefill(seq->req.prompt, std::max(reuse, disk.tokens))) {
             deferred.push_back(std::move(seq));
             continue;
         }
@@ -204,6 +212,7 @@ void Scheduler::admit_waiting() {
             slots_[slot].cached.clear();
         }
         slots_[slot].exact = SIZE_MAX;  // what was reused is all exact (pick_slot)
+        if (disk.tokens > reuse) reuse = load_from_disk(slot, seq->req.prompt, reuse, disk);
         seq->prompt_done = static_cast<size_t>(reuse);
         seq->cached_prompt = reuse;
         start_sequence(std::move(seq), slot);
@@ -258,6 +267,32 @@ int32_t Scheduler::pick_slot(const std::vector<int32_t>& prompt, int32_t& source
     return pick;
 }
 
+int64_t Scheduler::load_from_disk(int32_t slot, const std::vector<int32_t>& prompt,
+                                  int64_t reuse, const PromptCache::Match& match) {
+    auto& cache = ctx_.cache();
+    const int64_t from = reuse / cache.block_size() * cache.block_size();
+    cache.truncate(slot, from);
+    slots_[slot].cached.resize(static_cast<size_t>(from));
+    slots_[slot].busy = true;  // reserve() must not evict the prefix this slot holds
+    int64_t held = reserve(slot, match.tokens)
+                       ? prompt_cache_->load(match, prompt, from, cache, slot)
+                       : from;
+    slots_[slot].busy = false;
+    cache.truncate(slot, held);
+    slots_[slot].cached.assign(prompt.begin(), prompt.begin() + held);
+    std::lock_guard lock(mutex_);
+    stats_.prompt_tokens_loaded += static_cast<uint64_t>(held - from);
+    return held;
+}
+
+void Scheduler::save_to_disk(const Sequence& seq) {
+    if (!prompt_cache_ || seq.slot < 0) return;
+    // What the slot holds of the prompt: all of it, unless the sequence failed before.
+    const auto& cached = slots_[seq.slot].cached;
+    const size_t n = common_prefix(cached, seq.req.prompt);
+    prompt_cache_->save(std::span<const int32_t>(seq.req.prompt.data(), n), ctx_.cache(), seq.slot);
+}
+
 void Scheduler::start_sequence(std::unique_ptr<Sequence> seq, int32_t slot) {
     seq->slot = slot;
     slots_[slot].busy = true;
@@ -291,6 +326,7 @@ bool Scheduler::reserve(int32_t slot, int64_t length) {
 void Scheduler::step() {
     batch_.clear();
     std::vector<Sequence*> logit_rows;
+    std::vector<Sequence*> prompts_done;  // evaluated their prompt's last chunk this step
     // Decode rows first, then prompts, shortest rest first: a short request that arrives
     // behind a long prompt starts generating without waiting for it.
     std::vector<Sequence*> order;
@@ -334,7 +370,10 @@ void Scheduler::step() {
             seq.prompt_done += n;
             prefill_budget -= static_cast<int64_t>(n);
             prompt_evaluated += n;
-            if (completes) logit_rows.push_back(&seq);
+            if (completes) {
+                logit_rows.push_back(&seq);
+                prompts_done.push_back(&seq);
+            }
         } else {
             seq.draft = draft_for(seq, pos);
             if (!seq.draft.empty() &&
@@ -367,6 +406,8 @@ void Scheduler::step() {
             sampled += verify(seq, logits.data() + i * static_cast<size_t>(n_vocab_), rows);
             i += rows;
         }
+        // The prompts' keys and values are in the cache now, whatever sampling decided.
+        for (Sequence* seq : prompts_done) save_to_disk(*seq);
     }
     drop_finished();
     std::lock_guard lock(mutex_);

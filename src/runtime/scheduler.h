@@ -20,6 +20,7 @@
 #include "runtime/context.h"
 #include "runtime/generate.h"
 #include "runtime/prefill_pacer.h"
+#include "runtime/prompt_cache.h"
 #include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -87,6 +88,9 @@ struct SchedulerParams {
     // oldest) and goes on, instead of finishing with FinishReason::Length. Models that cannot
     // shift (Model::can_shift_positions) finish as without it.
     bool context_shift = false;
+    // Prompt cache on disk (runtime/prompt_cache.h): prompts of at least min_tokens leave their
+    // whole KV blocks in `dir`; later prompts starting with them load them. Empty dir: off.
+    PromptCacheParams prompt_cache;
 };
 
 struct SchedulerStats {
@@ -99,6 +103,7 @@ struct SchedulerStats {
     uint64_t draft_tokens_proposed = 0;  // speculative decoding: tokens guessed
     uint64_t draft_tokens_accepted = 0;  // ... and kept (each saved a forward pass)
     uint64_t context_shifts = 0;         // times a full sequence dropped old tokens
+    uint64_t prompt_tokens_loaded = 0;   // of prompt_tokens_reused: read from the disk cache
 };
 
 class Scheduler {
@@ -113,6 +118,8 @@ class Scheduler {
     std::vector<std::shared_ptr<Ticket>> submit(std::vector<SequenceRequest> requests);
 
     const SchedulerParams& params() const { return params_; }
+    // The disk cache, when params().prompt_cache.dir is set (tests flush it).
+    PromptCache* prompt_cache() { return prompt_cache_.get(); }
     int threads() const { return ctx_.threads(); }  // compute threads
     SchedulerStats stats() const;
     size_t kv_cache_bytes() const { return kv_cache_bytes_; }
@@ -151,6 +158,11 @@ class Scheduler {
     void finish(Sequence& seq, FinishReason reason, std::string text = {}, bool flush_held = false,
                 const std::string& error = {});
     void drop_finished();
+    // Prompt cache on disk: loads what it holds of `prompt` beyond the `reuse` tokens the slot
+    // holds, returning how many the slot now holds; saves a prompt once it is evaluated.
+    int64_t load_from_disk(int32_t slot, const std::vector<int32_t>& prompt, int64_t reuse,
+                           const PromptCache::Match& match);
+    void save_to_disk(const Sequence& seq);
     // The tokenizer's token bytes for grammar masks, built on first use (any thread).
     std::shared_ptr<const TokenTable> token_table();
 
@@ -176,6 +188,7 @@ class Scheduler {
     std::vector<std::unique_ptr<Sequence>> active_;
     model::Batch batch_;
     uint64_t clock_ = 0;
+    std::unique_ptr<PromptCache> prompt_cache_;
 
     std::thread worker_;
 };

@@ -144,6 +144,7 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
     if (params.context_shift && !m->context_shift)
         log::warn("model '{}' cannot shift its context ({}): sequences end at its context",
                   entry.name, m->model->hparams().architecture);
+    params.prompt_cache = options_.prompt_cache;
     m->scheduler = std::make_unique<runtime::Scheduler>(m->model, *m->tokenizer, params);
     m->memory_bytes = m->model->weight_bytes() + m->scheduler->kv_cache_bytes();
     evict_for(m->memory_bytes);

@@ -49,6 +49,7 @@ struct PoolOptions {
     int32_t lookup_draft = 0;  // speculative decoding by prompt lookup: drafted tokens a step
     gguf::TensorType kv_type = runtime::SchedulerParams{}.kv_type;
     bool context_shift = false;  // runtime::SchedulerParams::context_shift
+    runtime::PromptCacheParams prompt_cache;  // empty dir: no prompt cache on disk
 };
 
 // A model ready to serve. Requests hold a shared_ptr for their whole life, so unloading only

@@ -417,6 +417,35 @@ TEST_F(ServerTest, RepeatedPromptReusesTheCachedPrefix) {
               b["usage"]["prompt_tokens"].get<int>() - 1);
 }
 
+// --prompt-cache-dir: a restarted server loads a long prompt's blocks from the disk and
+// answers as the single-sequence loop does.
+TEST(ServerPromptCache, SurvivesARestart) {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("hearth-server-prompt-cache-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    ServerOptions o = default_options();
+    o.pool.ctx_size = 512;
+    o.pool.prompt_cache = {.dir = dir.string(), .max_bytes = 1ull << 30, .min_tokens = 64};
+    std::string prompt;
+    for (int i = 0; i < 6; ++i) prompt += "Once upon a time, there was a little girl named Lily. ";
+    const json body = {{"prompt", prompt + "One day"}, {"max_tokens", 16}, {"temperature", 0}};
+    testing::Oracle oracle;
+    const std::string want = oracle.run_text(prompt + "One day", 16).text;
+    {
+        LiveServer first(o);
+        const json a = ok_json(first.post("/v1/completions", body));
+        EXPECT_EQ(a["choices"][0]["text"], want);
+        EXPECT_EQ(a["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    }
+    LiveServer second(o);
+    const json b = ok_json(second.post("/v1/completions", body));
+    EXPECT_EQ(b["choices"][0]["text"], want);
+    const int prompt_tokens = b["usage"]["prompt_tokens"].get<int>();
+    ASSERT_GT(prompt_tokens, 64);
+    EXPECT_EQ(b["usage"]["prompt_tokens_details"]["cached_tokens"], (prompt_tokens - 1) / 32 * 32);
+    std::filesystem::remove_all(dir);
+}
+
 TEST(ServerAuth, KeysAreRequiredExceptForHealth) {
     ServerOptions o = default_options();
     o.api_keys = {"sk-test-1", "sk-test-2"};
