@@ -53,6 +53,10 @@ size_t kv_row_bytes(TensorType type, int64_t kv_dim) {
     return gguf::bytes_for(type, static_cast<uint64_t>(kv_dim));
 }
 
+size_t kv_bytes_per_token(TensorType type, int64_t n_layer, int64_t kv_dim) {
+    return 2 * static_cast<size_t>(n_layer) * kv_row_bytes(type, kv_dim);
+}
+
 KvCache::KvCache(int64_t n_layer, int64_t kv_dim, int64_t n_blocks, int64_t block_size,
                  int64_t max_seqs, TensorType type)
     : n_layer_(n_layer),
@@ -64,8 +68,8 @@ KvCache::KvCache(int64_t n_layer, int64_t kv_dim, int64_t n_blocks, int64_t bloc
     if (n_blocks <= 0 || block_size <= 0 || max_seqs <= 0)
         throw Error("KV cache needs at least one block and one sequence");
     size_t n = static_cast<size_t>(n_layer * n_blocks * block_size * row_bytes_);
-    k_.assign(n, 0);
-    v_.assign(n, 0);
+    k_ = ZeroedPages(n);
+    v_ = ZeroedPages(n);
     refcount_.assign(n_blocks, 0);
     for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(b);
     tables_.resize(max_seqs);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/format.h"
 #include "model/kv_cache.h"
 
 namespace hearth::registry {
@@ -13,7 +14,8 @@ namespace {
 
 const char* const kKnownKeys[] = {"name",     "file",    "aliases",    "context_size",
                                   "threads",  "kv_type", "template",   "parameters",
-                                  "mmap",     "mlock",   "embeddings", "source"};
+                                  "mmap",     "mlock",   "embeddings", "source",
+                                  "kv_budget"};
 
 template <typename T>
 std::optional<T> optional_value(const YAML::Node& node, const char* key) {
@@ -86,6 +88,10 @@ ModelConfig from_node(const YAML::Node& root) {
     config.mlock = root["mlock"] ? root["mlock"].as<bool>() : false;
     config.embeddings = root["embeddings"] ? root["embeddings"].as<bool>() : false;
     config.source = parse_source(root["source"]);
+    if (auto budget = optional_value<std::string>(root, "kv_budget")) {
+        config.kv_budget = parse_bytes(*budget);
+        if (*config.kv_budget == 0) throw Error("'kv_budget' must be more than 0 bytes");
+    }
 
     YAML::Node extra(YAML::NodeType::Map);
     for (const auto& item : root) {
@@ -188,6 +194,7 @@ std::string to_yaml(const ModelConfig& c) {
     out << YAML::Key << "mlock" << YAML::Value << c.mlock;
     if (c.embeddings) out << YAML::Key << "embeddings" << YAML::Value << true;
     if (c.source) emit_source(out, *c.source);
+    if (c.kv_budget) out << YAML::Key << "kv_budget" << YAML::Value << *c.kv_budget;
     if (!c.extra_yaml.empty()) {
         YAML::Node extra = YAML::Load(c.extra_yaml);
         for (const auto& item : extra) out << YAML::Key << item.first << YAML::Value << item.second;

@@ -79,6 +79,10 @@ struct SchedulerParams {
     // Speculative decoding by prompt lookup (runtime/prompt_lookup.h): up to this many drafted
     // tokens per sequence and step, verified in the same pass; 0: off. Output is unchanged.
     int32_t draft_tokens = 0;
+    // The KV pool in tokens, shared by all sequences (rounded up to whole blocks); 0: room for
+    // `parallel` sequences of ctx_per_seq. A sequence is admitted only when the pool can hold
+    // its prompt and its room to generate; until then it waits in the queue, in order.
+    int64_t kv_tokens = 0;
 };
 
 struct SchedulerStats {
@@ -103,10 +107,11 @@ class Scheduler {
     // Queues all requests or none: returns an empty vector when the queue has no room for them.
     std::vector<std::shared_ptr<Ticket>> submit(std::vector<SequenceRequest> requests);
 
+    // As fitted: kv_tokens is the pool's size in whole blocks, ctx_per_seq at most that.
     const SchedulerParams& params() const { return params_; }
     int threads() const { return ctx_.threads(); }  // compute threads
     SchedulerStats stats() const;
-    size_t kv_cache_bytes() const { return kv_cache_bytes_; }
+    size_t kv_cache_bytes() const { return kv_cache_bytes_; }  // reserved; RAM follows use
 
   private:
     struct Sequence;
@@ -123,6 +128,8 @@ class Scheduler {
     bool worth_waiting_for_prefill(const std::vector<int32_t>& prompt, int64_t reuse);
     int32_t pick_slot(const std::vector<int32_t>& prompt, int32_t& source, int64_t& reuse) const;
     bool reserve(int32_t slot, int64_t length);
+    // KV blocks a sequence may come to hold: its prompt and its room to generate.
+    int64_t blocks_needed(const SequenceRequest& req) const;
     void step();
     // Samples the token after the sequence's last one; false when the sequence ended.
     bool on_logits(Sequence& seq, const float* logits);
@@ -160,6 +167,7 @@ class Scheduler {
     std::vector<std::unique_ptr<Sequence>> active_;
     model::Batch batch_;
     uint64_t clock_ = 0;
+    int64_t committed_blocks_ = 0;  // blocks_needed of the running sequences, summed
 
     std::thread worker_;
 };

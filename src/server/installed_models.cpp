@@ -14,6 +14,7 @@ ModelEntry entry_for_config(const registry::ModelsDir& dir, const registry::Mode
     e.chat_template = c.template_override;
     e.sampling = c.parameters.sampling;
     e.max_tokens = c.parameters.max_tokens;
+    e.kv_budget = c.kv_budget;
     return e;
 }
 
