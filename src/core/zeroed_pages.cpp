@@ -1,7 +1,9 @@
 #include "core/zeroed_pages.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -40,6 +42,16 @@ ZeroedPages& ZeroedPages::operator=(ZeroedPages&& other) noexcept {
         size_ = std::exchange(other.size_, 0);
     }
     return *this;
+}
+
+void ZeroedPages::discard(size_t offset, size_t n) {
+    if (data_ == nullptr || offset >= size_) return;
+    n = std::min(n, size_ - offset);
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t start = reinterpret_cast<uintptr_t>(data_) + offset;
+    const uintptr_t begin = (start + page - 1) / page * page;
+    const uintptr_t end = (start + n) / page * page;
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 }  // namespace hearth

@@ -22,6 +22,10 @@ class ZeroedPages {
     const uint8_t* data() const { return data_; }
     size_t size() const { return size_; }
 
+    // Gives the whole pages inside [offset, offset + n) back to the OS: they read as zeros
+    // again and no longer count in the process's resident memory.
+    void discard(size_t offset, size_t n);
+
   private:
     uint8_t* data_ = nullptr;
     size_t size_ = 0;

@@ -71,6 +71,7 @@ KvCache::KvCache(int64_t n_layer, int64_t kv_dim, int64_t n_blocks, int64_t bloc
     k_ = ZeroedPages(n);
     v_ = ZeroedPages(n);
     refcount_.assign(n_blocks, 0);
+    resident_.assign(n_blocks, false);
     for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(b);
     tables_.resize(max_seqs);
     lengths_.assign(max_seqs, 0);
@@ -80,10 +81,29 @@ void KvCache::release(int64_t block) {
     if (--refcount_[block] == 0) free_.push_back(block);
 }
 
-int64_t KvCache::copy_block(int64_t block) {
-    int64_t fresh = free_.back();
+int64_t KvCache::take_free_block() {
+    const int64_t block = free_.back();
     free_.pop_back();
-    refcount_[fresh] = 1;
+    refcount_[block] = 1;
+    resident_[block] = true;
+    return block;
+}
+
+void KvCache::release_free_memory() {
+    const size_t block_bytes = static_cast<size_t>(block_size_ * row_bytes_);
+    for (int64_t block : free_) {
+        if (!resident_[block]) continue;
+        for (int64_t l = 0; l < n_layer_; ++l) {
+            const size_t at = static_cast<size_t>(l * n_blocks_ + block) * block_bytes;
+            k_.discard(at, block_bytes);
+            v_.discard(at, block_bytes);
+        }
+        resident_[block] = false;
+    }
+}
+
+int64_t KvCache::copy_block(int64_t block) {
+    const int64_t fresh = take_free_block();
     const size_t block_bytes = static_cast<size_t>(block_size_ * row_bytes_);
     for (int64_t l = 0; l < n_layer_; ++l) {
         const size_t from = static_cast<size_t>(l * n_blocks_ + block) * block_bytes;
@@ -119,12 +139,7 @@ bool KvCache::reserve(int32_t seq, int64_t n) {
          ++b) {
         if (refcount_[table[b]] > 1) table[b] = copy_block(table[b]);
     }
-    for (int64_t i = 0; i < new_blocks; ++i) {
-        int64_t block = free_.back();
-        free_.pop_back();
-        refcount_[block] = 1;
-        table.push_back(block);
-    }
+    for (int64_t i = 0; i < new_blocks; ++i) table.push_back(take_free_block());
     lengths_[seq] = std::max(have, n);
     return true;
 }

@@ -8,7 +8,8 @@
 // The storage is reserved, not committed (core/zeroed_pages.h): a page costs RAM once a
 // position on it is written, so memory follows the tokens held, not the pool's size. Freed
 // blocks go on top of the free stack, above the never-used ones, so they are reused before a
-// fresh block is touched; fresh blocks are taken lowest first.
+// fresh block is touched; fresh blocks are taken lowest first. release_free_memory() gives the
+// pages of free blocks back to the OS.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -56,6 +57,9 @@ class KvCache {
     void truncate(int32_t seq, int64_t n);
     // Makes `dst` share the first n positions of `src` (dst is cleared first).
     void share_prefix(int32_t src, int32_t dst, int64_t n);
+    // Gives the memory of free blocks that were written back to the OS (for when the cache is
+    // idle: a burst's memory does not stay resident after its sequences are gone).
+    void release_free_memory();
 
     // Stores the key and value rows (kv_dim floats each) of a reserved position, converted to
     // the cache's type.
@@ -80,6 +84,7 @@ class KvCache {
     }
     void release(int64_t block);
     int64_t copy_block(int64_t block);
+    int64_t take_free_block();
 
     int64_t n_layer_, kv_dim_, n_blocks_, block_size_;
     gguf::TensorType type_;
@@ -87,6 +92,7 @@ class KvCache {
     ZeroedPages k_, v_;
     std::vector<int32_t> refcount_;
     std::vector<int64_t> free_;
+    std::vector<bool> resident_;  // per block: taken since its memory was last released
     std::vector<std::vector<int64_t>> tables_;
     std::vector<int64_t> lengths_;
 };

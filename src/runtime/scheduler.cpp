@@ -171,6 +171,13 @@ void Scheduler::run() {
 
 bool Scheduler::wait_for_work() {
     std::unique_lock lock(mutex_);
+    if (!stop_ && waiting_.empty() && active_.empty()) {
+        // Idle: the blocks the last sequences freed need not stay resident (cached prefixes
+        // of idle slots do, for the next request that shares them).
+        lock.unlock();
+        ctx_.cache().release_free_memory();
+        lock.lock();
+    }
     wake_.wait(lock, [&] { return stop_ || !waiting_.empty() || !active_.empty(); });
     return !stop_;
 }

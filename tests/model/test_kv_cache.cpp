@@ -129,4 +129,14 @@ TEST(KvCache, MemoryFollowsTheTokensWritten) {
     ASSERT_TRUE(cache.reserve(2, 1));
     const uint8_t* k = cache.key(0, 2, 0);
     for (size_t i = 0; i < cache.row_bytes(); ++i) ASSERT_EQ(k[i], 0);
+
+    // Released, the free blocks' pages leave the process; a held block keeps its rows.
+    cache.clear(1);
+    cache.store(0, 2, 0, row.data(), row.data());
+    cache.release_free_memory();
+    EXPECT_LT(resident_bytes(), empty + (4ull << 20));
+    KvCache f16(1, kv_dim, 1, block, 1, TensorType::F16);
+    ASSERT_TRUE(f16.reserve(0, 1));
+    f16.store(0, 0, 0, row.data(), row.data());
+    EXPECT_EQ(std::memcmp(cache.key(0, 2, 0), f16.key(0, 0, 0), cache.row_bytes()), 0);
 }
