@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/format.h"
 #include "core/log.h"
 #include "hub/catalog.h"
 #include "registry/models_dir.h"
@@ -53,6 +54,7 @@ struct ServeOptions {
     std::string prompt_cache_dir;
     std::string prompt_cache_max = "2G";
     int64_t prompt_cache_min = server::PoolOptions{}.prompt_cache.min_tokens;
+    std::string kv_budget;
 };
 
 // Stored responses live in hearth's data folder, in the user's home whatever the models folder
@@ -65,31 +67,17 @@ std::chrono::milliseconds millis(double seconds) {
     return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
 }
 
-// "8G", "512M", "1.5GiB", "1000000" -> bytes.
-uint64_t parse_bytes(const std::string& text) {
-    size_t used = 0;
-    double value = 0;
+// --kv-budget: a size above zero; unset, the pool sizes itself (server::kv_pool_tokens).
+uint64_t parse_kv_budget(const std::string& text) {
+    if (text.empty()) return 0;
+    uint64_t bytes = 0;
     try {
-        value = std::stod(text, &used);
-    } catch (const std::exception&) {
-        throw Error("'" + text + "' is not a size (examples: 8G, 512M, 1000000)");
+        bytes = parse_bytes(text);
+    } catch (const Error& e) {
+        throw Error(std::string("--kv-budget: ") + e.what());
     }
-    std::string unit = text.substr(used);
-    if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
-    if (unit.size() == 2 && unit[1] == 'i') unit.pop_back();
-    double scale = 1;
-    if (unit == "K" || unit == "k")
-        scale = 1024.0;
-    else if (unit == "M" || unit == "m")
-        scale = 1024.0 * 1024;
-    else if (unit == "G" || unit == "g")
-        scale = 1024.0 * 1024 * 1024;
-    else if (unit == "T" || unit == "t")
-        scale = 1024.0 * 1024 * 1024 * 1024;
-    else if (!unit.empty())
-        throw Error("unknown size unit in '" + text + "' (use K, M, G or T)");
-    if (value < 0) throw Error("a size cannot be negative: '" + text + "'");
-    return static_cast<uint64_t>(value * scale);
+    if (bytes == 0) throw Error("--kv-budget must be more than 0 bytes (leave it unset for the default)");
+    return bytes;
 }
 
 server::ModelEntry entry_for_file(const std::string& path) {
@@ -181,6 +169,7 @@ void serve(const ServeOptions& o) {
     options.pool.prompt_cache.dir = o.prompt_cache_dir;
     options.pool.prompt_cache.max_bytes = parse_bytes(o.prompt_cache_max);
     options.pool.prompt_cache.min_tokens = o.prompt_cache_min;
+    options.pool.kv_budget = parse_kv_budget(o.kv_budget);
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly.
@@ -238,7 +227,8 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->envname("HEARTH_IDLE_UNLOAD")
         ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--parallel", o->parallel, "Sequences generated together per model")
+    cmd->add_option("--parallel", o->parallel,
+                    "Sequences decoded together per model (slots); memory is --kv-budget's")
         ->capture_default_str()
         ->envname("HEARTH_PARALLEL")
         ->check(CLI::Range(int64_t{1}, int64_t{256}));
@@ -265,6 +255,14 @@ void add_serve_command(CLI::App& app) {
                   "on, as llama-server's --context-shift (per model: YAML context_shift). Off: it "
                   "ends with finish_reason \"length\"")
         ->envname("HEARTH_CONTEXT_SHIFT");
+    cmd->add_option("--kv-budget", o->kv_budget,
+                    "Size of each model's KV pool, e.g. 2G: the keys and values of every sequence "
+                    "share it in 32-token blocks, and RAM is used only as tokens fill it. A request "
+                    "waits in the queue until the pool can hold its prompt and output. Default: "
+                    "--parallel x --ctx-size tokens, capped by what --max-memory leaves after the "
+                    "weights")
+        ->type_name("BYTES")
+        ->envname("HEARTH_KV_BUDGET");
     cmd->add_option("--max-queue", o->max_queue, "Requests that may wait per model before 429")
         ->capture_default_str()
         ->envname("HEARTH_MAX_QUEUE");

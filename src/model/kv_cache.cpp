@@ -53,6 +53,10 @@ size_t kv_row_bytes(TensorType type, int64_t kv_dim) {
     return gguf::bytes_for(type, static_cast<uint64_t>(kv_dim));
 }
 
+size_t kv_bytes_per_token(TensorType type, int64_t n_layer, int64_t kv_dim) {
+    return 2 * static_cast<size_t>(n_layer) * kv_row_bytes(type, kv_dim);
+}
+
 KvCache::KvCache(int64_t n_layer, int64_t kv_dim, int64_t n_blocks, int64_t block_size,
                  int64_t max_seqs, TensorType type)
     : n_layer_(n_layer),
@@ -64,9 +68,10 @@ KvCache::KvCache(int64_t n_layer, int64_t kv_dim, int64_t n_blocks, int64_t bloc
     if (n_blocks <= 0 || block_size <= 0 || max_seqs <= 0)
         throw Error("KV cache needs at least one block and one sequence");
     size_t n = static_cast<size_t>(n_layer * n_blocks * block_size * row_bytes_);
-    k_.assign(n, 0);
-    v_.assign(n, 0);
+    k_ = ZeroedPages(n);
+    v_ = ZeroedPages(n);
     refcount_.assign(n_blocks, 0);
+    resident_.assign(n_blocks, false);
     for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(b);
     tables_.resize(max_seqs);
     lengths_.assign(max_seqs, 0);
@@ -76,10 +81,29 @@ void KvCache::release(int64_t block) {
     if (--refcount_[block] == 0) free_.push_back(block);
 }
 
-int64_t KvCache::copy_block(int64_t block) {
-    int64_t fresh = free_.back();
+int64_t KvCache::take_free_block() {
+    const int64_t block = free_.back();
     free_.pop_back();
-    refcount_[fresh] = 1;
+    refcount_[block] = 1;
+    resident_[block] = true;
+    return block;
+}
+
+void KvCache::release_free_memory() {
+    const size_t block_bytes = static_cast<size_t>(block_size_ * row_bytes_);
+    for (int64_t block : free_) {
+        if (!resident_[block]) continue;
+        for (int64_t l = 0; l < n_layer_; ++l) {
+            const size_t at = static_cast<size_t>(l * n_blocks_ + block) * block_bytes;
+            k_.discard(at, block_bytes);
+            v_.discard(at, block_bytes);
+        }
+        resident_[block] = false;
+    }
+}
+
+int64_t KvCache::copy_block(int64_t block) {
+    const int64_t fresh = take_free_block();
     const size_t block_bytes = static_cast<size_t>(block_size_ * row_bytes_);
     for (int64_t l = 0; l < n_layer_; ++l) {
         const size_t from = static_cast<size_t>(l * n_blocks_ + block) * block_bytes;
@@ -121,12 +145,7 @@ bool KvCache::reserve(int32_t seq, int64_t n) {
          ++b) {
         if (refcount_[table[b]] > 1) table[b] = copy_block(table[b]);
     }
-    for (int64_t i = 0; i < new_blocks; ++i) {
-        int64_t block = free_.back();
-        free_.pop_back();
-        refcount_[block] = 1;
-        table.push_back(block);
-    }
+    for (int64_t i = 0; i < new_blocks; ++i) table.push_back(take_free_block());
     lengths_[seq] = std::max(have, n);
     return true;
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/format.h"
 #include "model/kv_cache.h"
 
 namespace hearth::registry {
@@ -14,7 +15,7 @@ namespace {
 const char* const kKnownKeys[] = {"name",     "file",    "aliases",    "context_size",
                                   "threads",  "kv_type", "template",   "parameters",
                                   "mmap",     "mlock",   "embeddings", "source",
-                                  "context_shift"};
+                                  "context_shift", "kv_budget"};
 
 template <typename T>
 std::optional<T> optional_value(const YAML::Node& node, const char* key) {
@@ -88,6 +89,10 @@ ModelConfig from_node(const YAML::Node& root) {
     config.embeddings = root["embeddings"] ? root["embeddings"].as<bool>() : false;
     config.source = parse_source(root["source"]);
     config.context_shift = optional_value<bool>(root, "context_shift");
+    if (auto budget = optional_value<std::string>(root, "kv_budget")) {
+        config.kv_budget = parse_bytes(*budget);
+        if (*config.kv_budget == 0) throw Error("'kv_budget' must be more than 0 bytes");
+    }
 
     YAML::Node extra(YAML::NodeType::Map);
     for (const auto& item : root) {
@@ -191,6 +196,7 @@ std::string to_yaml(const ModelConfig& c) {
     if (c.embeddings) out << YAML::Key << "embeddings" << YAML::Value << true;
     if (c.source) emit_source(out, *c.source);
     if (c.context_shift) out << YAML::Key << "context_shift" << YAML::Value << *c.context_shift;
+    if (c.kv_budget) out << YAML::Key << "kv_budget" << YAML::Value << *c.kv_budget;
     if (!c.extra_yaml.empty()) {
         YAML::Node extra = YAML::Load(c.extra_yaml);
         for (const auto& item : extra) out << YAML::Key << item.first << YAML::Value << item.second;

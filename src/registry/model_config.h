@@ -8,6 +8,7 @@
 //   context_size: 8192
 //   threads: 4
 //   kv_type: q8_0                                 # what the KV cache stores (f32|f16|q8_0|q4_0)
+//   kv_budget: 2G                                 # the KV pool's size (as hearth serve --kv-budget)
 //   template: "..."                               # overrides the GGUF's chat template
 //   parameters: {temperature: 0.7, top_p: 0.9, top_k: 40, min_p: 0.05, max_tokens: 512, seed: 1}
 //   mmap: true
@@ -55,6 +56,7 @@ struct ModelConfig {
     bool embeddings = false;
     std::optional<ModelSource> source;
     std::optional<bool> context_shift;  // none: the server's --context-shift
+    std::optional<uint64_t> kv_budget;  // YAML "kv_budget": bytes, or a size such as 2G
 
     // The YAML file this config was read from; empty for configs built in memory.
     std::filesystem::path config_path;

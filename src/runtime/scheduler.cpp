@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <string>
+#include <utility>
 
 #include "core/log.h"
 #include "runtime/prompt_lookup.h"
@@ -24,6 +26,7 @@ struct Scheduler::Sequence {
     bool done = false;
     std::vector<TokenLogprob> logprobs;  // not yet reported
     std::vector<int32_t> draft;          // drafted tokens in this step's batch, after next_token
+    int64_t committed_blocks = 0;        // counted in Scheduler::committed_blocks_ while running
 
     Sequence(SequenceRequest r, int32_t n_vocab, const tokenizer::Tokenizer& tok)
         : req(std::move(r)),
@@ -35,10 +38,19 @@ struct Scheduler::Sequence {
 
 namespace {
 
-// Rounds up so every slot can reach ctx_per_seq even when its blocks are not shared.
-int64_t kv_tokens_for(const SchedulerParams& p) {
-    constexpr int64_t kBlock = ContextParams{}.kv_block_size;
-    return p.parallel * ((p.ctx_per_seq + kBlock - 1) / kBlock) * kBlock;
+constexpr int64_t kBlock = ContextParams{}.kv_block_size;
+
+int64_t blocks_for(int64_t tokens) {
+    return (tokens + kBlock - 1) / kBlock;
+}
+
+// The pool in whole blocks: by default every slot can reach ctx_per_seq even when its blocks
+// are not shared. No sequence may be longer than the pool.
+SchedulerParams fitted(SchedulerParams p) {
+    const int64_t tokens = p.kv_tokens > 0 ? p.kv_tokens : p.parallel * blocks_for(p.ctx_per_seq) * kBlock;
+    p.kv_tokens = std::max<int64_t>(1, blocks_for(tokens)) * kBlock;
+    p.ctx_per_seq = std::min(p.ctx_per_seq, p.kv_tokens);
+    return p;
 }
 
 // OpenAI's logprobs describe the model's distribution, before sampling settings reshape it.
@@ -75,15 +87,15 @@ size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
 
 Scheduler::Scheduler(std::shared_ptr<const model::Model> model,
                      const tokenizer::Tokenizer& tokenizer, const SchedulerParams& params)
-    : params_(params),
+    : params_(fitted(params)),
       pacer_(params.prefill_chunk),
       tokenizer_(tokenizer),
       ctx_(
           std::move(model),
-          {.n_ctx = kv_tokens_for(params),
-           .max_seqs = params.parallel,
-           .threads = params.threads,
-           .kv_type = params.kv_type}),
+          {.n_ctx = params_.kv_tokens,
+           .max_seqs = params_.parallel,
+           .threads = params_.threads,
+           .kv_type = params_.kv_type}),
       n_vocab_(static_cast<int32_t>(ctx_.model().hparams().n_vocab)),
       kv_cache_bytes_(ctx_.cache().bytes()),
       shifts_(params.context_shift && ctx_.model().can_shift_positions()),
@@ -164,16 +176,42 @@ void Scheduler::run() {
 
 bool Scheduler::wait_for_work() {
     std::unique_lock lock(mutex_);
+    if (!stop_ && waiting_.empty() && active_.empty()) {
+        // Idle: the blocks the last sequences freed need not stay resident (cached prefixes
+        // of idle slots do, for the next request that shares them).
+        lock.unlock();
+        ctx_.cache().release_free_memory();
+        lock.lock();
+    }
     wake_.wait(lock, [&] { return stop_ || !waiting_.empty() || !active_.empty(); });
     return !stop_;
 }
 
+int64_t Scheduler::blocks_needed(const SequenceRequest& req) const {
+    const auto prompt = static_cast<int64_t>(req.prompt.size());
+    const int64_t longest = std::min(prompt + std::max(req.max_tokens, 0), params_.ctx_per_seq);
+    return blocks_for(std::max(prompt, longest));
+}
+
+// Admits waiting sequences in order while a slot is free and the pool can hold each one's
+// prompt and room to generate on top of what the running ones may come to hold. Blocks held by
+// idle slots' cached prefixes count as free: reserve() evicts them when needed. So a running
+// sequence always finds its blocks, and one that does not fit yet waits instead of failing.
 void Scheduler::admit_waiting() {
     std::vector<std::unique_ptr<Sequence>> admitted;
+    const int64_t pool_blocks = ctx_.cache().n_blocks();
     {
         std::lock_guard lock(mutex_);
         const size_t free_slots = slots_.size() - active_.size();
+        int64_t committed = committed_blocks_;
         while (!waiting_.empty() && admitted.size() < free_slots) {
+            const Sequence& head = *waiting_.front();
+            const int64_t need = blocks_needed(head.req);
+            // Cancelled ones and ones that can never fit go through to be reported.
+            if (!head.ticket->cancelled() && need <= pool_blocks) {
+                if (committed + need > pool_blocks) break;  // waits for blocks to be freed
+                committed += need;
+            }
             admitted.push_back(std::move(waiting_.front()));
             waiting_.pop_front();
         }
@@ -185,6 +223,17 @@ void Scheduler::admit_waiting() {
             SequenceEvent ev;
             ev.finished = true;
             ev.finish = FinishReason::Cancelled;
+            seq->req.on_event(std::move(ev));
+            continue;
+        }
+        if (const int64_t need = blocks_needed(seq->req); need > pool_blocks) {
+            SequenceEvent ev;
+            ev.finished = true;
+            ev.finish = FinishReason::Length;
+            ev.prompt_tokens = static_cast<int64_t>(seq->req.prompt.size());
+            ev.error = "the request needs " + std::to_string(need * kBlock) +
+                       " tokens of KV cache (prompt and output), more than the whole pool's " +
+                       std::to_string(pool_blocks * kBlock) + " (raise --kv-budget)";
             seq->req.on_event(std::move(ev));
             continue;
         }
@@ -295,6 +344,8 @@ void Scheduler::save_to_disk(const Sequence& seq) {
 
 void Scheduler::start_sequence(std::unique_ptr<Sequence> seq, int32_t slot) {
     seq->slot = slot;
+    seq->committed_blocks = blocks_needed(seq->req);
+    committed_blocks_ += seq->committed_blocks;
     slots_[slot].busy = true;
     slots_[slot].last_used = ++clock_;
     for (int32_t t : seq->req.prompt) seq->sampler.accept_prompt(t);
@@ -358,6 +409,8 @@ void Scheduler::step() {
             const size_t n =
                 std::min(prompt.size() - seq.prompt_done, static_cast<size_t>(prefill_budget));
             if (!reserve(seq.slot, pos + static_cast<int64_t>(n))) {
+                // Admission control should make this unreachable; end the one sequence cleanly.
+                log::warn("KV cache full while evaluating a prompt of {} tokens", prompt.size());
                 finish(seq, FinishReason::Length, "", false, "the KV cache is full");
                 continue;
             }
@@ -380,6 +433,8 @@ void Scheduler::step() {
                 !reserve(seq.slot, pos + 1 + static_cast<int64_t>(seq.draft.size())))
                 seq.draft.clear();
             if (seq.draft.empty() && !reserve(seq.slot, pos + 1)) {
+                log::warn("KV cache full after {} generated tokens: the sequence ends early",
+                          seq.generated);
                 finish(seq, FinishReason::Length, "", true);
                 continue;
             }
@@ -538,6 +593,7 @@ void Scheduler::finish(Sequence& seq, FinishReason reason, std::string text, boo
     ev.completion_tokens = seq.generated;
     seq.req.on_event(std::move(ev));
     seq.done = true;
+    committed_blocks_ -= std::exchange(seq.committed_blocks, 0);
     if (seq.slot >= 0) {
         slots_[seq.slot].busy = false;
         slots_[seq.slot].last_used = ++clock_;

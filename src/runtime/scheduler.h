@@ -91,6 +91,10 @@ struct SchedulerParams {
     // Prompt cache on disk (runtime/prompt_cache.h): prompts of at least min_tokens leave their
     // whole KV blocks in `dir`; later prompts starting with them load them. Empty dir: off.
     PromptCacheParams prompt_cache;
+    // The KV pool in tokens, shared by all sequences (rounded up to whole blocks); 0: room for
+    // `parallel` sequences of ctx_per_seq. A sequence is admitted only when the pool can hold
+    // its prompt and its room to generate; until then it waits in the queue, in order.
+    int64_t kv_tokens = 0;
 };
 
 struct SchedulerStats {
@@ -117,12 +121,13 @@ class Scheduler {
     // Queues all requests or none: returns an empty vector when the queue has no room for them.
     std::vector<std::shared_ptr<Ticket>> submit(std::vector<SequenceRequest> requests);
 
+    // As fitted: kv_tokens is the pool's size in whole blocks, ctx_per_seq at most that.
     const SchedulerParams& params() const { return params_; }
     // The disk cache, when params().prompt_cache.dir is set (tests flush it).
     PromptCache* prompt_cache() { return prompt_cache_.get(); }
     int threads() const { return ctx_.threads(); }  // compute threads
     SchedulerStats stats() const;
-    size_t kv_cache_bytes() const { return kv_cache_bytes_; }
+    size_t kv_cache_bytes() const { return kv_cache_bytes_; }  // reserved; RAM follows use
 
   private:
     struct Sequence;
@@ -145,6 +150,8 @@ class Scheduler {
     // Before a generating sequence's next token: true when its context has room for it, after a
     // context shift when it was full and shifting is on.
     bool make_room(Sequence& seq);
+    // KV blocks a sequence may come to hold: its prompt and its room to generate.
+    int64_t blocks_needed(const SequenceRequest& req) const;
     void step();
     // Samples the token after the sequence's last one; false when the sequence ended.
     bool on_logits(Sequence& seq, const float* logits);
@@ -189,6 +196,7 @@ class Scheduler {
     model::Batch batch_;
     uint64_t clock_ = 0;
     std::unique_ptr<PromptCache> prompt_cache_;
+    int64_t committed_blocks_ = 0;  // blocks_needed of the running sequences, summed
 
     std::thread worker_;
 };

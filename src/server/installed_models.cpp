@@ -15,6 +15,7 @@ ModelEntry entry_for_config(const registry::ModelsDir& dir, const registry::Mode
     e.sampling = c.parameters.sampling;
     e.max_tokens = c.parameters.max_tokens;
     e.context_shift = c.context_shift;
+    e.kv_budget = c.kv_budget;
     return e;
 }
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/format.h"
 #include "core/log.h"
 
 namespace hearth::server {
@@ -22,6 +23,28 @@ bool in_use(const std::shared_ptr<LoadedModel>& m) {
 }
 
 }  // namespace
+
+int64_t kv_pool_tokens(uint64_t budget, uint64_t bytes_per_token, int64_t parallel,
+                       int64_t ctx_size, uint64_t max_memory, uint64_t weight_bytes) {
+    const int64_t block = runtime::ContextParams{}.kv_block_size;
+    const uint64_t block_bytes = bytes_per_token * static_cast<uint64_t>(block);
+    if (budget > 0) {
+        if (budget < block_bytes) {
+            throw Error("a KV budget of " + format_bytes(budget) + " holds less than one block of " +
+                        std::to_string(block) + " tokens of this model's KV cache (" +
+                        format_bytes(block_bytes) + "); raise --kv-budget");
+        }
+        return static_cast<int64_t>(budget / block_bytes) * block;
+    }
+    const int64_t per_seq = (ctx_size + block - 1) / block;
+    int64_t blocks = parallel * per_seq;
+    if (max_memory > 0) {
+        const uint64_t left = max_memory > weight_bytes ? max_memory - weight_bytes : 0;
+        blocks = std::max(std::min<int64_t>(blocks, static_cast<int64_t>(left / block_bytes)),
+                          parallel);
+    }
+    return blocks * block;
+}
 
 void LoadedModel::touch() {
     last_used_ms.store(now_ms(), std::memory_order_relaxed);
@@ -145,15 +168,29 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
         log::warn("model '{}' cannot shift its context ({}): sequences end at its context",
                   entry.name, m->model->hparams().architecture);
     params.prompt_cache = options_.prompt_cache;
+    const auto& hp = m->model->hparams();
+    params.kv_tokens = kv_pool_tokens(entry.kv_budget.value_or(options_.kv_budget),
+                                      model::kv_bytes_per_token(params.kv_type, hp.n_layer, hp.kv_dim()),
+                                      params.parallel, m->ctx_size, options_.max_memory,
+                                      m->model->weight_bytes());
     m->scheduler = std::make_unique<runtime::Scheduler>(m->model, *m->tokenizer, params);
+    // No sequence can be longer than the pool: requests are checked against what is possible.
+    m->ctx_size = m->scheduler->params().ctx_per_seq;
+    // The pool counts whole even though its memory is committed only as tokens fill it.
     m->memory_bytes = m->model->weight_bytes() + m->scheduler->kv_cache_bytes();
     evict_for(m->memory_bytes);
     loaded_[entry.name] = m;
-    log::info("loaded model '{}' from {} ({:.1f} MiB with a {:.1f} MiB {} KV cache, context {} x "
-              "{} sequences)",
-              entry.name, entry.path, m->memory_bytes / 1048576.0,
+    const int64_t pool_tokens = m->scheduler->params().kv_tokens;
+    log::info("loaded model '{}' from {} ({:.1f} MiB of weights; KV pool of {} tokens, {:.1f} MiB "
+              "{}, in use as filled; context {} tokens a sequence, {} decoded together)",
+              entry.name, entry.path, m->model->weight_bytes() / 1048576.0, pool_tokens,
               m->scheduler->kv_cache_bytes() / 1048576.0, model::kv_type_name(params.kv_type),
               m->ctx_size, params.parallel);
+    if (m->ctx_size < params.ctx_per_seq) {
+        log::warn("model '{}': the KV pool holds only {} tokens, so no sequence may be longer "
+                  "than that (raise --kv-budget or --max-memory)",
+                  entry.name, pool_tokens);
+    }
     return m;
 }
 

@@ -37,6 +37,7 @@ struct ModelEntry {
     runtime::SamplingOverrides sampling;
     std::optional<int32_t> max_tokens;
     std::optional<bool> context_shift;  // none: the pool's default
+    std::optional<uint64_t> kv_budget;  // bytes of KV pool; none: the pool's
 };
 
 struct PoolOptions {
@@ -50,7 +51,15 @@ struct PoolOptions {
     gguf::TensorType kv_type = runtime::SchedulerParams{}.kv_type;
     bool context_shift = false;  // runtime::SchedulerParams::context_shift
     runtime::PromptCacheParams prompt_cache;  // empty dir: no prompt cache on disk
+    uint64_t kv_budget = 0;  // bytes of KV pool per model; 0: kv_pool_tokens' default
 };
+
+// The KV pool's size in tokens for a model whose cache costs bytes_per_token: `budget` bytes
+// when set (at least one 32-token block: throws hearth::Error naming the minimum otherwise);
+// else parallel x ctx_size tokens, capped by what max_memory (when set) leaves after the
+// weights, but never under one block per sequence.
+int64_t kv_pool_tokens(uint64_t budget, uint64_t bytes_per_token, int64_t parallel,
+                       int64_t ctx_size, uint64_t max_memory, uint64_t weight_bytes);
 
 // A model ready to serve. Requests hold a shared_ptr for their whole life, so unloading only
 // drops the pool's reference and the memory goes when the last request ends.

@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstring>
+#include <fstream>
+#include <vector>
 
 #include "core/error.h"
 #include "model/kv_cache.h"
@@ -80,4 +84,59 @@ TEST(KvCache, NamesItsTypesAndRefusesOthers) {
     EXPECT_THROW(KvCache(1, 8, 1, 1, 1, TensorType::Q4_K), hearth::Error);
     // Quantized rows must be whole blocks: a model with 40-element rows cannot use q8_0.
     EXPECT_THROW(KvCache(1, 40, 1, 1, 1, TensorType::Q8_0), hearth::Error);
+}
+
+// Resident memory of this process in bytes, as the kernel counts it (/proc/self/statm).
+static uint64_t resident_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    uint64_t size = 0, pages = 0;
+    statm >> size >> pages;
+    return pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Memory follows the tokens held: a 2 GiB pool costs next to nothing until positions are
+// written, and then about what they occupy. Bounds are generous (a memory check, not timing):
+// the old preallocated cache touched all 2 GiB at once.
+TEST(KvCache, MemoryFollowsTheTokensWritten) {
+    // A 1b-class model: 16 layers, key/value rows of 512 F16 elements (1 KiB): 32 KiB per
+    // position; 65536 positions = 2 GiB.
+    const int64_t layers = 16, kv_dim = 512, block = 32, blocks = 2048;
+    const uint64_t before = resident_bytes();
+    KvCache cache(layers, kv_dim, blocks, block, 4, TensorType::F16);
+    ASSERT_EQ(cache.bytes(), 2ull << 30);
+    const uint64_t empty = resident_bytes();
+    EXPECT_LT(empty, before + (16ull << 20)) << "an empty pool must not be resident";
+
+    // 256 positions of one sequence: 256 x 32 KiB = 8 MiB.
+    const int64_t tokens = 256;
+    ASSERT_TRUE(cache.reserve(0, tokens));
+    std::vector<float> row(kv_dim, 1.0f);
+    for (int64_t l = 0; l < layers; ++l)
+        for (int64_t p = 0; p < tokens; ++p) cache.store(l, 0, p, row.data(), row.data());
+    const uint64_t written = resident_bytes();
+    const uint64_t held = static_cast<uint64_t>(tokens) * layers * 2 * cache.row_bytes();
+    EXPECT_GE(written, empty + held / 2);
+    EXPECT_LT(written, empty + held + (16ull << 20));
+
+    // Freed blocks are reused before fresh pages are touched: clearing and writing the same
+    // amount again, in another sequence, costs nothing more.
+    cache.clear(0);
+    ASSERT_TRUE(cache.reserve(1, tokens));
+    for (int64_t l = 0; l < layers; ++l)
+        for (int64_t p = 0; p < tokens; ++p) cache.store(l, 1, p, row.data(), row.data());
+    EXPECT_LT(resident_bytes(), written + (4ull << 20));
+    // Unwritten positions read as zeros, as the old zero-filled cache did.
+    ASSERT_TRUE(cache.reserve(2, 1));
+    const uint8_t* k = cache.key(0, 2, 0);
+    for (size_t i = 0; i < cache.row_bytes(); ++i) ASSERT_EQ(k[i], 0);
+
+    // Released, the free blocks' pages leave the process; a held block keeps its rows.
+    cache.clear(1);
+    cache.store(0, 2, 0, row.data(), row.data());
+    cache.release_free_memory();
+    EXPECT_LT(resident_bytes(), empty + (4ull << 20));
+    KvCache f16(1, kv_dim, 1, block, 1, TensorType::F16);
+    ASSERT_TRUE(f16.reserve(0, 1));
+    f16.store(0, 0, 0, row.data(), row.data());
+    EXPECT_EQ(std::memcmp(cache.key(0, 2, 0), f16.key(0, 0, 0), cache.row_bytes()), 0);
 }

@@ -145,6 +145,25 @@ TEST(ModelConfigTest, BadYamlIsAClearError) {
     }
 }
 
+// kv_budget reads sizes as --kv-budget does (binary units) and survives a save.
+TEST(ModelConfigTest, KvBudgetIsASize) {
+    ModelConfig config = parse_model_config("name: x\nfile: x.gguf\nkv_budget: 512M\n", "t");
+    ASSERT_TRUE(config.kv_budget);
+    EXPECT_EQ(*config.kv_budget, 512ull * 1024 * 1024);
+    EXPECT_EQ(parse_model_config(to_yaml(config), "again").kv_budget, config.kv_budget);
+    EXPECT_EQ(*parse_model_config("name: x\nkv_budget: 1000000\n", "t").kv_budget, 1000000u);
+    EXPECT_FALSE(parse_model_config("name: x\n", "t").kv_budget);
+    for (const char* text : {"name: x\nkv_budget: lots\n", "name: x\nkv_budget: 4Q\n",
+                             "name: x\nkv_budget: 0\n", "name: x\nkv_budget: -1G\n"}) {
+        try {
+            parse_model_config(text, "bad.yaml");
+            FAIL() << text;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("bad.yaml"), std::string::npos) << e.what();
+        }
+    }
+}
+
 TEST(ModelsDirTest, ListsResolvesAndRemoves) {
     fs::path dir = fresh_dir("modelsdir");
     ModelsDir models(dir);

@@ -1,6 +1,7 @@
 // The scheduler against the single-sequence loop: batching must not change a single token.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <mutex>
@@ -299,6 +300,158 @@ TEST(SchedulerSpeculation, MaxTokensAndStopStringsEndWhereTheyWould) {
         EXPECT_EQ(got[i].text, want[i].text) << i;
         EXPECT_EQ(got[i].completion_tokens, want[i].completion_tokens) << i;
         EXPECT_STREQ(finish_reason_name(got[i].finish), finish_reason_name(want[i].finish)) << i;
+    }
+}
+
+}  // namespace
+}  // namespace hearth::runtime
+
+namespace hearth::runtime {
+namespace {
+
+// The KV pool (SchedulerParams::kv_tokens): every sequence's keys and values share one pool of
+// 32-token blocks, and a sequence is admitted only when the pool can hold its prompt and its
+// room to generate; until then it waits in the queue, in order. The oracle is the
+// single-sequence loop (runtime::generate on a context of its own).
+
+struct Timeline {
+    std::vector<std::string> events;  // "start i" at a sequence's first token, "end i" at its end
+    std::vector<Collected> results;
+    std::vector<std::string> errors;
+    int most_alive = 0;
+};
+
+// Runs the requests (each reporting every token) and records when each starts and ends.
+Timeline run_timeline(Scheduler& scheduler, std::vector<SequenceRequest> reqs) {
+    auto t = std::make_shared<Timeline>();
+    t->results.resize(reqs.size());
+    t->errors.resize(reqs.size());
+    auto alive = std::make_shared<std::vector<int>>(reqs.size(), 0);  // 0 new, 1 alive, 2 done
+    auto done = std::make_shared<std::vector<std::promise<void>>>(reqs.size());
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        reqs[i].top_logprobs = 0;  // an event for every token
+        // Events come from the scheduler's one thread, in order.
+        reqs[i].on_event = [t, alive, done, i](SequenceEvent&& ev) {
+            auto& state = (*alive)[i];
+            if (state == 0 && !ev.finished) {
+                state = 1;
+                t->events.push_back("start " + std::to_string(i));
+                t->most_alive = std::max<int>(
+                    t->most_alive, static_cast<int>(std::count(alive->begin(), alive->end(), 1)));
+            }
+            t->results[i].text += ev.text;
+            if (!ev.finished) return;
+            state = 2;
+            t->events.push_back("end " + std::to_string(i));
+            t->results[i].finish = ev.finish;
+            t->results[i].completion_tokens = ev.completion_tokens;
+            t->errors[i] = ev.error;
+            (*done)[i].set_value();
+        };
+    }
+    std::vector<std::future<void>> waits;
+    for (auto& p : *done) waits.push_back(p.get_future());
+    EXPECT_FALSE(scheduler.submit(std::move(reqs)).empty());
+    for (auto& w : waits) w.wait();
+    return *t;
+}
+
+std::vector<SequenceRequest> greedy_requests(testing::Oracle& oracle,
+                                             const std::vector<std::string>& prompts,
+                                             int32_t max_tokens) {
+    std::vector<SequenceRequest> reqs;
+    for (const auto& p : prompts) {
+        SequenceRequest r;
+        r.prompt = oracle.tok->encode(p, true, false);
+        r.sampling = testing::Oracle::greedy();
+        r.max_tokens = max_tokens;
+        reqs.push_back(std::move(r));
+    }
+    return reqs;
+}
+
+size_t position(const std::vector<std::string>& events, const std::string& event) {
+    return static_cast<size_t>(std::find(events.begin(), events.end(), event) - events.begin());
+}
+
+const std::vector<std::string> kPrompts = {"Once upon a time",
+                                           "The cat",
+                                           "Lily and Tom went to the park",
+                                           "Once upon a time, there was a little boy",
+                                           "A big dog",
+                                           "She was happy"};
+
+// Each request needs 2 blocks (a prompt under 14 tokens + 40 to generate): a 4-block pool runs
+// two at a time whatever --parallel says, interleaving them and reusing each other's freed
+// blocks; a 2-block pool one at a time. Every answer is still the single-sequence loop's, so
+// no sequence read another's blocks.
+TEST(SchedulerKvPool, ASmallPoolMakesSequencesWaitNotChangeTheirTokens) {
+    testing::Oracle oracle;
+    for (int64_t pool : {64, 128, 0}) {
+        Scheduler scheduler(oracle.model, *oracle.tok,
+                            {.ctx_per_seq = 256, .parallel = 4, .threads = 1, .prefill_chunk = 7,
+                             .kv_tokens = pool});
+        auto reqs = greedy_requests(oracle, kPrompts, 40);
+        for (const auto& r : reqs) ASSERT_LE(r.prompt.size() + 40, 64u);
+        Timeline t = run_timeline(scheduler, std::move(reqs));
+        for (size_t i = 0; i < kPrompts.size(); ++i) {
+            auto want = oracle.run_text(kPrompts[i], 40);
+            EXPECT_EQ(t.results[i].text, want.text) << "pool " << pool << ": " << kPrompts[i];
+            EXPECT_EQ(t.results[i].completion_tokens, static_cast<int64_t>(want.tokens.size()));
+            EXPECT_EQ(t.errors[i], "");
+        }
+        if (pool > 0) {
+            EXPECT_EQ(t.most_alive, pool / 64) << "pool " << pool;
+        } else {
+            EXPECT_GE(t.most_alive, 3);  // room for all 4 slots
+        }
+        EXPECT_EQ(scheduler.params().kv_tokens, pool > 0 ? pool : 4 * 256);
+    }
+}
+
+// In order: a request that does not fit yet holds back the ones behind it, even one small
+// enough to fit beside what runs (no starvation of large requests).
+TEST(SchedulerKvPool, WaitingRequestsStartInOrder) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok,
+                        {.ctx_per_seq = 256, .parallel = 4, .threads = 1, .kv_tokens = 128});
+    auto reqs = greedy_requests(oracle, {"Once upon a time", "The cat", "A big dog"}, 80);
+    reqs[2].max_tokens = 5;  // 1 block; the first two need 3 of the 4 each
+    Timeline t = run_timeline(scheduler, std::move(reqs));
+    EXPECT_LT(position(t.events, "end 0"), position(t.events, "start 1"));
+    EXPECT_LT(position(t.events, "end 0"), position(t.events, "start 2"));
+    EXPECT_EQ(t.results[1].text, oracle.run_text("The cat", 80).text);
+    EXPECT_EQ(t.results[2].text, oracle.run_text("A big dog", 5).text);
+}
+
+// No sequence may be longer than the pool: output stops there with finish "length", as at the
+// end of a context of that size; a prompt longer than the pool can never fit and is refused
+// at once with a clear error, without holding up or leaking blocks from the requests after it.
+TEST(SchedulerKvPool, NoSequenceOutgrowsThePool) {
+    testing::Oracle oracle;
+    Scheduler pooled(oracle.model, *oracle.tok,
+                     {.ctx_per_seq = 256, .parallel = 2, .threads = 1, .kv_tokens = 64});
+    Scheduler short_context(oracle.model, *oracle.tok,
+                            {.ctx_per_seq = 64, .parallel = 2, .threads = 1});
+    EXPECT_EQ(pooled.params().ctx_per_seq, 64);
+
+    std::string long_text;
+    for (int i = 0; i < 10; ++i) long_text += "Lily and Tom went to the park. ";
+    auto reqs = greedy_requests(oracle, {long_text, "Once upon a time", "Once upon a time"}, 200);
+    ASSERT_GT(reqs[0].prompt.size(), 64u);
+    reqs[1].ignore_eos = reqs[2].ignore_eos = true;
+    Timeline t = run_timeline(pooled, reqs);
+    EXPECT_EQ(t.results[0].finish, FinishReason::Length);
+    EXPECT_EQ(t.results[0].completion_tokens, 0);
+    EXPECT_NE(t.errors[0].find("--kv-budget"), std::string::npos) << t.errors[0];
+
+    reqs.erase(reqs.begin());
+    auto want = run_all(short_context, reqs);
+    for (size_t i = 1; i < 3; ++i) {
+        EXPECT_EQ(t.errors[i], "");
+        EXPECT_EQ(t.results[i].finish, FinishReason::Length);
+        EXPECT_EQ(t.results[i].text, want[i - 1].text);
+        EXPECT_EQ(t.results[i].completion_tokens, want[i - 1].completion_tokens);
     }
 }
 

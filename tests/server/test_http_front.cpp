@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <string>
@@ -521,6 +522,45 @@ TEST(HttpFront, SigtermEndsTheServerPromptlyDespiteSlowClients) {
     EXPECT_LT(seconds, 5.0 + 1.0);  // the default grace period, and a second to spare
     std::printf("[ sigterm ] exited %.3f s after SIGTERM with 200 slow clients connected\n",
                 seconds);
+}
+
+}  // namespace
+}  // namespace hearth::server
+
+namespace hearth::server {
+namespace {
+
+// The real binary with a bad --kv-budget (flag or HEARTH_KV_BUDGET): exit 1 before serving,
+// with an error that names the option and what a size looks like.
+std::string serve_error(const std::string& env, const std::string& budget_flag, int& status) {
+    const std::string command = env + " " + HEARTH_BINARY + " serve --model " +
+                                testing::stories_path() + " --port 0 --env-file /dev/null " +
+                                budget_flag + " 2>&1";
+    FILE* out = popen(command.c_str(), "r");
+    std::string text;
+    char buffer[512];
+    while (out != nullptr && fgets(buffer, sizeof buffer, out) != nullptr) text += buffer;
+    status = out != nullptr ? pclose(out) : -1;
+    return text;
+}
+
+TEST(ServeOptions, BadKvBudgetIsAClearErrorAtStart) {
+    struct Case {
+        const char* env;
+        const char* flag;
+        const char* says;
+    };
+    for (const Case& c : {Case{"", "--kv-budget 12Q", "unknown size unit in '12Q'"},
+                          Case{"", "--kv-budget lots", "'lots' is not a size"},
+                          Case{"", "--kv-budget 0", "more than 0 bytes"},
+                          Case{"", "--kv-budget=-1G", "cannot be negative"},
+                          Case{"HEARTH_KV_BUDGET=2X", "", "unknown size unit in '2X'"}}) {
+        int status = 0;
+        const std::string text = serve_error(c.env, c.flag, status);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << c.flag << ": " << text;
+        EXPECT_NE(text.find("--kv-budget"), std::string::npos) << text;
+        EXPECT_NE(text.find(c.says), std::string::npos) << text;
+    }
 }
 
 }  // namespace

@@ -1002,3 +1002,52 @@ TEST_F(ServerTools, BadToolsAre400NamingTheField) {
 
 }  // namespace
 }  // namespace hearth::server
+
+namespace hearth::server {
+namespace {
+
+// --kv-budget of 2 blocks (64 tokens) under 4 slots and a 128-token context: requests that
+// arrive together wait for blocks, one at a time, and each still gets the single-sequence
+// loop's answer; no sequence may outgrow the pool, so the context is 64 tokens: a longer
+// prompt is refused at once with a 400, and output without max_tokens ends there.
+TEST(ServerKvPool, RequestsWaitForThePoolAndOnesItCannotHoldAre400) {
+    testing::Oracle oracle;
+    ServerOptions o = default_options();
+    const auto& hp = oracle.model->hparams();
+    o.pool.kv_budget = 64 * model::kv_bytes_per_token(o.pool.kv_type, hp.n_layer, hp.kv_dim());
+    LiveServer live(o);
+
+    const std::vector<std::string> prompts = {"Once upon a time", "The cat sat", "Lily went",
+                                              "One day, Tom", "The sun", "A bird"};
+    std::vector<std::future<httplib::Result>> futures;
+    for (const auto& p : prompts) {
+        futures.push_back(std::async(std::launch::async, [&live, p] {
+            return live.post("/v1/completions",
+                             {{"prompt", p}, {"max_tokens", 30}, {"temperature", 0}});
+        }));
+    }
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        json r = ok_json(futures[i].get());
+        EXPECT_EQ(r["choices"][0]["text"], oracle.run_text(prompts[i], 30).text) << prompts[i];
+    }
+
+    std::string long_prompt;
+    for (int i = 0; i < 8; ++i) long_prompt += "Lily and Tom went to the park. ";
+    const size_t long_tokens = oracle.tok->encode(long_prompt, true, false).size();
+    ASSERT_GT(long_tokens, 64u);
+    ASSERT_LT(long_tokens, 128u);  // it would fit the context, not the pool
+    auto refused = live.post("/v1/completions", {{"prompt", long_prompt}, {"max_tokens", 1}});
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400) << refused->body;
+    json error = json::parse(refused->body)["error"];
+    EXPECT_EQ(error["code"], "context_length_exceeded");
+    EXPECT_NE(error["message"].get<std::string>().find("64 tokens"), std::string::npos) << error;
+
+    json open_ended = ok_json(live.post(
+        "/v1/completions", {{"prompt", "Once upon a time"}, {"temperature", 0}, {"ignore_eos", true}}));
+    EXPECT_EQ(open_ended["usage"]["total_tokens"], 64) << open_ended;
+    EXPECT_EQ(open_ended["choices"][0]["finish_reason"], "length");
+}
+
+}  // namespace
+}  // namespace hearth::server

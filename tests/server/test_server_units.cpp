@@ -7,6 +7,7 @@
 #include "server/api_error.h"
 #include "server/auth.h"
 #include "server/chat_prompt.h"
+#include "server/model_pool.h"
 #include "server/openai_request.h"
 #include "server/tool_grammar.h"
 #include "chat/harmony.h"
@@ -234,6 +235,29 @@ TEST(ToolGrammar, HarmonyCallAfterAnalysisParsesBack) {
 TEST(ToolGrammar, PrefixRuleNamesLeavesLiteralsClassesAndBoundsAlone) {
     EXPECT_EQ(prefix_rule_names("root ::= a{1,2} \"b c\\\"\" [d-e\\]] # x y\na ::= \"q\"\n", "p-"),
               "p-root ::= p-a{1,2} \"b c\\\"\" [d-e\\]] # x y\np-a ::= \"q\"\n");
+}
+
+// The KV pool's size, by hand: 1 KiB a token makes a 32-token block 32 KiB.
+TEST(KvPoolSize, FromTheBudgetOrFromSlotsCappedByMaxMemory) {
+    const uint64_t kib = 1024, mib = 1024 * kib;
+    // --kv-budget: whole blocks of it.
+    EXPECT_EQ(kv_pool_tokens(mib, kib, 4, 100, 0, 0), 1024);
+    EXPECT_EQ(kv_pool_tokens(mib + 31 * kib, kib, 4, 100, 0, 0), 1024);
+    EXPECT_EQ(kv_pool_tokens(2 * mib, kib, 4, 100, mib, 100 * mib), 2048);  // the budget wins
+    try {
+        kv_pool_tokens(16 * kib, kib, 4, 100, 0, 0);
+        FAIL() << "half a block";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("--kv-budget"), std::string::npos) << e.what();
+    }
+    // Default: --parallel x --ctx-size, each sequence rounded up to whole blocks (100 -> 128).
+    EXPECT_EQ(kv_pool_tokens(0, kib, 4, 100, 0, 0), 512);
+    // ... capped by what --max-memory leaves after the weights: 256 KiB = 8 blocks.
+    EXPECT_EQ(kv_pool_tokens(0, kib, 4, 100, 10 * mib + 256 * kib, 10 * mib), 256);
+    EXPECT_EQ(kv_pool_tokens(0, kib, 4, 100, 100 * mib, 10 * mib), 512);
+    // ... but never under a block per sequence, even when the weights alone exceed it.
+    EXPECT_EQ(kv_pool_tokens(0, kib, 4, 100, 10 * mib + 64 * kib, 10 * mib), 128);
+    EXPECT_EQ(kv_pool_tokens(0, kib, 4, 100, mib, 10 * mib), 128);
 }
 
 }  // namespace
