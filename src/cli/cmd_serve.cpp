@@ -48,6 +48,7 @@ struct ServeOptions {
     std::string responses_db;
     double responses_max_age_days = 30;
     int64_t responses_max_count = 100000;
+    std::string state_dir;
 };
 
 // Stored responses live in hearth's data folder, in the user's home whatever the models folder
@@ -166,6 +167,7 @@ void serve(const ServeOptions& o) {
     options.responses.max_age_seconds = static_cast<int64_t>(o.responses_max_age_days * 86400);
     options.responses.max_count = o.responses_max_count;
     options.pool.kv_type = o.kv_type;
+    options.state_dir = state_dir_or_default(o.state_dir);
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly.
@@ -300,6 +302,11 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->envname("HEARTH_RESPONSES_MAX_COUNT")
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+    cmd->add_option("--state-dir", o->state_dir,
+                    "Folder of the key store (keys.db, managed with `hearth keys`) and the audit "
+                    "log (audit.jsonl). Default: $XDG_DATA_HOME/hearth/state, else "
+                    "~/.local/share/hearth/state")
+        ->envname("HEARTH_STATE_DIR");
     cmd->footer(
         "Examples:\n"
         "  hearth serve --model tests/data/models/stories260K.gguf\n"
