@@ -193,7 +193,7 @@ void add_keys_command(CLI::App& app) {
         "  hearth keys list\n"
         "  hearth keys revoke ci\n"
         "Keys look like hk_<id>_<secret>; send them as 'Authorization: Bearer KEY'. Keys in\n"
-        "HEARTH_API_KEYS or --api-key-file keep working, as admin keys.");
+        "HEARTH_API_KEYS or --api-key-file keep working, as admin keys.\n");
 }
 
 }  // namespace hearth::cli

@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 #include <sqlite3.h>
 #include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -28,6 +29,15 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
+
+NewKey key_named(const std::string& name, Scope scope = Scope::Inference,
+                 std::vector<std::string> models = {}) {
+    NewKey k;
+    k.name = name;
+    k.scope = scope;
+    k.models = std::move(models);
+    return k;
+}
 
 // A fresh state folder per test.
 std::string fresh_state_dir(const std::string& name) {
@@ -131,7 +141,7 @@ TEST(KeyStore, StoresOnlyTheHashOfTheSecret) {
     std::string secret;
     {
         KeyStore store(dir + "/keys.db");
-        secret = store.create({.name = "app"}).secret;
+        secret = store.create(key_named("app")).secret;
         EXPECT_EQ(store.verify(secret).check, KeyCheck::Ok);
     }
     ASSERT_TRUE(std::regex_match(secret, std::regex("hk_[0-9a-f]{12}_[0-9a-f]{64}"))) << secret;
@@ -146,7 +156,7 @@ TEST(KeyStore, StoresOnlyTheHashOfTheSecret) {
 
 TEST(KeyStore, ChecksEveryPartOfAPresentedKey) {
     KeyStore store("");
-    const IssuedKey k = store.create({.name = "app", .models = {"m"}});
+    const IssuedKey k = store.create(key_named("app", Scope::Inference, {"m"}));
     EXPECT_EQ(store.verify(k.secret).check, KeyCheck::Ok);
     EXPECT_EQ(store.verify(k.secret).record->models, std::vector<std::string>{"m"});
     EXPECT_EQ(store.verify("sk-other").check, KeyCheck::NotStoreKey);
@@ -171,7 +181,7 @@ TEST(KeyStore, ChecksEveryPartOfAPresentedKey) {
 
 TEST(KeyStore, RotateRevokeExpire) {
     KeyStore store("");
-    const IssuedKey first = store.create({.name = "app"});
+    const IssuedKey first = store.create(key_named("app"));
     const IssuedKey second = store.rotate("app");
     EXPECT_EQ(second.record.id, first.record.id) << "rotation keeps the key's identity";
     EXPECT_NE(second.secret, first.secret);
@@ -182,12 +192,12 @@ TEST(KeyStore, RotateRevokeExpire) {
     EXPECT_EQ(store.verify(second.secret).check, KeyCheck::Revoked);
     EXPECT_THROW(store.rotate("app"), Error);
     // The name is free again; the revoked row stays.
-    const IssuedKey again = store.create({.name = "app"});
+    const IssuedKey again = store.create(key_named("app"));
     EXPECT_EQ(store.list().size(), 2u);
     EXPECT_EQ(store.find("app")->id, again.record.id);
-    EXPECT_THROW(store.create({.name = "app"}), Error);
+    EXPECT_THROW(store.create(key_named("app")), Error);
 
-    NewKey brief{.name = "brief"};
+    NewKey brief = key_named("brief");
     brief.expires = std::time(nullptr) - 1;
     EXPECT_EQ(store.verify(store.create(brief).secret).check, KeyCheck::Expired);
     EXPECT_EQ(store.find("brief")->status(std::time(nullptr)), "expired");
@@ -195,26 +205,26 @@ TEST(KeyStore, RotateRevokeExpire) {
 
 TEST(KeyStore, NamesAreDataNotSql) {
     KeyStore store("");
-    store.create({.name = "keep"});
+    store.create(key_named("keep"));
     const std::string evil = "x'); DROP TABLE keys; --";
-    const IssuedKey k = store.create({.name = evil, .models = {"a'; DELETE FROM keys; --"}});
+    const IssuedKey k = store.create(key_named(evil, Scope::Inference, {"a'; DELETE FROM keys; --"}));
     EXPECT_EQ(store.verify(k.secret).record->name, evil);
     ASSERT_EQ(store.list().size(), 2u);
     EXPECT_EQ(store.list()[1].models[0], "a'; DELETE FROM keys; --");
     EXPECT_TRUE(store.find("keep"));
     EXPECT_FALSE(store.find("' OR '1'='1"));
     EXPECT_FALSE(store.revoke("' OR '1'='1"));
-    EXPECT_EQ(store.verify(store.create({.name = "after"}).secret).check, KeyCheck::Ok);
+    EXPECT_EQ(store.verify(store.create(key_named("after")).secret).check, KeyCheck::Ok);
     for (const std::string& bad : {std::string(), std::string("a/b"), std::string("tab\there"),
                                    std::string(65, 'n'), std::string("caf\xc3\xa9")}) {
-        EXPECT_THROW(store.create({.name = bad}), Error) << bad;
+        EXPECT_THROW(store.create(key_named(bad)), Error) << bad;
     }
 }
 
 TEST(KeyStore, SchemaIsVersionedAndNewerFilesAreRefused) {
     const std::string dir = fresh_state_dir("schema");
     const std::string path = dir + "/keys.db";
-    { KeyStore(path).create({.name = "a"}); }
+    { KeyStore(path).create(key_named("a")); }
     EXPECT_EQ(KeyStore(path).list().size(), 1u) << "opening again migrates nothing, keeps keys";
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
@@ -278,7 +288,7 @@ TEST(ServerKeys, ExpiredKeysStopWorking) {
     std::string key;
     {
         KeyStore store(dir + "/keys.db");
-        NewKey k{.name = "brief"};
+        NewKey k = key_named("brief");
         k.expires = std::time(nullptr) + 2;
         key = store.create(k).secret;
     }
@@ -298,8 +308,8 @@ TEST(ServerKeys, ScopesSeparateAdminFromInference) {
     std::string inference, admin;
     {
         KeyStore store(dir + "/keys.db");
-        inference = store.create({.name = "app"}).secret;
-        admin = store.create({.name = "ops", .scope = Scope::Admin}).secret;
+        inference = store.create(key_named("app")).secret;
+        admin = store.create(key_named("ops", Scope::Admin)).secret;
     }
     ServerOptions o = options_with_state(dir);
     o.api_keys = {"sk-env"};
@@ -348,7 +358,7 @@ TEST(ServerKeys, AllowListsHideOtherModels) {
     std::string key;
     {
         KeyStore store(dir + "/keys.db");
-        key = store.create({.name = "app", .models = {"stories"}}).secret;  // by alias
+        key = store.create(key_named("app", Scope::Inference, {"stories"})).secret;  // by alias
     }
     ModelEntry other = stories_entry();
     other.name = "other";
@@ -398,7 +408,7 @@ TEST(ServerKeys, BadKeysAre401AndAuditedWithoutTheKey) {
     std::string key;
     {
         KeyStore store(dir + "/keys.db");
-        key = store.create({.name = "app"}).secret;
+        key = store.create(key_named("app")).secret;
     }
     LogCapture log;
     std::string wrong_secret = key, wrong_id = key;
