@@ -168,6 +168,7 @@ void serve(const ServeOptions& o) {
     options.responses.max_count = o.responses_max_count;
     options.pool.kv_type = o.kv_type;
     options.state_dir = state_dir_or_default(o.state_dir);
+    if (options.state_dir == ":memory:") options.state_dir.clear();
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly.
@@ -304,8 +305,9 @@ void add_serve_command(CLI::App& app) {
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
     cmd->add_option("--state-dir", o->state_dir,
                     "Folder of the key store (keys.db, managed with `hearth keys`) and the audit "
-                    "log (audit.jsonl). Default: $XDG_DATA_HOME/hearth/state, else "
-                    "~/.local/share/hearth/state")
+                    "log (audit.jsonl); :memory: keeps both in memory only (keys then come from "
+                    "HEARTH_API_KEYS or POST /admin/keys). Default: $XDG_DATA_HOME/hearth/state, "
+                    "else ~/.local/share/hearth/state")
         ->envname("HEARTH_STATE_DIR");
     cmd->footer(
         "Examples:\n"
