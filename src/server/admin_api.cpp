@@ -1,8 +1,8 @@
 #include "server/admin_api.h"
 
-#include <chrono>
 
 #include "core/error.h"
+#include "server/generation.h"
 #include "server/openai_request.h"
 
 namespace hearth::server {
@@ -10,12 +10,6 @@ namespace hearth::server {
 namespace {
 
 using nlohmann::json;
-
-int64_t now_seconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 json time_or_null(int64_t t) {
     return t > 0 ? json(t) : json();
@@ -56,7 +50,7 @@ NewKey read_new_key(const json& body) {
             throw ApiError::bad_request("'expires' must be a duration such as \"30d\"", "expires");
         try {
             const int64_t seconds = parse_duration_seconds(expires->get<std::string>());
-            k.expires = seconds > 0 ? now_seconds() + seconds : 0;
+            k.expires = seconds > 0 ? unix_time() + seconds : 0;
         } catch (const Error& e) {
             throw ApiError::bad_request(e.what(), "expires");
         }
@@ -115,7 +109,7 @@ void AdminApi::create_key(Exchange& ex) {
         const NewKey wanted = read_new_key(body);
         IssuedKey issued = keys_.create(wanted);
         record(ex, "keys.create", issued.record.name, "ok");
-        json out = key_json(issued.record, now_seconds());
+        json out = key_json(issued.record, unix_time());
         out["key"] = issued.secret;  // the only time it is shown
         ex.send_json(201, out);
     } catch (const ApiError& e) {
@@ -128,7 +122,7 @@ void AdminApi::create_key(Exchange& ex) {
 }
 
 void AdminApi::list_keys(Exchange& ex) {
-    const int64_t now = now_seconds();
+    const int64_t now = unix_time();
     json data = json::array();
     for (const KeyRecord& k : keys_.list()) data.push_back(key_json(k, now));
     ex.send_json(200, {{"object", "list"}, {"data", data}});

@@ -5,12 +5,12 @@
 #include <sys/random.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "hub/sha256.h"
+#include "server/generation.h"
 #include "server/sqlite_db.h"
 
 namespace hearth::server {
@@ -23,12 +23,6 @@ constexpr const char* kPrefix = "hk_";
 // last_used is written at most this often per key: a write per request would make every
 // request a writer of the file the CLI also writes.
 constexpr int64_t kTouchEverySeconds = 60;
-
-int64_t now_seconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 std::string hex(const unsigned char* bytes, size_t n) {
     static const char* digits = "0123456789abcdef";
@@ -210,7 +204,7 @@ IssuedKey KeyStore::create(const NewKey& key) {
     r.scope = key.scope;
     r.models = key.models;
     r.limits = key.limits;
-    r.created = now_seconds();
+    r.created = unix_time();
     r.expires = key.expires;
     // A fresh id; a clash (one in 2^48 per pair of keys) draws again.
     for (;;) {
@@ -260,7 +254,7 @@ std::optional<KeyRecord> KeyStore::find(const std::string& name) {
 bool KeyStore::revoke(const std::string& name) {
     std::lock_guard lock(mutex_);
     Statement update(db_, "UPDATE keys SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL");
-    update.bind(1, name).bind(2, now_seconds()).step();
+    update.bind(1, name).bind(2, unix_time()).step();
     return sqlite3_changes(db_) > 0;
 }
 
@@ -289,7 +283,7 @@ KeyVerdict KeyStore::verify(const std::string& presented) {
     }
     const std::string id = presented.substr(prefix, kIdHexDigits);
     const std::string offered = hash_secret(presented.substr(secret_at));
-    const int64_t now = now_seconds();
+    const int64_t now = unix_time();
     std::lock_guard lock(mutex_);
     Statement select(db_, (std::string("SELECT ") + kColumns +
                            ", secret_sha256 FROM keys WHERE id = ?1").c_str());
@@ -326,7 +320,7 @@ bool KeyStore::has_active_keys() {
     Statement select(db_,
                      "SELECT 1 FROM keys WHERE revoked_at IS NULL AND "
                      "(expires IS NULL OR expires > ?1) LIMIT 1");
-    return select.bind(1, now_seconds()).step();
+    return select.bind(1, unix_time()).step();
 }
 
 }  // namespace hearth::server
