@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git curl ca-certificates
+  build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
   libcli11-dev libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev libboost-dev libyaml-cpp-dev
   libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev

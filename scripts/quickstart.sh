@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh build
+# Only the server binary: the tests are the second README command's job.
+TARGETS=hearth scripts/build.sh build
 
 port="${HEARTH_PORT:-8080}"
 ./build/hearth serve --model tests/data/models/stories260K.gguf --host 127.0.0.1 --port "$port" &

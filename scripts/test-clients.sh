@@ -4,6 +4,7 @@
 set -euo pipefail
 
 hearth=${1:?usage: scripts/test-clients.sh path/to/hearth [model.gguf]}
+hearth="$(cd "$(dirname "$hearth")" && pwd)/$(basename "$hearth")"  # the OIDC test starts its own
 root=$(cd "$(dirname "$0")/.." && pwd)
 model=${2:-$root/tests/data/models/stories260K.gguf}
 key="test-key-$RANDOM$RANDOM"
@@ -36,6 +37,7 @@ cd "$root/tests/clients"
 npm ci --no-audit --no-fund --loglevel=error
 status=0
 HEARTH_BASE_URL="http://127.0.0.1:$port/v1" HEARTH_OLLAMA_HOST="http://127.0.0.1:$port" \
-    HEARTH_MODEL_FILE="$model" HEARTH_API_KEY="$key" node --test ./*.test.mjs || status=$?
+    HEARTH_MODEL_FILE="$model" HEARTH_API_KEY="$key" HEARTH_BIN="$hearth" \
+    node --test ./*.test.mjs || status=$?
 if [ "$status" -ne 0 ]; then echo "--- server log ---"; tail -50 "$log"; fi
 exit "$status"

@@ -299,7 +299,7 @@ void add_bench_command(CLI::App& app) {
         ->delimiter(',')
         ->capture_default_str();
     cmd->add_option("-t,--threads", opts->threads,
-                    "Thread counts to try (comma list; 0 = all cores)")
+                    "Thread counts to try (comma list; 0 = what the CPU affinity mask and cgroup CPU quota allow)")
         ->delimiter(',')
         ->capture_default_str();
     cmd->add_option("-d,--n-depth", opts->depths,

@@ -188,7 +188,9 @@ Check check_cpu(nlohmann::json& cpu_json) {
                 : kernels::amx_usable() ? ", AMX off (HEARTH_AMX=0)"
                                         : "") +
                "); features: " + (list.empty() ? "none of the SIMD ones hearth uses" : list) +
-               "; " + std::to_string(std::thread::hardware_concurrency()) + " logical cores";
+               "; " + std::to_string(std::thread::hardware_concurrency()) + " logical cores; " +
+               std::to_string(kernels::cpu_budget().threads) + " compute threads by default (" +
+               kernels::cpu_budget().reason + ")";
     if (c.status == Status::Ok && detected == "scalar") {
         c.status = Status::Warn;
         c.fix =
@@ -201,7 +203,9 @@ Check check_cpu(nlohmann::json& cpu_json) {
                 {"detected_level", detected},
                 {"level", chosen},
                 {"amx", kernels::amx_enabled()},
-                {"logical_cores", std::thread::hardware_concurrency()}};
+                {"logical_cores", std::thread::hardware_concurrency()},
+                {"default_threads", kernels::cpu_budget().threads},
+                {"default_threads_reason", kernels::cpu_budget().reason}};
     return c;
 }
 

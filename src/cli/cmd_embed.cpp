@@ -92,7 +92,7 @@ void add_embed_command(CLI::App& app) {
         ->capture_default_str();
     cmd->add_flag("--no-normalize", opts->no_normalize,
                   "Keep the raw vector instead of scaling it to length 1");
-    cmd->add_option("-t,--threads", opts->threads, "Threads to compute with (0 = all cores)")
+    cmd->add_option("-t,--threads", opts->threads, "Threads to compute with (0 = what the CPU affinity mask and cgroup CPU quota allow)")
         ->capture_default_str()
         ->envname("HEARTH_THREADS");
     cmd->footer(

@@ -69,7 +69,7 @@ void add_quantize_command(CLI::App& app) {
                     "The .gguf file to write (written to OUTPUT.partial, then renamed)")
         ->required();
     cmd->add_option("type", opts->type, "Recipe or type name, e.g. Q4_K_M (see below)")->required();
-    cmd->add_option("-t,--threads", opts->threads, "Threads to quantize with (0 = all cores)")
+    cmd->add_option("-t,--threads", opts->threads, "Threads to quantize with (0 = what the CPU affinity mask and cgroup CPU quota allow)")
         ->capture_default_str();
     cmd->footer(
         recipe_table() +

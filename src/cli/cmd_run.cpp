@@ -85,7 +85,7 @@ class EventQueue {
 // The same scheduler the server runs, with one slot: sampling, stop handling and (later)
 // grammars behave exactly as they do behind the API.
 void run(const RunOptions& o) {
-    std::shared_ptr<const model::Model> model = model::Model::load(o.model);
+    std::shared_ptr<const model::Model> model = model::Model::load(o.model, {.threads = o.threads});
     auto tok = tokenizer::Tokenizer::from_gguf(model->file());
     const int64_t n_ctx = std::min<int64_t>(o.ctx_size, model->hparams().n_ctx_train);
     runtime::Scheduler scheduler(model, *tok,
@@ -183,7 +183,7 @@ void add_run_command(CLI::App& app) {
     cmd->add_option("-s,--seed", opts->seed,
                     "Random seed; the same seed gives the same text (-1 = random)")
         ->capture_default_str();
-    cmd->add_option("-t,--threads", opts->threads, "Threads to compute with (0 = all cores)")
+    cmd->add_option("-t,--threads", opts->threads, "Threads to compute with (0 = what the CPU affinity mask and cgroup CPU quota allow)")
         ->capture_default_str()
         ->envname("HEARTH_THREADS");
     cmd->add_option("-c,--ctx-size", opts->ctx_size,

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "hub/catalog.h"
 #include "registry/models_dir.h"
 #include "server/auth.h"
 #include "server/cors.h"
@@ -100,9 +101,11 @@ std::vector<server::ModelEntry> collect_models(const ServeOptions& o) {
     for (const std::string& file : o.models) entries.push_back(entry_for_file(file));
     std::string models_dir = o.models_dir;
     // Like `ollama serve`: with nothing named, serve what `hearth pull` put in the default place.
-    if (models_dir.empty() && o.models.empty() &&
-        std::filesystem::is_directory(registry::ModelsDir::default_path())) {
-        models_dir = registry::ModelsDir::default_path().string();
+    if (models_dir.empty() && o.models.empty()) models_dir = registry::ModelsDir::default_path().string();
+    // A directory named but not made yet is where pulls will go: make it, as `hearth pull` would.
+    if (!models_dir.empty() && !std::filesystem::exists(models_dir)) {
+        std::filesystem::create_directories(models_dir);
+        log::info("created the models directory {}", models_dir);
     }
     if (!models_dir.empty()) {
         registry::ModelsDir dir(models_dir);
@@ -118,10 +121,14 @@ std::vector<server::ModelEntry> collect_models(const ServeOptions& o) {
             }
         }
     }
-    if (entries.empty())
-        throw Error(
-            "no models to serve: pass --model FILE.gguf or --models-dir DIR, or fetch one with "
-            "`hearth pull`");
+    if (entries.empty()) {
+        // Serve anyway (clients may pull through /api/pull), and say how to get a first model.
+        const hub::Catalog catalog = hub::Catalog::builtin();
+        const std::string example = catalog.entries().empty() ? "NAME" : catalog.entries().front().name;
+        log::warn("no models yet in {}: pull one with `hearth pull {}` (`hearth discover` lists "
+                  "what fits this machine), or start with --model FILE.gguf",
+                  models_dir, example);
+    }
     return entries;
 }
 
@@ -201,9 +208,10 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("-m,--model", o->models,
                     "A .gguf model to serve, named by its file stem (repeatable)")
         ->check(CLI::ExistingFile);
-    cmd->add_option("--models-dir", o->models_dir, "Serve every model in this directory")
+    cmd->add_option("--models-dir", o->models_dir,
+                    "Serve every model in this directory (made when missing; `hearth pull` fills it)")
         ->envname("HEARTH_MODELS_DIR")
-        ->check(CLI::ExistingDirectory);
+        ->check(CLI::NonexistentPath | CLI::ExistingDirectory);
     cmd->add_option("--host", o->host, "Address to listen on (without API keys: always 127.0.0.1)")
         ->capture_default_str()
         ->envname("HEARTH_HOST");
@@ -234,7 +242,7 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->envname("HEARTH_CTX_SIZE")
         ->check(CLI::Range(int64_t{16}, int64_t{1} << 24));
-    cmd->add_option("-t,--threads", o->threads, "Compute threads per model (0: all cores)")
+    cmd->add_option("-t,--threads", o->threads, "Compute threads per model (0: what the CPU affinity mask and the cgroup CPU quota allow)")
         ->capture_default_str()
         ->envname("HEARTH_THREADS");
     cmd->add_option("--lookup-draft", o->lookup_draft,

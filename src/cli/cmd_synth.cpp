@@ -133,7 +133,7 @@ void add_synth_command(CLI::App& app) {
                     "Override the preset's vocabulary size (without --vocab)");
     cmd->add_option("-s,--seed", opts->seed, "Random seed: the same seed writes the same bytes")
         ->capture_default_str();
-    cmd->add_option("-t,--threads", opts->threads, "Threads (0 = all cores)")
+    cmd->add_option("-t,--threads", opts->threads, "Threads (0 = what the CPU affinity mask and cgroup CPU quota allow)")
         ->capture_default_str();
     cmd->footer(
         preset_table() +

@@ -1,11 +1,17 @@
 #include "kernels/cpu.h"
 
 #include <cpuid.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <thread>
 
 #include "core/error.h"
 
@@ -137,6 +143,125 @@ CpuLevel set_cpu_level(CpuLevel level) {
     CpuLevel capped = cap(level);
     current().store(static_cast<int>(capped), std::memory_order_relaxed);
     return capped;
+}
+
+// ---- how many threads fit the box ----------------------------------------------------------
+
+namespace {
+
+std::optional<std::string> read_small_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return std::nullopt;
+    std::string text;
+    std::getline(in, text);
+    return text;
+}
+
+std::optional<double> parse_cgroup1_quota(const std::optional<std::string>& quota_us,
+                                          const std::optional<std::string>& period_us) {
+    if (!quota_us || !period_us) return std::nullopt;
+    char* end = nullptr;
+    const double quota = std::strtod(quota_us->c_str(), &end);
+    const double period = std::strtod(period_us->c_str(), nullptr);
+    if (end == quota_us->c_str() || quota <= 0 || period <= 0) return std::nullopt;  // -1: none
+    return quota / period;
+}
+
+// "/a/b" -> "/a/b", "/a", "" (the hierarchy's root): a quota may sit on any ancestor.
+std::vector<std::string> cgroup_and_parents(std::string path) {
+    std::vector<std::string> out;
+    while (!path.empty() && path.back() == '/') path.pop_back();
+    for (;;) {
+        out.push_back(path);
+        if (path.empty()) break;
+        path.resize(path.rfind('/') == std::string::npos ? 0 : path.rfind('/'));
+    }
+    return out;
+}
+
+void lower_to(std::optional<double>& limit, std::optional<double> found) {
+    if (found && (!limit || *found < *limit)) limit = found;
+}
+
+// The smallest CPU quota on this process's cgroup and its parents, v2 and v1 alike.
+std::optional<double> cgroup_cpu_quota(const std::string& root) {
+    std::ifstream in(root + "/proc/self/cgroup");
+    std::optional<double> limit;
+    for (std::string line; std::getline(in, line);) {
+        const size_t a = line.find(':'), b = line.find(':', a + 1);
+        if (a == std::string::npos || b == std::string::npos) continue;
+        std::string controllers = ",";
+        controllers.append(line, a + 1, b - a - 1).append(",");
+        const std::string path = line.substr(b + 1);
+        if (controllers == ",,") {  // cgroup v2
+            for (const char* mount : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+                for (const std::string& dir : cgroup_and_parents(path)) {
+                    if (auto text = read_small_file(root + mount + dir + "/cpu.max"))
+                        lower_to(limit, parse_cgroup2_cpu_max(*text));
+                }
+            }
+        } else if (controllers.find(",cpu,") != std::string::npos) {  // cgroup v1
+            for (const char* mount : {"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"}) {
+                for (const std::string& dir : cgroup_and_parents(path)) {
+                    const std::string base = root + mount + dir;
+                    lower_to(limit, parse_cgroup1_quota(read_small_file(base + "/cpu.cfs_quota_us"),
+                                                        read_small_file(base + "/cpu.cfs_period_us")));
+                }
+            }
+        }
+    }
+    return limit;
+}
+
+int affinity_cpu_count() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+    return CPU_COUNT(&set);
+}
+
+std::string format_cpus(double cpus) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", cpus);
+    return text;
+}
+
+}  // namespace
+
+std::optional<double> parse_cgroup2_cpu_max(std::string_view text) {
+    const std::string line(text);
+    char* end = nullptr;
+    const double quota = std::strtod(line.c_str(), &end);
+    if (end == line.c_str() || quota <= 0) return std::nullopt;  // "max": no quota
+    const double period = std::strtod(end, nullptr);
+    if (period <= 0) return std::nullopt;
+    return quota / period;
+}
+
+CpuBudget cpu_budget_at(const std::string& root, int affinity_cpus) {
+    CpuBudget b;
+    b.affinity_cpus = affinity_cpus;
+    const unsigned hardware = std::thread::hardware_concurrency();
+    int threads = affinity_cpus > 0 ? affinity_cpus : static_cast<int>(hardware);
+    b.reason = affinity_cpus > 0 ? std::to_string(affinity_cpus) +
+                                       (affinity_cpus == 1 ? " CPU" : " CPUs") +
+                                       " in this process's affinity mask"
+                                 : std::to_string(hardware) + " logical cores";
+    b.quota_cpus = cgroup_cpu_quota(root);
+    if (b.quota_cpus) {
+        const int by_quota = std::max(1, static_cast<int>(std::ceil(*b.quota_cpus - 1e-9)));
+        if (by_quota < threads) {
+            threads = by_quota;
+            b.reason = "the cgroup's CPU quota of " + format_cpus(*b.quota_cpus) + " CPUs";
+        }
+    }
+    b.threads = std::max(1, threads);
+    return b;
+}
+
+const CpuBudget& cpu_budget() {
+    static const CpuBudget budget = cpu_budget_at("", affinity_cpu_count());
+    return budget;
 }
 
 }  // namespace hearth::kernels

@@ -2,6 +2,7 @@
 // Which SIMD level the kernels use. Chosen once from CPUID (the best the CPU has), overridable
 // with HEARTH_CPU=scalar|avx2|avx512 or set_cpu_level() so tests can run every path on one CPU.
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -34,5 +35,24 @@ CpuLevel set_cpu_level(CpuLevel level);
 // once). In use when usable, the level is AVX-512 and HEARTH_AMX is not 0.
 bool amx_usable();
 bool amx_enabled();
+
+// How many compute threads fit the box hearth runs in: the CPUs of this process's affinity mask
+// (taskset, cpusets, Kubernetes static CPU pinning), lowered to the cgroup's CPU quota (cgroup v2
+// cpu.max, or v1 cpu.cfs_quota_us / cpu.cfs_period_us, on this process's cgroup or any parent:
+// `docker run --cpus 1.5`, Kubernetes CPU limits) rounded up. More threads than that would only
+// be throttled, and a throttled thread stalls every step that waits for it.
+struct CpuBudget {
+    int threads = 1;          // at least 1
+    int affinity_cpus = 0;    // CPUs in the affinity mask (0: unknown)
+    std::optional<double> quota_cpus;  // the cgroup quota in CPUs, when one is set
+    std::string reason;       // for logs and `hearth doctor`, e.g. "cgroup CPU quota 1.5 (cpu.max)"
+};
+// Read once and cached (the budget of the process as it started).
+const CpuBudget& cpu_budget();
+// The same, from a file-system root other than "/" (tests build a fake /proc and /sys) and a
+// given affinity count.
+CpuBudget cpu_budget_at(const std::string& root, int affinity_cpus);
+// A cgroup v2 cpu.max line ("150000 100000" -> 1.5; "max 100000" -> none).
+std::optional<double> parse_cgroup2_cpu_max(std::string_view text);
 
 }  // namespace hearth::kernels

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "kernels/cpu.h"
+
 namespace hearth::kernels {
 
 namespace {
@@ -62,8 +64,7 @@ ThreadPool::~ThreadPool() {
 }
 
 int ThreadPool::default_thread_count() {
-    unsigned n = std::thread::hardware_concurrency();
-    return n == 0 ? 1 : static_cast<int>(n);
+    return cpu_budget().threads;
 }
 
 void ThreadPool::run(const std::function<void(int, int)>& task) {

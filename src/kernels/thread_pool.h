@@ -44,7 +44,8 @@ class ThreadPool {
     // for the workers (for per-thread scratch in run_chunks bodies). 0 outside any pool.
     static int thread_index();
 
-    // Threads to use when the user did not say: the physical-ish core count, at least 1.
+    // Threads to use when the user did not say: what the affinity mask and the cgroup's CPU
+    // quota allow (kernels/cpu.h, cpu_budget), at least 1.
     static int default_thread_count();
 
   private:

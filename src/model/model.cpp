@@ -221,7 +221,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     const char* repack_env = std::getenv("HEARTH_REPACK");
     if (options.repack && !(repack_env && std::string_view(repack_env) == "0") &&
         kernels::cpu_level() != kernels::CpuLevel::Scalar) {
-        m->repack_weights();
+        m->repack_weights(options.threads);
     }
     if (options.mlock) m->file_.lock_in_memory();
     return m;
@@ -304,8 +304,8 @@ void for_each_expert_matrix(WeightsT& weights, F f) {
 
 }  // namespace
 
-void Model::repack_weights() {
-    kernels::ThreadPool pool(kernels::ThreadPool::default_thread_count());
+void Model::repack_weights(int threads) {
+    kernels::ThreadPool pool(threads > 0 ? threads : kernels::ThreadPool::default_thread_count());
     auto repack_one = [&](kernels::WeightMatrix& w) {
         // Repacked when the type's row has a packed layout the matrix fits and a kernel for it
         // at this level (kernels/type_traits.h).

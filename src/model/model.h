@@ -118,6 +118,8 @@ struct LoadOptions {
     // Context size the model will serve; phi3 LongRoPE picks its long factors beyond the
     // original training context. 0: the original context (short factors).
     int64_t n_ctx = 0;
+    // Threads that repack at load (0: ThreadPool::default_thread_count(), as for compute).
+    int threads = 0;
 };
 
 class Model {
@@ -168,7 +170,7 @@ class Model {
   private:
     Model(gguf::File file);
     void load_weights(const LoadOptions& options);
-    void repack_weights();
+    void repack_weights(int threads);
     void forward_llama(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
                        ForwardScratch& scratch, std::vector<float>& logits) const;
     void forward_gemma(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,

@@ -44,7 +44,7 @@ struct GenerationInfo {
     // The reply has a reasoning part (a <think> block or harmony's analysis channel), which
     // reaches the writer apart from the content.
     bool splits_reasoning = false;
-    std::string echo_text;  // completions with echo: the prompt as text
+    std::string echo_text{};  // completions with echo: the prompt as text
     // Timings from the request's first byte (Ollama reports them): the model ready (loaded if
     // it was not), and the first text out (0 until then).
     double seconds_to_model = 0;

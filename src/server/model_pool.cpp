@@ -1,6 +1,7 @@
 #include "server/model_pool.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include "core/error.h"
@@ -83,13 +84,26 @@ const ModelEntry& ModelPool::add(ModelEntry entry) {
     return entries_.emplace_back(std::move(entry));
 }
 
+// Names match case-insensitively (docs/CONFIG.md), an exact spelling first: "Llama-3.2-1B" finds
+// llama-3.2-1b, and two models differing only in case stay reachable by their own spelling.
 const ModelEntry* ModelPool::find(const std::string& name) const {
+    auto same = [&](const std::string& a) {
+        return a.size() == name.size() &&
+               std::equal(a.begin(), a.end(), name.begin(), [](unsigned char x, unsigned char y) {
+                   return std::tolower(x) == std::tolower(y);
+               });
+    };
     std::lock_guard lock(mutex_);
     for (const ModelEntry& e : entries_) {
         if (e.name == name) return &e;
     }
     for (const ModelEntry& e : entries_) {
-        if (std::find(e.aliases.begin(), e.aliases.end(), name) != e.aliases.end()) return &e;
+        if (same(e.name)) return &e;
+    }
+    for (const ModelEntry& e : entries_) {
+        for (const std::string& alias : e.aliases) {
+            if (same(alias)) return &e;
+        }
     }
     return nullptr;
 }
@@ -111,7 +125,7 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
 
     auto m = std::make_shared<LoadedModel>();
     m->entry = entry;
-    m->model = model::Model::load(entry.path, {.mlock = entry.mlock});
+    m->model = model::Model::load(entry.path, {.mlock = entry.mlock, .threads = entry.threads > 0 ? entry.threads : options_.threads});
     m->tokenizer = tokenizer::Tokenizer::from_gguf(m->model->file());
     for (const std::string& token : m->tokenizer->vocab().tokens)
         m->longest_token_bytes = std::max(m->longest_token_bytes, token.size());

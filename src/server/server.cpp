@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/utf8.h"
+#include "kernels/cpu.h"
 #include "server/admin_api.h"
 #include "server/anthropic_api.h"
 #include "server/api_error.h"
@@ -481,8 +482,20 @@ void Server::run() {
     else
         log::info("API keys required ({} from the environment, key store {})", impl_->keys.size(),
                   impl_->key_store->path().empty() ? "in memory" : impl_->key_store->path());
-    log::info("listening on http://{}:{} ({} model(s))", impl_->options.host, impl_->options.port,
-              impl_->pool.size());
+    log::info("listening on http://{}:{} (OpenAI API at /v1, Anthropic /v1/messages, Ollama /api)",
+              impl_->options.host, impl_->options.port);
+    std::string names;
+    const std::vector<ModelEntry> entries = impl_->pool.entries();
+    for (size_t i = 0; i < entries.size() && i < 12; ++i) names += (i ? ", " : "") + entries[i].name;
+    if (entries.size() > 12) names += ", ...";
+    log::info("serving {} model(s){}{}; pulls go to {}", impl_->pool.size(), names.empty() ? "" : ": ",
+              names, impl_->options.models_dir);
+    if (impl_->options.pool.threads > 0) {
+        log::info("compute threads per model: {} (--threads)", impl_->options.pool.threads);
+    } else {
+        const auto& cpu = kernels::cpu_budget();
+        log::info("compute threads per model: {} ({}; --threads overrides)", cpu.threads, cpu.reason);
+    }
     impl_->http.run();
     impl_->running = false;
 }

@@ -487,6 +487,23 @@ TEST(ServerPool, MemoryBudgetUnloadsTheLeastRecentlyUsed) {
     EXPECT_EQ(loaded[0].name, "b");
 }
 
+TEST(ServerPool, NamesAndAliasesMatchWhateverTheCaseExactSpellingFirst) {
+    ModelEntry lower, upper;
+    lower.name = "llama-3.2-1b";
+    lower.aliases = {"Small-Chat"};
+    upper.name = "LLAMA-3.2-1B";  // another model whose name differs only in case
+    lower.path = upper.path = testing::stories_path();
+    ModelPool pool({lower, upper}, PoolOptions{});
+    ASSERT_NE(pool.find("llama-3.2-1b"), nullptr);
+    EXPECT_EQ(pool.find("llama-3.2-1b")->name, "llama-3.2-1b");
+    EXPECT_EQ(pool.find("LLAMA-3.2-1B")->name, "LLAMA-3.2-1B");
+    EXPECT_EQ(pool.find("Llama-3.2-1B")->name, "llama-3.2-1b");  // no exact match: the first
+    ASSERT_NE(pool.find("small-chat"), nullptr);
+    EXPECT_EQ(pool.find("small-chat")->name, "llama-3.2-1b");
+    EXPECT_EQ(pool.find("llama-3.2-1"), nullptr);
+    EXPECT_EQ(pool.find(""), nullptr);
+}
+
 // ---- CORS ----
 
 TEST(ServerCors, PreflightNeedsNoKeyAndResponsesCarryTheOrigin) {
