@@ -14,14 +14,16 @@ log=$(mktemp)
 models=$(mktemp -d)
 # The Responses API store of this run (never the user's own).
 db=$(mktemp -u --suffix=.db)
+# The key store and audit log of this run (never the user's own).
+state=$(mktemp -d)
 
 HEARTH_API_KEYS="$key" "$hearth" serve --model "$model" --models-dir "$models" --host 127.0.0.1 --port "$port" --threads 1 \
-    --env-file /dev/null --responses-db "$db" >"$log" 2>&1 &
+    --env-file /dev/null --responses-db "$db" --state-dir "$state" >"$log" 2>&1 &
 server=$!
 stop_server() {
     kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
     rm -f "$log" "$db" "$db-wal" "$db-shm"
-    rm -rf "$models"
+    rm -rf "$models" "$state"
 }
 trap stop_server EXIT
 

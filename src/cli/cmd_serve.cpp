@@ -55,6 +55,7 @@ struct ServeOptions {
     std::string prompt_cache_max = "2G";
     int64_t prompt_cache_min = server::PoolOptions{}.prompt_cache.min_tokens;
     std::string kv_budget;
+    std::string state_dir;
 };
 
 // Stored responses live in hearth's data folder, in the user's home whatever the models folder
@@ -170,6 +171,8 @@ void serve(const ServeOptions& o) {
     options.pool.prompt_cache.max_bytes = parse_bytes(o.prompt_cache_max);
     options.pool.prompt_cache.min_tokens = o.prompt_cache_min;
     options.pool.kv_budget = parse_kv_budget(o.kv_budget);
+    options.state_dir = state_dir_or_default(o.state_dir);
+    if (options.state_dir == ":memory:") options.state_dir.clear();
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly.
@@ -335,6 +338,12 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->envname("HEARTH_PROMPT_CACHE_MIN")
         ->check(CLI::Range(int64_t{32}, int64_t{1} << 24));
+    cmd->add_option("--state-dir", o->state_dir,
+                    "Folder of the key store (keys.db, managed with `hearth keys`) and the audit "
+                    "log (audit.jsonl); :memory: keeps both in memory only (keys then come from "
+                    "HEARTH_API_KEYS or POST /admin/keys). Default: $XDG_DATA_HOME/hearth/state, "
+                    "else ~/.local/share/hearth/state")
+        ->envname("HEARTH_STATE_DIR");
     cmd->footer(
         "Examples:\n"
         "  hearth serve --model tests/data/models/stories260K.gguf\n"

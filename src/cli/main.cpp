@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     hearth::cli::add_synth_command(app);
     hearth::cli::add_bench_command(app);
     hearth::cli::add_doctor_command(app);
+    hearth::cli::add_keys_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

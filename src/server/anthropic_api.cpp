@@ -360,7 +360,7 @@ void AnthropicApi::messages(Exchange& ex, const std::string& path_model) {
 
 void AnthropicApi::count_tokens(Exchange& ex, const std::string& path_model) {
     GenerationRequest request = read_anthropic_request(ex, generations_.limits(), true);
-    auto model = generations_.pool().acquire(resolve_model(generations_.pool(), path_model, request.model));
+    auto model = generations_.pool().acquire(resolve_model(generations_.pool(), ex.identity, path_model, request.model));
     PreparedPrompt prompt = Generations::prepare_prompt(request, *model);
     ex.send_json(200, {{"input_tokens", prompt.tokens.size()}});
 }

@@ -85,6 +85,15 @@ static std::string bearer_key(const std::string& authorization_header) {
     return trim(header.substr(space));
 }
 
+std::vector<std::string> offered_keys(const std::string& authorization_header,
+                                      const std::string& x_api_key) {
+    std::vector<std::string> keys;
+    for (std::string key : {bearer_key(authorization_header), trim(x_api_key)}) {
+        if (!key.empty()) keys.push_back(std::move(key));
+    }
+    return keys;
+}
+
 bool ApiKeys::accepts(const std::string& authorization_header) const {
     return accepts_key(bearer_key(authorization_header));
 }

@@ -14,6 +14,11 @@ std::optional<std::string> read_env_file_value(const std::string& path, const st
 // One key per line; blank lines and # comments are skipped. Throws hearth::Error if unreadable.
 std::vector<std::string> read_key_file(const std::string& path);
 
+// The keys a request offers, in the order they are tried: "Authorization: Bearer KEY", then
+// "x-api-key: KEY" (Anthropic clients); blanks left out.
+std::vector<std::string> offered_keys(const std::string& authorization_header,
+                                      const std::string& x_api_key);
+
 class ApiKeys {
   public:
     ApiKeys() = default;

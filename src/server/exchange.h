@@ -9,6 +9,7 @@
 
 #include "http/message.h"
 #include "server/api_error.h"
+#include "server/identity.h"
 
 namespace hearth::server {
 
@@ -28,6 +29,8 @@ struct Exchange {
     // For the access log: tokens of a generation or embedding (-1: none).
     int64_t prompt_tokens = -1;
     int64_t completion_tokens = 0;
+    // Who sent it (set at the gate): scope, allowed models, limits.
+    Identity identity;
 
     void send(http::Response response);
     void send_json(int status, const nlohmann::json& body);

@@ -1,5 +1,6 @@
 #include "server/generation.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -168,25 +169,32 @@ ApiError shutting_down() {
                     "server_shutting_down");
 }
 
-const ModelEntry& resolve_model(const ModelPool& pool, const std::string& from_path,
-                                const std::string& from_body) {
+bool visible_to(const Identity& who, const ModelEntry& entry) {
+    if (who.allows_model_name(entry.name)) return true;
+    return std::any_of(entry.aliases.begin(), entry.aliases.end(),
+                       [&](const std::string& alias) { return who.allows_model_name(alias); });
+}
+
+const ModelEntry& resolve_model(const ModelPool& pool, const Identity& who,
+                                const std::string& from_path, const std::string& from_body) {
     const std::string& name = from_path.empty() ? from_body : from_path;
     if (name.empty()) {
-        if (const ModelEntry* only = pool.sole_entry()) return *only;
+        const ModelEntry* only = pool.sole_entry();
+        if (only && visible_to(who, *only)) return *only;
         throw ApiError::bad_request("'model' is required", "model");
     }
     const ModelEntry* e = pool.find(name);
-    if (!e) throw ApiError::model_not_found(name);
+    if (!e || !visible_to(who, *e)) throw ApiError::model_not_found(name);
     return *e;
 }
 
-std::shared_ptr<LoadedModel> acquire_model(ModelPool& pool, const json& body,
+std::shared_ptr<LoadedModel> acquire_model(ModelPool& pool, const Identity& who, const json& body,
                                            const std::string& from_path) {
     auto model = body.find("model");
     if (model != body.end() && !model->is_string())
         throw ApiError::bad_request("'model' must be a string", "model");
-    return pool.acquire(
-        resolve_model(pool, from_path, model != body.end() ? model->get<std::string>() : ""));
+    return pool.acquire(resolve_model(pool, who, from_path,
+                                      model != body.end() ? model->get<std::string>() : ""));
 }
 
 // One request being generated: its prompt, its choices' running state, and the writer.
@@ -247,7 +255,7 @@ struct Generations::Job {
 void Generations::run(Exchange& ex, const GenerationRequest& request,
                       const std::string& path_model, ReplyWriter& writer) {
     if (!running_.load()) throw shutting_down();
-    const ModelEntry& entry = resolve_model(pool_, path_model, request.model);
+    const ModelEntry& entry = resolve_model(pool_, ex.identity, path_model, request.model);
     Job job(request, pool_.acquire(entry), writer);
     job.start = ex.request.started;
     job.info.seconds_to_model = seconds_since(job.start);

@@ -18,14 +18,18 @@
 
 namespace hearth::server {
 
+// Whether the caller's key may use the model (its allow-list names the model or an alias).
+bool visible_to(const Identity& who, const ModelEntry& entry);
+
 // The model a request names: in the path (/models/NAME/v1/...) first, then the body's
-// "model"; none at all is fine when only one model is served. 404 when unknown.
-const ModelEntry& resolve_model(const ModelPool& pool, const std::string& from_path,
-                                const std::string& from_body);
+// "model"; none at all is fine when only one model is served. 404 when unknown, and when the
+// caller's key may not use it (exactly as if it were absent).
+const ModelEntry& resolve_model(const ModelPool& pool, const Identity& who,
+                                const std::string& from_path, const std::string& from_body);
 
 // resolve_model for a body's optional "model" (400 unless a string), then the model loaded.
-std::shared_ptr<LoadedModel> acquire_model(ModelPool& pool, const nlohmann::json& body,
-                                           const std::string& from_path);
+std::shared_ptr<LoadedModel> acquire_model(ModelPool& pool, const Identity& who,
+                                           const nlohmann::json& body, const std::string& from_path);
 
 ApiError shutting_down();
 

@@ -400,7 +400,7 @@ void OllamaApi::generate_or_chat(Exchange& ex, bool is_chat_route) {
     ojson openai = ollama_to_openai(body, is_chat_route, chat);
     const std::string client_model = body["model"].get<std::string>();
     ModelPool& pool = generations_.pool();
-    const ModelEntry& entry = resolve_model(pool, "", ollama_model_name(pool, client_model));
+    const ModelEntry& entry = resolve_model(pool, ex.identity, "", ollama_model_name(pool, client_model));
     const ojson* keep_alive = member(body, "keep_alive");
     const int64_t keep_ms = keep_alive ? parse_keep_alive(json::parse(keep_alive->dump()))
                                        : LoadedModel::kPoolKeepAlive;

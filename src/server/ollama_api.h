@@ -55,7 +55,7 @@ class OllamaApi {
   private:
     void generate_or_chat(Exchange& ex, bool is_chat_route);
     // The model a body names (its "model", or the older "name"), resolved; 404 when unknown.
-    const ModelEntry& model_of(const nlohmann::json& body) const;
+    const ModelEntry& model_of(const Exchange& ex, const nlohmann::json& body) const;
 
     Generations& generations_;
     std::string models_dir_;

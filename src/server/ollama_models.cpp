@@ -166,18 +166,20 @@ int64_t keep_alive_of(const json& body) {
 
 }  // namespace
 
-const ModelEntry& OllamaApi::model_of(const json& body) const {
+const ModelEntry& OllamaApi::model_of(const Exchange& ex, const json& body) const {
     const json* model = member(body, "model");
     if (!model) model = member(body, "name");  // the older field
     if (!model) throw bad("model", "Field required");
     if (!model->is_string()) throw bad("model", "must be a string");
     const ModelPool& pool = generations_.pool();
-    return resolve_model(pool, "", ollama_model_name(pool, model->get<std::string>()));
+    return resolve_model(pool, ex.identity, "", ollama_model_name(pool, model->get<std::string>()));
 }
 
 void OllamaApi::tags(Exchange& ex) {
     json models = json::array();
-    for (const ModelEntry& e : generations_.pool().entries()) models.push_back(model_summary(e));
+    for (const ModelEntry& e : generations_.pool().entries()) {
+        if (visible_to(ex.identity, e)) models.push_back(model_summary(e));
+    }
     ex.send_json(200, {{"models", std::move(models)}});
 }
 
@@ -186,7 +188,7 @@ void OllamaApi::ps(Exchange& ex) {
     json models = json::array();
     for (const LoadedModelInfo& info : pool.loaded()) {
         const ModelEntry* e = pool.find(info.name);
-        if (!e) continue;
+        if (!e || !visible_to(ex.identity, *e)) continue;
         json m = model_summary(*e);
         m["size"] = info.memory_bytes;
         m["size_vram"] = 0;  // CPU only
@@ -198,7 +200,7 @@ void OllamaApi::ps(Exchange& ex) {
 
 void OllamaApi::show(Exchange& ex) {
     const json body = parse_json_object_body(ex.request.body);
-    const ModelEntry& e = model_of(body);
+    const ModelEntry& e = model_of(ex, body);
     const ModelFacts f = read_facts(e);
     json info = {{"general.architecture", f.architecture},
                  {"general.parameter_count", f.parameters}};
@@ -215,7 +217,7 @@ void OllamaApi::show(Exchange& ex) {
 void OllamaApi::embed(Exchange& ex) {
     const auto started = Clock::now();
     const json body = parse_json_object_body(ex.request.body);
-    const ModelEntry& e = model_of(body);
+    const ModelEntry& e = model_of(ex, body);
     const json* input = member(body, "input");
     if (!input) throw bad("input", "Field required");
     if (!input->is_string() && !input->is_array())
@@ -241,7 +243,7 @@ void OllamaApi::embed(Exchange& ex) {
 
 void OllamaApi::embeddings(Exchange& ex) {
     const json body = parse_json_object_body(ex.request.body);
-    const ModelEntry& e = model_of(body);
+    const ModelEntry& e = model_of(ex, body);
     const json* prompt = member(body, "prompt");
     if (!prompt) throw bad("prompt", "Field required");
     if (!prompt->is_string()) throw bad("prompt", "must be a string");

@@ -2,95 +2,26 @@
 
 #include <sqlite3.h>
 
-#include <filesystem>
-
 #include "core/error.h"
 #include "server/generation.h"
+#include "server/sqlite_db.h"
 
 namespace hearth::server {
 
-namespace {
-
-// One prepared statement, finalized however the scope ends.
-class Statement {
-  public:
-    Statement(sqlite3* db, const char* sql) : db_(db) {
-        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-            throw Error(std::string("responses database: ") + sqlite3_errmsg(db));
-    }
-    ~Statement() { sqlite3_finalize(stmt_); }
-    Statement(const Statement&) = delete;
-    Statement& operator=(const Statement&) = delete;
-
-    Statement& bind(int index, const std::string& text) {
-        sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-        return *this;
-    }
-    Statement& bind(int index, int64_t value) {
-        sqlite3_bind_int64(stmt_, index, value);
-        return *this;
-    }
-    // True while there is a row; throws on an error.
-    bool step() {
-        const int rc = sqlite3_step(stmt_);
-        if (rc == SQLITE_ROW) return true;
-        if (rc == SQLITE_DONE) return false;
-        throw Error(std::string("responses database: ") + sqlite3_errmsg(db_));
-    }
-    std::string text(int column) const {
-        const auto* p = sqlite3_column_text(stmt_, column);
-        return p ? std::string(reinterpret_cast<const char*>(p),
-                               static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))
-                 : std::string();
-    }
-    int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
-
-  private:
-    sqlite3* db_;
-    sqlite3_stmt* stmt_ = nullptr;
-};
-
-}  // namespace
-
 ResponseStore::ResponseStore(const std::string& path, ResponseStoreLimits limits)
     : path_(path), limits_(limits) {
-    const std::string where = path.empty() ? ":memory:" : path;
-    const std::string fix =
-        " Move the file away (or delete it) to start with an empty store, or choose another file "
-        "with --responses-db.";
-    if (!path.empty()) {
-        std::error_code ec;
-        const auto parent = std::filesystem::path(path).parent_path();
-        if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    }
-    if (sqlite3_open_v2(where.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
-        SQLITE_OK) {
-        const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
-        sqlite3_close(db_);
-        db_ = nullptr;
-        throw Error("cannot open the responses database '" + where + "': " + why +
-                    ". Check that its folder exists and this user may write there, or choose "
-                    "another file with --responses-db.");
-    }
-    sqlite3_busy_timeout(db_, 5000);
+    db_ = open_sqlite(path, "the responses database", "choose another file with --responses-db.");
     try {
-        // WAL with NORMAL sync: a write costs well under a millisecond instead of a sync to disk
-        // each (about 0.7 ms against 24 ms measured); a power cut may lose the last responses,
-        // never the file.
-        exec("PRAGMA journal_mode=WAL");
-        exec("PRAGMA synchronous=NORMAL");
         exec("CREATE TABLE IF NOT EXISTS responses ("
              " id TEXT PRIMARY KEY, key_id TEXT NOT NULL, created_at INTEGER NOT NULL,"
              " input_items TEXT NOT NULL, output_items TEXT NOT NULL, response TEXT NOT NULL)");
         exec("CREATE INDEX IF NOT EXISTS responses_by_age ON responses (created_at)");
-        // A file that opened but is damaged fails here rather than on the first request.
-        Statement check(db_, "PRAGMA quick_check");
-        if (!check.step() || check.text(0) != "ok") throw Error("integrity check failed");
     } catch (const Error& e) {
         sqlite3_close(db_);
         db_ = nullptr;
-        throw Error("the responses database '" + where + "' cannot be used (" + e.what() + ")." +
-                    fix);
+        throw Error("the responses database '" + (path.empty() ? std::string(":memory:") : path) +
+                    "' cannot be used (" + e.what() + "). Move the file away (or delete it) to "
+                    "start with an empty store, or choose another file with --responses-db.");
     }
 }
 
@@ -99,12 +30,7 @@ ResponseStore::~ResponseStore() {
 }
 
 void ResponseStore::exec(const char* sql) {
-    char* message = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
-        std::string why = message ? message : sqlite3_errmsg(db_);
-        sqlite3_free(message);
-        throw Error(why);
-    }
+    exec_sql(db_, sql);
 }
 
 int64_t ResponseStore::oldest_allowed() const {

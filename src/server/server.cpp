@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/utf8.h"
 #include "kernels/cpu.h"
+#include "server/admin_api.h"
 #include "server/anthropic_api.h"
 #include "server/api_error.h"
 #include "server/auth.h"
@@ -16,6 +17,8 @@
 #include "server/embeddings.h"
 #include "server/exchange.h"
 #include "server/generation.h"
+#include "server/key_store.h"
+#include "server/audit_log.h"
 #include "server/metrics.h"
 #include "server/ollama_api.h"
 #include "server/openai_api.h"
@@ -58,12 +61,14 @@ std::string route_label(const std::string& path) {
                                   "/api/generate",   "/api/tags",
                                   "/api/show",       "/api/ps",
                                   "/api/embed",      "/api/embeddings",
-                                  "/api/version",    "/api/pull"};
+                                  "/api/version",    "/api/pull",
+                                  "/admin/keys",     "/admin/audit"};
     for (const char* k : known) {
         if (p == k) return p;
     }
     if (p.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
     if (p.rfind("/v1/responses/", 0) == 0) return "/v1/responses/{id}";
+    if (p.rfind("/admin/keys/", 0) == 0) return "/admin/keys/{name}";
     return "other";
 }
 
@@ -98,11 +103,31 @@ http::ServerLimits front_limits(const ServerOptions& o) {
     return l;
 }
 
+// Routes only admin keys reach: the admin API, the metrics (they name every model and key) and
+// Ollama's pull (it downloads models onto the server's disk).
+bool needs_admin(const std::string& path) {
+    return path == "/admin" || path.rfind("/admin/", 0) == 0 || path == "/metrics" ||
+           path == "/api/pull";
+}
+
+std::string state_file(const std::string& state_dir, const char* name) {
+    return state_dir.empty() ? std::string() : state_dir + "/" + name;
+}
+
+ApiError unauthorized(const std::string& message) {
+    return ApiError(401, message, "invalid_request_error", "", "invalid_api_key");
+}
+
 }  // namespace
 
 struct Server::Impl {
     ServerOptions options;
     ApiKeys keys;
+    std::unique_ptr<KeyStore> key_store;
+    AuditLog audit;
+    // Whether requests need a key. Set at start when there are keys; a server started open
+    // turns it on for good when a key is created meanwhile, and never turns it off.
+    std::atomic<bool> keys_required{false};
     CorsPolicy cors;
     HostCheck host_check;
     ModelPool pool;
@@ -115,14 +140,19 @@ struct Server::Impl {
     ResponseStore response_store;
     ResponsesApi responses;
     UtilityApi utilities;
+    AdminApi admin;
     Router router;
     http::Server http;
 
-    Impl(ServerOptions opts, std::vector<ModelEntry> models)
+    Impl(ServerOptions opts, std::vector<ModelEntry> models, std::unique_ptr<KeyStore> store,
+         bool has_keys)
         : options(std::move(opts)),
           keys(options.api_keys),
-          cors(options.cors_origins, keys.enabled()),
-          host_check(options.allowed_hosts, options.host, keys.enabled()),
+          key_store(std::move(store)),
+          audit(state_file(options.state_dir, "audit.jsonl")),
+          keys_required(has_keys),
+          cors(options.cors_origins, has_keys),
+          host_check(options.allowed_hosts, options.host, has_keys),
           pool(std::move(models), options.pool),
           generations(pool, metrics, running, options.limits),
           completions(generations),
@@ -131,6 +161,7 @@ struct Server::Impl {
           response_store(options.responses_db, options.responses),
           responses(generations, response_store),
           utilities(pool, options.limits),
+          admin(*key_store, audit),
           http(front_limits(options),
                [this](const http::Request& req, http::Responder& out) { handle(req, out); },
                http::Hooks{front_error, [this](const http::Request& req, int status,
@@ -186,16 +217,83 @@ struct Server::Impl {
             ex.send(cors.answer_preflight(req));
             return false;
         }
-        if (!keys.enabled() || req.path == "/health" || req.path == "/readyz") return true;
-        std::optional<std::string> key = keys.identify(req.header("authorization"), req.header("x-api-key"));
-        if (!key) {
-            throw ApiError(401,
-                           "Incorrect API key provided. Send it as 'Authorization: Bearer KEY' "
-                           "(or 'x-api-key: KEY').",
-                           "invalid_request_error", "", "invalid_api_key");
+        if (req.path == "/health" || req.path == "/readyz") return true;
+        if (!keys_required_now()) return true;  // open (loopback only): anonymous, admin
+        ex.identity = authenticate(req);
+        ex.key_id = ex.identity.key_id;
+        if (needs_admin(req.path) && !ex.identity.is_admin()) {
+            audit.record_failure({ex.identity.name, "authorize", utf8::escape_for_log(req.path),
+                                  req.remote_addr, "inference key refused"});
+            throw ApiError(403,
+                           "this key's scope is 'inference': /admin, /metrics and /api/pull need "
+                           "an admin key",
+                           "invalid_request_error", "", "insufficient_scope");
         }
-        ex.key_id = std::move(*key);
         return true;
+    }
+
+    bool keys_required_now() {
+        if (keys_required.load()) return true;
+        if (!key_store->has_active_keys()) return false;
+        log::info("a key was added to the key store: API keys are now required");
+        keys_required = true;
+        return true;
+    }
+
+    // Who the request's key belongs to; a 401 (and an audit line) when no key passes. The key
+    // store is asked on every request, so a revoked or expired key fails on its next use.
+    Identity authenticate(const http::Request& req) {
+        std::string who = "unknown";
+        std::string result = "no key";
+        std::string message =
+            "No API key provided. Send it as 'Authorization: Bearer KEY' (or 'x-api-key: KEY').";
+        const std::string incorrect =
+            "Incorrect API key provided. Send it as 'Authorization: Bearer KEY' (or "
+            "'x-api-key: KEY').";
+        for (const std::string& key : offered_keys(req.header("authorization"),
+                                                   req.header("x-api-key"))) {
+            const KeyVerdict v = key_store->verify(key);
+            if (v.record) who = v.record->name;
+            switch (v.check) {
+                case KeyCheck::Ok:
+                    return v.record->identity();
+                case KeyCheck::NotStoreKey:
+                    if (keys.accepts_key(key)) {
+                        Identity env;
+                        env.key_id = ApiKeys::key_id(key);
+                        env.name = "env-key";
+                        env.scope = Scope::Admin;
+                        return env;
+                    }
+                    result = "unknown key";
+                    message = incorrect;
+                    break;
+                case KeyCheck::Malformed:
+                    result = "malformed hk_ key";
+                    message = "Malformed API key: hearth keys look like hk_<12 hex digits>_<64 hex "
+                              "digits>, as `hearth keys create` printed it.";
+                    break;
+                case KeyCheck::Unknown:
+                    result = "unknown key id";
+                    message = incorrect;
+                    break;
+                case KeyCheck::WrongSecret:
+                    result = "wrong secret";
+                    message = incorrect;
+                    break;
+                case KeyCheck::Revoked:
+                    result = "revoked key";
+                    message = "This API key was revoked; ask the server's admin for a new one.";
+                    break;
+                case KeyCheck::Expired:
+                    result = "expired key";
+                    message = "This API key has expired; ask the server's admin for a new one.";
+                    break;
+            }
+        }
+        audit.record_failure(
+            {who, "authenticate", utf8::escape_for_log(req.path), req.remote_addr, result});
+        throw unauthorized(message);
     }
 
     void route(Exchange& ex) {
@@ -256,7 +354,7 @@ struct Server::Impl {
             router.add("GET", prefix + "/v1/models/{id}", [this](Exchange& ex) {
                 const std::string& id = ex.params.back();
                 const ModelEntry* e = pool.find(id);
-                if (!e) throw ApiError::model_not_found(id);
+                if (!e || !visible_to(ex.identity, *e)) throw ApiError::model_not_found(id);
                 ex.send_json(200, model_json(*e));
             });
             router.add("POST", prefix + "/v1/chat/completions", [this, path_model](Exchange& ex) {
@@ -312,6 +410,11 @@ struct Server::Impl {
             ex.send_json(ready ? 200 : 503, {{"status", ready ? "ready" : "not ready"},
                                              {"models", pool.size()}});
         });
+        router.add("POST", "/admin/keys", [this](Exchange& ex) { admin.create_key(ex); });
+        router.add("GET", "/admin/keys", [this](Exchange& ex) { admin.list_keys(ex); });
+        router.add("DELETE", "/admin/keys/{name}",
+                   [this](Exchange& ex) { admin.revoke_key(ex, ex.params.front()); });
+        router.add("GET", "/admin/audit", [this](Exchange& ex) { admin.audit(ex); });
         router.add("GET", "/metrics", [this](Exchange& ex) {
             ex.send(http::Response(200, metrics.render(pool.loaded()),
                                    "text/plain; version=0.0.4"));
@@ -328,7 +431,9 @@ struct Server::Impl {
 
     void list_models(Exchange& ex) {
         json data = json::array();
-        for (const ModelEntry& e : pool.entries()) data.push_back(model_json(e));
+        for (const ModelEntry& e : pool.entries()) {
+            if (visible_to(ex.identity, e)) data.push_back(model_json(e));
+        }
         ex.send_json(200, {{"object", "list"}, {"data", data}});
     }
 
@@ -336,7 +441,7 @@ struct Server::Impl {
     void encoder_api(Exchange& ex, const std::string& path_model,
                      json (*create)(const json&, LoadedModel&)) {
         const json body = parse_json_object_body(ex.request.body);
-        std::shared_ptr<LoadedModel> loaded = acquire_model(pool, body, path_model);
+        std::shared_ptr<LoadedModel> loaded = acquire_model(pool, ex.identity, body, path_model);
         json response = create(body, *loaded);
         ex.prompt_tokens = response["usage"]["prompt_tokens"].get<int64_t>();
         ex.send_json(200, response);
@@ -344,14 +449,18 @@ struct Server::Impl {
 };
 
 Server::Server(ServerOptions options, std::vector<ModelEntry> models) {
-    if (options.api_keys.empty() && !is_loopback(options.host)) {
+    auto store = std::make_unique<KeyStore>(state_file(options.state_dir, "keys.db"));
+    const bool has_keys = !options.api_keys.empty() || store->has_active_keys();
+    if (!has_keys && !is_loopback(options.host)) {
         log::warn(
             "no API keys are set: binding to 127.0.0.1 instead of {} so only this machine can "
-            "connect (set HEARTH_API_KEYS or --api-key-file to serve the network)",
+            "connect (create one with `hearth keys create`, or set HEARTH_API_KEYS or "
+            "--api-key-file, to serve the network)",
             options.host);
         options.host = "127.0.0.1";
     }
-    impl_ = std::make_unique<Impl>(std::move(options), std::move(models));
+    impl_ = std::make_unique<Impl>(std::move(options), std::move(models), std::move(store),
+                                   has_keys);
 }
 
 Server::~Server() {
@@ -368,10 +477,11 @@ int Server::bind() {
 
 void Server::run() {
     impl_->running = true;
-    if (!impl_->keys.enabled())
+    if (!impl_->keys_required.load())
         log::info("no API keys set: only clients on this machine can connect");
     else
-        log::info("API keys required ({} configured)", impl_->keys.size());
+        log::info("API keys required ({} from the environment, key store {})", impl_->keys.size(),
+                  impl_->key_store->path().empty() ? "in memory" : impl_->key_store->path());
     log::info("listening on http://{}:{} (OpenAI API at /v1, Anthropic /v1/messages, Ollama /api)",
               impl_->options.host, impl_->options.port);
     std::string names;

@@ -18,7 +18,9 @@ namespace hearth::server {
 struct ServerOptions {
     std::string host = "127.0.0.1";
     int port = 8080;                    // 0: any free port (see Server::bind)
-    std::vector<std::string> api_keys;  // empty: no auth, and the server binds to loopback only
+    // Keys from HEARTH_API_KEYS / the key file (admin scope). With none here and none in the
+    // key store: no auth, and the server binds to loopback only.
+    std::vector<std::string> api_keys;
     size_t max_body_bytes = 8u << 20;
     // Requests handled at once; waiting or idle connections hold no thread.
     int http_threads = 128;
@@ -41,6 +43,8 @@ struct ServerOptions {
     // The SQLite file of stored Responses API responses ("": kept in memory) and its bounds.
     std::string responses_db;
     ResponseStoreLimits responses;
+    // The key store (keys.db) and the audit log (audit.jsonl) live here; "": both in memory.
+    std::string state_dir;
 };
 
 class Server {

@@ -29,7 +29,7 @@ void UtilityApi::tokenize(Exchange& ex, const std::string& path_model) {
     const bool add_special = boolean(body, "add_special", false);
     const bool parse_special = boolean(body, "parse_special", true);
     const bool with_pieces = boolean(body, "with_pieces", false);
-    const std::shared_ptr<LoadedModel> m = acquire_model(pool_, body, path_model);
+    const std::shared_ptr<LoadedModel> m = acquire_model(pool_, ex.identity, body, path_model);
     const std::vector<int32_t> ids =
         m->tokenizer->encode(content->get<std::string>(), add_special, parse_special);
     json tokens = json::array();
@@ -49,7 +49,7 @@ void UtilityApi::detokenize(Exchange& ex, const std::string& path_model) {
     auto tokens = body.find("tokens");
     if (tokens == body.end() || !tokens->is_array())
         throw ApiError::bad_request("'tokens' must be an array of token ids", "tokens");
-    const std::shared_ptr<LoadedModel> m = acquire_model(pool_, body, path_model);
+    const std::shared_ptr<LoadedModel> m = acquire_model(pool_, ex.identity, body, path_model);
     const int64_t n_vocab = m->tokenizer->vocab().size();
     std::vector<int32_t> ids;
     ids.reserve(tokens->size());
@@ -69,7 +69,7 @@ void UtilityApi::detokenize(Exchange& ex, const std::string& path_model) {
 
 void UtilityApi::apply_template(Exchange& ex, const std::string& path_model) {
     const GenerationRequest r = read_generation_request(ex.request.body, /*chat=*/true, limits_);
-    const std::shared_ptr<LoadedModel> m = pool_.acquire(resolve_model(pool_, path_model, r.model));
+    const std::shared_ptr<LoadedModel> m = pool_.acquire(resolve_model(pool_, ex.identity, path_model, r.model));
     const ChatPrompt p = render_chat_prompt(*m->model, *m->tokenizer, r.messages,
                                             m->entry.chat_template, r.chat_template_kwargs,
                                             &r.ordered_messages, r.ordered_tools);

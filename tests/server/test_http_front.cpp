@@ -486,7 +486,8 @@ TEST(HttpFront, SigtermEndsTheServerPromptlyDespiteSlowClients) {
     const std::string port_text = std::to_string(port);
     const std::string model = testing::stories_path();
     std::vector<std::string> args = {HEARTH_BINARY, "serve", "--model", model, "--port",
-                                     port_text,     "--threads", "1", "--responses-db", ":memory:"};
+                                     port_text,     "--threads", "1", "--responses-db", ":memory:",
+                                     "--state-dir", ":memory:"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
