@@ -56,6 +56,7 @@ struct ServeOptions {
     int64_t prompt_cache_min = server::PoolOptions{}.prompt_cache.min_tokens;
     std::string kv_budget;
     std::string state_dir;
+    std::string oidc_issuer, oidc_audience, oidc_scope_claim;
 };
 
 // Stored responses live in hearth's data folder, in the user's home whatever the models folder
@@ -171,6 +172,9 @@ void serve(const ServeOptions& o) {
     options.pool.prompt_cache.max_bytes = parse_bytes(o.prompt_cache_max);
     options.pool.prompt_cache.min_tokens = o.prompt_cache_min;
     options.pool.kv_budget = parse_kv_budget(o.kv_budget);
+    options.oidc.issuer = o.oidc_issuer;
+    options.oidc.audience = o.oidc_audience;
+    options.oidc.scope_claim = o.oidc_scope_claim;
     options.state_dir = state_dir_or_default(o.state_dir);
     if (options.state_dir == ":memory:") options.state_dir.clear();
 
@@ -344,6 +348,19 @@ void add_serve_command(CLI::App& app) {
                     "HEARTH_API_KEYS or POST /admin/keys). Default: $XDG_DATA_HOME/hearth/state, "
                     "else ~/.local/share/hearth/state")
         ->envname("HEARTH_STATE_DIR");
+    cmd->add_option("--oidc-issuer", o->oidc_issuer,
+                    "Also accept bearer JWTs from this OpenID Connect provider (https://..., or "
+                    "http:// on loopback): keys are found through its discovery document and "
+                    "cached. Tokens need the scope 'hearth:inference' or 'hearth:admin' "
+                    "(optionally 'hearth:model:NAME' to limit them to models)")
+        ->envname("HEARTH_OIDC_ISSUER");
+    cmd->add_option("--oidc-audience", o->oidc_audience,
+                    "The \"aud\" the provider puts in tokens meant for hearth (required with "
+                    "--oidc-issuer)")
+        ->envname("HEARTH_OIDC_AUDIENCE");
+    cmd->add_option("--oidc-scope-claim", o->oidc_scope_claim,
+                    "The claim holding the scopes or roles (default: scope, then scp, then roles)")
+        ->envname("HEARTH_OIDC_SCOPE_CLAIM");
     cmd->footer(
         "Examples:\n"
         "  hearth serve --model tests/data/models/stories260K.gguf\n"

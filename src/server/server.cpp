@@ -124,6 +124,7 @@ struct Server::Impl {
     ServerOptions options;
     ApiKeys keys;
     std::unique_ptr<KeyStore> key_store;
+    std::unique_ptr<OidcVerifier> oidc;  // null without --oidc-issuer
     AuditLog audit;
     // Whether requests need a key. Set at start when there are keys; a server started open
     // turns it on for good when a key is created meanwhile, and never turns it off.
@@ -149,6 +150,7 @@ struct Server::Impl {
         : options(std::move(opts)),
           keys(options.api_keys),
           key_store(std::move(store)),
+          oidc(options.oidc.issuer.empty() ? nullptr : std::make_unique<OidcVerifier>(options.oidc)),
           audit(state_file(options.state_dir, "audit.jsonl")),
           keys_required(has_keys),
           cors(options.cors_origins, has_keys),
@@ -252,6 +254,7 @@ struct Server::Impl {
             "'x-api-key: KEY').";
         for (const std::string& key : offered_keys(req.header("authorization"),
                                                    req.header("x-api-key"))) {
+            if (oidc && looks_like_jwt(key)) return authenticate_token(req, key);
             const KeyVerdict v = key_store->verify(key);
             if (v.record) who = v.record->name;
             switch (v.check) {
@@ -294,6 +297,33 @@ struct Server::Impl {
         audit.record_failure(
             {who, "authenticate", utf8::escape_for_log(req.path), req.remote_addr, result});
         throw unauthorized(message);
+    }
+
+    // A bearer JWT from the OIDC provider: its subject is the caller, its scope claim the
+    // scope and allowed models. A 401 saying why it was refused, a 403 when it grants nothing.
+    Identity authenticate_token(const http::Request& req, const std::string& token) {
+        OidcPrincipal p;
+        try {
+            p = oidc->verify(token);
+        } catch (const TokenError& e) {
+            audit.record_failure({"unknown", "authenticate", utf8::escape_for_log(req.path),
+                                  req.remote_addr, std::string("token refused: ") + e.what()});
+            throw unauthorized(std::string("Invalid bearer token: ") + e.what() + ".");
+        }
+        Identity id;
+        id.name = "oidc:" + p.subject;
+        id.key_id = ApiKeys::key_id(id.name);  // per subject, stable across its tokens
+        id.scope = p.admin ? Scope::Admin : Scope::Inference;
+        id.models = p.models;
+        if (!p.inference) {
+            audit.record_failure({id.name, "authorize", utf8::escape_for_log(req.path),
+                                  req.remote_addr, "token grants no hearth scope"});
+            throw ApiError(403,
+                           "this token grants no hearth scope: the provider must put "
+                           "'hearth:inference' or 'hearth:admin' in its scope claim",
+                           "invalid_request_error", "", "insufficient_scope");
+        }
+        return id;
     }
 
     void route(Exchange& ex) {
@@ -450,7 +480,8 @@ struct Server::Impl {
 
 Server::Server(ServerOptions options, std::vector<ModelEntry> models) {
     auto store = std::make_unique<KeyStore>(state_file(options.state_dir, "keys.db"));
-    const bool has_keys = !options.api_keys.empty() || store->has_active_keys();
+    const bool has_keys =
+        !options.api_keys.empty() || !options.oidc.issuer.empty() || store->has_active_keys();
     if (!has_keys && !is_loopback(options.host)) {
         log::warn(
             "no API keys are set: binding to 127.0.0.1 instead of {} so only this machine can "
@@ -477,6 +508,9 @@ int Server::bind() {
 
 void Server::run() {
     impl_->running = true;
+    if (impl_->oidc)
+        log::info("bearer tokens from {} accepted (audience {})", impl_->options.oidc.issuer,
+                  impl_->options.oidc.audience);
     if (!impl_->keys_required.load())
         log::info("no API keys set: only clients on this machine can connect");
     else

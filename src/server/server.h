@@ -10,6 +10,7 @@
 #include "http/message.h"
 #include "http/server.h"
 #include "server/model_pool.h"
+#include "server/oidc.h"
 #include "server/openai_request.h"
 #include "server/response_store.h"
 
@@ -45,6 +46,8 @@ struct ServerOptions {
     ResponseStoreLimits responses;
     // The key store (keys.db) and the audit log (audit.jsonl) live here; "": both in memory.
     std::string state_dir;
+    // Bearer JWTs from an OpenID Connect provider (server/oidc.h); empty issuer: off.
+    OidcSettings oidc;
 };
 
 class Server {
