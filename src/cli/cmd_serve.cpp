@@ -48,6 +48,9 @@ struct ServeOptions {
     std::string responses_db;
     double responses_max_age_days = 30;
     int64_t responses_max_count = 100000;
+    std::string draft_model;
+    int32_t draft_tokens = server::PoolOptions{}.draft_tokens;
+    bool draft_tokens_given = false;
 };
 
 // Stored responses live in hearth's data folder, in the user's home whatever the models folder
@@ -166,6 +169,13 @@ void serve(const ServeOptions& o) {
     options.responses.max_age_seconds = static_cast<int64_t>(o.responses_max_age_days * 86400);
     options.responses.max_count = o.responses_max_count;
     options.pool.kv_type = o.kv_type;
+    if (o.lookup_draft > 0 && o.draft_tokens_given && o.draft_tokens != o.lookup_draft) {
+        throw Error("--lookup-draft " + std::to_string(o.lookup_draft) + " and --draft-tokens " +
+                    std::to_string(o.draft_tokens) +
+                    " disagree: one count serves prompt lookup and the draft model");
+    }
+    options.pool.draft_model = o.draft_model;
+    options.pool.draft_tokens = o.draft_tokens;
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly.
@@ -242,6 +252,26 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->envname("HEARTH_LOOKUP_DRAFT")
         ->check(CLI::Range(0, 32));
+    cmd->add_option("--draft-model", o->draft_model,
+                    "Speculative decoding with a draft model: a small model of the same "
+                    "vocabulary (a .gguf file, or the name of a model this server offers) guesses "
+                    "--draft-tokens tokens a step for every model (a model's YAML draft_model "
+                    "overrides it); the model keeps those its sampler agrees with, so output is "
+                    "unchanged. With --lookup-draft too, prompt lookup drafts where the text "
+                    "repeats itself and the draft model elsewhere")
+        ->type_name("FILE|NAME")
+        ->envname("HEARTH_DRAFT_MODEL");
+    cmd->add_option_function<int32_t>(
+           "--draft-tokens",
+           [o](const int32_t& n) {
+               o->draft_tokens = n;
+               o->draft_tokens_given = true;
+           },
+           "Tokens the draft model guesses per sequence and step (--lookup-draft N sets N for "
+           "both)")
+        ->default_str(std::to_string(o->draft_tokens))
+        ->envname("HEARTH_DRAFT_TOKENS")
+        ->check(CLI::Range(1, 32));
     add_kv_type_option(cmd, o->kv_type)->envname("HEARTH_KV_TYPE");
     cmd->add_option("--max-queue", o->max_queue, "Requests that may wait per model before 429")
         ->capture_default_str()

@@ -13,7 +13,8 @@ namespace {
 
 const char* const kKnownKeys[] = {"name",     "file",    "aliases",    "context_size",
                                   "threads",  "kv_type", "template",   "parameters",
-                                  "mmap",     "mlock",   "embeddings", "source"};
+                                  "mmap",     "mlock",   "embeddings", "source",
+                                  "draft_model"};
 
 template <typename T>
 std::optional<T> optional_value(const YAML::Node& node, const char* key) {
@@ -86,6 +87,7 @@ ModelConfig from_node(const YAML::Node& root) {
     config.mlock = root["mlock"] ? root["mlock"].as<bool>() : false;
     config.embeddings = root["embeddings"] ? root["embeddings"].as<bool>() : false;
     config.source = parse_source(root["source"]);
+    config.draft_model = string_value(root, "draft_model");
 
     YAML::Node extra(YAML::NodeType::Map);
     for (const auto& item : root) {
@@ -188,6 +190,7 @@ std::string to_yaml(const ModelConfig& c) {
     out << YAML::Key << "mlock" << YAML::Value << c.mlock;
     if (c.embeddings) out << YAML::Key << "embeddings" << YAML::Value << true;
     if (c.source) emit_source(out, *c.source);
+    if (!c.draft_model.empty()) out << YAML::Key << "draft_model" << YAML::Value << c.draft_model;
     if (!c.extra_yaml.empty()) {
         YAML::Node extra = YAML::Load(c.extra_yaml);
         for (const auto& item : extra) out << YAML::Key << item.first << YAML::Value << item.second;

@@ -36,6 +36,7 @@ struct ModelEntry {
     // The model's defaults (its YAML `parameters:`); a request's own fields win over them.
     runtime::SamplingOverrides sampling;
     std::optional<int32_t> max_tokens;
+    std::string draft_model;  // a model name or .gguf file; empty: the pool's draft_model
 };
 
 struct PoolOptions {
@@ -47,6 +48,10 @@ struct PoolOptions {
     size_t max_queue = 64;
     int32_t lookup_draft = 0;  // speculative decoding by prompt lookup: drafted tokens a step
     gguf::TensorType kv_type = runtime::SchedulerParams{}.kv_type;
+    // Speculative decoding with a draft model (a model name or .gguf file; empty: none), and
+    // the tokens drafted a step when lookup_draft does not say (lookup_draft's N counts for both).
+    std::string draft_model;
+    int32_t draft_tokens = 8;
 };
 
 // A model ready to serve. Requests hold a shared_ptr for their whole life, so unloading only
@@ -118,6 +123,8 @@ class ModelPool {
     void evict_for(uint64_t bytes_needed);
     uint64_t loaded_bytes() const;
     std::shared_ptr<LoadedModel> load(const ModelEntry& entry);
+    // The file of a draft model named by a model name or alias, else by its path.
+    std::string draft_model_path(const std::string& draft) const;
 
     int64_t keep_alive_ms(const LoadedModel& m) const;
 
