@@ -85,7 +85,7 @@ struct SchedulerParams {
     // ... and/or with this small model of the same vocabulary (runtime/draft_model.h). With
     // both, prompt lookup drafts when the sequence's last tokens occurred before (free, and
     // right on text that repeats its input), the draft model otherwise.
-    std::shared_ptr<const model::Model> draft_model;
+    std::shared_ptr<const model::Model> draft_model = nullptr;
 };
 
 struct SchedulerStats {
