@@ -1,6 +1,7 @@
 #include "runtime/draft_model.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "core/error.h"
@@ -13,6 +14,9 @@ namespace {
 // Prompt tokens one catch-up pass evaluates at most: bounds the forward scratch a long prompt
 // needs, as the scheduler's prefill chunks do.
 constexpr size_t kMaxPassTokens = 512;
+// Catch-up tokens one draft() call evaluates for long histories, and what counts as long.
+constexpr size_t kMaxCatchUp = 512;
+constexpr size_t kShortCatchUp = 16;
 constexpr int64_t kBlock = ContextParams{}.kv_block_size;
 
 int32_t greedy_token(const float* logits, int32_t n_vocab) {
@@ -89,9 +93,11 @@ std::vector<std::vector<int32_t>> DraftModel::draft(const std::vector<Request>& 
     struct Work {
         std::vector<int32_t> todo;
         size_t next = 0;
+        bool drafts = false;  // false: catching up on a long history, no draft this call
     };
     std::vector<Work> work(requests.size());
     std::vector<std::vector<int32_t>> drafts(requests.size());
+    std::vector<size_t> keeps(requests.size(), SIZE_MAX);
     for (size_t r = 0; r < requests.size(); ++r) {
         const Request& req = requests[r];
         const std::vector<int32_t>& history = *req.history;
@@ -108,7 +114,24 @@ std::vector<std::vector<int32_t>> DraftModel::draft(const std::vector<Request>& 
         cache_.truncate(req.slot, static_cast<int64_t>(keep));
         cached.resize(keep);
         if (!cache_.reserve(req.slot, length)) continue;  // sized for every slot: not expected
-        work[r].todo.assign(history.begin() + static_cast<std::ptrdiff_t>(keep), history.end());
+        keeps[r] = keep;
+    }
+    // A long history (a new prompt) is caught up on at most kMaxCatchUp tokens a call, after
+    // the short ones (the tokens kept since the last step), so one new long prompt does not
+    // stall every sequence's step; it drafts once it has caught up.
+    size_t budget = kMaxCatchUp;
+    for (int long_ones = 0; long_ones < 2; ++long_ones) {
+        for (size_t r = 0; r < requests.size(); ++r) {
+            if (keeps[r] == SIZE_MAX) continue;
+            const std::vector<int32_t>& history = *requests[r].history;
+            const size_t missing = history.size() - keeps[r];
+            if ((missing > kShortCatchUp) != (long_ones == 1)) continue;
+            const size_t take = long_ones ? std::min(missing, budget) : missing;
+            if (long_ones) budget -= take;
+            const auto from = history.begin() + static_cast<std::ptrdiff_t>(keeps[r]);
+            work[r].todo.assign(from, from + static_cast<std::ptrdiff_t>(take));
+            work[r].drafts = take == missing;
+        }
     }
 
     std::vector<size_t> logit_owners;  // the request of each logits row, in batch order
@@ -120,7 +143,7 @@ std::vector<std::vector<int32_t>> DraftModel::draft(const std::vector<Request>& 
             const int32_t slot = requests[r].slot;
             auto& cached = cached_[static_cast<size_t>(slot)];
             while (w.next < w.todo.size() && batch_.size() < kMaxPassTokens) {
-                const bool last = w.next + 1 == w.todo.size();
+                const bool last = w.drafts && w.next + 1 == w.todo.size();
                 batch_.add(w.todo[w.next], slot, static_cast<int32_t>(cached.size()), last);
                 cached.push_back(w.todo[w.next]);
                 ++w.next;

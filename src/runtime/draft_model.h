@@ -9,7 +9,9 @@
 // holds stays (so tokens the target rejected, and a previous request's tail, fall away), the
 // rest (prompt tokens, tokens accepted since the last step) is evaluated in batched catch-up
 // passes, and each further drafted token costs one pass holding one row per sequence, all
-// sequences together. The scheduler's thread pool runs it: drafting and verifying alternate.
+// sequences together. A new long prompt is caught up on 512 tokens a step and drafts once it is
+// done, so it does not stall the others. The scheduler's thread pool runs it: drafting and
+// verifying alternate.
 #include <cstdint>
 #include <memory>
 #include <vector>
