@@ -57,6 +57,9 @@ struct ServeOptions {
     std::string kv_budget;
     std::string state_dir;
     std::string oidc_issuer, oidc_audience, oidc_scope_claim;
+    std::string draft_model;
+    int32_t draft_tokens = server::PoolOptions{}.draft_tokens;
+    bool draft_tokens_given = false;
 };
 
 // Stored responses live in hearth's data folder, in the user's home whatever the models folder
@@ -177,6 +180,13 @@ void serve(const ServeOptions& o) {
     options.oidc.scope_claim = o.oidc_scope_claim;
     options.state_dir = state_dir_or_default(o.state_dir);
     if (options.state_dir == ":memory:") options.state_dir.clear();
+    if (o.lookup_draft > 0 && o.draft_tokens_given && o.draft_tokens != o.lookup_draft) {
+        throw Error("--lookup-draft " + std::to_string(o.lookup_draft) + " and --draft-tokens " +
+                    std::to_string(o.draft_tokens) +
+                    " disagree: one count serves prompt lookup and the draft model");
+    }
+    options.pool.draft_model = o.draft_model;
+    options.pool.draft_tokens = o.draft_tokens;
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly.
@@ -255,6 +265,26 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->envname("HEARTH_LOOKUP_DRAFT")
         ->check(CLI::Range(0, 32));
+    cmd->add_option("--draft-model", o->draft_model,
+                    "Speculative decoding with a draft model: a small model of the same "
+                    "vocabulary (a .gguf file, or the name of a model this server offers) guesses "
+                    "--draft-tokens tokens a step for every model (a model's YAML draft_model "
+                    "overrides it); the model keeps those its sampler agrees with, so output is "
+                    "unchanged. With --lookup-draft too, prompt lookup drafts where the text "
+                    "repeats itself and the draft model elsewhere")
+        ->type_name("FILE|NAME")
+        ->envname("HEARTH_DRAFT_MODEL");
+    cmd->add_option_function<int32_t>(
+           "--draft-tokens",
+           [o](const int32_t& n) {
+               o->draft_tokens = n;
+               o->draft_tokens_given = true;
+           },
+           "Tokens the draft model guesses per sequence and step (--lookup-draft N sets N for "
+           "both)")
+        ->default_str(std::to_string(o->draft_tokens))
+        ->envname("HEARTH_DRAFT_TOKENS")
+        ->check(CLI::Range(1, 32));
     add_kv_type_option(cmd, o->kv_type)->envname("HEARTH_KV_TYPE");
     cmd->add_flag("--context-shift", o->context_shift,
                   "When a generating sequence fills its context, keep its first tokens (chat: the "

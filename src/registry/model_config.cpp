@@ -15,7 +15,7 @@ namespace {
 const char* const kKnownKeys[] = {"name",     "file",    "aliases",    "context_size",
                                   "threads",  "kv_type", "template",   "parameters",
                                   "mmap",     "mlock",   "embeddings", "source",
-                                  "context_shift", "kv_budget"};
+                                  "context_shift", "kv_budget", "draft_model"};
 
 template <typename T>
 std::optional<T> optional_value(const YAML::Node& node, const char* key) {
@@ -93,6 +93,7 @@ ModelConfig from_node(const YAML::Node& root) {
         config.kv_budget = parse_bytes(*budget);
         if (*config.kv_budget == 0) throw Error("'kv_budget' must be more than 0 bytes");
     }
+    config.draft_model = string_value(root, "draft_model");
 
     YAML::Node extra(YAML::NodeType::Map);
     for (const auto& item : root) {
@@ -197,6 +198,7 @@ std::string to_yaml(const ModelConfig& c) {
     if (c.source) emit_source(out, *c.source);
     if (c.context_shift) out << YAML::Key << "context_shift" << YAML::Value << *c.context_shift;
     if (c.kv_budget) out << YAML::Key << "kv_budget" << YAML::Value << *c.kv_budget;
+    if (!c.draft_model.empty()) out << YAML::Key << "draft_model" << YAML::Value << c.draft_model;
     if (!c.extra_yaml.empty()) {
         YAML::Node extra = YAML::Load(c.extra_yaml);
         for (const auto& item : extra) out << YAML::Key << item.first << YAML::Value << item.second;

@@ -16,6 +16,7 @@
 //   embeddings: false
 //   source: {repo: owner/repo, revision: <commit>, file: path/in/repo.gguf, sha256: <hex>}
 //   context_shift: true                           # overrides `hearth serve --context-shift`
+//   draft_model: llama-3.2-1b-draft.gguf            # speculative decoding: a model name or file
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -62,6 +63,10 @@ struct ModelConfig {
     std::filesystem::path config_path;
     // Keys hearth does not know (other LocalAI settings), kept verbatim on save.
     std::string extra_yaml;
+    // Speculative decoding: a model of the same vocabulary that drafts tokens for this one, by
+    // name (another model offered) or file (relative to the models directory). Empty: the
+    // server's --draft-model.
+    std::string draft_model;
 };
 
 // Throws hearth::Error naming the file and the problem.

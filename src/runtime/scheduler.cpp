@@ -104,6 +104,11 @@ Scheduler::Scheduler(std::shared_ptr<const model::Model> model,
         prompt_cache_ = std::make_unique<PromptCache>(
             params_.prompt_cache, model_identity(ctx_.model()), ctx_.cache());
     }
+    if (params_.draft_model && params_.draft_tokens > 0) {
+        // Sized by the fitted context: no sequence grows beyond what the KV pool can hold.
+        draft_ = std::make_unique<DraftModel>(params_.draft_model, tokenizer.vocab(), params_.parallel,
+                                              params_.ctx_per_seq, params_.kv_type);
+    }
     worker_ = std::thread([this] { run(); });
 }
 
@@ -160,6 +165,7 @@ void Scheduler::run() {
                 ctx_.cache().clear(static_cast<int32_t>(s));
                 slots_[s].cached.clear();
             }
+            if (draft_) draft_->clear();
             drop_finished();
         }
     }
@@ -391,6 +397,7 @@ void Scheduler::step() {
     int64_t prefill_budget = pacer_.budget(decoding);
     uint64_t prompt_evaluated = 0;
     uint64_t sampled = 0, proposed = 0;
+    draft_all({order.begin(), order.begin() + static_cast<std::ptrdiff_t>(decoding)});
     for (Sequence* seq_ptr : order) {
         Sequence& seq = *seq_ptr;
         if (seq.ticket->cancelled()) {
@@ -428,7 +435,6 @@ void Scheduler::step() {
                 prompts_done.push_back(&seq);
             }
         } else {
-            seq.draft = draft_for(seq, pos);
             if (!seq.draft.empty() &&
                 !reserve(seq.slot, pos + 1 + static_cast<int64_t>(seq.draft.size())))
                 seq.draft.clear();
@@ -498,16 +504,36 @@ bool Scheduler::make_room(Sequence& seq) {
     return true;
 }
 
-std::vector<int32_t> Scheduler::draft_for(const Sequence& seq, int64_t pos) const {
-    if (params_.draft_tokens <= 0) return {};
+int Scheduler::max_draft(const Sequence& seq) const {
     // Room: the tokens the request may still generate, and the context after next_token.
+    const auto pos = static_cast<int64_t>(slots_[seq.slot].cached.size());
     const int64_t room = std::min<int64_t>(seq.req.max_tokens - seq.generated - 1,
                                            params_.ctx_per_seq - (pos + 1) - 1);
-    const int max_draft = static_cast<int>(std::min<int64_t>(params_.draft_tokens, room));
-    if (max_draft <= 0) return {};
-    std::vector<int32_t> history = slots_[seq.slot].cached;
-    history.push_back(seq.next_token);
-    return lookup_draft(history, /*max_ngram=*/3, /*min_ngram=*/2, max_draft);
+    return static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(params_.draft_tokens, room)));
+}
+
+void Scheduler::draft_all(const std::vector<Sequence*>& generating) {
+    if (params_.draft_tokens <= 0) return;
+    std::vector<std::vector<int32_t>> histories;
+    std::vector<Sequence*> for_model;
+    histories.reserve(generating.size());  // the draft requests point into it
+    for (Sequence* seq : generating) {
+        const int n = max_draft(*seq);
+        if (seq->ticket->cancelled() || n <= 0) continue;
+        std::vector<int32_t> history = slots_[seq->slot].cached;
+        history.push_back(seq->next_token);
+        if (params_.prompt_lookup)
+            seq->draft = lookup_draft(history, /*max_ngram=*/3, /*min_ngram=*/2, n);
+        if (!seq->draft.empty() || !draft_) continue;
+        histories.push_back(std::move(history));
+        for_model.push_back(seq);
+    }
+    if (for_model.empty()) return;
+    std::vector<DraftModel::Request> requests;
+    for (size_t i = 0; i < for_model.size(); ++i)
+        requests.push_back({for_model[i]->slot, &histories[i], max_draft(*for_model[i])});
+    std::vector<std::vector<int32_t>> drafts = draft_->draft(requests, ctx_.pool());
+    for (size_t i = 0; i < for_model.size(); ++i) for_model[i]->draft = std::move(drafts[i]);
 }
 
 size_t Scheduler::verify(Sequence& seq, const float* logits, size_t rows) {

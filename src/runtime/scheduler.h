@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "runtime/context.h"
+#include "runtime/draft_model.h"
 #include "runtime/generate.h"
 #include "runtime/prefill_pacer.h"
 #include "runtime/prompt_cache.h"
@@ -80,8 +81,8 @@ struct SchedulerParams {
     // (PrefillPacer), so a long prompt does not stall them.
     int64_t prefill_chunk = 256;
     gguf::TensorType kv_type = ContextParams{}.kv_type;  // what the KV cache stores
-    // Speculative decoding by prompt lookup (runtime/prompt_lookup.h): up to this many drafted
-    // tokens per sequence and step, verified in the same pass; 0: off. Output is unchanged.
+    // Speculative decoding: up to this many drafted tokens per sequence and step, whichever
+    // source drafts them, verified in the same pass; 0: off. Output is unchanged.
     int32_t draft_tokens = 0;
     // Context shift, as the reference engine's --context-shift: a sequence that fills
     // ctx_per_seq while generating keeps its first n_keep tokens, drops half of the rest (the
@@ -95,6 +96,12 @@ struct SchedulerParams {
     // `parallel` sequences of ctx_per_seq. A sequence is admitted only when the pool can hold
     // its prompt and its room to generate; until then it waits in the queue, in order.
     int64_t kv_tokens = 0;
+    // Draft by prompt lookup (runtime/prompt_lookup.h) ...
+    bool prompt_lookup = true;
+    // ... and/or with this small model of the same vocabulary (runtime/draft_model.h). With
+    // both, prompt lookup drafts when the sequence's last tokens occurred before (free, and
+    // right on text that repeats its input), the draft model otherwise.
+    std::shared_ptr<const model::Model> draft_model = nullptr;
 };
 
 struct SchedulerStats {
@@ -128,6 +135,8 @@ class Scheduler {
     int threads() const { return ctx_.threads(); }  // compute threads
     SchedulerStats stats() const;
     size_t kv_cache_bytes() const { return kv_cache_bytes_; }  // reserved; RAM follows use
+    // The draft model's own KV cache (0 without one).
+    size_t draft_kv_cache_bytes() const { return draft_ ? draft_->kv_cache_bytes() : 0; }
 
   private:
     struct Sequence;
@@ -155,8 +164,11 @@ class Scheduler {
     void step();
     // Samples the token after the sequence's last one; false when the sequence ended.
     bool on_logits(Sequence& seq, const float* logits);
-    // Drafted tokens to evaluate after the sequence's next token (none when off or no guess).
-    std::vector<int32_t> draft_for(const Sequence& seq, int64_t pos) const;
+    // Sets the drafted tokens each generating sequence evaluates after its next token (none
+    // when off or no guess): prompt lookup first, then the draft model for the rest, batched.
+    void draft_all(const std::vector<Sequence*>& generating);
+    // Tokens the sequence may draft this step: what it may still generate and the context holds.
+    int max_draft(const Sequence& seq) const;
     // Samples through the sequence's `rows` logit rows (its next token, then its drafts),
     // keeping drafts while the sampler agrees with them; returns the tokens sampled.
     size_t verify(Sequence& seq, const float* logits, size_t rows);
@@ -197,6 +209,7 @@ class Scheduler {
     uint64_t clock_ = 0;
     std::unique_ptr<PromptCache> prompt_cache_;
     int64_t committed_blocks_ = 0;  // blocks_needed of the running sequences, summed
+    std::unique_ptr<DraftModel> draft_;  // when params_.draft_model is set
 
     std::thread worker_;
 };

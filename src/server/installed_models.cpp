@@ -1,5 +1,7 @@
 #include "server/installed_models.h"
 
+#include <filesystem>
+
 namespace hearth::server {
 
 ModelEntry entry_for_config(const registry::ModelsDir& dir, const registry::ModelConfig& c) {
@@ -16,6 +18,12 @@ ModelEntry entry_for_config(const registry::ModelsDir& dir, const registry::Mode
     e.max_tokens = c.parameters.max_tokens;
     e.context_shift = c.context_shift;
     e.kv_budget = c.kv_budget;
+    // A file next to the models (else a model name, resolved by the pool).
+    if (!c.draft_model.empty()) {
+        const std::filesystem::path file = dir.root() / c.draft_model;
+        std::error_code ec;
+        e.draft_model = std::filesystem::is_regular_file(file, ec) ? file.string() : c.draft_model;
+    }
     return e;
 }
 

@@ -173,11 +173,29 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
                                       model::kv_bytes_per_token(params.kv_type, hp.n_layer, hp.kv_dim()),
                                       params.parallel, m->ctx_size, options_.max_memory,
                                       m->model->weight_bytes());
-    m->scheduler = std::make_unique<runtime::Scheduler>(m->model, *m->tokenizer, params);
+    params.prompt_lookup = options_.lookup_draft > 0;
+    const std::string& draft = entry.draft_model.empty() ? options_.draft_model : entry.draft_model;
+    if (!draft.empty()) {
+        params.draft_model = model::Model::load(draft_model_path(draft));
+        if (options_.lookup_draft <= 0) params.draft_tokens = options_.draft_tokens;
+    }
+    try {
+        m->scheduler = std::make_unique<runtime::Scheduler>(m->model, *m->tokenizer, params);
+    } catch (const Error& e) {
+        if (!params.draft_model) throw;
+        throw Error("cannot use '" + draft + "' as the draft model of '" + entry.name + "': " +
+                    e.what());
+    }
     // No sequence can be longer than the pool: requests are checked against what is possible.
     m->ctx_size = m->scheduler->params().ctx_per_seq;
     // The pool counts whole even though its memory is committed only as tokens fill it.
     m->memory_bytes = m->model->weight_bytes() + m->scheduler->kv_cache_bytes();
+    if (params.draft_model) {
+        m->memory_bytes +=
+            params.draft_model->weight_bytes() + m->scheduler->draft_kv_cache_bytes();
+        log::info("model '{}' drafts with '{}' ({} tokens a step{})", entry.name, draft,
+                  params.draft_tokens, params.prompt_lookup ? ", prompt lookup first" : "");
+    }
     evict_for(m->memory_bytes);
     loaded_[entry.name] = m;
     const int64_t pool_tokens = m->scheduler->params().kv_tokens;
@@ -192,6 +210,19 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
                   entry.name, pool_tokens);
     }
     return m;
+}
+
+// Called with mutex_ held.
+std::string ModelPool::draft_model_path(const std::string& draft) const {
+    for (const ModelEntry& e : entries_) {
+        if (e.name == draft) return e.path;
+    }
+    for (const ModelEntry& e : entries_) {
+        if (std::find(e.aliases.begin(), e.aliases.end(), draft) != e.aliases.end()) return e.path;
+    }
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(draft, ec)) return draft;
+    throw Error("draft model '" + draft + "' is neither a model this server offers nor a file");
 }
 
 // Unloads idle models, least recently used first, until `bytes_needed` more fit the budget.

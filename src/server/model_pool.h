@@ -38,6 +38,7 @@ struct ModelEntry {
     std::optional<int32_t> max_tokens;
     std::optional<bool> context_shift;  // none: the pool's default
     std::optional<uint64_t> kv_budget;  // bytes of KV pool; none: the pool's
+    std::string draft_model;  // a model name or .gguf file; empty: the pool's draft_model
 };
 
 struct PoolOptions {
@@ -52,6 +53,10 @@ struct PoolOptions {
     bool context_shift = false;  // runtime::SchedulerParams::context_shift
     runtime::PromptCacheParams prompt_cache;  // empty dir: no prompt cache on disk
     uint64_t kv_budget = 0;  // bytes of KV pool per model; 0: kv_pool_tokens' default
+    // Speculative decoding with a draft model (a model name or .gguf file; empty: none), and
+    // the tokens drafted a step when lookup_draft does not say (lookup_draft's N counts for both).
+    std::string draft_model;
+    int32_t draft_tokens = 8;
 };
 
 // The KV pool's size in tokens for a model whose cache costs bytes_per_token: `budget` bytes
@@ -132,6 +137,8 @@ class ModelPool {
     void evict_for(uint64_t bytes_needed);
     uint64_t loaded_bytes() const;
     std::shared_ptr<LoadedModel> load(const ModelEntry& entry);
+    // The file of a draft model named by a model name or alias, else by its path.
+    std::string draft_model_path(const std::string& draft) const;
 
     int64_t keep_alive_ms(const LoadedModel& m) const;
 

@@ -44,6 +44,7 @@ ModelConfig full_config() {
     config.context_size = 8192;
     config.threads = 4;
     config.kv_type = hearth::gguf::TensorType::Q8_0;
+    config.draft_model = "small-draft.gguf";
     config.template_override = "{% for m in messages %}{{ m.content }}\n{% endfor %}";
     config.parameters.sampling.temperature = 0.7;
     config.parameters.sampling.top_p = 0.9;
@@ -76,6 +77,8 @@ TEST(ModelConfigTest, YamlRoundTrips) {
     EXPECT_NE(to_yaml(loaded).find("kv_type: q8_0\n"), std::string::npos) << to_yaml(loaded);
     EXPECT_EQ(loaded.context_shift, true);
     EXPECT_NE(to_yaml(loaded).find("context_shift: true\n"), std::string::npos) << to_yaml(loaded);
+    EXPECT_EQ(loaded.draft_model, "small-draft.gguf");
+    EXPECT_NE(to_yaml(loaded).find("draft_model: small-draft.gguf\n"), std::string::npos);
     EXPECT_EQ(loaded.template_override, original.template_override);
     EXPECT_FLOAT_EQ(*loaded.parameters.sampling.temperature, 0.7);
     EXPECT_FLOAT_EQ(*loaded.parameters.sampling.top_p, 0.9);

@@ -533,6 +533,50 @@ TEST(ServerPool, NamesAndAliasesMatchWhateverTheCaseExactSpellingFirst) {
     EXPECT_EQ(pool.find(""), nullptr);
 }
 
+// A draft model named by another model's name or by its file is loaded with the model and
+// counted in its memory; one of another vocabulary, or one that does not exist, is refused when
+// the model loads, naming both.
+TEST(ServerPool, DraftModelsAreResolvedAndCheckedAtLoad) {
+    ModelEntry a, b, c;
+    a.name = "a";
+    b.name = "b";
+    c.name = "c";
+    a.path = b.path = c.path = testing::stories_path();
+    b.draft_model = synthetic_model_file_with_vocab("llama", "llama-spm");
+    c.draft_model = "no-such-model";
+    PoolOptions o;
+    o.ctx_size = 64;
+    o.parallel = 1;
+    o.threads = 1;
+    const uint64_t plain = ModelPool({a}, o).acquire(a)->memory_bytes;
+    o.draft_model = "a";  // the model drafting for itself, by name
+    ModelPool pool({a, b, c}, o);
+    auto loaded = pool.acquire(a);
+    EXPECT_EQ(loaded->scheduler->params().draft_tokens, PoolOptions{}.draft_tokens);
+    EXPECT_FALSE(loaded->scheduler->params().prompt_lookup);
+    // The draft's weights (the same file's) and its KV cache count too.
+    EXPECT_GT(loaded->scheduler->draft_kv_cache_bytes(), 0u);
+    EXPECT_EQ(loaded->memory_bytes, plain + loaded->model->weight_bytes() +
+                                        loaded->scheduler->draft_kv_cache_bytes());
+    try {
+        pool.acquire(b);
+        ADD_FAILURE() << "a draft model of another vocabulary was accepted";
+    } catch (const Error& e) {
+        const std::string message = e.what();
+        EXPECT_NE(message.find("as the draft model of 'b'"), std::string::npos) << message;
+        EXPECT_NE(message.find("32000 tokens"), std::string::npos) << message;
+    }
+    try {
+        pool.acquire(c);
+        ADD_FAILURE() << "a missing draft model was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("'no-such-model' is neither a model this server "
+                                             "offers nor a file"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
 // ---- CORS ----
 
 TEST(ServerCors, PreflightNeedsNoKeyAndResponsesCarryTheOrigin) {
