@@ -91,7 +91,7 @@ struct SchedulerParams {
     bool context_shift = false;
     // Prompt cache on disk (runtime/prompt_cache.h): prompts of at least min_tokens leave their
     // whole KV blocks in `dir`; later prompts starting with them load them. Empty dir: off.
-    PromptCacheParams prompt_cache;
+    PromptCacheParams prompt_cache{};
     // The KV pool in tokens, shared by all sequences (rounded up to whole blocks); 0: room for
     // `parallel` sequences of ctx_per_seq. A sequence is admitted only when the pool can hold
     // its prompt and its room to generate; until then it waits in the queue, in order.

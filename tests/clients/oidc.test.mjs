@@ -90,7 +90,8 @@ async function startHearth() {
   const port = await freePort();
   baseURL = `http://127.0.0.1:${port}`;
   hearth = spawn(hearthBin, ['serve', '--model', modelFile, '--host', '127.0.0.1', '--port', String(port),
-    '--threads', '1', '--env-file', '/dev/null', '--oidc-issuer', issuer, '--oidc-audience', audience],
+    '--threads', '1', '--env-file', '/dev/null', '--state-dir', ':memory:', '--responses-db', ':memory:',
+    '--oidc-issuer', issuer, '--oidc-audience', audience],
   { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HEARTH_API_KEYS: '' } });
   hearth.stdout.on('data', (d) => { hearthLog += d; });
   hearth.stderr.on('data', (d) => { hearthLog += d; });
