@@ -254,7 +254,8 @@ struct Server::Impl {
             "'x-api-key: KEY').";
         for (const std::string& key : offered_keys(req.header("authorization"),
                                                    req.header("x-api-key"))) {
-            if (oidc && looks_like_jwt(key)) return authenticate_token(req, key);
+            // An environment key may have the shape of a JWT too: it is checked as a key first.
+            if (oidc && looks_like_jwt(key) && !keys.accepts_key(key)) return authenticate_token(req, key);
             const KeyVerdict v = key_store->verify(key);
             if (v.record) who = v.record->name;
             switch (v.check) {

@@ -566,3 +566,26 @@ TEST(ServerKeys, AuthenticationFailuresAreCappedPerSecond) {
 
 }  // namespace
 }  // namespace hearth::server
+
+namespace hearth::server {
+namespace {
+
+// With an OIDC provider configured, a bearer value shaped like a JWT goes to the token check;
+// an environment key that happens to have that shape still works as a key, and a JWT while the
+// provider is unreachable is a clear 401, not a crash.
+TEST(ServerKeys, OidcTokensAndJwtShapedEnvironmentKeys) {
+    ServerOptions o = options_with_state(fresh_state_dir("oidc"));
+    o.api_keys = {"team.key.one"};
+    o.oidc.issuer = "http://127.0.0.1:1";  // nothing listens there
+    o.oidc.audience = "hearth-api";
+    LiveServer live(o);
+    auto c = live.client();
+    EXPECT_EQ(status_of(c.Get("/v1/models", bearer("team.key.one"))), 200);
+    auto res = c.Get("/v1/models", bearer("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 401);
+    EXPECT_NE(res->body.find("could not be reached"), std::string::npos) << res->body;
+}
+
+}  // namespace
+}  // namespace hearth::server
