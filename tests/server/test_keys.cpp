@@ -228,12 +228,14 @@ TEST(KeyStore, SchemaIsVersionedAndNewerFilesAreRefused) {
     EXPECT_EQ(KeyStore(path).list().size(), 1u) << "opening again migrates nothing, keeps keys";
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    Statement version(db, "SELECT max(version) FROM schema_version");
-    ASSERT_TRUE(version.step());
-    EXPECT_EQ(version.integer(0), KeyStore::kSchemaVersion);
+    {  // finalized before the close below, or the connection could not close (and would leak)
+        Statement version(db, "SELECT max(version) FROM schema_version");
+        ASSERT_TRUE(version.step());
+        EXPECT_EQ(version.integer(0), KeyStore::kSchemaVersion);
+    }
     // A file from a newer hearth: refused with a message, not misread.
     exec_sql(db, "INSERT INTO schema_version VALUES (99)");
-    sqlite3_close(db);
+    ASSERT_EQ(sqlite3_close(db), SQLITE_OK);
     try {
         KeyStore store(path);
         ADD_FAILURE() << "a newer schema was accepted";
