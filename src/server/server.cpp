@@ -224,12 +224,9 @@ struct Server::Impl {
         ex.identity = authenticate(req);
         ex.key_id = ex.identity.key_id;
         if (needs_admin(req.path) && !ex.identity.is_admin()) {
-            audit.record_failure({ex.identity.name, "authorize", utf8::escape_for_log(req.path),
-                                  req.remote_addr, "inference key refused"});
-            throw ApiError(403,
-                           "this key's scope is 'inference': /admin, /metrics and /api/pull need "
-                           "an admin key",
-                           "invalid_request_error", "", "insufficient_scope");
+            refuse_scope(req, ex.identity.name, "inference key refused",
+                         "this key's scope is 'inference': /admin, /metrics and /api/pull need "
+                         "an admin key");
         }
         return true;
     }
@@ -317,14 +314,19 @@ struct Server::Impl {
         id.scope = p.admin ? Scope::Admin : Scope::Inference;
         id.models = p.models;
         if (!p.inference) {
-            audit.record_failure({id.name, "authorize", utf8::escape_for_log(req.path),
-                                  req.remote_addr, "token grants no hearth scope"});
-            throw ApiError(403,
-                           "this token grants no hearth scope: the provider must put "
-                           "'hearth:inference' or 'hearth:admin' in its scope claim",
-                           "invalid_request_error", "", "insufficient_scope");
+            refuse_scope(req, id.name, "token grants no hearth scope",
+                         "this token grants no hearth scope: the provider must put "
+                         "'hearth:inference' or 'hearth:admin' in its scope claim");
         }
         return id;
+    }
+
+    // A caller whose scope does not reach what it asked for: an audit line, then 403.
+    [[noreturn]] void refuse_scope(const http::Request& req, const std::string& who,
+                                   const std::string& audit_result, const std::string& message) {
+        audit.record_failure({who, "authorize", utf8::escape_for_log(req.path), req.remote_addr,
+                              audit_result});
+        throw ApiError(403, message, "invalid_request_error", "", "insufficient_scope");
     }
 
     void route(Exchange& ex) {
