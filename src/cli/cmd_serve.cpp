@@ -60,6 +60,7 @@ struct ServeOptions {
     std::string draft_model;
     int32_t draft_tokens = server::PoolOptions{}.draft_tokens;
     bool draft_tokens_given = false;
+    std::string tls_cert, tls_key;
 };
 
 // Stored responses live in hearth's data folder, in the user's home whatever the models folder
@@ -187,20 +188,25 @@ void serve(const ServeOptions& o) {
     }
     options.pool.draft_model = o.draft_model;
     options.pool.draft_tokens = o.draft_tokens;
+    if (o.tls_cert.empty() != o.tls_key.empty())
+        throw Error("--tls-cert and --tls-key go together: give the certificate and its key");
+    options.tls = {o.tls_cert, o.tls_key};
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
-    // server starts), which stops the server so in-flight work ends cleanly.
+    // server starts), which stops the server so in-flight work ends cleanly. SIGHUP reloads
+    // the TLS certificate.
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     server::Server srv(options, collect_models(o));
     srv.bind();
     std::thread watcher([&] {
         int sig = 0;
-        sigwait(&signals, &sig);
+        while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) srv.reload_tls();
         if (sig != 0) log::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
         srv.stop();
     });
@@ -391,6 +397,15 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("--oidc-scope-claim", o->oidc_scope_claim,
                     "The claim holding the scopes or roles (default: scope, then scp, then roles)")
         ->envname("HEARTH_OIDC_SCOPE_CLAIM");
+    cmd->add_option("--tls-cert", o->tls_cert,
+                    "Serve HTTPS with this certificate (PEM: the server's certificate, then any "
+                    "intermediates), for setups without a gateway; SIGHUP reloads it. TLS 1.2+")
+        ->type_name("FILE")
+        ->envname("HEARTH_TLS_CERT");
+    cmd->add_option("--tls-key", o->tls_key,
+                    "The private key of --tls-cert (PEM, without a passphrase)")
+        ->type_name("FILE")
+        ->envname("HEARTH_TLS_KEY");
     cmd->footer(
         "Examples:\n"
         "  hearth serve --model tests/data/models/stories260K.gguf\n"

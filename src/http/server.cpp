@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <condition_variable>
@@ -19,12 +20,15 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "http/tls.h"
 
 namespace hearth::http {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
+using TlsContext = asio::ssl::context;
+using TlsStream = asio::ssl::stream<tcp::socket&>;
 
 namespace {
 
@@ -111,12 +115,18 @@ struct Server::Impl {
     Clock::time_point last_busy_log{};
     size_t refused_since_log = 0;
     HandlerPool workers;
+    mutable std::mutex tls_mutex;
+    std::shared_ptr<TlsContext> tls_context;  // under tls_mutex; null: plain HTTP
 
     Impl(ServerLimits l, Handler h, Hooks k)
         : limits(l), handler(std::move(h)), hooks(std::move(k)), workers(l.handler_threads) {
         if (!hooks.error_response) hooks.error_response = plain_error;
     }
 
+    std::shared_ptr<TlsContext> current_tls() const {
+        std::lock_guard lock(tls_mutex);
+        return tls_context;
+    }
     void accept();
     void admit(tcp::socket socket);
     bool evict_for(const std::string* client);
@@ -131,6 +141,10 @@ struct Server::Impl {
 struct Connection : std::enable_shared_from_this<Connection> {
     Server::Impl& server;
     tcp::socket socket;
+    // With TLS: the context (held while the stream uses it) and the stream over `socket`.
+    std::shared_ptr<TlsContext> tls_context;
+    std::unique_ptr<TlsStream> tls;
+    bool tls_open = false;  // handshake done: bytes go through `tls`, else straight to `socket`
     asio::steady_timer timer;
     RequestReader reader;
     std::string remote;
@@ -146,21 +160,59 @@ struct Connection : std::enable_shared_from_this<Connection> {
     mutable std::mutex close_mutex;
     bool closed = false;  // under close_mutex; written on the I/O thread
 
-    Connection(Server::Impl& s, tcp::socket sock, std::string addr)
+    Connection(Server::Impl& s, tcp::socket sock, std::string addr,
+               std::shared_ptr<TlsContext> tls_ctx)
         : server(s),
           socket(std::move(sock)),
+          tls_context(std::move(tls_ctx)),
           timer(s.io),
           reader(s.limits.read),
-          remote(std::move(addr)) {}
+          remote(std::move(addr)) {
+        if (tls_context) tls = std::make_unique<TlsStream>(socket, *tls_context);
+    }
 
     bool is_closed() const {
         std::lock_guard lock(close_mutex);
         return closed;
     }
 
+    // The header deadline runs from here: with TLS it covers the handshake too, so a client
+    // that connects and never (or slowly) says hello is cut off like one trickling its head.
     void start() {
         enter(Phase::Head, server.limits.header_timeout);
+        if (tls) return await_hello();
         read_more();
+    }
+
+    void await_hello() {
+        socket.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
+            if (self->is_closed()) return;
+            if (ec) return self->close();
+            self->on_hello();
+        });
+    }
+
+    // The first byte tells a TLS client from one speaking plain HTTP to this port; the latter
+    // gets a plain answer saying so instead of a handshake failure it cannot read.
+    void on_hello() {
+        unsigned char first = 0;
+        error_code ec;
+        socket.non_blocking(true, ec);
+        const size_t n = socket.receive(asio::buffer(&first, 1), tcp::socket::message_peek, ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) return await_hello();
+        if (ec || n == 0) return close();
+        if (first != kTlsHandshakeRecord) {
+            return refuse(400, "this port speaks HTTPS: use an https:// URL");
+        }
+        tls->async_handshake(TlsStream::server, [self = shared_from_this()](const error_code& e) {
+            if (self->is_closed()) return;
+            if (e) {
+                log::debug("TLS handshake with {} failed: {}", self->remote, e.message());
+                return self->close();
+            }
+            self->tls_open = true;
+            self->read_more();
+        });
     }
 
     void enter(Phase p, std::chrono::milliseconds deadline) {
@@ -186,13 +238,16 @@ struct Connection : std::enable_shared_from_this<Connection> {
     void read_more() {
         if (reading || is_closed()) return;
         reading = true;
-        socket.async_read_some(asio::buffer(incoming),
-                               [self = shared_from_this()](const error_code& ec, size_t n) {
-                                   self->reading = false;
-                                   if (self->is_closed()) return;
-                                   if (ec) return self->close();
-                                   self->on_bytes(n);
-                               });
+        auto on_read = [self = shared_from_this()](const error_code& ec, size_t n) {
+            self->reading = false;
+            if (self->is_closed()) return;
+            if (ec) return self->close();
+            self->on_bytes(n);
+        };
+        if (tls_open)
+            tls->async_read_some(asio::buffer(incoming), std::move(on_read));
+        else
+            socket.async_read_some(asio::buffer(incoming), std::move(on_read));
     }
 
     void on_bytes(size_t n) {
@@ -238,16 +293,20 @@ struct Connection : std::enable_shared_from_this<Connection> {
     void dispatch();
     void refuse(int status, const std::string& why);
     void linger();
+    void half_close_and_drain();
     void drain();
     void after_response(bool keep_alive);
 
     // Writes `bytes`; then runs `done(ok)` on the I/O thread (null: nothing more to do).
     void write_async(std::shared_ptr<std::string> bytes, std::function<void(bool)> done) {
-        asio::async_write(socket, asio::buffer(*bytes),
-                          [self = shared_from_this(), bytes, done](const error_code& ec, size_t) {
-                              if (ec) self->close();
-                              if (done) done(!ec && !self->is_closed());
-                          });
+        auto on_written = [self = shared_from_this(), bytes, done](const error_code& ec, size_t) {
+            if (ec) self->close();
+            if (done) done(!ec && !self->is_closed());
+        };
+        if (tls_open)
+            asio::async_write(*tls, asio::buffer(*bytes), std::move(on_written));
+        else
+            asio::async_write(socket, asio::buffer(*bytes), std::move(on_written));
     }
 
     void close() {
@@ -415,11 +474,21 @@ void Connection::refuse(int status, const std::string& why) {
 
 // Closing with unread input makes the kernel send a reset, which can destroy the answer
 // before the client reads it; so the send side is closed first and what the client still
-// sends is read and dropped, for a second at most.
+// sends is read and dropped, for a second at most. Over TLS a close_notify goes first (the
+// client then knows the answer is whole, not cut off); OpenSSL waits for the client's own,
+// within the same second.
 void Connection::linger() {
+    arm(std::chrono::milliseconds(1000));
+    if (!tls_open) return half_close_and_drain();
+    tls->async_shutdown([self = shared_from_this()](const error_code&) {
+        if (self->is_closed()) return;
+        self->half_close_and_drain();
+    });
+}
+
+void Connection::half_close_and_drain() {
     error_code ignored;
     socket.shutdown(tcp::socket::shutdown_send, ignored);
-    arm(std::chrono::milliseconds(1000));
     drain();
 }
 
@@ -435,6 +504,7 @@ void Connection::drain() {
 void Connection::after_response(bool keep_alive) {
     if (is_closed()) return;
     if (!keep_alive || server.stopping) {
+        if (tls_open) return linger();  // the client needs TLS's close_notify
         // Half-close first so the client reads the whole answer before the connection ends.
         error_code ignored;
         socket.shutdown(tcp::socket::shutdown_send, ignored);
@@ -481,7 +551,7 @@ void Server::Impl::admit(tcp::socket socket) {
     const size_t from_client = known == per_client.end() ? 0 : known->second;
     if (from_client >= limits.max_connections_per_client && !evict_for(&remote))
         return refuse_busy(std::move(socket), remote);
-    auto c = std::make_shared<Connection>(*this, std::move(socket), remote);
+    auto c = std::make_shared<Connection>(*this, std::move(socket), remote, current_tls());
     connections.push_front(c);
     c->registered = connections.begin();
     ++per_client[remote];
@@ -519,13 +589,19 @@ void Server::Impl::refuse_busy(tcp::socket socket, const std::string& remote) {
     partial.remote_addr = remote;
     partial.started = now;
     if (hooks.on_refused) hooks.on_refused(partial, 503, "connection limit reached");
+    error_code ec;
+    if (current_tls()) {
+        // A TLS client could not read a plain answer, and a handshake would cost what the cap
+        // saves: just close.
+        socket.close(ec);
+        return;
+    }
     Response response =
         hooks.error_response(503, "the server has too many open connections; retry shortly");
     response.set_header("Retry-After", "1");
     auto bytes = std::make_shared<std::string>(serialize(response, false));
     auto sock = std::make_shared<tcp::socket>(std::move(socket));
     // One non-blocking attempt: a client that does not read its refusal is not waited for.
-    error_code ec;
     sock->non_blocking(true, ec);
     sock->write_some(asio::buffer(*bytes), ec);
     sock->shutdown(tcp::socket::shutdown_both, ec);
@@ -605,6 +681,16 @@ int Server::bind(const std::string& host, int port) {
                     "; in use, or not an address of this machine)");
     }
     return a.local_endpoint().port();
+}
+
+void Server::use_tls(const TlsFiles& files) {
+    auto context = make_tls_context(files);
+    std::lock_guard lock(impl_->tls_mutex);
+    impl_->tls_context = std::move(context);
+}
+
+bool Server::tls() const {
+    return impl_->current_tls() != nullptr;
 }
 
 void Server::run() {

@@ -32,6 +32,12 @@ struct ServerLimits {
     int handler_threads = 128;
 };
 
+// A certificate chain and its private key, in PEM files (see Server::use_tls).
+struct TlsFiles {
+    std::string cert_file;  // the server's certificate first, then any intermediates
+    std::string key_file;   // its private key, without a passphrase
+};
+
 using Handler = std::function<void(const Request&, Responder&)>;
 
 struct Hooks {
@@ -49,6 +55,12 @@ class Server {
 
     // Listens on host:port (port 0: any free port) and returns the port. Throws hearth::Error.
     int bind(const std::string& host, int port);
+    // Speaks HTTPS on the port from now on (TLS 1.2+, ALPN http/1.1; see http/tls.h): call
+    // before run(). Called again, from any thread, it swaps the certificate for new
+    // connections (open ones keep theirs). Throws hearth::Error when the files cannot be read
+    // or do not match; the certificate in use then stays.
+    void use_tls(const TlsFiles& files);
+    bool tls() const;
     // Serves until stop(); returns once every connection is closed and every handler returned.
     void run();
     // From any thread: stops accepting, closes idle and half-read connections at once, lets

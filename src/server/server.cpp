@@ -505,6 +505,7 @@ int Server::bind() {
     // A client that hangs up mid-stream must not kill the process with SIGPIPE.
     std::signal(SIGPIPE, SIG_IGN);
     ServerOptions& o = impl_->options;
+    if (!o.tls.cert_file.empty() || !o.tls.key_file.empty()) impl_->http.use_tls(o.tls);
     o.port = impl_->http.bind(o.host, o.port);
     return o.port;
 }
@@ -519,8 +520,8 @@ void Server::run() {
     else
         log::info("API keys required ({} from the environment, key store {})", impl_->keys.size(),
                   impl_->key_store->path().empty() ? "in memory" : impl_->key_store->path());
-    log::info("listening on http://{}:{} (OpenAI API at /v1, Anthropic /v1/messages, Ollama /api)",
-              impl_->options.host, impl_->options.port);
+    log::info("listening on {}://{}:{} (OpenAI API at /v1, Anthropic /v1/messages, Ollama /api)",
+              impl_->http.tls() ? "https" : "http", impl_->options.host, impl_->options.port);
     std::string names;
     const std::vector<ModelEntry> entries = impl_->pool.entries();
     for (size_t i = 0; i < entries.size() && i < 12; ++i) names += (i ? ", " : "") + entries[i].name;
@@ -540,6 +541,16 @@ void Server::run() {
 void Server::stop() {
     impl_->running = false;
     impl_->http.stop(impl_->options.shutdown_grace);
+}
+
+void Server::reload_tls() {
+    if (!impl_->http.tls()) return;
+    try {
+        impl_->http.use_tls(impl_->options.tls);
+        log::info("reloaded the TLS certificate {}", impl_->options.tls.cert_file);
+    } catch (const Error& e) {
+        log::error("{}; still serving the previous certificate", e.what());
+    }
 }
 
 void Server::handle(const http::Request& request, http::Responder& responder) {

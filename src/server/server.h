@@ -48,6 +48,8 @@ struct ServerOptions {
     std::string state_dir;
     // Bearer JWTs from an OpenID Connect provider (server/oidc.h); empty issuer: off.
     OidcSettings oidc;
+    // HTTPS with this certificate and key (PEM files); both empty: plain HTTP.
+    http::TlsFiles tls;
 };
 
 class Server {
@@ -63,6 +65,9 @@ class Server {
     // get an error event and `data: [DONE]`, non-streamed requests a 503. run() returns once
     // they are answered (or the grace period is over).
     void stop();
+    // Reads the TLS certificate and key again (on SIGHUP), for new connections. When they
+    // cannot be used it logs why and keeps serving the old ones. Without TLS: nothing.
+    void reload_tls();
 
     // Answers one parsed request, as a connection would: the gate, the routes, the log line.
     // The fuzzer and the tests call it without a socket.
