@@ -193,13 +193,13 @@ void serve(const ServeOptions& o) {
     options.tls = {o.tls_cert, o.tls_key};
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
-    // server starts), which stops the server so in-flight work ends cleanly. SIGHUP reloads
-    // the TLS certificate.
+    // server starts), which stops the server so in-flight work ends cleanly. With TLS, SIGHUP
+    // reloads the certificate (as nginx does); without, it keeps its default (the end).
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGHUP);
+    if (!o.tls_cert.empty()) sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     server::Server srv(options, collect_models(o));
