@@ -30,6 +30,7 @@
 #include "core/error.h"
 #include "core/format.h"
 #include "gguf/reader.h"
+#include "http/tls.h"
 #include "kernels/cpu.h"
 
 namespace hearth::cli {
@@ -399,6 +400,25 @@ std::vector<Check> check_config(DoctorOptions& o, nlohmann::json& cfg_json) {
         }
     }
     out.push_back(k);
+
+    // Native TLS (--tls-cert / --tls-key): the files are loaded as `hearth serve` would.
+    auto setting = [&](const char* name) {
+        std::string v = getenv_str(name);
+        return v.empty() && env.count(name) ? env[name] : v;
+    };
+    const std::string cert = setting("HEARTH_TLS_CERT"), key = setting("HEARTH_TLS_KEY");
+    if (!cert.empty() || !key.empty()) {
+        Check t{"tls", Status::Ok, "", ""};
+        try {
+            http::make_tls_context(cert, key);
+            t.detail = "certificate " + cert + " and key " + key + " load and match";
+        } catch (const Error& e) {
+            t.status = Status::Fail;
+            t.detail = e.what();
+            t.fix = "fix HEARTH_TLS_CERT / HEARTH_TLS_KEY (see docs/SERVER.md, \"HTTPS without a gateway\")";
+        }
+        out.push_back(t);
+    }
     cfg_json = {{"env_file", o.env_file}, {"keys", keys.size()}, {"host", host}};
     return out;
 }
@@ -469,6 +489,7 @@ std::vector<Check> check_models(const std::string& dir, uint64_t& largest,
 // ---- port ---------------------------------------------------------------------------------
 
 // When the port is taken, is it a server answering GET /health (most likely hearth itself)?
+// hearth with --tls-cert answers this plain request with a 400 saying to use https.
 bool answers_health(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return false;
@@ -483,10 +504,14 @@ bool answers_health(int port) {
     if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
         std::string req = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
         if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-            char buf[64] = {};
-            ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
-            ok = n > 12 && std::strncmp(buf, "HTTP/1.", 7) == 0 &&
-                 std::strncmp(buf + 9, "200", 3) == 0;
+            std::string reply;
+            char buf[1024];
+            for (ssize_t n; reply.size() < 4096 && (n = recv(fd, buf, sizeof buf, 0)) > 0;)
+                reply.append(buf, static_cast<size_t>(n));
+            const bool http = reply.size() > 12 && reply.rfind("HTTP/1.", 0) == 0;
+            ok = http && (reply.compare(9, 3, "200") == 0 ||
+                          (reply.compare(9, 3, "400") == 0 &&
+                           reply.find(http::kHttpsOnlyMessage) != std::string::npos));
         }
     }
     close(fd);

@@ -202,7 +202,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
         if (ec == asio::error::would_block || ec == asio::error::try_again) return await_hello();
         if (ec || n == 0) return close();
         if (first != kTlsHandshakeRecord) {
-            return refuse(400, "this port speaks HTTPS: use an https:// URL");
+            return refuse(400, kHttpsOnlyMessage);
         }
         tls->async_handshake(TlsStream::server, [self = shared_from_this()](const error_code& e) {
             if (self->is_closed()) return;
@@ -684,7 +684,7 @@ int Server::bind(const std::string& host, int port) {
 }
 
 void Server::use_tls(const TlsFiles& files) {
-    auto context = make_tls_context(files);
+    auto context = make_tls_context(files.cert_file, files.key_file);
     std::lock_guard lock(impl_->tls_mutex);
     impl_->tls_context = std::move(context);
 }

@@ -1,5 +1,6 @@
 #include "http/tls.h"
 
+#include <boost/asio/ssl/context.hpp>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -90,11 +91,12 @@ void warn_if_not_valid_now(SSL_CTX* ctx, const std::string& cert_file) {
 
 }  // namespace
 
-std::shared_ptr<boost::asio::ssl::context> make_tls_context(const TlsFiles& files) {
-    if (files.cert_file.empty() || files.key_file.empty())
+std::shared_ptr<boost::asio::ssl::context> make_tls_context(const std::string& cert_file,
+                                                            const std::string& key_file) {
+    if (cert_file.empty() || key_file.empty())
         throw Error("TLS needs both a certificate (--tls-cert) and its key (--tls-key)");
-    require_readable(files.cert_file, "certificate", "--tls-cert");
-    require_readable(files.key_file, "key", "--tls-key");
+    require_readable(cert_file, "certificate", "--tls-cert");
+    require_readable(key_file, "key", "--tls-key");
 
     auto context = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
     SSL_CTX* ctx = context->native_handle();
@@ -108,7 +110,7 @@ std::shared_ptr<boost::asio::ssl::context> make_tls_context(const TlsFiles& file
     SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
     SSL_CTX_set_alpn_select_cb(ctx, select_http11, nullptr);
 
-    if (SSL_CTX_use_certificate_chain_file(ctx, files.cert_file.c_str()) != 1) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {
         const OpensslError e = first_openssl_error();
         std::string hint =
             "it must hold the server's certificate in PEM (-----BEGIN CERTIFICATE-----), then "
@@ -118,28 +120,28 @@ std::shared_ptr<boost::asio::ssl::context> make_tls_context(const TlsFiles& file
             reason == SSL_R_CA_MD_TOO_WEAK)
             hint = "security level 2 needs RSA keys of 2048 bits or more, EC keys of 224 bits "
                    "or more and SHA-256 (or stronger) signatures";
-        throw Error("cannot use the TLS certificate " + files.cert_file + " (--tls-cert): " +
+        throw Error("cannot use the TLS certificate " + cert_file + " (--tls-cert): " +
                     e.reason + "; " + hint);
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, files.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
         const OpensslError e = first_openssl_error();
         const int reason = ERR_GET_REASON(e.code);
         if (reason == X509_R_KEY_VALUES_MISMATCH || reason == X509_R_KEY_TYPE_MISMATCH) {
-            throw Error("the TLS key " + files.key_file + " (--tls-key) does not belong to the "
-                        "certificate " + files.cert_file + " (--tls-cert): " + e.reason +
+            throw Error("the TLS key " + key_file + " (--tls-key) does not belong to the "
+                        "certificate " + cert_file + " (--tls-cert): " + e.reason +
                         "; give the private key the certificate was made for");
         }
-        throw Error("cannot use the TLS key " + files.key_file + " (--tls-key): " + e.reason +
+        throw Error("cannot use the TLS key " + key_file + " (--tls-key): " + e.reason +
                     "; it must be the certificate's private key in PEM, without a passphrase "
                     "(`openssl pkey -in KEY -out KEY.plain` removes one)");
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         const OpensslError e = first_openssl_error();
-        throw Error("the TLS key " + files.key_file + " (--tls-key) does not belong to the "
-                    "certificate " + files.cert_file + " (--tls-cert): " + e.reason +
+        throw Error("the TLS key " + key_file + " (--tls-key) does not belong to the "
+                    "certificate " + cert_file + " (--tls-cert): " + e.reason +
                     "; give the private key the certificate was made for");
     }
-    warn_if_not_valid_now(ctx, files.cert_file);
+    warn_if_not_valid_now(ctx, cert_file);
     return context;
 }
 

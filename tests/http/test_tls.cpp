@@ -114,7 +114,8 @@ class TempDir {
 // ---- the server under test ----
 
 // Routes: /hello answers at once; /stream sends "part 1", waits until the test says the
-// client has read it, then "part 2"; /flood streams 1 MB chunks until a write fails.
+// client has read it, then "part 2"; /flood streams 1 MB chunks until a write fails;
+// /until-gone sends one event, then polls client_gone() (as a generation does) for 10 s.
 class TlsServer {
   public:
     explicit TlsServer(ServerLimits limits = fast_limits()) {
@@ -161,6 +162,7 @@ class TlsServer {
     bool stream_waited() const { return stream_waited_.load(); }
     // How the /flood handler ended: 0 still running, 1 a write failed.
     int flood_result() const { return flood_result_.load(); }
+    bool gone_seen() const { return gone_seen_.load(); }
 
     TempDir dir;
 
@@ -186,6 +188,13 @@ class TlsServer {
             }
             flood_result_ = 1;
             out.end_stream();
+        } else if (r.path == "/until-gone") {
+            out.begin_stream(Response(200, "", "text/event-stream"));
+            out.write("data: started\n\n");
+            const auto t0 = Clock::now();
+            while (seconds_since(t0) < 10 && !out.client_gone())
+                std::this_thread::sleep_for(milliseconds(10));
+            if (out.client_gone()) gone_seen_ = true;
         } else {
             out.send(Response(404, "no such path", "text/plain"));
         }
@@ -199,6 +208,7 @@ class TlsServer {
     bool part1_read_ = false;
     std::atomic<bool> stream_waited_{false};
     std::atomic<int> flood_result_{0};
+    std::atomic<bool> gone_seen_{false};
 };
 
 // ---- clients ----
@@ -389,6 +399,21 @@ TEST(Tls, AStreamArrivesInPieces) {
     got.clear();
     ASSERT_TRUE(c.send("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
     EXPECT_TRUE(c.read_until("hello over tls", got));
+}
+
+TEST(Tls, AClientHangingUpMidStreamIsNoticed) {
+    // What cancels a generation when its client leaves.
+    TlsServer s;
+    {
+        TlsClient c(s.port(), s.cert());
+        ASSERT_TRUE(c.connected());
+        ASSERT_TRUE(c.send("GET /until-gone HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+        std::string got;
+        ASSERT_TRUE(c.read_until("started", got));
+    }  // closed without a TLS goodbye, as a killed client would
+    const auto t0 = Clock::now();
+    while (!s.gone_seen() && seconds_since(t0) < 5) std::this_thread::sleep_for(milliseconds(10));
+    EXPECT_TRUE(s.gone_seen());
 }
 
 TEST(Tls, ConnectionCloseEndsWithCloseNotify) {
