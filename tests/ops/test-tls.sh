@@ -97,6 +97,22 @@ events=$(grep -c '^data: {' <<<"$stream" || true)
 [ "$events" -ge 3 ] && grep -q '^data: \[DONE\]' <<<"$stream" && ok "streamed chat completion: $events events and [DONE]" \
     || fail "stream: $stream"
 
+doctor=$(HEARTH_TLS_CERT="$TMP/a/cert.pem" HEARTH_TLS_KEY="$TMP/a/key.pem" "$BIN" doctor --json \
+    --port "$PORT" --env-file /dev/null --models-dir "$TMP" 2>/dev/null || true)
+python3 - "$doctor" <<'PY' && ok "doctor: the TLS files load and the port is this hearth" || fail "doctor: $doctor"
+import json, sys
+checks = {c["name"]: c for c in json.loads(sys.argv[1])["checks"]}
+assert checks["tls"]["status"] == "ok", checks["tls"]
+assert "answering /health" in checks["port"]["detail"], checks["port"]
+PY
+doctor=$(HEARTH_TLS_CERT="$TMP/a/cert.pem" HEARTH_TLS_KEY="$TMP/b/key.pem" "$BIN" doctor --json \
+    --port "$PORT" --env-file /dev/null --models-dir "$TMP" 2>/dev/null || true)
+python3 - "$doctor" <<'PY' && ok "doctor: a key of another certificate fails" || fail "doctor (bad key): $doctor"
+import json, sys
+checks = {c["name"]: c for c in json.loads(sys.argv[1])["checks"]}
+assert checks["tls"]["status"] == "fail" and "does not belong" in checks["tls"]["detail"], checks["tls"]
+PY
+
 # ---- the OpenAI node SDK trusting the certificate -------------------------------------------
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     (cd "$ROOT/tests/clients" && { [ -d node_modules/openai ] || npm ci --no-audit --no-fund --loglevel=error; })
