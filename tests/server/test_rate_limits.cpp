@@ -86,23 +86,24 @@ TEST(RateLimits, RequestsPerMinute) {
     TestClock clock;
     RateLimits limits(clock.fn());
     const Identity who = limited("k", {.rpm = 3});
+    const char* resets[] = {"1m0s", "59s", "58s"};
     for (int i = 0; i < 3; ++i) {
         RateLease lease = limits.admit(who, 10);
         EXPECT_EQ(header(lease, "x-ratelimit-limit-requests"), "3");
         EXPECT_EQ(header(lease, "x-ratelimit-remaining-requests"), std::to_string(2 - i));
-        EXPECT_EQ(header(lease, "x-ratelimit-reset-requests"), i == 0 ? "1m0s" : "59s");
+        EXPECT_EQ(header(lease, "x-ratelimit-reset-requests"), resets[i]);
         EXPECT_EQ(header(lease, "x-ratelimit-limit-tokens"), "(none)");  // no tpm
         clock.now += seconds(1);
     }
-    // 2 s into the window: 58 s left.
+    // 3 s into the window: 57 s left.
     const ApiError e = refusal_of(limits, who, 10);
     EXPECT_EQ(e.status(), 429);
     EXPECT_EQ(e.to_json()["error"]["code"], "rate_limit_exceeded");
     EXPECT_EQ(e.to_json()["error"]["type"], "requests");
-    EXPECT_EQ(header(e, "Retry-After"), "58");
+    EXPECT_EQ(header(e, "Retry-After"), "57");
     EXPECT_EQ(header(e, "x-ratelimit-remaining-requests"), "0");
-    EXPECT_EQ(header(e, "x-ratelimit-reset-requests"), "58s");
-    clock.now += milliseconds(57500);  // 0.5 s left
+    EXPECT_EQ(header(e, "x-ratelimit-reset-requests"), "57s");
+    clock.now += milliseconds(56500);  // 0.5 s left
     EXPECT_EQ(header(refusal_of(limits, who, 10), "Retry-After"), "1");
     clock.now += milliseconds(500);  // the window is over: a fresh one
     EXPECT_EQ(header(limits.admit(who, 10), "x-ratelimit-remaining-requests"), "2");
@@ -287,22 +288,24 @@ TEST(RateLimitsServer, RequestsPerMinuteWithOpenAiHeaders) {
 // remaining = limit - (tokens used by finished requests) - (this one's prompt + max_tokens).
 TEST(RateLimitsServer, TokensPerMinuteCountPromptAndMaxTokensThenUsage) {
     LimitsServer s("tpm");
-    const std::string key = s.create("app", {.tpm = 400});
+    // Small enough that every max_tokens below fits in the 128-token context (else the room
+    // left in the context is what a request reserves).
+    const std::string key = s.create("app", {.tpm = 100});
     auto first = s.post("/v1/completions", completion(5), key);
     const json a = ok_json(first);
     const int64_t prompt = a["usage"]["prompt_tokens"];
-    EXPECT_EQ(header_int(first, "x-ratelimit-limit-tokens"), 400);
-    EXPECT_EQ(header_int(first, "x-ratelimit-remaining-tokens"), 400 - (prompt + 5));
+    EXPECT_EQ(header_int(first, "x-ratelimit-limit-tokens"), 100);
+    EXPECT_EQ(header_int(first, "x-ratelimit-remaining-tokens"), 100 - (prompt + 5));
     EXPECT_TRUE(std::regex_match(first->get_header_value("x-ratelimit-reset-tokens"), kGoDuration));
     const int64_t used = a["usage"]["total_tokens"];
 
     auto second = s.post("/v1/completions", completion(7), key);
     const json b = ok_json(second);
-    EXPECT_EQ(header_int(second, "x-ratelimit-remaining-tokens"), 400 - used - (prompt + 7));
+    EXPECT_EQ(header_int(second, "x-ratelimit-remaining-tokens"), 100 - used - (prompt + 7));
     const int64_t used_both = used + b["usage"]["total_tokens"].get<int64_t>();
 
     // More than what is left: refused, nothing counted.
-    const int64_t left = 400 - used_both;
+    const int64_t left = 100 - used_both;
     auto refused = s.post("/v1/completions", completion(static_cast<int>(left - prompt + 1)), key);
     ASSERT_TRUE(refused);
     EXPECT_EQ(refused->status, 429) << refused->body;
