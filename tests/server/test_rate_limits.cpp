@@ -11,7 +11,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <algorithm>
 #include <filesystem>
+#include <mutex>
 #include <regex>
 #include <thread>
 
@@ -217,7 +219,7 @@ class LimitsServer {
   public:
     explicit LimitsServer(const std::string& name, ServerOptions options = default_options())
         : dir_(fresh_state_dir(name)), store_(dir_ + "/keys.db") {
-        store_.create(key("admin", {}, Scope::Admin));  // keys are required from the start
+        admin_ = store_.create(key("admin", {}, Scope::Admin)).secret;  // keys required from the start
         options.state_dir = dir_;
         server_ = std::make_unique<LiveServer>(options);
     }
@@ -233,6 +235,7 @@ class LimitsServer {
                                       "application/json");
     }
     LiveServer& live() { return *server_; }
+    const std::string& admin_key() const { return admin_; }
 
   private:
     static NewKey key(const std::string& name, KeyLimits limits, Scope scope) {
@@ -244,6 +247,7 @@ class LimitsServer {
     }
     std::string dir_;
     KeyStore store_;
+    std::string admin_;
     std::unique_ptr<LiveServer> server_;
 };
 
@@ -436,6 +440,51 @@ TEST(RateLimitsServer, KeysWithoutLimitsGetNoHeadersAndNoLimit) {
     ok_json(res);
     EXPECT_EQ(header_int(res, "x-ratelimit-remaining-requests"), 0);
     EXPECT_EQ(header_int(res, "x-ratelimit-limit-tokens"), 1000);
+}
+
+// Fair share through the server: one slot; key A has a request running and at least three
+// waiting when key B sends one. Round-robin admission starts B's next, so at most the running
+// A request (and, with slack for timing, one more) answers before B's; first come, first
+// served would answer every waiting A request first (four or more).
+TEST(RateLimitsServer, FairShareAKeysFloodDoesNotHoldUpAnothersRequest) {
+    ServerOptions o = default_options();
+    o.pool.parallel = 1;
+    o.pool.ctx_size = 512;
+    LimitsServer s("fair", o);
+    const std::string a = s.create("a", {});
+    const std::string b = s.create("b", {});
+    const json long_one = {{"model", "stories260K"}, {"prompt", "Once"}, {"max_tokens", 400},
+                           {"ignore_eos", true}};
+    const std::regex depth(R"(hearth_queue_depth\{model="stories260K"\} ([0-9]+))");
+    std::mutex mutex;
+    std::vector<std::string> answered;  // "a" or "b", in the order the answers came
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 6; ++i) {
+        threads.emplace_back([&] {
+            auto res = s.post("/v1/completions", long_one, a);
+            std::lock_guard lock(mutex);
+            answered.push_back(res && res->status == 200 ? "a" : "a failed");
+        });
+    }
+    // Until three of A's wait (the queue depth in /metrics).
+    int queued = 0;
+    for (int i = 0; i < 2000 && queued < 3; ++i) {
+        auto m = s.live().client().Get("/metrics", {{"Authorization", "Bearer " + s.admin_key()}});
+        std::smatch match;
+        if (m && std::regex_search(m->body, match, depth)) queued = std::stoi(match[1]);
+        if (queued < 3) std::this_thread::sleep_for(milliseconds(2));
+    }
+    auto res = s.post("/v1/completions", completion(4), b);
+    {
+        std::lock_guard lock(mutex);
+        answered.push_back(res && res->status == 200 ? "b" : "b failed");
+    }
+    for (auto& t : threads) t.join();
+    ASSERT_GE(queued, 3) << "A's requests never queued up";
+    ASSERT_EQ(answered.size(), 7u);
+    const auto b_at = std::find(answered.begin(), answered.end(), "b") - answered.begin();
+    EXPECT_LE(b_at, 2) << "A's answers before B's: " << b_at << " (" << queued << " were waiting)";
+    EXPECT_EQ(std::count(answered.begin(), answered.end(), "a"), 6);
 }
 
 // ---- abuse, bounded ----
