@@ -6,7 +6,7 @@
 #include <numeric>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "core/log.h"
@@ -287,10 +287,10 @@ void Scheduler::admit_waiting() {
 std::deque<std::unique_ptr<Scheduler::Sequence>>::iterator Scheduler::next_in_fair_order() {
     auto best = waiting_.begin();
     uint64_t best_turn = UINT64_MAX;
-    std::unordered_map<std::string_view, bool> seen;  // groups whose head was looked at
+    std::unordered_set<std::string_view> seen;  // groups whose head was looked at
     for (auto it = waiting_.begin(); it != waiting_.end() && best_turn > 0; ++it) {
         const std::string& group = (*it)->req.fair_share_group;
-        if (!seen.emplace(group, true).second) continue;  // not the group's head
+        if (!seen.insert(group).second) continue;  // not the group's head
         const auto last = group_admitted_.find(group);
         const uint64_t turn = last == group_admitted_.end() ? 0 : last->second;
         if (turn < best_turn) {
@@ -302,8 +302,8 @@ std::deque<std::unique_ptr<Scheduler::Sequence>>::iterator Scheduler::next_in_fa
 }
 
 void Scheduler::forget_idle_groups() {
-    std::unordered_map<std::string_view, bool> waiting_groups;
-    for (const auto& seq : waiting_) waiting_groups.emplace(seq->req.fair_share_group, true);
+    std::unordered_set<std::string_view> waiting_groups;
+    for (const auto& seq : waiting_) waiting_groups.insert(seq->req.fair_share_group);
     std::erase_if(group_admitted_,
                   [&](const auto& entry) { return !waiting_groups.contains(entry.first); });
 }
