@@ -5,6 +5,8 @@
 #include <cmath>
 #include <numeric>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <utility>
 
 #include "core/log.h"
@@ -211,16 +213,19 @@ void Scheduler::admit_waiting() {
         const size_t free_slots = slots_.size() - active_.size();
         int64_t committed = committed_blocks_;
         while (!waiting_.empty() && admitted.size() < free_slots) {
-            const Sequence& head = *waiting_.front();
+            const auto next = next_in_fair_order();
+            const Sequence& head = **next;
             const int64_t need = blocks_needed(head.req);
             // Cancelled ones and ones that can never fit go through to be reported.
             if (!head.ticket->cancelled() && need <= pool_blocks) {
                 if (committed + need > pool_blocks) break;  // waits for blocks to be freed
                 committed += need;
+                group_admitted_[head.req.fair_share_group] = ++admissions_;
             }
-            admitted.push_back(std::move(waiting_.front()));
-            waiting_.pop_front();
+            admitted.push_back(std::move(*next));
+            waiting_.erase(next);
         }
+        if (!admitted.empty()) forget_idle_groups();
         stats_.queued = waiting_.size();
     }
     std::vector<std::unique_ptr<Sequence>> deferred;
@@ -277,6 +282,30 @@ void Scheduler::admit_waiting() {
     for (auto it = deferred.rbegin(); it != deferred.rend(); ++it)
         waiting_.push_front(std::move(*it));
     stats_.queued = waiting_.size();
+}
+
+std::deque<std::unique_ptr<Scheduler::Sequence>>::iterator Scheduler::next_in_fair_order() {
+    auto best = waiting_.begin();
+    uint64_t best_turn = UINT64_MAX;
+    std::unordered_set<std::string_view> seen;  // groups whose head was looked at
+    for (auto it = waiting_.begin(); it != waiting_.end() && best_turn > 0; ++it) {
+        const std::string& group = (*it)->req.fair_share_group;
+        if (!seen.insert(group).second) continue;  // not the group's head
+        const auto last = group_admitted_.find(group);
+        const uint64_t turn = last == group_admitted_.end() ? 0 : last->second;
+        if (turn < best_turn) {
+            best = it;
+            best_turn = turn;
+        }
+    }
+    return best;
+}
+
+void Scheduler::forget_idle_groups() {
+    std::unordered_set<std::string_view> waiting_groups;
+    for (const auto& seq : waiting_) waiting_groups.insert(seq->req.fair_share_group);
+    std::erase_if(group_admitted_,
+                  [&](const auto& entry) { return !waiting_groups.contains(entry.first); });
 }
 
 // True when a running sequence is still evaluating a prompt that shares at least a block with

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "runtime/context.h"
@@ -59,6 +60,10 @@ struct SequenceRequest {
     // Context shift (SchedulerParams::context_shift): the first n_keep tokens (BOS, system
     // prompt) always stay when older tokens are dropped to make room.
     int32_t n_keep = 0;
+    // Fair share: waiting sequences are admitted round-robin across groups (the server puts the
+    // caller's key here), in order within a group, so one group flooding the queue delays
+    // another's request by at most one admission. All "" (the default): first come, first served.
+    std::string fair_share_group;
 };
 
 // The caller's handle on a submitted sequence.
@@ -152,6 +157,11 @@ class Scheduler {
     void run();
     bool wait_for_work();
     void admit_waiting();
+    // The waiting sequence to admit next: the head of the group admitted least recently (a
+    // group never admitted first; ties by arrival). Needs mutex_.
+    std::deque<std::unique_ptr<Sequence>>::iterator next_in_fair_order();
+    // Drops the turns of groups with nothing waiting (a group that comes back is new again).
+    void forget_idle_groups();
     void start_sequence(std::unique_ptr<Sequence> seq, int32_t slot);
     bool worth_waiting_for_prefill(const std::vector<int32_t>& prompt, int64_t reuse);
     int32_t pick_slot(const std::vector<int32_t>& prompt, int32_t& source, int64_t& reuse) const;
@@ -196,6 +206,10 @@ class Scheduler {
     mutable std::mutex mutex_;  // guards waiting_, stop_ and the stats
     std::condition_variable wake_;
     std::deque<std::unique_ptr<Sequence>> waiting_;
+    // Fair share: when each group with waiting sequences last had one admitted (a count of
+    // admissions); groups with nothing waiting are forgotten, so it holds at most max_queue.
+    std::unordered_map<std::string, uint64_t> group_admitted_;
+    uint64_t admissions_ = 0;
     bool stop_ = false;
     SchedulerStats stats_;
     uint64_t accepted_drafts_ = 0;  // this step's, until counted in stats_

@@ -213,6 +213,8 @@ struct Generations::Job {
     bool recorded = false;  // tokens counted in the metrics
     std::vector<ChoiceState> choices;
     std::shared_ptr<GenerationChannel> channel = std::make_shared<GenerationChannel>();
+    RateLease rate_lease;  // the caller's key limits, held until the job ends
+    std::string fair_share_group;  // the caller's key: the scheduler admits keys in turn
 
     int64_t completion_tokens() const {
         int64_t n = 0;
@@ -272,6 +274,10 @@ void Generations::run(Exchange& ex, const GenerationRequest& request,
     job.info.splits_reasoning = request.chat && (job.prompt.thinks || job.prompt.harmony);
     job.info.echo_text = job.prompt.echo_text;
     ex.prompt_tokens = job.info.prompt_tokens;
+    // Counted up front as OpenAI does: the prompt and all that n choices may generate.
+    job.rate_lease = rate_limits_.admit(
+        ex, job.info.prompt_tokens + static_cast<int64_t>(request.n) * max_tokens_of(job));
+    job.fair_share_group = ex.identity.key_id;
     submit(job);
     if (request.stream) {
         stream(ex, job);
@@ -325,16 +331,20 @@ PreparedPrompt Generations::prepare_prompt(const GenerationRequest& r, const Loa
     return out;
 }
 
-void Generations::submit(Job& job) const {
+int32_t Generations::max_tokens_of(const Job& job) {
     const GenerationRequest& r = job.request;
     const int64_t room = job.model->ctx_size - job.info.prompt_tokens;
     // With context shift a sequence may outgrow the context: only an unset max_tokens stops
     // where the context is full.
     const std::optional<int32_t> asked = r.max_tokens ? r.max_tokens : job.model->entry.max_tokens;
-    const int32_t max_tokens =
-        job.model->context_shift && asked
-            ? *asked
-            : static_cast<int32_t>(std::min<int64_t>(asked.value_or(INT32_MAX), room));
+    return job.model->context_shift && asked
+               ? *asked
+               : static_cast<int32_t>(std::min<int64_t>(asked.value_or(INT32_MAX), room));
+}
+
+void Generations::submit(Job& job) const {
+    const GenerationRequest& r = job.request;
+    const int32_t max_tokens = max_tokens_of(job);
     job.info.created = unix_time();
     job.choices.resize(static_cast<size_t>(r.n));
     for (ChoiceState& c : job.choices) {
@@ -352,6 +362,7 @@ void Generations::submit(Job& job) const {
         s.ignore_eos = r.ignore_eos;
         s.top_logprobs = r.top_logprobs;
         s.n_keep = job.prompt.n_keep;
+        s.fair_share_group = job.fair_share_group;
         s.on_event = [channel = job.channel, i](runtime::SequenceEvent&& ev) {
             channel->push(i, std::move(ev));
         };
@@ -397,6 +408,7 @@ void Generations::finish_job(Exchange& ex, Job& job, bool cut_short) {
         cancelled |= c.finish == runtime::FinishReason::Cancelled;
     ex.completion_tokens = job.completion_tokens();
     metrics_.record_generation(job.info.prompt_tokens, ex.completion_tokens, cancelled);
+    job.rate_lease.settle(job.info.prompt_tokens + ex.completion_tokens);
 }
 
 void Generations::respond_when_done(Exchange& ex, Job& job) {

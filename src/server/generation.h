@@ -15,6 +15,7 @@
 #include "server/metrics.h"
 #include "server/model_pool.h"
 #include "server/openai_request.h"
+#include "server/rate_limits.h"
 
 namespace hearth::server {
 
@@ -122,6 +123,7 @@ class Generations {
 
   private:
     struct Job;
+    static int32_t max_tokens_of(const Job& job);  // what each choice may generate
     void submit(Job& job) const;
     void absorb(Job& job, int index, const runtime::SequenceEvent& ev);
     void finish_job(Exchange& ex, Job& job, bool cut_short);
@@ -134,6 +136,7 @@ class Generations {
     Metrics& metrics_;
     const std::atomic<bool>& running_;
     RequestLimits limits_;
+    RateLimits rate_limits_;  // the callers' keys' limits (rate_limits.h)
 };
 
 // A random id after `prefix` ("chatcmpl-", "call_", ...): 24 lowercase letters and digits.

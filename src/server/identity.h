@@ -1,7 +1,7 @@
 #pragma once
 // Who a request comes from, as the gate established it: a key of the key store, a key from
 // HEARTH_API_KEYS / the key file, or nobody on a server without keys. What a caller may do
-// (scope, models) and, later, what it may spend (limits) and what it used hang off this.
+// (scope, models), what it may spend (limits) and, later, what it used hang off this.
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -18,7 +18,7 @@ inline const char* scope_name(Scope s) {
     return s == Scope::Admin ? "admin" : "inference";
 }
 
-// Per-key limits, stored with the key (0: none). Enforced by the limits work (issue #21, 3).
+// Per-key limits, stored with the key (0: none); enforced by server/rate_limits.h.
 struct KeyLimits {
     int64_t rpm = 0;           // requests per minute
     int64_t tpm = 0;           // tokens (prompt + completion) per minute

@@ -321,8 +321,10 @@ struct Timeline {
     int most_alive = 0;
 };
 
-// Runs the requests (each reporting every token) and records when each starts and ends.
-Timeline run_timeline(Scheduler& scheduler, std::vector<SequenceRequest> reqs) {
+// Runs the requests (each reporting every token) and records when each starts and ends. The
+// first `first_batch` are submitted together, then the rest (a second caller arriving).
+Timeline run_timeline(Scheduler& scheduler, std::vector<SequenceRequest> reqs,
+                      size_t first_batch = SIZE_MAX) {
     auto t = std::make_shared<Timeline>();
     t->results.resize(reqs.size());
     t->errors.resize(reqs.size());
@@ -351,7 +353,12 @@ Timeline run_timeline(Scheduler& scheduler, std::vector<SequenceRequest> reqs) {
     }
     std::vector<std::future<void>> waits;
     for (auto& p : *done) waits.push_back(p.get_future());
+    const auto split = reqs.begin() + static_cast<ptrdiff_t>(std::min(first_batch, reqs.size()));
+    std::vector<SequenceRequest> second(std::make_move_iterator(split),
+                                        std::make_move_iterator(reqs.end()));
+    reqs.erase(split, reqs.end());
     EXPECT_FALSE(scheduler.submit(std::move(reqs)).empty());
+    if (!second.empty()) EXPECT_FALSE(scheduler.submit(std::move(second)).empty());
     for (auto& w : waits) w.wait();
     return *t;
 }
@@ -422,6 +429,40 @@ TEST(SchedulerKvPool, WaitingRequestsStartInOrder) {
     EXPECT_LT(position(t.events, "end 0"), position(t.events, "start 2"));
     EXPECT_EQ(t.results[1].text, oracle.run_text("The cat", 80).text);
     EXPECT_EQ(t.results[2].text, oracle.run_text("A big dog", 5).text);
+}
+
+// Fair share (#21): one slot; key A queues ten requests, then key B one. Admission goes
+// round-robin across keys, so B's starts no later than A's second (whether A's first was
+// already running when B's arrived or not), A's still start in their order, and every answer is
+// the single-sequence loop's.
+TEST(SchedulerFairShare, OneFloodingKeyDoesNotDelayAnothersRequest) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok, {.ctx_per_seq = 128, .parallel = 1, .threads = 1});
+    std::vector<std::string> prompts(10, "Once upon a time");
+    prompts.push_back("The cat");
+    auto reqs = greedy_requests(oracle, prompts, 8);
+    for (size_t i = 0; i < reqs.size(); ++i) reqs[i].fair_share_group = i < 10 ? "key-a" : "key-b";
+    Timeline t = run_timeline(scheduler, std::move(reqs), /*first_batch=*/10);
+    EXPECT_LT(position(t.events, "start 10"), position(t.events, "start 1"));
+    for (size_t i = 1; i < 10; ++i)
+        EXPECT_LT(position(t.events, "start " + std::to_string(i - 1)),
+                  position(t.events, "start " + std::to_string(i)));
+    EXPECT_EQ(t.results[10].text, oracle.run_text("The cat", 8).text);
+    EXPECT_EQ(t.results[9].text, oracle.run_text("Once upon a time", 8).text);
+}
+
+// Three keys queue at once, A four requests, B two, C one: admissions take turns A B C A B A A.
+TEST(SchedulerFairShare, KeysTakeTurns) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok, {.ctx_per_seq = 128, .parallel = 1, .threads = 1});
+    auto reqs = greedy_requests(oracle, std::vector<std::string>(7, "The cat"), 4);
+    const char* groups[] = {"a", "a", "a", "a", "b", "b", "c"};
+    for (size_t i = 0; i < reqs.size(); ++i) reqs[i].fair_share_group = groups[i];
+    Timeline t = run_timeline(scheduler, std::move(reqs));
+    std::vector<std::string> starts;
+    for (const std::string& e : t.events)
+        if (e.rfind("start ", 0) == 0) starts.push_back(e.substr(6));
+    EXPECT_EQ(starts, (std::vector<std::string>{"0", "4", "6", "1", "5", "2", "3"}));
 }
 
 // No sequence may be longer than the pool: output stops there with finish "length", as at the
