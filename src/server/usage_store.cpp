@@ -127,7 +127,8 @@ UsageStore::~UsageStore() {
         stopping_ = true;
     }
     wake_.notify_all();
-    flusher_.join();  // its last flush wrote everything recorded before
+    flusher_.join();
+    flush();  // what came after the thread's last flush
 }
 
 void UsageStore::record(const Exchange& ex) {

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "core/error.h"
@@ -305,7 +306,11 @@ TEST(ServerUsage, TotalsEqualTheResponsesUsage) {
     EXPECT_NE(table.find(utc_day(unix_time())), std::string::npos) << table;
     EXPECT_NE(table.find(" b "), std::string::npos) << table;
     EXPECT_EQ(table.find(" a "), std::string::npos) << "--key filters: " << table;
-    EXPECT_NE(table.find(std::to_string(eb.prompt)), std::string::npos) << table;
+    // The row says what b's one response said: 1 request, its tokens, no error.
+    const std::regex row_b("\\sb\\s+stories260K\\s+1\\s+" + std::to_string(eb.prompt) + "\\s+" +
+                           std::to_string(eb.cached) + "\\s+" + std::to_string(eb.completion) +
+                           "\\s+0\\n");
+    EXPECT_TRUE(std::regex_search(table, row_b)) << table;
     EXPECT_NE(run_usage({"--state-dir", dir, "--since", "2999-01-01"}).find("No usage"),
               std::string::npos);
     EXPECT_THROW(run_usage({"--state-dir", dir, "--since", "someday"}), Error);
