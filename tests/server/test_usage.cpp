@@ -266,8 +266,16 @@ TEST(ServerUsage, TotalsEqualTheResponsesUsage) {
 
         EXPECT_GT(ea.cached, 0) << "the repeated long prompt reuses cached tokens";
         EXPECT_EQ(c.Get("/admin/usage", bearer(a))->status, 403) << "an inference key";
-        auto res = c.Get("/admin/usage", bearer(admin));
-        admin_rows = ok_json(res)["data"];
+        // A request is counted just after its answer went out: the client may ask before the
+        // last one is. Wait (briefly) until every request is in.
+        const int64_t sent = ea.requests + eb.requests + ec.requests;
+        for (int tries = 0; tries < 50; ++tries) {
+            admin_rows = ok_json(c.Get("/admin/usage", bearer(admin)))["data"];
+            int64_t counted = 0;
+            for (const char* key : {"a", "b", "c"}) counted += totals_of(admin_rows, key).requests;
+            if (counted >= sent) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
         auto filtered = ok_json(c.Get("/admin/usage?key=b&since=2000-01-01", bearer(admin)))["data"];
         ASSERT_EQ(filtered.size(), 1u) << filtered;
         EXPECT_EQ(filtered[0]["key"], "b");
