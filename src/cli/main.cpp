@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     hearth::cli::add_bench_command(app);
     hearth::cli::add_doctor_command(app);
     hearth::cli::add_keys_command(app);
+    hearth::cli::add_usage_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -41,6 +41,52 @@ std::string_view view(const View& v) {
 
 }  // namespace
 
+bool percent_decode(std::string_view raw, std::string& out, std::string& error) {
+    out.clear();
+    out.reserve(raw.size());
+    for (size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] != '%') {
+            out += raw[i];
+            continue;
+        }
+        const int hi = i + 2 < raw.size() ? hex_value(raw[i + 1]) : -1;
+        const int lo = hi >= 0 ? hex_value(raw[i + 2]) : -1;
+        if (lo < 0) {
+            error = "has a bad %-escape";
+            return false;
+        }
+        const char c = static_cast<char>(hi * 16 + lo);
+        if (c == '\0') {
+            error = "holds a NUL byte";
+            return false;
+        }
+        out += c;
+        i += 2;
+    }
+    return true;
+}
+
+std::optional<std::string> query_value(std::string_view query, std::string_view name) {
+    size_t pos = 0;
+    while (pos <= query.size()) {
+        size_t amp = query.find('&', pos);
+        if (amp == std::string_view::npos) amp = query.size();
+        std::string_view pair = query.substr(pos, amp - pos);
+        const size_t eq = pair.find('=');
+        if (pair.substr(0, eq) == name) {
+            std::string raw(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+            for (char& c : raw) {
+                if (c == '+') c = ' ';  // a form's space
+            }
+            std::string value, error;
+            if (!percent_decode(raw, value, error)) return raw;
+            return value;
+        }
+        pos = amp + 1;
+    }
+    return std::nullopt;
+}
+
 bool split_target(std::string_view target, std::string& path, std::string& query,
                   std::string& error) {
     std::string_view t = target;
@@ -61,27 +107,9 @@ bool split_target(std::string_view target, std::string& path, std::string& query
     }
     const size_t q = t.find('?');
     query = q == std::string_view::npos ? std::string() : std::string(t.substr(q + 1));
-    const std::string_view raw = t.substr(0, q);
-    path.clear();
-    path.reserve(raw.size());
-    for (size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i] != '%') {
-            path += raw[i];
-            continue;
-        }
-        const int hi = i + 2 < raw.size() ? hex_value(raw[i + 1]) : -1;
-        const int lo = hi >= 0 ? hex_value(raw[i + 2]) : -1;
-        if (lo < 0) {
-            error = "the request path has a bad %-escape";
-            return false;
-        }
-        const char c = static_cast<char>(hi * 16 + lo);
-        if (c == '\0') {
-            error = "the request path holds a NUL byte";
-            return false;
-        }
-        path += c;
-        i += 2;
+    if (!percent_decode(t.substr(0, q), path, error)) {
+        error = "the request path " + error;
+        return false;
     }
     if (!utf8::is_valid(path)) {
         error = "the request path is not valid UTF-8 (after %-decoding)";

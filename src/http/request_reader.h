@@ -3,6 +3,7 @@
 // limit, the body (Content-Length or chunked) within --max-body, the target decoded and checked.
 // Bytes of a pipelined next request stay buffered until the current one is answered.
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -57,6 +58,13 @@ class RequestReader {
     int error_status_ = 0;
     std::string error_message_;
 };
+
+// Percent-decodes `raw` into `out`; false, with `error` saying why ("has a bad %-escape",
+// "holds a NUL byte"), when it cannot.
+bool percent_decode(std::string_view raw, std::string& out, std::string& error);
+// The value of `name` in a query string ("a=1&b=x%20y"), '+' read as a space and %-decoded
+// (kept as sent when it cannot be); nullopt when the query does not have it.
+std::optional<std::string> query_value(std::string_view query, std::string_view name);
 
 // Splits a request target into a percent-decoded path and the raw query. False, with `error`
 // set, when the target is not origin-form or absolute-form, a %-escape is bad, or the decoded

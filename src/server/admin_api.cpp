@@ -2,6 +2,7 @@
 
 
 #include "core/error.h"
+#include "http/request_reader.h"
 #include "server/generation.h"
 #include "server/openai_request.h"
 
@@ -60,21 +61,12 @@ NewKey read_new_key(const json& body) {
 
 // "limit=N" from a query string (default 100).
 size_t limit_of(const std::string& query) {
-    size_t pos = 0;
-    while (pos < query.size()) {
-        size_t amp = query.find('&', pos);
-        if (amp == std::string::npos) amp = query.size();
-        const std::string pair = query.substr(pos, amp - pos);
-        if (pair.rfind("limit=", 0) == 0) {
-            const std::string digits = pair.substr(6);
-            if (digits.empty() || digits.size() > 6 ||
-                digits.find_first_not_of("0123456789") != std::string::npos)
-                throw ApiError::bad_request("'limit' must be a whole number", "limit");
-            return std::stoul(digits);
-        }
-        pos = amp + 1;
-    }
-    return 100;
+    const std::optional<std::string> digits = http::query_value(query, "limit");
+    if (!digits) return 100;
+    if (digits->empty() || digits->size() > 6 ||
+        digits->find_first_not_of("0123456789") != std::string::npos)
+        throw ApiError::bad_request("'limit' must be a whole number", "limit");
+    return std::stoul(*digits);
 }
 
 }  // namespace
@@ -141,6 +133,21 @@ void AdminApi::revoke_key(Exchange& ex, const std::string& name) {
 void AdminApi::audit(Exchange& ex) {
     json data = json::array();
     for (json& line : audit_.last(limit_of(ex.request.query))) data.push_back(std::move(line));
+    ex.send_json(200, {{"object", "list"}, {"data", data}});
+}
+
+void AdminApi::usage(Exchange& ex) {
+    UsageQuery query;
+    query.key_name = http::query_value(ex.request.query, "key").value_or("");
+    if (const auto since = http::query_value(ex.request.query, "since")) {
+        try {
+            query.since_day = parse_since(*since, unix_time());
+        } catch (const Error& e) {
+            throw ApiError::bad_request(e.what(), "since");
+        }
+    }
+    json data = json::array();
+    for (const UsageRow& row : usage_.rows(query)) data.push_back(usage_row_json(row));
     ex.send_json(200, {{"object", "list"}, {"data", data}});
 }
 

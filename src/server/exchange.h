@@ -31,6 +31,11 @@ struct Exchange {
     int64_t completion_tokens = 0;
     // Who sent it (set at the gate): scope, allowed models, limits.
     Identity identity;
+    // The served model the request named (set once resolved; "" for requests of no model):
+    // usage is counted per caller and model (usage_store.h).
+    std::string model;
+    // Of prompt_tokens, those reused from the prompt cache (the usage's cached_tokens).
+    int64_t cached_tokens = 0;
 
     void send(http::Response response);
     void send_json(int status, const nlohmann::json& body);

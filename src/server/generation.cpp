@@ -258,6 +258,7 @@ void Generations::run(Exchange& ex, const GenerationRequest& request,
                       const std::string& path_model, ReplyWriter& writer) {
     if (!running_.load()) throw shutting_down();
     const ModelEntry& entry = resolve_model(pool_, ex.identity, path_model, request.model);
+    ex.model = entry.name;
     Job job(request, pool_.acquire(entry), writer);
     job.start = ex.request.started;
     job.info.seconds_to_model = seconds_since(job.start);
@@ -273,12 +274,13 @@ void Generations::run(Exchange& ex, const GenerationRequest& request,
     job.info.prompt_tokens = static_cast<int64_t>(job.prompt.tokens.size());
     job.info.splits_reasoning = request.chat && (job.prompt.thinks || job.prompt.harmony);
     job.info.echo_text = job.prompt.echo_text;
-    ex.prompt_tokens = job.info.prompt_tokens;
     // Counted up front as OpenAI does: the prompt and all that n choices may generate.
     job.rate_lease = rate_limits_.admit(
         ex, job.info.prompt_tokens + static_cast<int64_t>(request.n) * max_tokens_of(job));
     job.fair_share_group = ex.identity.key_id;
     submit(job);
+    // Only now: a request refused by a full queue used no tokens.
+    ex.prompt_tokens = job.info.prompt_tokens;
     if (request.stream) {
         stream(ex, job);
     } else {
@@ -407,6 +409,7 @@ void Generations::finish_job(Exchange& ex, Job& job, bool cut_short) {
     for (const ChoiceState& c : job.choices)
         cancelled |= c.finish == runtime::FinishReason::Cancelled;
     ex.completion_tokens = job.completion_tokens();
+    ex.cached_tokens = job.info.cached_prompt_tokens;
     metrics_.record_generation(job.info.prompt_tokens, ex.completion_tokens, cancelled);
     job.rate_lease.settle(job.info.prompt_tokens + ex.completion_tokens);
 }

@@ -79,6 +79,16 @@ const char* const kMigrations[] = {
     " daily_tokens INTEGER NOT NULL DEFAULT 0, concurrency INTEGER NOT NULL DEFAULT 0,"
     " created INTEGER NOT NULL, expires INTEGER, revoked_at INTEGER, last_used INTEGER);"
     "CREATE UNIQUE INDEX keys_unrevoked_name ON keys (name) WHERE revoked_at IS NULL;",
+    // 2: usage per caller, model and UTC day (usage_store.h). key_id is the caller's stable id
+    // (Identity::key_id: "hk_<id>", an environment key's id, "" for anonymous); key_name is
+    // what reports show. model is the served model's name; day is "YYYY-MM-DD".
+    "CREATE TABLE usage ("
+    " key_id TEXT NOT NULL, key_name TEXT NOT NULL, model TEXT NOT NULL, day TEXT NOT NULL,"
+    " requests INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,"
+    " cached_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,"
+    " errors INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (key_id, model, day));"
+    "CREATE INDEX usage_day ON usage (day);",
 };
 static_assert(sizeof kMigrations / sizeof *kMigrations == KeyStore::kSchemaVersion);
 
@@ -313,6 +323,11 @@ void KeyStore::touch(const std::string& id, int64_t now) {
         update.bind(1, id).bind(2, now).step();
     } catch (const Error&) {
     }
+}
+
+void KeyStore::with_database(const std::function<void(sqlite3*)>& work) {
+    std::lock_guard lock(mutex_);
+    work(db_);
 }
 
 bool KeyStore::has_active_keys() {

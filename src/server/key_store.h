@@ -8,6 +8,7 @@
 // the SHA-256 of the secret; a presented secret is hashed and compared in constant time. The
 // secrets are random, not chosen by people, so one fast hash is enough (nothing to brute-force).
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -67,7 +68,7 @@ class KeyStore {
     KeyStore(const KeyStore&) = delete;
     KeyStore& operator=(const KeyStore&) = delete;
 
-    static constexpr int kSchemaVersion = 1;
+    static constexpr int kSchemaVersion = 2;
     static constexpr size_t kMaxNameBytes = 64;
 
     // Throws hearth::Error when the name is taken by an unrevoked key or not a valid name
@@ -88,6 +89,11 @@ class KeyStore {
     bool has_active_keys();
 
     const std::string& path() const { return path_; }
+
+    // Runs `work` on the store's connection, alone (no other use of it meanwhile): the usage
+    // table (usage_store.h) lives in the same file and shares the connection, so an in-memory
+    // store is one database and a transaction never mixes with another thread's statements.
+    void with_database(const std::function<void(sqlite3*)>& work);
 
   private:
     void migrate();

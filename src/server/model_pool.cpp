@@ -83,23 +83,34 @@ ModelPool::~ModelPool() {
 
 std::vector<ModelEntry> ModelPool::entries() const {
     std::lock_guard lock(mutex_);
-    return {entries_.begin(), entries_.end()};
+    std::vector<ModelEntry> out;
+    for (const ModelEntry& e : entries_) {
+        if (offered(e)) out.push_back(e);
+    }
+    return out;
 }
 
 size_t ModelPool::size() const {
     std::lock_guard lock(mutex_);
-    return entries_.size();
+    return entries_.size() - withdrawn_.size();
 }
 
 const ModelEntry* ModelPool::sole_entry() const {
     std::lock_guard lock(mutex_);
-    return entries_.size() == 1 ? &entries_.front() : nullptr;
+    const ModelEntry* only = nullptr;
+    for (const ModelEntry& e : entries_) {
+        if (!offered(e)) continue;
+        if (only) return nullptr;
+        only = &e;
+    }
+    return only;
 }
 
 const ModelEntry& ModelPool::add(ModelEntry entry) {
     std::lock_guard lock(mutex_);
     for (const ModelEntry& e : entries_) {
         if (e.name != entry.name) continue;
+        if (withdrawn_.erase(e.name) > 0) log::info("serving model '{}' again ({})", e.name, e.path);
         if (loaded_.erase(e.name) > 0) log::info("model '{}' changed on disk: unloaded", e.name);
         return e;
     }
@@ -118,14 +129,14 @@ const ModelEntry* ModelPool::find(const std::string& name) const {
     };
     std::lock_guard lock(mutex_);
     for (const ModelEntry& e : entries_) {
-        if (e.name == name) return &e;
+        if (e.name == name && offered(e)) return &e;
     }
     for (const ModelEntry& e : entries_) {
-        if (same(e.name)) return &e;
+        if (same(e.name) && offered(e)) return &e;
     }
     for (const ModelEntry& e : entries_) {
         for (const std::string& alias : e.aliases) {
-            if (same(alias)) return &e;
+            if (same(alias) && offered(e)) return &e;
         }
     }
     return nullptr;
@@ -280,6 +291,18 @@ bool ModelPool::release(const std::string& name) {
     if (loaded_.erase(name) == 0) return false;
     log::info("unloaded model '{}' (asked to)", name);
     return true;
+}
+
+bool ModelPool::withdraw(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    for (const ModelEntry& e : entries_) {
+        if (e.name != name || !offered(e)) continue;
+        withdrawn_.insert(name);
+        loaded_.erase(name);
+        log::info("no longer serving model '{}'", name);
+        return true;
+    }
+    return false;
 }
 
 std::vector<LoadedModelInfo> ModelPool::loaded() const {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -130,6 +131,10 @@ class ModelPool {
     // Drops the pool's copy of a model now (requests holding it finish first); false when it
     // was not loaded.
     bool release(const std::string& name);
+    // Stops offering a model (its file is being deleted): drops its loaded copy and hides it
+    // from find(), entries(), size() and sole_entry(); false when no offered model has that
+    // name. add() of the name offers it again.
+    bool withdraw(const std::string& name);
     // Drops models unused for idle_unload_seconds; the background thread calls this.
     void unload_idle();
 
@@ -149,6 +154,11 @@ class ModelPool {
     std::condition_variable stop_cv_;
     bool stopping_ = false;
     std::thread reaper_;
+    // Names withdraw() took away. Their entries stay in entries_ (references to them must
+    // stay valid), unseen.
+    std::set<std::string> withdrawn_;
+
+    bool offered(const ModelEntry& e) const { return !withdrawn_.count(e.name); }
 };
 
 }  // namespace hearth::server

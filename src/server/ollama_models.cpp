@@ -218,6 +218,7 @@ void OllamaApi::embed(Exchange& ex) {
     const auto started = Clock::now();
     const json body = parse_json_object_body(ex.request.body);
     const ModelEntry& e = model_of(ex, body);
+    ex.model = e.name;
     const json* input = member(body, "input");
     if (!input) throw bad("input", "Field required");
     if (!input->is_string() && !input->is_array())
@@ -244,6 +245,7 @@ void OllamaApi::embed(Exchange& ex) {
 void OllamaApi::embeddings(Exchange& ex) {
     const json body = parse_json_object_body(ex.request.body);
     const ModelEntry& e = model_of(ex, body);
+    ex.model = e.name;
     const json* prompt = member(body, "prompt");
     if (!prompt) throw bad("prompt", "Field required");
     if (!prompt->is_string()) throw bad("prompt", "must be a string");
@@ -268,9 +270,6 @@ void OllamaApi::pull(Exchange& ex) {
     const bool streamed = !stream || stream->get<bool>();
     const std::string reference = model->get<std::string>();
 
-    registry::ModelsDir dir(models_dir_.empty() ? registry::ModelsDir::default_path()
-                                                : std::filesystem::path(models_dir_));
-    registry::Installer installer(hub::HubSettings::from_environment(), dir);
     bool client_here = true;
     auto line = [&](const json& object) {
         if (streamed && client_here) client_here = ex.send_line(object);
@@ -278,28 +277,16 @@ void OllamaApi::pull(Exchange& ex) {
     try {
         if (streamed && !ex.begin_line_stream()) client_here = false;
         line({{"status", "pulling manifest"}});
-        registry::PullPlan plan = installer.plan(reference);
-        registry::PullOptions options;
-        // A line per file at most every 250 ms, and its last one. The download goes on when
-        // the client leaves (the file is then served once complete).
-        Clock::time_point last_line{};
-        options.download.on_progress = [&](const hub::DownloadProgress& p) {
-            if (!p.finished && Clock::now() - last_line < std::chrono::milliseconds(250)) return;
-            last_line = Clock::now();
-            std::string digest;
-            for (const hub::HubFile& f : plan.files) {
-                if (std::filesystem::path(f.path).filename() == p.label) digest = f.sha256;
-            }
-            if (digest.empty()) digest = p.label;
-            line({{"status", "pulling " + digest.substr(0, 12)},
-                  {"digest", "sha256:" + digest},
-                  {"total", p.total},
-                  {"completed", p.done}});
-        };
-        registry::PullResult result = installer.pull(plan, options);
+        install_model(generations_.pool(), pull_dir(models_dir_), reference, nullptr,
+                      [&](const PullProgress& p) {
+                          const std::string digest = p.sha256.empty() ? p.file : p.sha256;
+                          line({{"status", "pulling " + digest.substr(0, 12)},
+                                {"digest", "sha256:" + digest},
+                                {"total", p.total},
+                                {"completed", p.done}});
+                      });
         line({{"status", "verifying sha256 digest"}});
         line({{"status", "writing manifest"}});
-        generations_.pool().add(entry_for_config(dir, result.config));
         line({{"status", "success"}});
         if (!streamed) ex.send_json(200, {{"status", "success"}});
     } catch (const Error& e) {

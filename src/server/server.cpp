@@ -26,6 +26,7 @@
 #include "server/rerank.h"
 #include "server/responses_api.h"
 #include "server/router.h"
+#include "server/usage_store.h"
 #include "server/utility_api.h"
 
 namespace hearth::server {
@@ -62,13 +63,16 @@ std::string route_label(const std::string& path) {
                                   "/api/show",       "/api/ps",
                                   "/api/embed",      "/api/embeddings",
                                   "/api/version",    "/api/pull",
-                                  "/admin/keys",     "/admin/audit"};
+                                  "/admin/keys",     "/admin/audit",
+                                  "/admin/usage",    "/admin/models",
+                                  "/admin/models/pull"};
     for (const char* k : known) {
         if (p == k) return p;
     }
     if (p.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
     if (p.rfind("/v1/responses/", 0) == 0) return "/v1/responses/{id}";
     if (p.rfind("/admin/keys/", 0) == 0) return "/admin/keys/{name}";
+    if (p.rfind("/admin/models/", 0) == 0) return "/admin/models/{name}";
     return "other";
 }
 
@@ -126,6 +130,7 @@ struct Server::Impl {
     std::unique_ptr<KeyStore> key_store;
     std::unique_ptr<OidcVerifier> oidc;  // null without --oidc-issuer
     AuditLog audit;
+    UsageStore usage;  // in the key store's file; before the APIs and the HTTP front that use it
     // Whether requests need a key. Set at start when there are keys; a server started open
     // turns it on for good when a key is created meanwhile, and never turns it off.
     std::atomic<bool> keys_required{false};
@@ -152,6 +157,7 @@ struct Server::Impl {
           key_store(std::move(store)),
           oidc(options.oidc.issuer.empty() ? nullptr : std::make_unique<OidcVerifier>(options.oidc)),
           audit(state_file(options.state_dir, "audit.jsonl")),
+          usage(*key_store),
           keys_required(has_keys),
           cors(options.cors_origins, has_keys),
           host_check(options.allowed_hosts, options.host, has_keys),
@@ -163,7 +169,7 @@ struct Server::Impl {
           response_store(options.responses_db, options.responses),
           responses(generations, response_store),
           utilities(pool, options.limits),
-          admin(*key_store, audit),
+          admin(*key_store, audit, usage, pool, options.models_dir),
           http(front_limits(options),
                [this](const http::Request& req, http::Responder& out) { handle(req, out); },
                http::Hooks{front_error, [this](const http::Request& req, int status,
@@ -195,6 +201,7 @@ struct Server::Impl {
         }
         if (!out.answered()) ex.send_error(ApiError(500, "no answer", "server_error"));
         log_request(ex);
+        usage.record(ex);
     }
 
     // Host, origin and key checks, in that order; false when the request was answered here.
@@ -448,8 +455,17 @@ struct Server::Impl {
         router.add("DELETE", "/admin/keys/{name}",
                    [this](Exchange& ex) { admin.revoke_key(ex, ex.params.front()); });
         router.add("GET", "/admin/audit", [this](Exchange& ex) { admin.audit(ex); });
+        router.add("GET", "/admin/usage", [this](Exchange& ex) { admin.usage(ex); });
+        router.add("GET", "/admin/models", [this](Exchange& ex) { admin.list_models(ex); });
+        router.add("POST", "/admin/models/pull", [this](Exchange& ex) { admin.pull_model(ex); });
+        router.add("POST", "/admin/models/{name}/load",
+                   [this](Exchange& ex) { admin.load_model(ex, ex.params.front()); });
+        router.add("POST", "/admin/models/{name}/unload",
+                   [this](Exchange& ex) { admin.unload_model(ex, ex.params.front()); });
+        router.add("DELETE", "/admin/models/{name}",
+                   [this](Exchange& ex) { admin.delete_model(ex, ex.params.front()); });
         router.add("GET", "/metrics", [this](Exchange& ex) {
-            ex.send(http::Response(200, metrics.render(pool.loaded()),
+            ex.send(http::Response(200, metrics.render(pool.loaded()) + usage.render_metrics(),
                                    "text/plain; version=0.0.4"));
         });
     }
@@ -475,6 +491,7 @@ struct Server::Impl {
                      json (*create)(const json&, LoadedModel&)) {
         const json body = parse_json_object_body(ex.request.body);
         std::shared_ptr<LoadedModel> loaded = acquire_model(pool, ex.identity, body, path_model);
+        ex.model = loaded->entry.name;
         json response = create(body, *loaded);
         ex.prompt_tokens = response["usage"]["prompt_tokens"].get<int64_t>();
         ex.send_json(200, response);

@@ -74,6 +74,10 @@ Statement& Statement::bind_null(int index) {
     return *this;
 }
 
+void Statement::reset() {
+    sqlite3_reset(stmt_);
+}
+
 bool Statement::step() {
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;

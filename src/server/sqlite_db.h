@@ -29,6 +29,8 @@ class Statement {
     Statement& bind(int index, const std::string& text);
     Statement& bind(int index, int64_t value);
     Statement& bind_null(int index);
+    // Ready to step again with new bindings (the old ones stay until rebound).
+    void reset();
     // True while there is a row; throws on an error.
     bool step();
     std::string text(int column) const;
