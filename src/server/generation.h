@@ -124,6 +124,7 @@ class Generations {
     struct Job;
     void submit(Job& job) const;
     void absorb(Job& job, int index, const runtime::SequenceEvent& ev);
+    void record_timings(Job& job, const runtime::SequenceEvent& ev);
     void finish_job(Exchange& ex, Job& job, bool cut_short);
     void respond_when_done(Exchange& ex, Job& job);
     void stream(Exchange& ex, Job& job);
