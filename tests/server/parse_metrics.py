@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Reads a /metrics exposition with the Prometheus project's parser (prometheus_client) and
 checks what the text format requires of histograms; with a second argument (docs/OPERATIONS.md),
-also that every family is documented there. Prints a one-line summary; exits 1 on a problem.
+also that every family is documented there; with a third (a Grafana dashboard JSON), that every
+hearth_* series its queries use is one the exposition has. Prints a one-line summary; exits 1
+on a problem.
 
-Usage: parse_metrics.py METRICS_FILE [OPERATIONS_MD]
+Usage: parse_metrics.py METRICS_FILE [OPERATIONS_MD [DASHBOARD_JSON]]
 """
+import json
 import math
+import re
 import sys
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -59,6 +63,29 @@ def main():
             shown = family.name + ("_total" if family.type == "counter" else "")
             if f"`{shown}`" not in docs:
                 problems.append(f"{shown}: not documented in {sys.argv[2]}")
+    if len(sys.argv) > 3:
+        with open(sys.argv[3], encoding="utf-8") as f:
+            dashboard = json.load(f)
+        exposed = {s.name for f in families for s in f.samples}
+        queries = []
+
+        def walk(node):
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    if k in ("expr", "definition") and isinstance(v, str):
+                        queries.append(v)
+                    walk(v)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v)
+
+        walk(dashboard)
+        if not queries:
+            problems.append(f"{sys.argv[3]}: no queries")
+        for q in queries:
+            for name in re.findall(r"hearth_[a-z0-9_]+", q):
+                if name not in exposed:
+                    problems.append(f"dashboard query uses {name}, which /metrics does not have")
     for p in problems:
         print(p)
     print(f"{len(families)} families, {sum(len(f.samples) for f in families)} samples, "

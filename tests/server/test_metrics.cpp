@@ -212,8 +212,9 @@ TEST_F(MetricsTest, MachineGaugesAreThere) {
 }
 
 // The Prometheus project's parser reads the whole exposition (after traffic, so every family
-// has samples); the script checks what the format requires of histograms, and that
-// docs/OPERATIONS.md documents every family.
+// has samples); the script checks what the format requires of histograms, that
+// docs/OPERATIONS.md documents every family, and that the Grafana dashboard queries only
+// series the server has.
 TEST_F(MetricsTest, ExpositionParsesWithPrometheusClient) {
     if (std::system("python3 -c 'import prometheus_client' 2>/dev/null") != 0)
         GTEST_SKIP() << "python3-prometheus-client is not installed (scripts/install-deps.sh)";
@@ -227,7 +228,7 @@ TEST_F(MetricsTest, ExpositionParsesWithPrometheusClient) {
     std::ofstream(path) << res->body;
     const std::string script = std::string(HEARTH_TEST_SOURCE_DIR) + "/parse_metrics.py";
     const std::string cmd = "python3 '" + script + "' '" + path.string() + "' '" +
-                            HEARTH_OPERATIONS_MD + "' 2>&1";
+                            HEARTH_OPERATIONS_MD + "' '" + HEARTH_DASHBOARD_JSON + "' 2>&1";
     FILE* pipe = ::popen(cmd.c_str(), "r");
     ASSERT_NE(pipe, nullptr);
     std::string output;
