@@ -192,6 +192,7 @@ struct Metrics::ModelSeries {
 };
 
 Metrics::Metrics() : start_time_(unix_now()) {}
+Metrics::~Metrics() = default;
 
 Metrics::ModelSeries& Metrics::series(const std::string& model) {
     return models_[model];

@@ -37,6 +37,7 @@ std::string api_label(const std::string& path);
 class Metrics {
   public:
     Metrics();
+    ~Metrics();  // in metrics.cpp, where ModelSeries is complete
 
     void record_request(const std::string& route, int status, double seconds);
 
