@@ -82,10 +82,9 @@ def main():
         walk(dashboard)
         if not queries:
             problems.append(f"{sys.argv[3]}: no queries")
-        for q in queries:
-            for name in re.findall(r"hearth_[a-z0-9_]+", q):
-                if name not in exposed:
-                    problems.append(f"dashboard query uses {name}, which /metrics does not have")
+        used = {name for q in queries for name in re.findall(r"hearth_[a-z0-9_]+", q)}
+        for name in sorted(used - exposed):
+            problems.append(f"the dashboard queries {name}, which /metrics does not have")
     for p in problems:
         print(p)
     print(f"{len(families)} families, {sum(len(f.samples) for f in families)} samples, "

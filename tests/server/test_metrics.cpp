@@ -216,7 +216,7 @@ TEST_F(MetricsTest, MachineGaugesAreThere) {
 // docs/OPERATIONS.md documents every family, and that the Grafana dashboard queries only
 // series the server has.
 TEST_F(MetricsTest, ExpositionParsesWithPrometheusClient) {
-    if (std::system("python3 -c 'import prometheus_client' 2>/dev/null") != 0)
+    if (std::system("/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null") != 0)
         GTEST_SKIP() << "python3-prometheus-client is not installed (scripts/install-deps.sh)";
     ok_json(live.post("/v1/completions", {{"prompt", "Once"}, {"max_tokens", 3}}));
     ok_json(live.post("/v1/completions", {{"prompt", "Once"}, {"max_tokens", 3}}));
@@ -227,7 +227,7 @@ TEST_F(MetricsTest, ExpositionParsesWithPrometheusClient) {
                       ("hearth-metrics-" + std::to_string(::getpid()) + ".txt");
     std::ofstream(path) << res->body;
     const std::string script = std::string(HEARTH_TEST_SOURCE_DIR) + "/parse_metrics.py";
-    const std::string cmd = "python3 '" + script + "' '" + path.string() + "' '" +
+    const std::string cmd = "/usr/bin/python3 '" + script + "' '" + path.string() + "' '" +
                             HEARTH_OPERATIONS_MD + "' '" + HEARTH_DASHBOARD_JSON + "' 2>&1";
     FILE* pipe = ::popen(cmd.c_str(), "r");
     ASSERT_NE(pipe, nullptr);
