@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-jinja2 python3-numpy python3-jsonschema
+  python3-prometheus-client  # tests/server/parse_metrics.py: the exposition format's oracle
 )
 
 missing=()

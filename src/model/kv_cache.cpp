@@ -218,4 +218,18 @@ bool KvCache::discard(int32_t seq, int64_t n_keep, int64_t n_discard, const KeyR
     return true;
 }
 
+int64_t KvCache::blocks_held_by(const std::vector<int32_t>& seqs) const {
+    std::vector<bool> seen(static_cast<size_t>(n_blocks_), false);
+    int64_t n = 0;
+    for (int32_t seq : seqs) {
+        for (int64_t block : tables_.at(static_cast<size_t>(seq))) {
+            if (!seen[static_cast<size_t>(block)]) {
+                seen[static_cast<size_t>(block)] = true;
+                ++n;
+            }
+        }
+    }
+    return n;
+}
+
 }  // namespace hearth::model

@@ -88,6 +88,10 @@ class KvCache {
     // has no blocks left for those copies.
     bool discard(int32_t seq, int64_t n_keep, int64_t n_discard, const KeyRewrite& rewrite);
 
+    // Blocks the given sequences hold, each shared block counted once (metrics: the blocks
+    // running sequences hold, apart from idle sequences' cached prefixes).
+    int64_t blocks_held_by(const std::vector<int32_t>& seqs) const;
+
   private:
     const uint8_t* slot(const ZeroedPages& store, int64_t layer, int32_t seq,
                         int64_t pos) const {

@@ -14,6 +14,8 @@
 
 namespace hearth::runtime {
 
+using Clock = std::chrono::steady_clock;
+
 struct Scheduler::Sequence {
     SequenceRequest req;
     std::shared_ptr<Ticket> ticket;
@@ -29,6 +31,21 @@ struct Scheduler::Sequence {
     std::vector<TokenLogprob> logprobs;  // not yet reported
     std::vector<int32_t> draft;          // drafted tokens in this step's batch, after next_token
     int64_t committed_blocks = 0;        // counted in Scheduler::committed_blocks_ while running
+    // Metrics: the milestones SequenceEvent reports, the last token's time, and the gaps
+    // between tokens not yet reported.
+    Clock::time_point queued_at{}, admitted_at{}, prefill_started_at{}, first_token_at{},
+        last_token_at{};
+    std::vector<float> token_gaps;
+
+    // Copies the timings into an event; the token gaps go with it.
+    void stamp(SequenceEvent& ev) {
+        ev.queued_at = queued_at;
+        ev.admitted_at = admitted_at;
+        ev.prefill_started_at = prefill_started_at;
+        ev.first_token_at = first_token_at;
+        ev.token_gaps = std::move(token_gaps);
+        token_gaps.clear();
+    }
 
     Sequence(SequenceRequest r, int32_t n_vocab, const tokenizer::Tokenizer& tok)
         : req(std::move(r)),
@@ -111,6 +128,7 @@ Scheduler::Scheduler(std::shared_ptr<const model::Model> model,
         draft_ = std::make_unique<DraftModel>(params_.draft_model, tokenizer.vocab(), params_.parallel,
                                               params_.ctx_per_seq, params_.kv_type);
     }
+    stats_.kv_blocks_total = ctx_.cache().n_blocks();
     worker_ = std::thread([this] { run(); });
 }
 
@@ -129,6 +147,7 @@ std::vector<std::shared_ptr<Ticket>> Scheduler::submit(std::vector<SequenceReque
     for (SequenceRequest& r : requests) {
         if (r.sampling.grammar && !r.sampling.token_table) r.sampling.token_table = token_table();
         seqs.push_back(std::make_unique<Sequence>(std::move(r), n_vocab_, tokenizer_));
+        seqs.back()->queued_at = Clock::now();
         tickets.push_back(seqs.back()->ticket);
     }
     {
@@ -169,6 +188,7 @@ void Scheduler::run() {
             }
             if (draft_) draft_->clear();
             drop_finished();
+            update_kv_stats();
         }
     }
     for (auto& seq : active_) finish(*seq, FinishReason::Cancelled);
@@ -379,6 +399,7 @@ void Scheduler::save_to_disk(const Sequence& seq) {
 
 void Scheduler::start_sequence(std::unique_ptr<Sequence> seq, int32_t slot) {
     seq->slot = slot;
+    seq->admitted_at = Clock::now();
     seq->committed_blocks = blocks_needed(seq->req);
     committed_blocks_ += seq->committed_blocks;
     slots_[slot].busy = true;
@@ -410,6 +431,7 @@ bool Scheduler::reserve(int32_t slot, int64_t length) {
 }
 
 void Scheduler::step() {
+    const Clock::time_point step_started = Clock::now();
     batch_.clear();
     std::vector<Sequence*> logit_rows;
     std::vector<Sequence*> prompts_done;  // evaluated their prompt's last chunk this step
@@ -451,6 +473,7 @@ void Scheduler::step() {
                 continue;
             }
             const bool completes = seq.prompt_done + n == prompt.size();
+            if (seq.prefill_started_at == Clock::time_point{}) seq.prefill_started_at = step_started;
             for (size_t i = 0; i < n; ++i) {
                 const int32_t token = prompt[seq.prompt_done + i];
                 batch_.add(token, seq.slot, pos + static_cast<int32_t>(i), completes && i + 1 == n);
@@ -487,6 +510,7 @@ void Scheduler::step() {
     if (batch_.size() > 0) {
         const auto started = std::chrono::steady_clock::now();
         const std::vector<float>& logits = ctx_.decode(batch_);
+        sampled_at_ = Clock::now();
         pacer_.observe(batch_.size() - prompt_evaluated, static_cast<int64_t>(prompt_evaluated),
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         // A sequence's rows are adjacent: its next token's, then its drafts'.
@@ -500,6 +524,7 @@ void Scheduler::step() {
         for (Sequence* seq : prompts_done) save_to_disk(*seq);
     }
     drop_finished();
+    update_kv_stats();
     std::lock_guard lock(mutex_);
     ++stats_.steps;
     stats_.prompt_tokens_evaluated += prompt_evaluated;
@@ -595,6 +620,13 @@ bool Scheduler::on_logits(Sequence& seq, const float* logits) {
     }
     seq.sampler.accept(id);
     ++seq.generated;
+    if (seq.generated == 1) {
+        seq.first_token_at = sampled_at_;
+    } else {
+        seq.token_gaps.push_back(
+            std::chrono::duration<float>(sampled_at_ - seq.last_token_at).count());
+    }
+    seq.last_token_at = sampled_at_;
     if (seq.req.top_logprobs >= 0) {
         seq.logprobs.push_back(logprob_of(logits, n_vocab_, id, seq.req.top_logprobs));
     }
@@ -622,6 +654,7 @@ bool Scheduler::on_logits(Sequence& seq, const float* logits) {
         ev.logprobs = std::move(seq.logprobs);
         ev.completion_tokens = seq.generated;
         seq.logprobs.clear();
+        seq.stamp(ev);
         seq.req.on_event(std::move(ev));
     }
     return true;
@@ -646,6 +679,7 @@ void Scheduler::finish(Sequence& seq, FinishReason reason, std::string text, boo
     ev.prompt_tokens = static_cast<int64_t>(seq.req.prompt.size());
     ev.cached_prompt_tokens = seq.cached_prompt;
     ev.completion_tokens = seq.generated;
+    seq.stamp(ev);
     seq.req.on_event(std::move(ev));
     seq.done = true;
     committed_blocks_ -= std::exchange(seq.committed_blocks, 0);
@@ -659,6 +693,19 @@ void Scheduler::drop_finished() {
     std::erase_if(active_, [](const std::unique_ptr<Sequence>& s) { return s->done; });
     std::lock_guard lock(mutex_);
     stats_.active = active_.size();
+}
+
+void Scheduler::update_kv_stats() {
+    std::vector<int32_t> running;
+    for (size_t s = 0; s < slots_.size(); ++s) {
+        if (slots_[s].busy) running.push_back(static_cast<int32_t>(s));
+    }
+    const auto& cache = ctx_.cache();
+    const int64_t held = cache.n_blocks() - cache.free_blocks();
+    const int64_t used = cache.blocks_held_by(running);
+    std::lock_guard lock(mutex_);
+    stats_.kv_blocks_used = used;
+    stats_.kv_blocks_cached = held - used;
 }
 
 }  // namespace hearth::runtime

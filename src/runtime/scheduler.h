@@ -7,6 +7,7 @@
 // Every batch row is computed independently of the others, so a sequence gets exactly the
 // tokens the single-sequence runtime::generate() loop would give it (the tests check this).
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -46,6 +47,14 @@ struct SequenceEvent {
     int64_t prompt_tokens = 0;
     int64_t cached_prompt_tokens = 0;  // prompt tokens reused from the prefix cache
     int64_t completion_tokens = 0;     // generated so far (every event carries it)
+    // Timings for the metrics, on the steady clock; each event carries the milestones reached
+    // so far (time_point{} until then): queued by submit(), admitted into a slot, the first
+    // prompt chunk in a batch (prefill start), the first token generated.
+    std::chrono::steady_clock::time_point queued_at{}, admitted_at{}, prefill_started_at{},
+        first_token_at{};
+    // Seconds from the token before to each token this event reports (a sequence's first
+    // token has none): over a whole sequence, completion_tokens - 1 inter-token latencies.
+    std::vector<float> token_gaps;
 };
 
 struct SequenceRequest {
@@ -120,6 +129,11 @@ struct SchedulerStats {
     uint64_t draft_tokens_accepted = 0;  // ... and kept (each saved a forward pass)
     uint64_t context_shifts = 0;         // times a full sequence dropped old tokens
     uint64_t prompt_tokens_loaded = 0;   // of prompt_tokens_reused: read from the disk cache
+    // The KV pool in blocks: all of it, those running sequences hold, and those only idle
+    // slots' cached prefixes hold (kept for reuse, evicted when blocks run out).
+    int64_t kv_blocks_total = 0;
+    int64_t kv_blocks_used = 0;
+    int64_t kv_blocks_cached = 0;
 };
 
 class Scheduler {
@@ -194,6 +208,8 @@ class Scheduler {
     void save_to_disk(const Sequence& seq);
     // The tokenizer's token bytes for grammar masks, built on first use (any thread).
     std::shared_ptr<const TokenTable> token_table();
+    // Counts the KV blocks in stats_ (kv_blocks_used, kv_blocks_cached); worker thread.
+    void update_kv_stats();
 
     SchedulerParams params_;
     PrefillPacer pacer_;
@@ -224,6 +240,8 @@ class Scheduler {
     std::unique_ptr<PromptCache> prompt_cache_;
     int64_t committed_blocks_ = 0;  // blocks_needed of the running sequences, summed
     std::unique_ptr<DraftModel> draft_;  // when params_.draft_model is set
+    // When this step's logits came: the time of the tokens sampled from them (metrics).
+    std::chrono::steady_clock::time_point sampled_at_{};
 
     std::thread worker_;
 };

@@ -211,6 +211,7 @@ struct Generations::Job {
     Clock::time_point start;
     bool first_text_seen = false;
     bool recorded = false;  // tokens counted in the metrics
+    bool queue_wait_recorded = false, first_token_recorded = false;  // the metrics, too
     std::vector<ChoiceState> choices;
     std::shared_ptr<GenerationChannel> channel = std::make_shared<GenerationChannel>();
     RateLease rate_lease;  // the caller's key limits, held until the job ends
@@ -387,8 +388,8 @@ void Generations::absorb(Job& job, int index, const runtime::SequenceEvent& ev) 
     if (!ev.text.empty() && !job.first_text_seen) {
         job.first_text_seen = true;
         job.info.seconds_to_first_text = seconds_since(job.start);
-        metrics_.record_time_to_first_token(job.info.seconds_to_first_text);
     }
+    record_timings(job, ev);
     c.completion_tokens = ev.completion_tokens;
     job.info.completion_tokens = job.completion_tokens();
     if (!ev.finished) return;
@@ -397,6 +398,25 @@ void Generations::absorb(Job& job, int index, const runtime::SequenceEvent& ev) 
     c.stop_sequence = ev.stop_sequence;
     c.error = ev.error;
     job.info.cached_prompt_tokens = ev.cached_prompt_tokens;
+}
+
+// The metrics' timings from the scheduler's timestamps: a request's queue wait and time to
+// first token from the first of its choices to reach them, every token's gap.
+void Generations::record_timings(Job& job, const runtime::SequenceEvent& ev) {
+    const std::string& model = job.model->entry.name;
+    auto seconds = [](Clock::time_point from, Clock::time_point to) {
+        return std::chrono::duration<double>(to - from).count();
+    };
+    if (!job.queue_wait_recorded && ev.admitted_at != Clock::time_point{}) {
+        job.queue_wait_recorded = true;
+        metrics_.record_queue_wait(model, seconds(ev.queued_at, ev.admitted_at));
+    }
+    if (!job.first_token_recorded && ev.first_token_at != Clock::time_point{}) {
+        job.first_token_recorded = true;
+        metrics_.record_time_to_first_token(model,
+                                            seconds(ev.prefill_started_at, ev.first_token_at));
+    }
+    metrics_.record_token_gaps(model, ev.token_gaps);
 }
 
 // Records the request's tokens once, however it ended.
@@ -410,7 +430,9 @@ void Generations::finish_job(Exchange& ex, Job& job, bool cut_short) {
         cancelled |= c.finish == runtime::FinishReason::Cancelled;
     ex.completion_tokens = job.completion_tokens();
     ex.cached_tokens = job.info.cached_prompt_tokens;
-    metrics_.record_generation(job.info.prompt_tokens, ex.completion_tokens, cancelled);
+    metrics_.record_generation(job.model->entry.name, api_label(ex.request.path),
+                               job.info.prompt_tokens, job.info.cached_prompt_tokens,
+                               ex.completion_tokens, cancelled, seconds_since(job.start));
     job.rate_lease.settle(job.info.prompt_tokens + ex.completion_tokens);
 }
 

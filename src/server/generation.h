@@ -126,6 +126,7 @@ class Generations {
     static int32_t max_tokens_of(const Job& job);  // what each choice may generate
     void submit(Job& job) const;
     void absorb(Job& job, int index, const runtime::SequenceEvent& ev);
+    void record_timings(Job& job, const runtime::SequenceEvent& ev);
     void finish_job(Exchange& ex, Job& job, bool cut_short);
     void respond_when_done(Exchange& ex, Job& job);
     void stream(Exchange& ex, Job& job);

@@ -145,7 +145,18 @@ const ModelEntry* ModelPool::find(const std::string& name) const {
 std::shared_ptr<LoadedModel> ModelPool::acquire(const ModelEntry& entry) {
     std::lock_guard lock(mutex_);
     auto it = loaded_.find(entry.name);
-    std::shared_ptr<LoadedModel> m = it != loaded_.end() ? it->second : load(entry);
+    std::shared_ptr<LoadedModel> m;
+    if (it != loaded_.end()) {
+        m = it->second;
+    } else {
+        const auto started = std::chrono::steady_clock::now();
+        m = load(entry);
+        if (load_observer_) {
+            load_observer_(entry.name, std::chrono::duration<double>(
+                                           std::chrono::steady_clock::now() - started)
+                                           .count());
+        }
+    }
     m->touch();
     return m;
 }
@@ -311,6 +322,9 @@ std::vector<LoadedModelInfo> ModelPool::loaded() const {
     const int64_t now = now_ms();
     for (const auto& [name, m] : loaded_) {
         LoadedModelInfo info{name, m->memory_bytes, m->scheduler->stats(), std::nullopt};
+        info.ctx_size = m->ctx_size;
+        info.threads = m->scheduler->threads();
+        info.idle_seconds = in_use(m) ? 0 : std::max<int64_t>(0, now - m->last_used_ms.load()) / 1000.0;
         if (const int64_t keep = keep_alive_ms(*m); keep != LoadedModel::kKeepForever) {
             // In use, it expires no sooner than `keep` from now.
             const int64_t from = in_use(m) ? now : m->last_used_ms.load();

@@ -106,6 +106,11 @@ struct LoadedModelInfo {
     runtime::SchedulerStats stats;
     // When it will be unloaded if no request comes; nullopt: never.
     std::optional<std::chrono::system_clock::time_point> expires_at;
+    // For the metrics: context per sequence, compute threads, seconds since its last request
+    // ended (0 while one runs).
+    int64_t ctx_size = 0;
+    int threads = 0;
+    double idle_seconds = 0;
 };
 
 class ModelPool {
@@ -137,6 +142,10 @@ class ModelPool {
     bool withdraw(const std::string& name);
     // Drops models unused for idle_unload_seconds; the background thread calls this.
     void unload_idle();
+    // Told of each model loaded and the seconds it took (the metrics); set before serving.
+    void on_load(std::function<void(const std::string& name, double seconds)> observer) {
+        load_observer_ = std::move(observer);
+    }
 
   private:
     void evict_for(uint64_t bytes_needed);
@@ -159,6 +168,7 @@ class ModelPool {
     std::set<std::string> withdrawn_;
 
     bool offered(const ModelEntry& e) const { return !withdrawn_.count(e.name); }
+    std::function<void(const std::string&, double)> load_observer_;
 };
 
 }  // namespace hearth::server

@@ -177,6 +177,9 @@ struct Server::Impl {
                                refused(req, status, why);
                            }}) {
         add_routes();
+        pool.on_load([this](const std::string& model, double seconds) {
+            metrics.record_model_load(model, seconds);
+        });
     }
 
     // ---- every request ----

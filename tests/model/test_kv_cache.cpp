@@ -140,3 +140,21 @@ TEST(KvCache, MemoryFollowsTheTokensWritten) {
     f16.store(0, 0, 0, row.data(), row.data());
     EXPECT_EQ(std::memcmp(cache.key(0, 2, 0), f16.key(0, 0, 0), cache.row_bytes()), 0);
 }
+
+// Metrics count running sequences' blocks apart from idle ones' cached prefixes: a block two
+// sequences share is one block (hand-counted: blocks of 4 positions).
+TEST(KvCache, BlocksHeldBySequencesCountSharedBlocksOnce) {
+    KvCache cache(1, 2, 8, 4, 3);
+    ASSERT_TRUE(cache.reserve(0, 10));  // 3 blocks
+    cache.share_prefix(0, 1, 8);        // sequence 1 shares the first 2
+    ASSERT_TRUE(cache.reserve(1, 9));   // and takes a block of its own
+    ASSERT_TRUE(cache.reserve(2, 1));   // 1 block
+    EXPECT_EQ(cache.blocks_held_by({}), 0);
+    EXPECT_EQ(cache.blocks_held_by({0}), 3);
+    EXPECT_EQ(cache.blocks_held_by({1}), 3);
+    EXPECT_EQ(cache.blocks_held_by({0, 1}), 4);
+    EXPECT_EQ(cache.blocks_held_by({0, 1, 2}), 5);
+    EXPECT_EQ(cache.blocks_held_by({0, 1, 2}), cache.n_blocks() - cache.free_blocks());
+    cache.clear(0);
+    EXPECT_EQ(cache.blocks_held_by({1}), 3);  // still its shared ones
+}

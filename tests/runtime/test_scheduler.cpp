@@ -498,3 +498,79 @@ TEST(SchedulerKvPool, NoSequenceOutgrowsThePool) {
 
 }  // namespace
 }  // namespace hearth::runtime
+
+namespace hearth::runtime {
+namespace {
+
+// The timings SequenceEvent carries for the metrics. A 2-block pool runs one sequence at a
+// time (each needs 2 blocks), so a later sequence is admitted only after the earlier one's
+// last token: its queue wait covers that generation. Every sequence reports one gap per token
+// after its first (its token count is the single-sequence loop's).
+TEST(SchedulerTimings, MilestonesAreOrderedAndGapsCountTokensAfterTheFirst) {
+    testing::Oracle oracle;
+    Scheduler scheduler(oracle.model, *oracle.tok,
+                        {.ctx_per_seq = 256, .parallel = 4, .threads = 1, .prefill_chunk = 7,
+                         .kv_tokens = 64});
+    using Clock = std::chrono::steady_clock;
+    struct Seen {
+        Clock::time_point queued, admitted, prefill, first;
+        double gap_sum = 0;
+        size_t gaps = 0;
+        int64_t tokens = 0;
+    };
+    const std::vector<std::string> prompts = {"Once upon a time", "The cat", "A big dog"};
+    auto seen = std::make_shared<std::vector<Seen>>(prompts.size());
+    auto done = std::make_shared<std::vector<std::promise<void>>>(prompts.size());
+    auto reqs = greedy_requests(oracle, prompts, 40);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        reqs[i].on_event = [seen, done, i](SequenceEvent&& ev) {
+            Seen& s = (*seen)[i];
+            s.gaps += ev.token_gaps.size();
+            for (float g : ev.token_gaps) s.gap_sum += g;
+            if (!ev.finished) return;
+            s.queued = ev.queued_at;
+            s.admitted = ev.admitted_at;
+            s.prefill = ev.prefill_started_at;
+            s.first = ev.first_token_at;
+            s.tokens = ev.completion_tokens;
+            (*done)[i].set_value();
+        };
+    }
+    std::vector<std::future<void>> waits;
+    for (auto& p : *done) waits.push_back(p.get_future());
+    ASSERT_FALSE(scheduler.submit(std::move(reqs)).empty());
+    for (auto& w : waits) w.wait();
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        const Seen& s = (*seen)[i];
+        EXPECT_EQ(s.tokens, static_cast<int64_t>(oracle.run_text(prompts[i], 40).tokens.size()));
+        ASSERT_GT(s.tokens, 1);
+        EXPECT_EQ(s.gaps, static_cast<size_t>(s.tokens - 1)) << prompts[i];
+        EXPECT_NE(s.queued, Clock::time_point{});
+        EXPECT_LE(s.queued, s.admitted);
+        EXPECT_LE(s.admitted, s.prefill);
+        EXPECT_LT(s.prefill, s.first);
+    }
+    // The pool holds one sequence: each waits for the previous one's last token (float gaps:
+    // a millisecond of slack).
+    for (size_t i = 1; i < prompts.size(); ++i) {
+        const Seen& before = (*seen)[i - 1];
+        const auto last_token =
+            before.first + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(before.gap_sum - 0.001));
+        EXPECT_GE((*seen)[i].admitted, last_token) << prompts[i];
+    }
+    // Once all ended no running sequence holds a block; what stays is a cached prefix.
+    SchedulerStats stats;
+    for (int i = 0; i < 200; ++i) {
+        stats = scheduler.stats();
+        if (stats.active == 0 && stats.kv_blocks_used == 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(stats.kv_blocks_total, 2);
+    EXPECT_EQ(stats.kv_blocks_used, 0);
+    EXPECT_GE(stats.kv_blocks_cached, 1);
+    EXPECT_LE(stats.kv_blocks_cached, 2);
+}
+
+}  // namespace
+}  // namespace hearth::runtime

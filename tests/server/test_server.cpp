@@ -824,7 +824,8 @@ TEST(ServerDisconnect, NonStreamedRequestWhoseClientLeavesStopsAndFreesItsSlot) 
     EXPECT_LT(tokens_generated(live.server()), 30000u);
     auto metrics = live.client().Get("/metrics");
     ASSERT_TRUE(metrics);
-    EXPECT_NE(metrics->body.find("hearth_cancelled_generations_total 1"), std::string::npos)
+    EXPECT_NE(metrics->body.find("hearth_cancelled_generations_total{model=\"slow\"} 1"),
+              std::string::npos)
         << metrics->body;
     // The only slot is free: the next request is answered without waiting.
     const auto asked = std::chrono::steady_clock::now();
