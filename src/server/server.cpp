@@ -27,6 +27,7 @@
 #include "server/responses_api.h"
 #include "server/router.h"
 #include "server/utility_api.h"
+#include "server/web_ui.h"
 
 namespace hearth::server {
 
@@ -69,6 +70,8 @@ std::string route_label(const std::string& path) {
     if (p.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
     if (p.rfind("/v1/responses/", 0) == 0) return "/v1/responses/{id}";
     if (p.rfind("/admin/keys/", 0) == 0) return "/admin/keys/{name}";
+    if (p == "/") return "/";
+    if (p.rfind("/assets/", 0) == 0) return "/assets/{file}";
     return "other";
 }
 
@@ -220,6 +223,8 @@ struct Server::Impl {
             return false;
         }
         if (req.path == "/health" || req.path == "/readyz") return true;
+        // The web UI's page and assets load without a key; the page asks for one for its API calls.
+        if (is_web_ui_path(req.path) && (req.method == "GET" || req.method == "HEAD")) return true;
         if (!keys_required_now()) return true;  // open (loopback only): anonymous, admin
         ex.identity = authenticate(req);
         ex.key_id = ex.identity.key_id;
@@ -448,6 +453,8 @@ struct Server::Impl {
         router.add("DELETE", "/admin/keys/{name}",
                    [this](Exchange& ex) { admin.revoke_key(ex, ex.params.front()); });
         router.add("GET", "/admin/audit", [this](Exchange& ex) { admin.audit(ex); });
+        router.add("GET", "/", serve_web_ui);
+        router.add("GET", "/assets/{file}", serve_web_ui);
         router.add("GET", "/metrics", [this](Exchange& ex) {
             ex.send(http::Response(200, metrics.render(pool.loaded()),
                                    "text/plain; version=0.0.4"));

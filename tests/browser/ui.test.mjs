@@ -1,0 +1,260 @@
+// hearth's web UI in Debian's chromium (playwright-core) against a live server that needs an
+// API key and serves two models (tests/browser/run.sh starts it). The oracle for every answer
+// the page shows is the same request sent straight to the API.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const URL = process.env.HEARTH_URL;
+const KEY = process.env.HEARTH_API_KEY;
+const SCREENSHOTS = process.env.SCREENSHOT_DIR || '';
+const TIMEOUT = 20000;
+
+let browser;
+const problems = []; // CSP violations and requests to other origins, from every page
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+  if (SCREENSHOTS) mkdirSync(SCREENSHOTS, { recursive: true });
+});
+after(async () => {
+  await browser?.close();
+});
+
+async function api(path, body) {
+  const response = await fetch(URL + path, {
+    method: body ? 'POST' : 'GET',
+    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  assert.equal(response.status, 200, `${path}: ${await response.clone().text()}`);
+  return response.json();
+}
+
+// A page in a fresh browser context (its own session storage and IndexedDB); signed in puts
+// the key in session storage first, as the sign-in form does.
+async function openPage({ signedIn = true, viewport = { width: 1280, height: 800 } } = {}) {
+  const context = await browser.newContext({ viewport });
+  if (signedIn) await context.addInitScript((key) => sessionStorage.setItem('hearth.apiKey', key), KEY);
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  page.on('console', (msg) => {
+    if (/Content.Security.Policy/i.test(msg.text())) problems.push(`CSP: ${msg.text()}`);
+  });
+  page.on('request', (req) => {
+    if (!req.url().startsWith(URL) && !req.url().startsWith('blob:') && !req.url().startsWith('data:'))
+      problems.push(`third-party request: ${req.url()}`);
+  });
+  const response = await page.goto(URL + '/');
+  assert.equal(response.status(), 200);
+  return { page, context, response };
+}
+
+const ready = (page) => page.waitForSelector('body[data-ready="true"]');
+const norm = (s) => s.replace(/\s+/g, ' ').trim();
+const lastAnswer = (page) => page.locator('.message.assistant .body').last();
+
+async function setSettings(page, { temperature, maxTokens }) {
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByLabel('Temperature').fill(String(temperature));
+  await page.getByLabel('Max tokens').fill(String(maxTokens));
+  await page.getByRole('button', { name: 'Settings' }).click();
+}
+
+async function send(page, text) {
+  const message = page.getByRole('textbox', { name: 'Message' });
+  await message.fill(text);
+  const [request, response] = await Promise.all([
+    page.waitForRequest((r) => r.url().endsWith('/v1/chat/completions')),
+    page.waitForResponse((r) => r.url().endsWith('/v1/chat/completions')),
+    message.press('Enter'),
+  ]);
+  return { request, response };
+}
+
+async function shoot(page, name) {
+  if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, name) });
+}
+
+test('the page loads without a key, asks for one, refuses a wrong one and takes the right one', async () => {
+  const { page, context, response } = await openPage({ signedIn: false });
+  const csp = response.headers()['content-security-policy'];
+  assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /script-src 'self';/);
+  const dialog = page.getByRole('dialog', { name: 'Sign in to hearth' });
+  await dialog.waitFor();
+  const field = page.getByLabel('API key');
+  await shoot(page, 'ui-sign-in.png');
+  await field.fill('not-the-key');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'refused' }).waitFor();
+  await field.fill(KEY);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await ready(page);
+  const listed = (await api('/v1/models')).data.map((m) => m.id);
+  const picker = page.getByRole('combobox', { name: 'Model' });
+  const offered = await picker.locator('option').evaluateAll((os) => os.map((o) => o.value));
+  assert.deepEqual(offered, listed);
+  assert.deepEqual([...listed].sort(), ['tiny-a', 'tiny-b']);
+  await context.close();
+});
+
+// One context for the chat, the reload and the model switch: they share its IndexedDB.
+let chat;
+
+test('a message gets the streamed answer the API gives, with its token counts', async () => {
+  chat = await openPage();
+  const { page } = chat;
+  await ready(page);
+  await page.getByRole('combobox', { name: 'Model' }).selectOption('tiny-a');
+  await setSettings(page, { temperature: 0, maxTokens: 40 });
+  const { request, response } = await send(page, 'Once upon a time');
+  assert.match(response.headers()['content-type'], /text\/event-stream/);
+  const sent = request.postDataJSON();
+  assert.equal(sent.stream, true);
+  await page.getByRole('button', { name: 'Regenerate' }).waitFor();
+  const events = (await response.text()).split('\n').filter((l) => l.startsWith('data: {'));
+  assert.ok(events.length > 3, `the answer came in ${events.length} events`);
+
+  const oracle = await api('/v1/chat/completions', {
+    model: 'tiny-a', messages: [{ role: 'user', content: 'Once upon a time' }],
+    temperature: 0, top_p: 1, max_tokens: 40,
+  });
+  assert.equal(norm(await lastAnswer(page).innerText()), norm(oracle.choices[0].message.content));
+  const meta = await page.locator('.message.assistant .meta').last().innerText();
+  assert.ok(meta.includes(`${oracle.usage.prompt_tokens} tokens in · ${oracle.usage.completion_tokens} out`), meta);
+  assert.match(meta, /[\d.]+ tokens\/s/);
+  await shoot(page, 'ui-chat.png');
+});
+
+test('after a reload the conversation is listed and shows the same answer', async () => {
+  const { page } = chat;
+  const before = await lastAnswer(page).innerText();
+  await page.reload();
+  await ready(page);
+  await page.getByRole('list', { name: 'Conversation list' })
+    .getByRole('button', { name: 'Once upon a time' }).waitFor();
+  await page.locator('.message.user').filter({ hasText: 'Once upon a time' }).waitFor();
+  assert.equal(await lastAnswer(page).innerText(), before);
+});
+
+test('switching the model sends the next request to it and the conversation keeps it', async () => {
+  const { page } = chat;
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await page.getByRole('combobox', { name: 'Model' }).selectOption('tiny-b');
+  await setSettings(page, { temperature: 0, maxTokens: 16 });
+  const { request } = await send(page, 'The little dog');
+  assert.equal(request.postDataJSON().model, 'tiny-b');
+  await page.getByRole('button', { name: 'Regenerate' }).waitFor();
+  assert.equal(await page.locator('.message.assistant .role').last().innerText(), 'tiny-b');
+  // Back to the first conversation (tiny-a), then to this one: the picker follows.
+  const list = page.getByRole('list', { name: 'Conversation list' });
+  await list.getByRole('button', { name: 'Once upon a time' }).click();
+  assert.equal(await page.getByRole('combobox', { name: 'Model' }).inputValue(), 'tiny-a');
+  await list.getByRole('button', { name: 'The little dog' }).click();
+  assert.equal(await page.getByRole('combobox', { name: 'Model' }).inputValue(), 'tiny-b');
+  await chat.context.close();
+});
+
+test('Stop ends a generation, keeps what came, and the rest of the answer never arrives', async () => {
+  const { page, context } = await openPage();
+  await ready(page);
+  // A slow network (2 kB/s) keeps the answer streaming long enough to stop it.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false, latency: 0, downloadThroughput: 2000, uploadThroughput: 100000,
+  });
+  await page.getByRole('combobox', { name: 'Model' }).selectOption('tiny-a');
+  await setSettings(page, { temperature: 0, maxTokens: 200 });
+  await send(page, 'Once upon a time there was');
+  const stop = page.getByRole('button', { name: 'Stop' });
+  await stop.waitFor();
+  await page.waitForFunction(() => {
+    const bodies = document.querySelectorAll('.message.assistant .body');
+    return bodies.length && bodies[bodies.length - 1].textContent.length > 10;
+  });
+  await stop.click();
+  await page.getByRole('button', { name: 'Send' }).waitFor();
+  await page.locator('.message.assistant .meta').filter({ hasText: 'stopped' }).waitFor();
+  const partial = norm(await lastAnswer(page).innerText());
+  const oracle = await api('/v1/chat/completions', {
+    model: 'tiny-a', messages: [{ role: 'user', content: 'Once upon a time there was' }],
+    temperature: 0, top_p: 1, max_tokens: 200,
+  });
+  const full = norm(oracle.choices[0].message.content);
+  assert.ok(partial.length > 0 && full.startsWith(partial), `partial "${partial}" of "${full}"`);
+  assert.ok(partial.length < full.length, 'the stop came before the end');
+  await page.waitForTimeout(500);
+  assert.equal(norm(await lastAnswer(page).innerText()), partial, 'nothing arrives after Stop');
+  await context.close();
+});
+
+test('answers render as sanitised Markdown with highlighted code and a copy button', async () => {
+  const { page, context } = await openPage();
+  await ready(page);
+  // A stored conversation whose answer holds code and HTML a model might be tricked into writing.
+  const answer = [
+    'Here is **bold** text and code:', '', '```python', 'def greet(name):',
+    '    return f"hello {name}"', '```', '',
+    '<img src="x" onerror="window.pwned = 1"><script>window.pwned = 2</script>',
+    '[link](javascript:window.pwned=3)',
+  ].join('\n');
+  await page.evaluate(async (content) => {
+    const db = await new Promise((resolve, reject) => {
+      const r = indexedDB.open('hearth', 1);
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    });
+    await new Promise((resolve, reject) => {
+      const tx = db.transaction('conversations', 'readwrite');
+      tx.objectStore('conversations').put({
+        id: 'markdown-test', title: 'Markdown', created: Date.now(), updated: Date.now() + 1e9,
+        model: 'tiny-a', system: '', settings: { temperature: 0.7, top_p: 1, max_tokens: 512 },
+        messages: [{ role: 'user', content: 'Show me a Python function' },
+          { role: 'assistant', content, reasoning: 'The user wants code, so a short function.',
+            model: 'tiny-a', usage: { prompt_tokens: 9, completion_tokens: 31 }, tokensPerSecond: 42.5 }],
+      });
+      tx.oncomplete = resolve;
+      tx.onerror = () => reject(tx.error);
+    });
+  }, answer);
+  await page.reload();
+  await ready(page);
+  const body = lastAnswer(page);
+  await body.locator('strong', { hasText: 'bold' }).waitFor();
+  assert.ok(await body.locator('pre code.hljs .hljs-keyword').count() > 0, 'highlighted keywords');
+  assert.equal(await body.getByRole('button', { name: 'Copy code' }).count(), 1);
+  assert.equal(await body.locator('script, [onerror]').count(), 0);
+  assert.equal(await body.locator('a[href^="javascript"]').count(), 0);
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
+  const reasoning = page.locator('details.reasoning').last();
+  assert.equal(await reasoning.getAttribute('open'), null, 'reasoning starts folded');
+  await reasoning.locator('summary').click();
+  await shoot(page, 'ui-markdown.png');
+  await context.close();
+});
+
+test('on a phone-width screen the list folds away and the composer fits', async () => {
+  const { page, context } = await openPage({ viewport: { width: 390, height: 760 } });
+  await ready(page);
+  const composer = await page.getByRole('textbox', { name: 'Message' }).boundingBox();
+  const send = await page.getByRole('button', { name: 'Send' }).boundingBox();
+  assert.ok(composer.x >= 0 && send.x + send.width <= 390, 'composer inside the screen');
+  const newChat = page.getByRole('button', { name: 'New chat' });
+  assert.equal(await newChat.isVisible() && (await newChat.boundingBox()).x >= 0, false);
+  await shoot(page, 'ui-phone.png');
+  await page.getByRole('button', { name: 'Conversations', exact: true }).click();
+  await page.waitForFunction(() => document.getElementById('new-chat').getBoundingClientRect().x >= 0);
+  await shoot(page, 'ui-phone-list.png');
+  await context.close();
+});
+
+test('no page broke the Content-Security-Policy or asked another origin', () => {
+  assert.deepEqual(problems, []);
+});
