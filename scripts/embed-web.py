@@ -25,12 +25,24 @@ TYPES = {
 
 
 def c_bytes(name, data):
-    rows = []
-    for i in range(0, len(data), 24):
-        rows.append(",".join(str(b) for b in data[i : i + 24]))
-    # An empty array is not valid C++: keep one byte; the size says 0.
-    body = ",\n".join(rows) or "0"
-    return f"const unsigned char {name}[] = {{\n{body}\n}};\n"
+    # String literals, not lists of numbers: compilers read them many times faster. Printable
+    # ASCII stays as is; other bytes are octal escapes (always 3 digits, so a following digit
+    # cannot join them), and so is "?" (no trigraph can form).
+    lines, line = [], []
+    for b in data:
+        c = chr(b)
+        if c in '"\\':
+            line.append("\\" + c)
+        elif 32 <= b < 127 and c != "?":
+            line.append(c)
+        else:
+            line.append("\\%03o" % b)
+        if len(line) >= 100 or c == "\n":
+            lines.append('"' + "".join(line) + '"')
+            line = []
+    if line or not lines:
+        lines.append('"' + "".join(line) + '"')
+    return f"const char {name}[] =\n" + "\n".join(lines) + ";\n"
 
 
 def main():

@@ -9,9 +9,9 @@ namespace hearth::server {
 struct WebAsset {
     const char* path;          // "/index.html", "/assets/app.js"
     const char* content_type;
-    const unsigned char* data;
+    const char* data;
     size_t size;
-    const unsigned char* gzip;  // the same bytes gzip-compressed; gzip_size 0 when not smaller
+    const char* gzip;  // the same bytes gzip-compressed; gzip_size 0 when not smaller
     size_t gzip_size;
     const char* etag;           // strong, quoted: a hash of the bytes
 };

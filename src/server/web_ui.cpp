@@ -90,10 +90,10 @@ void serve_web_ui(Exchange& ex) {
         return;
     }
     res.set_header("Content-Type", asset->content_type);
-    const char* bytes = reinterpret_cast<const char*>(asset->data);
+    const char* bytes = asset->data;
     size_t size = asset->size;
     if (asset->gzip_size > 0 && accepts_gzip(req.header("accept-encoding"))) {
-        bytes = reinterpret_cast<const char*>(asset->gzip);
+        bytes = asset->gzip;
         size = asset->gzip_size;
         res.set_header("Content-Encoding", "gzip");
     }

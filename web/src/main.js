@@ -200,10 +200,11 @@ function startNewChat() {
 function showConversation() {
   ui.title.textContent = current.title;
   if (models.includes(current.model)) ui.model.value = current.model;
-  ui.system.value = current.system;
-  ui.temperature.value = current.settings.temperature;
-  ui.topP.value = current.settings.top_p;
-  ui.maxTokens.value = current.settings.max_tokens;
+  const settings = current.settings || {};
+  ui.system.value = current.system || '';
+  ui.temperature.value = settings.temperature ?? 0.7;
+  ui.topP.value = settings.top_p ?? 1;
+  ui.maxTokens.value = settings.max_tokens ?? 512;
   renderMessages();
 }
 
