@@ -209,17 +209,9 @@ test('Stop ends a generation, keeps what came, and the rest of the answer never 
   await context.close();
 });
 
-test('answers render as sanitised Markdown with highlighted code and a copy button', async () => {
-  const { page, context } = await openPage();
-  await ready(page);
-  // A stored conversation whose answer holds code and HTML a model might be tricked into writing.
-  const answer = [
-    'Here is **bold** text and code:', '', '```python', 'def greet(name):',
-    '    return f"hello {name}"', '```', '',
-    '<img src="x" onerror="window.pwned = 1"><script>window.pwned = 2</script>',
-    '[link](javascript:window.pwned=3)',
-  ].join('\n');
-  await page.evaluate(async (content) => {
+// Stores conversations straight into the page's IndexedDB, as the page itself keeps them.
+async function seed(page, conversations) {
+  await page.evaluate(async (all) => {
     const db = await new Promise((resolve, reject) => {
       const r = indexedDB.open('hearth', 1);
       r.onsuccess = () => resolve(r.result);
@@ -227,34 +219,68 @@ test('answers render as sanitised Markdown with highlighted code and a copy butt
     });
     await new Promise((resolve, reject) => {
       const tx = db.transaction('conversations', 'readwrite');
-      tx.objectStore('conversations').put({
-        id: 'markdown-test', title: 'Markdown', created: Date.now(), updated: Date.now() + 1e9,
-        model: 'tiny-a', system: '', settings: { temperature: 0.7, top_p: 1, max_tokens: 512 },
-        messages: [{ role: 'user', content: 'Show me a Python function' },
-          { role: 'assistant', content, reasoning: 'The user wants code, so a short function.',
-            model: 'tiny-a', usage: { prompt_tokens: 9, completion_tokens: 31 }, tokensPerSecond: 42.5 }],
-      });
+      for (const c of all) tx.objectStore('conversations').put(c);
       tx.oncomplete = resolve;
       tx.onerror = () => reject(tx.error);
     });
-  }, answer);
-  const seen = problems.length;
+  }, conversations);
+}
+
+function stored(id, title, updated, question, answer, reasoning = '') {
+  return {
+    id, title, created: updated, updated, model: 'tiny-a', system: '',
+    settings: { temperature: 0.7, top_p: 1, max_tokens: 512 },
+    messages: [{ role: 'user', content: question },
+      { role: 'assistant', content: answer, reasoning, model: 'tiny-a',
+        usage: { prompt_tokens: 9, completion_tokens: 31 }, tokensPerSecond: 42.5, firstTokenSeconds: 0.18 }],
+  };
+}
+
+test('answers render as Markdown with highlighted code, a copy button and folded reasoning', async () => {
+  const { page, context } = await openPage();
+  await ready(page);
+  const answer = [
+    'Here is a **short** function:', '', '```python', 'def greet(name):',
+    '    """Say hello."""', '    return f"hello {name}"', '```', '',
+    '| call | result |', '|---|---|', '| `greet("Ada")` | `hello Ada` |',
+  ].join('\n');
+  await seed(page, [stored('markdown', 'Python greeting', Date.now() + 1e9, 'Show me a Python function',
+    answer, 'The user wants code: a one-line function with a docstring will do.')]);
   await page.reload();
   await ready(page);
   const body = lastAnswer(page);
-  await body.locator('strong', { hasText: 'bold' }).waitFor();
+  await body.locator('strong', { hasText: 'short' }).waitFor();
   assert.ok(await body.locator('pre code.hljs .hljs-keyword').count() > 0, 'highlighted keywords');
+  assert.equal(await body.locator('table td').count(), 2);
   assert.equal(await body.getByRole('button', { name: 'Copy code' }).count(), 1);
-  assert.equal(await body.locator('script, [onerror]').count(), 0);
-  assert.equal(await body.locator('a[href^="javascript"]').count(), 0);
-  assert.equal(await page.evaluate(() => window.pwned), undefined);
-  // DOMPurify parses the untrusted HTML in a scratch document (DOMParser); chromium reports the
-  // inline handler there (and blocks it) against this page. That report, and only it, is expected.
-  for (const p of problems.splice(seen)) assert.match(p, /^CSP violation: script-src-attr at .*\/assets\/app\.js/);
   const reasoning = page.locator('details.reasoning').last();
   assert.equal(await reasoning.getAttribute('open'), null, 'reasoning starts folded');
   await reasoning.locator('summary').click();
   await shoot(page, 'ui-markdown.png');
+  await context.close();
+});
+
+test('HTML in an answer is sanitised: no script, handler or javascript: link survives', async () => {
+  const { page, context } = await openPage();
+  await ready(page);
+  const answer = [
+    'Look: <img src="x" onerror="window.pwned = 1"><script>window.pwned = 2</script>',
+    '', '[link](javascript:window.pwned=3) <a href="#" onclick="window.pwned=5">click</a>',
+  ].join('\n');
+  await seed(page, [stored('hostile', 'Hostile', Date.now() + 2e9, 'Say something', answer)]);
+  const seen = problems.length;
+  await page.reload();
+  await ready(page);
+  const body = lastAnswer(page);
+  await body.getByText('Look:').waitFor();
+  await page.waitForTimeout(300);
+  assert.equal(await body.locator('script, [onerror], [onclick]').count(), 0);
+  assert.equal(await body.locator('a[href^="javascript"]').count(), 0);
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
+  // DOMPurify parses the untrusted HTML in a scratch document (DOMParser); chromium reports the
+  // inline handler there (and blocks it) against this page. Those reports, and only they, are
+  // expected here.
+  for (const p of problems.splice(seen)) assert.match(p, /^CSP violation: script-src-attr at .*\/assets\/app\.js/);
   await context.close();
 });
 

@@ -247,6 +247,9 @@ function metaView(m, index) {
     meta.append(el('span', 'tokens', `${m.usage.prompt_tokens} tokens in · ${m.usage.completion_tokens} out`));
   }
   if (m.tokensPerSecond) meta.append(el('span', 'speed', `${m.tokensPerSecond.toFixed(1)} tokens/s`));
+  if (m.firstTokenSeconds !== undefined) {
+    meta.append(el('span', 'first-token', `first token ${m.firstTokenSeconds.toFixed(2)} s`));
+  }
   if (m.stopped) meta.append(el('span', 'stopped', 'stopped'));
   if (m.error) meta.append(el('span', 'error', m.error));
   if (index === current.messages.length - 1 && !running) {
@@ -295,6 +298,7 @@ async function answer() {
   const view = ui.messages.lastElementChild;
   const reasoning = view.querySelector('.reasoning');
   const bodyView = view.querySelector('.body');
+  const started = performance.now();
   let first = 0;
   let pieces = 0;
   let pending = false;
@@ -331,10 +335,13 @@ async function answer() {
       if (e.status === 401) askForKey(`The server refused the key: ${e.message}`);
     }
   }
-  // Tokens per second over the generation itself (from the first piece to the last).
+  // Speed as the user lived it: generated tokens over the whole request (prompt processing
+  // included), and the wait for the first piece. (Pieces arrive in network reads, so timing
+  // only the stream would divide by almost nothing for a small, fast answer.)
   const generated = reply.usage ? reply.usage.completion_tokens : pieces;
-  const seconds = first ? (performance.now() - first) / 1000 : 0;
-  if (generated > 1 && seconds > 0) reply.tokensPerSecond = (generated - 1) / seconds;
+  const seconds = (performance.now() - started) / 1000;
+  if (generated > 0 && first) reply.tokensPerSecond = generated / seconds;
+  if (first) reply.firstTokenSeconds = (first - started) / 1000;
   setRunning(null);
   await save();
   renderMessages();
