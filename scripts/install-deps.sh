@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages hearth builds and tests with. Safe to run again: it only
-# calls apt-get when something is missing.
+# Installs the Debian 12 packages hearth builds and tests with, and the web UI's npm packages.
+# Safe to run again: it only calls apt-get (and npm) when something is missing.
+# Usage: scripts/install-deps.sh [--tests]
 set -euo pipefail
 
 PACKAGES=(
@@ -10,8 +11,10 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-jinja2 python3-numpy python3-jsonschema
-  chromium
 )
+# --tests: also what only the tests need (a browser for tests/browser; too big for quickstart
+# and servers).
+if [ "${1:-}" = "--tests" ]; then PACKAGES+=(chromium); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
