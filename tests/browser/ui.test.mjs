@@ -284,6 +284,73 @@ test('HTML in an answer is sanitised: no script, handler or javascript: link sur
   await context.close();
 });
 
+test('conversations are renamed, exported as the JSON the page stores, and deleted', async () => {
+  const { page, context } = await openPage();
+  await ready(page);
+  await seed(page, [stored('one', 'First talk', Date.now() + 3e9, 'Hello', 'Hi **there**'),
+    stored('two', 'Second talk', Date.now() + 3e9 - 1, 'Bye', 'Goodbye')]);
+  await page.reload();
+  await ready(page);
+  const list = page.getByRole('list', { name: 'Conversation list' });
+  await list.getByRole('button', { name: 'Rename First talk' }).click();
+  const name = page.getByRole('textbox', { name: 'Conversation name' });
+  await name.fill('Greetings');
+  await name.press('Enter');
+  await list.getByRole('button', { name: 'Greetings', exact: true }).waitFor();
+  await page.getByRole('heading', { name: 'Greetings' }).waitFor();
+
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export JSON' }).click(),
+  ]);
+  const { readFile } = await import('node:fs/promises');
+  const exported = JSON.parse(await readFile(await download.path(), 'utf8'));
+  const inDb = await page.evaluate(async () => {
+    const db = await new Promise((resolve) => {
+      const r = indexedDB.open('hearth', 1);
+      r.onsuccess = () => resolve(r.result);
+    });
+    return new Promise((resolve) => {
+      const r = db.transaction('conversations').objectStore('conversations').getAll();
+      r.onsuccess = () => resolve(r.result);
+    });
+  });
+  const byId = (all) => Object.fromEntries(all.map((c) => [c.id, c]));
+  assert.deepEqual(byId(exported.conversations), byId(inDb));
+  assert.equal(byId(inDb).one.title, 'Greetings');
+
+  page.once('dialog', (d) => d.accept());
+  await list.getByRole('button', { name: 'Delete Second talk' }).click();
+  await list.getByRole('button', { name: 'Second talk', exact: true }).waitFor({ state: 'detached' });
+  await page.reload();
+  await ready(page);
+  assert.equal(await list.getByRole('button', { name: 'Second talk', exact: true }).count(), 0);
+  await list.getByRole('button', { name: 'Greetings', exact: true }).waitFor();
+  await context.close();
+});
+
+test('Regenerate replaces the last answer with a new one for the same question', async () => {
+  const { page, context } = await openPage();
+  await ready(page);
+  await page.getByRole('combobox', { name: 'Model' }).selectOption('tiny-a');
+  await setSettings(page, { temperature: 0, maxTokens: 12 });
+  await send(page, 'The cat');
+  await page.getByRole('button', { name: 'Regenerate' }).waitFor();
+  const [request] = await Promise.all([
+    page.waitForRequest((r) => r.url().endsWith('/v1/chat/completions')),
+    page.getByRole('button', { name: 'Regenerate' }).click(),
+  ]);
+  // The same conversation goes again, without the answer being replaced.
+  assert.deepEqual(request.postDataJSON().messages, [{ role: 'user', content: 'The cat' }]);
+  await page.getByRole('button', { name: 'Regenerate' }).waitFor();
+  assert.equal(await page.locator('.message.assistant').count(), 1);
+  const oracle = await api('/v1/chat/completions', {
+    model: 'tiny-a', messages: [{ role: 'user', content: 'The cat' }], temperature: 0, top_p: 1, max_tokens: 12,
+  });
+  assert.equal(norm(await lastAnswer(page).innerText()), norm(oracle.choices[0].message.content));
+  await context.close();
+});
+
 test('on a phone-width screen the list folds away and the composer fits', async () => {
   const { page, context } = await openPage({ viewport: { width: 390, height: 760 } });
   await ready(page);
