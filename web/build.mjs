@@ -1,4 +1,5 @@
-// Bundles the web UI into OUT_DIR (default dist/): index.html, assets/app.js,
+// Bundles the web UI into OUT_DIR (default dist/): index.html and dashboard.html, assets/app.js,
+// assets/dashboard.js and their stylesheets,
 // assets/app-style.css, assets/icon.svg and assets/licenses.txt (the bundled libraries' licenses). The libraries come from node_modules (package-lock.json pins them); nothing
 // is fetched at run time. CMake runs this, then scripts/embed-web.py embeds OUT_DIR in hearth.
 import { build } from 'esbuild';
@@ -11,7 +12,12 @@ const out = resolve(process.argv[2] ?? join(here, 'dist'));
 mkdirSync(join(out, 'assets'), { recursive: true });
 
 await build({
-  entryPoints: { app: join(here, 'src/main.js'), 'app-style': join(here, 'src/app.css') },
+  entryPoints: {
+    app: join(here, 'src/main.js'),
+    'app-style': join(here, 'src/app.css'),
+    dashboard: join(here, 'src/dashboard.js'),
+    'dashboard-style': join(here, 'src/dashboard.css'),
+  },
   outdir: join(out, 'assets'),
   bundle: true,
   minify: true,
@@ -21,6 +27,7 @@ await build({
   logLevel: 'warning',
 });
 copyFileSync(join(here, 'src/index.html'), join(out, 'index.html'));
+copyFileSync(join(here, 'src/dashboard.html'), join(out, 'dashboard.html'));
 copyFileSync(join(here, 'src/icon.svg'), join(out, 'assets/icon.svg'));
 
 // The libraries bundled into app.js and app-style.css, with their license texts (web/THIRD_PARTY.md).
@@ -28,6 +35,7 @@ const bundled = [
   ['marked', ['LICENSE']],
   ['dompurify', ['LICENSE']],
   ['highlight.js', ['LICENSE']],
+  ['uplot', ['LICENSE']],
 ];
 const licenses = bundled.map(([name, files]) => {
   const pkg = JSON.parse(readFileSync(join(here, 'node_modules', name, 'package.json'), 'utf8'));

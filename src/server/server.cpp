@@ -70,7 +70,7 @@ std::string route_label(const std::string& path) {
     if (p.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
     if (p.rfind("/v1/responses/", 0) == 0) return "/v1/responses/{id}";
     if (p.rfind("/admin/keys/", 0) == 0) return "/admin/keys/{name}";
-    if (p == "/") return "/";
+    if (p == "/" || p == "/dashboard") return p;
     if (p.rfind("/assets/", 0) == 0) return "/assets/{file}";
     return "other";
 }
@@ -454,6 +454,7 @@ struct Server::Impl {
                    [this](Exchange& ex) { admin.revoke_key(ex, ex.params.front()); });
         router.add("GET", "/admin/audit", [this](Exchange& ex) { admin.audit(ex); });
         router.add("GET", "/", serve_web_ui);
+        router.add("GET", "/dashboard", serve_web_ui);
         router.add("GET", "/assets/{file}", serve_web_ui);
         router.add("GET", "/metrics", [this](Exchange& ex) {
             ex.send(http::Response(200, metrics.render(pool.loaded()),

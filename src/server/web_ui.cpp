@@ -59,20 +59,24 @@ bool etag_matches(const std::string& if_none_match, const char* etag) {
 }  // namespace
 
 bool is_web_ui_path(const std::string& path) {
-    return path == "/" || path.rfind("/assets/", 0) == 0;
+    return path == "/" || path == "/dashboard" || path.rfind("/assets/", 0) == 0;
 }
 
 void serve_web_ui(Exchange& ex) {
     const http::Request& req = ex.request;
     if (!kWebUiBuilt) {
-        if (req.path != "/") throw ApiError(404, "the web UI was not built into this binary");
+        if (req.path.rfind("/assets/", 0) == 0)
+            throw ApiError(404, "the web UI was not built into this binary");
         http::Response res(200, kNotBuiltPage, "text/html; charset=utf-8");
         add_page_headers(res);
         res.set_header("Cache-Control", "no-cache");
         ex.send(std::move(res));
         return;
     }
-    const WebAsset* asset = find_asset(req.path == "/" ? "/index.html" : req.path);
+    const std::string file = req.path == "/"            ? "/index.html"
+                             : req.path == "/dashboard" ? "/dashboard.html"
+                                                        : req.path;
+    const WebAsset* asset = find_asset(file);
     if (!asset)
         throw ApiError(404, "no file " + req.path + " in the web UI", "invalid_request_error", "",
                        "unknown_url");

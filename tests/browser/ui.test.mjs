@@ -366,6 +366,40 @@ test('on a phone-width screen the list folds away and the composer fits', async 
   await context.close();
 });
 
+test('the dashboard counts the requests sent and its charts fill', async () => {
+  const { page, context } = await openPage();
+  await page.goto(URL + '/dashboard');
+  await page.waitForSelector('body[data-ready="true"]');
+  const number = async (id) => Number((await page.locator(`#${id}`).innerText()).replace(/,/g, ''));
+  const polls = async () => Number(await page.evaluate(() => document.body.dataset.polls || 0));
+  const waitPoll = async () => {
+    const n = await polls();
+    await page.waitForFunction((k) => Number(document.body.dataset.polls || 0) > k, n, { timeout: 10000 });
+  };
+  await waitPoll();
+  const before = await number('total-generated');
+  // Three answers of known size (their usage is the oracle).
+  let generated = 0;
+  for (const max of [5, 7, 9]) {
+    const r = await api('/v1/chat/completions', {
+      model: 'tiny-b', messages: [{ role: 'user', content: 'Once' }], temperature: 0, max_tokens: max,
+    });
+    generated += r.usage.completion_tokens;
+  }
+  await waitPoll();
+  await waitPoll();
+  assert.equal(await number('total-generated') - before, generated);
+  const rows = await page.locator('#models tr td:first-child').allInnerTexts();
+  const loaded = (await api('/api/ps')).models.map((m) => m.name);
+  assert.deepEqual(rows.sort(), loaded.sort());
+  for (const id of ['requests', 'tokens', 'sequences']) {
+    const points = Number(await page.locator(`#chart-${id} .chart`).getAttribute('data-points'));
+    assert.ok(points >= 2, `${id}: ${points} points`);
+  }
+  await shoot(page, 'ui-dashboard.png');
+  await context.close();
+});
+
 test('the policy blocks an inline handler put into the page, and the test sees it', async () => {
   const { page, context } = await openPage();
   await ready(page);

@@ -86,3 +86,10 @@ export async function streamChat(body, onDelta, signal) {
   }
   return { usage, finish };
 }
+
+// A GET of any route with the key: JSON, or text when `text` is set.
+export async function get(path, { text = false } = {}) {
+  const response = await fetch(path, { headers: headers() });
+  if (!response.ok) throw await failure(response);
+  return text ? response.text() : response.json();
+}

@@ -1,5 +1,6 @@
 // hearth's chat page: conversations (IndexedDB), a model picker, streamed answers, sign-in.
-import { ApiError, apiKey, listModels, setApiKey, streamChat } from './api.js';
+import { listModels, streamChat } from './api.js';
+import { askAgain, withKey } from './signin.js';
 import { renderMarkdown } from './render.js';
 import {
   deleteConversation,
@@ -26,11 +27,6 @@ const ui = {
   input: $('message'),
   send: $('send'),
   stop: $('stop'),
-  signIn: $('sign-in'),
-  signInForm: $('sign-in-form'),
-  signInError: $('sign-in-error'),
-  keyInput: $('api-key'),
-  signOut: $('sign-out'),
 };
 
 let models = [];
@@ -48,64 +44,10 @@ function showStatus(text) {
   ui.status.textContent = text || '';
 }
 
-// ---- sign-in ----
+// ---- models (and the sign-in they may need) ----
 
-let signedIn = null; // resolves when a key is accepted
-
-function askForKey(message) {
-  ui.signInError.textContent = message || '';
-  if (!ui.signIn.open) ui.signIn.showModal();
-  ui.keyInput.focus();
-  if (!signedIn) {
-    signedIn = {};
-    signedIn.promise = new Promise((resolve) => {
-      signedIn.resolve = resolve;
-    });
-  }
-  return signedIn.promise;
-}
-
-ui.signInForm.addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const key = ui.keyInput.value.trim();
-  if (!key) return;
-  setApiKey(key);
-  try {
-    models = await listModels();
-  } catch (e) {
-    setApiKey('');
-    ui.signInError.textContent =
-      e.status === 401 ? `The server refused this key: ${e.message}` : e.message;
-    return;
-  }
-  ui.keyInput.value = '';
-  ui.signIn.close();
-  ui.signOut.hidden = false;
-  if (signedIn) {
-    signedIn.resolve();
-    signedIn = null;
-  }
-});
-ui.signIn.addEventListener('cancel', (event) => event.preventDefault()); // no key, no page
-
-ui.signOut.addEventListener('click', () => {
-  setApiKey('');
-  location.reload();
-});
-
-// The models, asking for a key as long as the server answers 401.
 async function loadModels() {
-  for (;;) {
-    try {
-      models = await listModels();
-      break;
-    } catch (e) {
-      if (!(e instanceof ApiError) || e.status !== 401) throw e;
-      await askForKey(apiKey() ? `The server refused this key: ${e.message}` : '');
-      break; // the sign-in form loaded the models with the key it accepted
-    }
-  }
-  ui.signOut.hidden = !apiKey();
+  models = await withKey(listModels);
   fillModels();
 }
 
@@ -332,7 +274,7 @@ async function answer() {
       reply.stopped = true;
     } else {
       reply.error = e.message;
-      if (e.status === 401) askForKey(`The server refused the key: ${e.message}`);
+      if (e.status === 401) askAgain(`The server refused the key: ${e.message}`);
     }
   }
   // Speed as the user lived it: generated tokens over the whole request (prompt processing
