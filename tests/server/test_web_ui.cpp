@@ -53,6 +53,9 @@ bool ui_built() {
 TEST(WebUi, PageAndAssetsLoadWithoutAKeyButTheApiNeedsOne) {
     LiveServer live(with_key());
     httplib::Client c = live.client();
+    auto dashboard = c.Get("/dashboard");
+    ASSERT_TRUE(dashboard);
+    EXPECT_EQ(dashboard->status, 200);
     auto page = c.Get("/");
     ASSERT_TRUE(page);
     EXPECT_EQ(page->status, 200);
@@ -81,13 +84,16 @@ TEST(WebUi, ServesTheBundledFilesWithTheirTypes) {
     httplib::Client c = live.client();
     const std::pair<const char*, const char*> files[] = {
         {"/", "index.html"},
+        {"/dashboard", "dashboard.html"},
         {"/assets/app.js", "assets/app.js"},
+        {"/assets/dashboard.js", "assets/dashboard.js"},
         {"/assets/app-style.css", "assets/app-style.css"},
         {"/assets/icon.svg", "assets/icon.svg"},
         {"/assets/licenses.txt", "assets/licenses.txt"},
     };
-    const char* types[] = {"text/html; charset=utf-8", "text/javascript; charset=utf-8",
-                           "text/css; charset=utf-8", "image/svg+xml",
+    const char* types[] = {"text/html; charset=utf-8",       "text/html; charset=utf-8",
+                           "text/javascript; charset=utf-8", "text/javascript; charset=utf-8",
+                           "text/css; charset=utf-8",        "image/svg+xml",
                            "text/plain; charset=utf-8"};
     for (size_t i = 0; i < std::size(files); ++i) {
         SCOPED_TRACE(files[i].first);
@@ -98,13 +104,16 @@ TEST(WebUi, ServesTheBundledFilesWithTheirTypes) {
         EXPECT_TRUE(res->get_header_value("Content-Encoding").empty());
         EXPECT_EQ(res->body, read_file(kDist / files[i].second));
     }
-    // The page names only files the server has.
+    // The pages name files the server has.
     const std::string html = read_file(kDist / "index.html");
     for (const char* ref : {"/assets/app.js", "/assets/app-style.css", "/assets/icon.svg"})
         EXPECT_NE(html.find(ref), std::string::npos) << ref;
+    const std::string dashboard = read_file(kDist / "dashboard.html");
+    for (const char* ref : {"/assets/dashboard.js", "/assets/dashboard-style.css"})
+        EXPECT_NE(dashboard.find(ref), std::string::npos) << ref;
     // The licenses of what app.js bundles ship with it.
     const std::string licenses = read_file(kDist / "assets/licenses.txt");
-    for (const char* lib : {"marked", "dompurify", "highlight.js"})
+    for (const char* lib : {"marked", "dompurify", "highlight.js", "uplot"})
         EXPECT_NE(licenses.find(lib), std::string::npos) << lib;
 }
 
