@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages hearth builds and tests with. Safe to run again: it only
-# calls apt-get when something is missing.
+# Installs the Debian 12 packages hearth builds and tests with, and the web UI's npm packages.
+# Safe to run again: it only calls apt-get (and npm) when something is missing.
+# Usage: scripts/install-deps.sh [--tests]
 set -euo pipefail
 
 PACKAGES=(
@@ -12,6 +13,9 @@ PACKAGES=(
   python3 python3-jinja2 python3-numpy python3-jsonschema
   python3-prometheus-client  # tests/server/parse_metrics.py: the exposition format's oracle
 )
+# --tests: also what only the tests need (a browser for tests/browser; too big for quickstart
+# and servers).
+if [ "${1:-}" = "--tests" ]; then PACKAGES+=(chromium); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -23,10 +27,20 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"
-  exit 0
+else
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The web UI's npm packages (web/package-lock.json), bundled into the binary at build time.
+# Offline, the build still succeeds and hearth's / says the UI was not built.
+web="$(cd "$(dirname "$0")/.." && pwd)/web"
+if [ ! -f "$web/node_modules/.package-lock.json" ] ||
+   [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+  echo "install-deps: npm ci in web/ (the web UI's libraries)"
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error) ||
+    echo "install-deps: npm ci in web/ failed: hearth will build without its web UI" >&2
+fi

@@ -23,5 +23,5 @@ curl -s "http://127.0.0.1:$port/v1/chat/completions" -H "Content-Type: applicati
   -d '{"model": "stories260K", "messages": [{"role": "user", "content": "Once upon a time"}], "max_tokens": 48, "temperature": 0}'
 echo
 [ "${1:-}" = "--exit" ] && exit 0
-echo "--- hearth is serving http://127.0.0.1:$port/v1 (OpenAI API). Ctrl-C stops it."
+echo "--- hearth is serving http://127.0.0.1:$port/v1 (OpenAI API) and a chat page at http://127.0.0.1:$port/ . Ctrl-C stops it."
 wait "$server"

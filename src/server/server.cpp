@@ -28,6 +28,7 @@
 #include "server/router.h"
 #include "server/usage_store.h"
 #include "server/utility_api.h"
+#include "server/web_ui.h"
 
 namespace hearth::server {
 
@@ -73,6 +74,8 @@ std::string route_label(const std::string& path) {
     if (p.rfind("/v1/responses/", 0) == 0) return "/v1/responses/{id}";
     if (p.rfind("/admin/keys/", 0) == 0) return "/admin/keys/{name}";
     if (p.rfind("/admin/models/", 0) == 0) return "/admin/models/{name}";
+    if (p == "/" || p == "/dashboard") return p;
+    if (p.rfind("/assets/", 0) == 0) return "/assets/{file}";
     return "other";
 }
 
@@ -230,6 +233,8 @@ struct Server::Impl {
             return false;
         }
         if (req.path == "/health" || req.path == "/readyz") return true;
+        // The web UI's page and assets load without a key; the page asks for one for its API calls.
+        if (is_web_ui_path(req.path) && (req.method == "GET" || req.method == "HEAD")) return true;
         if (!keys_required_now()) return true;  // open (loopback only): anonymous, admin
         ex.identity = authenticate(req);
         ex.key_id = ex.identity.key_id;
@@ -467,6 +472,9 @@ struct Server::Impl {
                    [this](Exchange& ex) { admin.unload_model(ex, ex.params.front()); });
         router.add("DELETE", "/admin/models/{name}",
                    [this](Exchange& ex) { admin.delete_model(ex, ex.params.front()); });
+        router.add("GET", "/", serve_web_ui);
+        router.add("GET", "/dashboard", serve_web_ui);
+        router.add("GET", "/assets/{file}", serve_web_ui);
         router.add("GET", "/metrics", [this](Exchange& ex) {
             ex.send(http::Response(200, metrics.render(pool.loaded()) + usage.render_metrics(),
                                    "text/plain; version=0.0.4"));

@@ -1,0 +1,95 @@
+// The OpenAI API as the page uses it: the key from session storage, errors with the server's
+// message, and streamed chat completions read as Server-Sent Events.
+const KEY_ITEM = 'hearth.apiKey';
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export function apiKey() {
+  return sessionStorage.getItem(KEY_ITEM) || '';
+}
+
+export function setApiKey(key) {
+  if (key) sessionStorage.setItem(KEY_ITEM, key);
+  else sessionStorage.removeItem(KEY_ITEM);
+}
+
+function headers(extra = {}) {
+  const h = { ...extra };
+  const key = apiKey();
+  if (key) h.Authorization = `Bearer ${key}`;
+  return h;
+}
+
+async function failure(response) {
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    if (body && body.error && body.error.message) message = body.error.message;
+  } catch {
+    // not JSON: the status line says enough
+  }
+  return new ApiError(response.status, message);
+}
+
+export async function listModels() {
+  const response = await fetch('/v1/models', { headers: headers() });
+  if (!response.ok) throw await failure(response);
+  const body = await response.json();
+  return body.data.map((m) => m.id);
+}
+
+// Streams one chat completion. `onDelta({content, reasoning})` runs for every piece; the
+// promise gives the usage the server reported (null if it sent none). `signal` stops it.
+export async function streamChat(body, onDelta, signal) {
+  const response = await fetch('/v1/chat/completions', {
+    method: 'POST',
+    headers: headers({ 'Content-Type': 'application/json', Accept: 'text/event-stream' }),
+    body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
+    signal,
+  });
+  if (!response.ok) throw await failure(response);
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let usage = null;
+  let finish = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = event
+        .split('\n')
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).trimStart())
+        .join('\n');
+      if (!data || data === '[DONE]') continue;
+      const chunk = JSON.parse(data);
+      if (chunk.error) throw new ApiError(500, chunk.error.message || 'the server stopped the answer');
+      if (chunk.usage) usage = chunk.usage;
+      for (const choice of chunk.choices || []) {
+        const delta = choice.delta || {};
+        if (delta.content || delta.reasoning_content) {
+          onDelta({ content: delta.content || '', reasoning: delta.reasoning_content || '' });
+        }
+        if (choice.finish_reason) finish = choice.finish_reason;
+      }
+    }
+  }
+  return { usage, finish };
+}
+
+// A GET of any route with the key: JSON, or text when `text` is set.
+export async function get(path, { text = false } = {}) {
+  const response = await fetch(path, { headers: headers() });
+  if (!response.ok) throw await failure(response);
+  return text ? response.text() : response.json();
+}
