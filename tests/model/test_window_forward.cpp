@@ -22,7 +22,7 @@ constexpr int kTokens = 80;
 std::shared_ptr<model::Model> gemma2_with_window() {
     tools::SyntheticShape shape = tools::synthetic_shape("tiny");
     shape.sliding_window = kWindow;
-    const std::string path = testing::temp_path("gemma2-window");
+    const std::string path = hearth::testing::temp_path("gemma2-window");
     tools::write_synthetic_model("gemma2", shape, path, 11);
     return model::Model::load(path);
 }
