@@ -213,6 +213,11 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
               entry.name, entry.path, m->model->weight_bytes() / 1048576.0, pool_tokens,
               m->scheduler->kv_cache_bytes() / 1048576.0, model::kv_type_name(params.kv_type),
               m->ctx_size, params.parallel);
+    if (costs.window_pool_bytes > 0)
+        log::info("model '{}': its sliding-window layers keep only their last {} tokens (up to "
+                  "{:.1f} MiB of the pool; the pool's tokens are the other layers')",
+                  entry.name, m->model->hparams().sliding_window,
+                  costs.window_pool_bytes / 1048576.0);
     if (m->ctx_size < params.ctx_per_seq) {
         log::warn("model '{}': the KV pool holds only {} tokens, so no sequence may be longer "
                   "than that (raise --kv-budget or --max-memory)",
