@@ -301,7 +301,8 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("--kv-budget", o->kv_budget,
                     "Size of each model's KV pool, e.g. 2G: the keys and values of every sequence "
                     "share it in 32-token blocks, and RAM is used only as tokens fill it. A request "
-                    "waits in the queue until the pool can hold its prompt and output. Default: "
+                    "waits in the queue until the pool can hold its prompt and output. Sliding-"
+                    "window layers (gemma2/3, gpt-oss) hold only their window, paid first. Default: "
                     "--parallel x --ctx-size tokens, capped by what --max-memory leaves after the "
                     "weights")
         ->type_name("BYTES")

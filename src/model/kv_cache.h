@@ -10,6 +10,13 @@
 // blocks go on top of the free stack, above the never-used ones, so they are reused before a
 // fresh block is touched; fresh blocks are taken lowest first. release_free_memory() gives the
 // pages of free blocks back to the OS.
+//
+// Sliding-window layers (gemma2/3, gpt-oss: KvWindow) read only the last `window` positions.
+// With a window their rows live in a second pool of blocks with its own block tables, and a
+// sequence releases the blocks its next positions can no longer read: those layers hold about
+// window + one batch of positions, the other layers every position. A released block leaves a
+// hole in the table; the positions below window_start(seq) are gone for those layers, so a
+// prefix of the sequence can be continued only if its window is still held (reusable()).
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -32,19 +39,50 @@ size_t kv_row_bytes(gguf::TensorType type, int64_t kv_dim);
 // Bytes one position costs in a cache of n_layer layers: a key and a value row per layer.
 size_t kv_bytes_per_token(gguf::TensorType type, int64_t n_layer, int64_t kv_dim);
 
+// The sliding-window layers of a model and their pool. Without one (tokens == 0 or no layer
+// sliding) every layer keeps every position in the one pool.
+struct KvWindow {
+    int64_t tokens = 0;         // the window: a query at p reads keys p - tokens + 1 .. p
+    std::vector<bool> sliding;  // per layer: reads only the window
+    int64_t n_blocks = 0;       // blocks of the sliding layers' pool
+};
+
+// The most blocks one sequence's sliding layers hold when each reserve() adds at most `chunk`
+// positions: the window before the first new position, the new ones, and a partial block at
+// each end.
+int64_t window_blocks(int64_t window, int64_t chunk, int64_t block_size);
+
 class KvCache {
   public:
     KvCache(int64_t n_layer, int64_t kv_dim, int64_t n_blocks, int64_t block_size,
-            int64_t max_seqs, gguf::TensorType type = gguf::TensorType::F32);
+            int64_t max_seqs, gguf::TensorType type = gguf::TensorType::F32,
+            const KvWindow& window = {});
 
     gguf::TensorType type() const { return type_; }
     size_t row_bytes() const { return row_bytes_; }
     int64_t block_size() const { return block_size_; }
-    int64_t capacity_tokens() const { return n_blocks_ * block_size_; }
-    int64_t n_blocks() const { return n_blocks_; }
-    int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
-    int64_t max_seqs() const { return static_cast<int64_t>(tables_.size()); }
-    size_t bytes() const { return k_.size() + v_.size(); }
+    // The pool of the layers that keep every position (all of them without a window): what a
+    // sequence's length is counted against.
+    int64_t capacity_tokens() const { return full_.n_blocks * block_size_; }
+    int64_t n_blocks() const { return full_.n_blocks; }
+    int64_t free_blocks() const { return full_.free_blocks(); }
+    int64_t max_seqs() const { return static_cast<int64_t>(lengths_.size()); }
+    size_t bytes() const { return full_.bytes() + window_.bytes(); }
+
+    // The sliding layers' window (0: none, every layer keeps every position) and their pool.
+    int64_t window() const { return window_tokens_; }
+    int64_t window_n_blocks() const { return window_.n_blocks; }
+    int64_t window_free_blocks() const { return window_.free_blocks(); }
+    // Bytes of one block of each pool (all its layers' key and value rows).
+    size_t block_bytes() const { return full_.block_bytes(block_size_, row_bytes_); }
+    size_t window_block_bytes() const { return window_.block_bytes(block_size_, row_bytes_); }
+    // Bytes of the blocks in use (taken by some sequence), both pools.
+    size_t bytes_in_use() const;
+    // The first position whose sliding-layer rows `seq` still holds (0 without a window).
+    int64_t window_start(int32_t seq) const { return window_start_.at(seq); }
+    // n when the first n positions of `seq` can be continued (the window before position n is
+    // held), else 0: those positions must be evaluated again.
+    int64_t reusable(int32_t seq, int64_t n) const;
 
     // Number of positions stored for `seq`.
     int64_t length(int32_t seq) const { return lengths_.at(seq); }
@@ -67,16 +105,17 @@ class KvCache {
     void store(int64_t layer, int32_t seq, int64_t pos, const float* key, const float* value);
     // The stored rows (row_bytes() of the cache's type) of a position.
     const uint8_t* key(int64_t layer, int32_t seq, int64_t pos) const {
-        return slot(k_, layer, seq, pos);
+        return slot(&Pool::k, layer, seq, pos);
     }
     const uint8_t* value(int64_t layer, int32_t seq, int64_t pos) const {
-        return slot(v_, layer, seq, pos);
+        return slot(&Pool::v, layer, seq, pos);
     }
     // Stores rows already in the cache's type (row_bytes() each, as key() and value() give
     // them) at a reserved position: a prompt cache reading back what it saved.
     void store_rows(int64_t layer, int32_t seq, int64_t pos, const uint8_t* key,
                     const uint8_t* value);
     int64_t n_layer() const { return n_layer_; }
+    bool sliding(int64_t layer) const { return in_window_[layer]; }
     int64_t kv_dim() const { return kv_dim_; }
 
     // Rewrites n_rows consecutive key rows of `layer`, given as floats (kv_dim each).
@@ -85,7 +124,8 @@ class KvCache {
     // them move down by n_discard, their keys passed through `rewrite` (converted to floats and
     // back to the cache's type) and their values copied as stored. Blocks shared with another
     // sequence are copied before they change. Returns false, changing nothing, when the cache
-    // has no blocks left for those copies.
+    // has no blocks left for those copies. Throws when the sliding layers released positions
+    // (a cache that keeps only their window cannot shift).
     bool discard(int32_t seq, int64_t n_keep, int64_t n_discard, const KeyRewrite& rewrite);
 
     // Blocks the given sequences hold, each shared block counted once (metrics: the blocks
@@ -93,28 +133,58 @@ class KvCache {
     int64_t blocks_held_by(const std::vector<int32_t>& seqs) const;
 
   private:
-    const uint8_t* slot(const ZeroedPages& store, int64_t layer, int32_t seq,
+    static constexpr int64_t kHole = -1;  // a released block in a sliding layers' table
+    // One pool of blocks and its block tables, for a set of layers.
+    struct Pool {
+        std::vector<int64_t> layers;  // the model's layer indexes, in storage order
+        int64_t n_blocks = 0;
+        ZeroedPages k, v;
+        std::vector<int32_t> refcount;
+        std::vector<int64_t> free;
+        std::vector<bool> resident;  // per block: taken since its memory was last released
+        std::vector<std::vector<int64_t>> tables;
+
+        int64_t free_blocks() const { return static_cast<int64_t>(free.size()); }
+        size_t block_bytes(int64_t block_size, int64_t row_bytes) const {
+            return 2 * layers.size() * static_cast<size_t>(block_size * row_bytes);
+        }
+        size_t bytes() const { return k.size() + v.size(); }
+    };
+
+    const uint8_t* slot(const ZeroedPages Pool::*store, int64_t layer, int32_t seq,
                         int64_t pos) const {
-        int64_t block = tables_[seq][pos / block_size_];
-        return store.data() +
-               ((layer * n_blocks_ + block) * block_size_ + pos % block_size_) * row_bytes_;
+        const Pool& p = in_window_[layer] ? window_ : full_;
+        const int64_t block = p.tables[seq][pos / block_size_];
+        return (p.*store).data() +
+               ((index_[layer] * p.n_blocks + block) * block_size_ + pos % block_size_) *
+                   row_bytes_;
     }
-    uint8_t* slot(ZeroedPages& store, int64_t layer, int32_t seq, int64_t pos) {
+    uint8_t* slot(ZeroedPages Pool::*store, int64_t layer, int32_t seq, int64_t pos) {
         return const_cast<uint8_t*>(std::as_const(*this).slot(store, layer, seq, pos));
     }
-    void release(int64_t block);
-    int64_t copy_block(int64_t block);
-    int64_t take_free_block();
+    void init_pool(Pool& p, int64_t n_blocks, int64_t max_seqs);
+    static void release(Pool& p, int64_t block);
+    int64_t copy_block(Pool& p, int64_t block);
+    static int64_t take_free_block(Pool& p);
+    // Blocks reserve(seq, n) takes from `p`: new ones, holes and shared ones it writes.
+    int64_t blocks_to_take(const Pool& p, int32_t seq, int64_t n) const;
+    void make_writable(Pool& p, int32_t seq, int64_t n);
+    // Releases the sliding layers' blocks that positions from `from` on cannot read.
+    void release_out_of_window(int32_t seq, int64_t from);
+    void truncate_pool(Pool& p, int32_t seq, int64_t n);
+    void share_pool(Pool& p, int32_t src, int32_t dst, int64_t n);
+    // Copies the blocks [first, end) of `seq` that another sequence shares.
+    void copy_shared(Pool& p, int32_t seq, int64_t first, int64_t end);
 
-    int64_t n_layer_, kv_dim_, n_blocks_, block_size_;
+    int64_t n_layer_, kv_dim_, block_size_;
     gguf::TensorType type_;
     int64_t row_bytes_;
-    ZeroedPages k_, v_;
-    std::vector<int32_t> refcount_;
-    std::vector<int64_t> free_;
-    std::vector<bool> resident_;  // per block: taken since its memory was last released
-    std::vector<std::vector<int64_t>> tables_;
+    int64_t window_tokens_ = 0;
+    std::vector<bool> in_window_;  // per layer: stored in window_
+    std::vector<int64_t> index_;   // per layer: its index in its pool
+    Pool full_, window_;
     std::vector<int64_t> lengths_;
+    std::vector<int64_t> window_start_;
 };
 
 }  // namespace hearth::model

@@ -99,6 +99,13 @@ void check_batch(const Batch& batch, const KvCache& cache, const HParams& hp) {
             throw Error("position " + std::to_string(batch.positions[i]) +
                         " was not reserved in the KV cache");
         }
+        // Sliding layers read keys from pos - window + 1 on: they must still be held.
+        const int64_t first_read = std::max<int64_t>(0, batch.positions[i] - cache.window() + 1);
+        if (cache.window() > 0 && cache.window_start(batch.seq_ids[i]) > first_read) {
+            throw Error("position " + std::to_string(batch.positions[i]) + " of sequence " +
+                        std::to_string(batch.seq_ids[i]) +
+                        " needs sliding-window keys the KV cache has released");
+        }
     }
 }
 

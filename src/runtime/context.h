@@ -16,7 +16,16 @@ struct ContextParams {
     int64_t kv_block_size = 32;
     // What the KV cache stores (model/kv_cache.h): F16 halves F32's memory and bandwidth.
     gguf::TensorType kv_type = gguf::TensorType::F16;
+    // Above 0: a model's sliding-window layers keep only their window (model/kv_cache.h
+    // KvWindow), in a pool sized for max_seqs windows, and decode() may then add at most this
+    // many positions to a sequence at once (append() goes in pieces of it). 0: every layer
+    // keeps every position (context shift and the prompt cache on disk need that).
+    int64_t window_chunk = 0;
 };
+
+// The KV cache's window for `model` (none when it has no sliding layers or chunk is 0).
+model::KvWindow kv_window(const model::Model& model, int64_t n_blocks, int64_t block_size,
+                          int64_t max_seqs, int64_t chunk);
 
 class Context {
   public:
@@ -24,6 +33,7 @@ class Context {
 
     const model::Model& model() const { return *model_; }
     model::KvCache& cache() { return cache_; }
+    const model::KvCache& cache() const { return cache_; }
     kernels::ThreadPool& pool() { return pool_; }
     int threads() const { return pool_.size(); }
     int64_t n_ctx() const { return n_ctx_; }
@@ -39,6 +49,7 @@ class Context {
   private:
     std::shared_ptr<const model::Model> model_;
     int64_t n_ctx_;
+    int64_t window_chunk_;
     model::KvCache cache_;
     kernels::ThreadPool pool_;
     model::ForwardScratch scratch_;

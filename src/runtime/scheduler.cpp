@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <string_view>
@@ -72,6 +73,25 @@ SchedulerParams fitted(SchedulerParams p) {
     return p;
 }
 
+}  // namespace
+
+int64_t window_chunk(const SchedulerParams& p) {
+    if (p.context_shift || !p.prompt_cache.dir.empty()) return 0;
+    return std::max<int64_t>(p.prefill_chunk, 1 + std::max(p.draft_tokens, 0));
+}
+
+KvCosts kv_costs(const model::Model& model, const SchedulerParams& p) {
+    const auto& hp = model.hparams();
+    const model::KvWindow w = kv_window(model, std::numeric_limits<int64_t>::max() / 2, kBlock,
+                                        p.parallel, window_chunk(p));
+    const auto sliding = static_cast<uint64_t>(std::count(w.sliding.begin(), w.sliding.end(), true));
+    const uint64_t row = model::kv_row_bytes(p.kv_type, hp.kv_dim());
+    return {2 * (static_cast<uint64_t>(hp.n_layer) - sliding) * row,
+            static_cast<uint64_t>(w.n_blocks * kBlock) * 2 * sliding * row};
+}
+
+namespace {
+
 // OpenAI's logprobs describe the model's distribution, before sampling settings reshape it.
 TokenLogprob logprob_of(const float* logits, int32_t n_vocab, int32_t chosen, int32_t n_top) {
     const float max = *std::max_element(logits, logits + n_vocab);
@@ -114,7 +134,8 @@ Scheduler::Scheduler(std::shared_ptr<const model::Model> model,
           {.n_ctx = params_.kv_tokens,
            .max_seqs = params_.parallel,
            .threads = params_.threads,
-           .kv_type = params_.kv_type}),
+           .kv_type = params_.kv_type,
+           .window_chunk = window_chunk(params_)}),
       n_vocab_(static_cast<int32_t>(ctx_.model().hparams().n_vocab)),
       kv_cache_bytes_(ctx_.cache().bytes()),
       shifts_(params.context_shift && ctx_.model().can_shift_positions()),
@@ -350,8 +371,10 @@ int32_t Scheduler::pick_slot(const std::vector<int32_t>& prompt, int32_t& source
     reuse = 0;
     const size_t limit = prompt.size() - 1;
     for (size_t s = 0; s < slots_.size(); ++s) {
-        const int64_t n = static_cast<int64_t>(
-            std::min({common_prefix(slots_[s].cached, prompt), limit, slots_[s].exact}));
+        // Sliding layers that released the window before n leave nothing reusable.
+        const int64_t n = ctx_.cache().reusable(
+            static_cast<int32_t>(s), static_cast<int64_t>(std::min(
+                                         {common_prefix(slots_[s].cached, prompt), limit, slots_[s].exact})));
         const bool better = n > reuse || (n == reuse && n > 0 && !slots_[s].busy);
         if (better) {
             reuse = n;

@@ -118,6 +118,21 @@ struct SchedulerParams {
     std::shared_ptr<const model::Model> draft_model = nullptr;
 };
 
+// Sliding-window layers keep only their window (ContextParams::window_chunk: the most positions
+// a step adds to a sequence), unless context shift or the prompt cache on disk is on: those
+// read every position's rows (KvCache::discard, PromptCache::save), so with them every layer
+// keeps every position, as before. 0: no window.
+int64_t window_chunk(const SchedulerParams& params);
+
+// What a model's KV pool costs under `params`: bytes per token held by the layers that keep
+// every position, and the sliding layers' own pool (0 when they keep every position too),
+// which comes off --kv-budget first.
+struct KvCosts {
+    uint64_t bytes_per_token = 0;
+    uint64_t window_pool_bytes = 0;
+};
+KvCosts kv_costs(const model::Model& model, const SchedulerParams& params);
+
 struct SchedulerStats {
     size_t active = 0;
     size_t queued = 0;

@@ -190,17 +190,26 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
         log::warn("model '{}' cannot shift its context ({}): sequences end at its context",
                   entry.name, m->model->hparams().architecture);
     params.prompt_cache = options_.prompt_cache;
-    const auto& hp = m->model->hparams();
-    params.kv_tokens = kv_pool_tokens(entry.kv_budget.value_or(options_.kv_budget),
-                                      model::kv_bytes_per_token(params.kv_type, hp.n_layer, hp.kv_dim()),
-                                      params.parallel, m->ctx_size, options_.max_memory,
-                                      m->model->weight_bytes());
     params.prompt_lookup = options_.lookup_draft > 0;
     const std::string& draft = entry.draft_model.empty() ? options_.draft_model : entry.draft_model;
     if (!draft.empty()) {
         params.draft_model = model::Model::load(draft_model_path(draft));
         if (options_.lookup_draft <= 0) params.draft_tokens = options_.draft_tokens;
     }
+    // Sliding-window layers hold only their windows: their pool comes off the budget first, the
+    // rest holds tokens of the other layers.
+    const runtime::KvCosts costs = runtime::kv_costs(*m->model, params);
+    uint64_t budget = entry.kv_budget.value_or(options_.kv_budget);
+    if (budget > 0 && costs.window_pool_bytes > 0) {
+        if (budget <= costs.window_pool_bytes)
+            throw Error("a KV budget of " + format_bytes(budget) + " cannot hold the sliding-window " +
+                        "layers' windows of " + std::to_string(params.parallel) + " sequences (" +
+                        format_bytes(costs.window_pool_bytes) + "); raise --kv-budget");
+        budget -= costs.window_pool_bytes;
+    }
+    params.kv_tokens = kv_pool_tokens(budget, costs.bytes_per_token, params.parallel, m->ctx_size,
+                                      options_.max_memory,
+                                      m->model->weight_bytes() + costs.window_pool_bytes);
     try {
         m->scheduler = std::make_unique<runtime::Scheduler>(m->model, *m->tokenizer, params);
     } catch (const Error& e) {
@@ -226,6 +235,11 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
               entry.name, entry.path, m->model->weight_bytes() / 1048576.0, pool_tokens,
               m->scheduler->kv_cache_bytes() / 1048576.0, model::kv_type_name(params.kv_type),
               m->ctx_size, params.parallel);
+    if (costs.window_pool_bytes > 0)
+        log::info("model '{}': its sliding-window layers keep only their last {} tokens (up to "
+                  "{:.1f} MiB of the pool; the pool's tokens are the other layers')",
+                  entry.name, m->model->hparams().sliding_window,
+                  costs.window_pool_bytes / 1048576.0);
     if (m->ctx_size < params.ctx_per_seq) {
         log::warn("model '{}': the KV pool holds only {} tokens, so no sequence may be longer "
                   "than that (raise --kv-budget or --max-memory)",
