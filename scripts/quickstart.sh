@@ -4,7 +4,7 @@
 # until Ctrl-C (pass --exit to stop after the request, e.g. in scripts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --serve  # the tests' packages are the second README command's job
 # Only the server binary: the tests are the second README command's job.
 TARGETS=hearth scripts/build.sh build
 

@@ -125,10 +125,11 @@ fi
 
 # ---- 1. dependencies and the binary ---------------------------------------------------------
 if [ $DEPS -eq 1 ] && [ -z "$BINARY" ] && [ $STAGED -eq 0 ]; then
-  run "$ROOT/scripts/install-deps.sh"
+  run "$ROOT/scripts/install-deps.sh" --serve
 fi
 if [ -z "$BINARY" ]; then
-  if [ $DRY -eq 1 ]; then echo "would run: $ROOT/scripts/build.sh build"; else run "$ROOT/scripts/build.sh" build; fi
+  # Only the binary (not the tests): TARGETS=hearth.
+  if [ $DRY -eq 1 ]; then echo "would run: TARGETS=hearth $ROOT/scripts/build.sh build"; else TARGETS=hearth run "$ROOT/scripts/build.sh" build; fi
   BINARY=$ROOT/build/hearth
 fi
 if [ $DRY -eq 0 ] && [ ! -x "$BINARY" ]; then echo "setup-hearth: no executable at $BINARY" >&2; exit 1; fi

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/version.h"
 
 int main(int argc, char** argv) {
     hearth::log::init();
@@ -12,7 +13,7 @@ int main(int argc, char** argv) {
         "hearth: run GGUF language models on your CPU and serve them with an OpenAI-compatible "
         "API."};
     app.require_subcommand(1);
-    app.set_version_flag("--version", "hearth 0.1.0");
+    app.set_version_flag("--version", std::string("hearth ") + hearth::kVersion);
     app.footer(
         "Examples:\n"
         "  hearth serve --model tests/data/models/stories260K.gguf      # OpenAI API on "

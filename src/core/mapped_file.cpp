@@ -40,21 +40,18 @@ MappedFile::~MappedFile() {
     if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
-bool MappedFile::lock_in_memory() {
-    if (!data_) return true;
-    if (::mlock(data_, size_) != 0) {
-        log::warn("mlock of '{}' failed ({}); raise `ulimit -l` or run without mlock", path_,
-                  std::strerror(errno));
-        return false;
-    }
-    return true;
-}
-
 void MappedFile::release_pages(const void* p, size_t n) const {
     const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
     const auto begin = reinterpret_cast<uintptr_t>(p), end = begin + n;
     const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
     if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+bool lock_in_ram(const void* p, size_t n) {
+    if (n == 0) return true;
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<uintptr_t>(p) / page * page;
+    return ::mlock(reinterpret_cast<void*>(begin), reinterpret_cast<uintptr_t>(p) + n - begin) == 0;
 }
 
 }  // namespace hearth

@@ -19,9 +19,6 @@ class MappedFile {
     size_t size() const { return size_; }
     const std::string& path() const { return path_; }
 
-    // Locks the pages in RAM (mlock); returns false with a warning when the OS refuses.
-    bool lock_in_memory();
-
     // Unmaps the whole pages inside [p, p + n) from this process (they stay in the page cache
     // and come back on the next read): for data copied elsewhere, such as repacked weights, so
     // the process does not hold the same bytes twice.
@@ -32,5 +29,9 @@ class MappedFile {
     const uint8_t* data_ = nullptr;
     size_t size_ = 0;
 };
+
+// Locks the whole pages holding [p, p + n) in RAM (mlock); false when the OS refuses (usually
+// RLIMIT_MEMLOCK: `ulimit -l`, or LimitMEMLOCK= in a systemd unit).
+bool lock_in_ram(const void* p, size_t n);
 
 }  // namespace hearth

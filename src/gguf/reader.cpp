@@ -350,12 +350,6 @@ void File::join_split_parts(const std::string& path, uint64_t count) {
                     " (split.tensors.count): a part is damaged or from another model");
 }
 
-bool File::lock_in_memory() const {
-    bool locked = true;
-    for (const auto& m : mappings_) locked = m->lock_in_memory() && locked;
-    return locked;
-}
-
 void File::release_pages(const void* p, size_t n) const {
     const auto* byte = static_cast<const uint8_t*>(p);
     for (const auto& m : mappings_) {

@@ -87,9 +87,8 @@ class File {
     // Like find_tensor, but throws an Error naming the missing tensor.
     const TensorInfo& tensor(const std::string& name) const;
 
-    // For files from open(): locks every part's pages in RAM (false when the OS refused), and
-    // unmaps the pages of [p, p + n) inside whichever part holds them (MappedFile).
-    bool lock_in_memory() const;
+    // For files from open(): unmaps the pages of [p, p + n) inside whichever part holds them
+    // (MappedFile).
     void release_pages(const void* p, size_t n) const;
 
   private:

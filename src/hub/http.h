@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/version.h"
 
 namespace hearth::hub {
 
@@ -16,7 +17,7 @@ struct HttpSettings {
     std::string bearer_token;  // sent as "Authorization: Bearer ..." to the first host only
     long connect_timeout_s = 30;
     long stall_timeout_s = 60;  // abort when fewer than 1 byte/s arrive for this long
-    std::string user_agent = "hearth/0.1";
+    std::string user_agent = std::string("hearth/") + kVersion;
 };
 
 struct HttpResponse {

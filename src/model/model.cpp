@@ -1,10 +1,15 @@
 #include "model/model.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
 
 #include "core/error.h"
+#include "core/log.h"
+#include "core/mapped_file.h"
 #include "kernels/cpu.h"
 #include "kernels/type_traits.h"
 #include "model/arch.h"
@@ -223,7 +228,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
         kernels::cpu_level() != kernels::CpuLevel::Scalar) {
         m->repack_weights(options.threads);
     }
-    if (options.mlock) m->file_.lock_in_memory();
+    if (options.mlock) m->lock_weights();
     return m;
 }
 
@@ -322,6 +327,53 @@ void Model::repack_weights(int threads) {
     };
     for_each_matrix(weights_, repack_one);
     for_each_expert_matrix(weights_, repack_one);
+}
+
+std::vector<std::pair<const uint8_t*, size_t>> Model::weight_ranges_in_use() const {
+    // The file's ranges repacking copied away (and released), unless the raw rows are still
+    // read: the token embedding is looked up row by row even when its tied copy, the output
+    // matrix, was repacked.
+    std::vector<std::pair<const uint8_t*, const uint8_t*>> copied;
+    auto note = [&](const kernels::WeightMatrix& w) {
+        if (w.data && w.repacked && w.data != weights_.token_embd.data) {
+            const auto* begin = static_cast<const uint8_t*>(w.data);
+            copied.emplace_back(begin, begin + static_cast<size_t>(w.rows) * w.row_bytes);
+        }
+    };
+    for_each_matrix(weights_, note);
+    for_each_expert_matrix(weights_, note);
+    std::sort(copied.begin(), copied.end());
+
+    std::vector<std::pair<const uint8_t*, size_t>> ranges;
+    for (const auto& t : file_.tensors()) {
+        const uint8_t* at = t.data;
+        const uint8_t* const end = t.data + t.n_bytes;
+        for (const auto& [begin, stop] : copied) {  // sorted: walk the copies inside the tensor
+            if (stop <= at || begin >= end) continue;
+            if (begin > at) ranges.emplace_back(at, static_cast<size_t>(begin - at));
+            at = std::max(at, stop);
+        }
+        if (at < end) ranges.emplace_back(at, static_cast<size_t>(end - at));
+    }
+    for (const auto& buffer : repacked_) ranges.emplace_back(buffer.data.get(), buffer.size);
+    return ranges;
+}
+
+void Model::lock_weights() const {
+    // Not the whole file: that would read back every page repacking released, holding those
+    // weights twice (the issue `mlock: true` had).
+    uint64_t bytes = 0;
+    bool locked = true;
+    for (const auto& [p, n] : weight_ranges_in_use()) {
+        locked = lock_in_ram(p, n) && locked;
+        bytes += n;
+    }
+    if (!locked) {
+        log::warn("mlock of '{}' failed for some of its {:.1f} MiB of weights ({}); raise the "
+                  "limit (ulimit -l, or LimitMEMLOCK=infinity in the systemd unit) or drop "
+                  "`mlock: true`",
+                  file_.name(), bytes / 1048576.0, std::strerror(errno));
+    }
 }
 
 void Model::forward(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,

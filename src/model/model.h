@@ -133,6 +133,9 @@ class Model {
     const HParams& hparams() const { return hparams_; }
     const gguf::File& file() const { return file_; }
     const Weights& weights() const { return weights_; }
+    // Where the weights a forward pass reads live: the repacked copies, and the mapped file's
+    // tensors minus the ranges repacking copied away. What `mlock: true` locks.
+    std::vector<std::pair<const uint8_t*, size_t>> weight_ranges_in_use() const;
     // Bytes of tensor data (what the model costs in RAM once its pages are touched).
     uint64_t weight_bytes() const;
     // Bytes of weight matrices one decode step reads (repacked copies where they are used; the
@@ -186,6 +189,7 @@ class Model {
     Model(gguf::File file);
     void load_weights(const LoadOptions& options);
     void repack_weights(int threads);
+    void lock_weights() const;
     void forward_llama(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
                        ForwardScratch& scratch, std::vector<float>& logits) const;
     void forward_gemma(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,

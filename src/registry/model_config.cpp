@@ -84,7 +84,13 @@ ModelConfig from_node(const YAML::Node& root) {
         config.template_override = root["template"].as<std::string>();
     }
     config.parameters = parse_parameters(root["parameters"]);
-    config.mmap = root["mmap"] ? root["mmap"].as<bool>() : true;
+    // The weights are always mapped (and the repacked ones copied); LocalAI's `mmap: true`
+    // says so, `mmap: false` asks for what hearth does not do.
+    if (root["mmap"] && !root["mmap"].as<bool>()) {
+        throw Error("'mmap: false' is not supported: hearth always maps the weights (shared "
+                    "between processes through the page cache); remove the line, or use "
+                    "`mlock: true` to keep them in RAM");
+    }
     config.mlock = root["mlock"] ? root["mlock"].as<bool>() : false;
     config.embeddings = root["embeddings"] ? root["embeddings"].as<bool>() : false;
     config.source = parse_source(root["source"]);
@@ -192,7 +198,6 @@ std::string to_yaml(const ModelConfig& c) {
             << c.template_override;
     }
     emit_parameters(out, c.parameters);
-    out << YAML::Key << "mmap" << YAML::Value << c.mmap;
     out << YAML::Key << "mlock" << YAML::Value << c.mlock;
     if (c.embeddings) out << YAML::Key << "embeddings" << YAML::Value << true;
     if (c.source) emit_source(out, *c.source);

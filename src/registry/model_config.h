@@ -11,9 +11,8 @@
 //   kv_budget: 2G                                 # the KV pool's size (as hearth serve --kv-budget)
 //   template: "..."                               # overrides the GGUF's chat template
 //   parameters: {temperature: 0.7, top_p: 0.9, top_k: 40, min_p: 0.05, max_tokens: 512, seed: 1}
-//   mmap: true
-//   mlock: false
-//   embeddings: false
+//   mlock: false                                  # lock the weights in RAM
+//   embeddings: false                             # written by pull; the architecture decides
 //   source: {repo: owner/repo, revision: <commit>, file: path/in/repo.gguf, sha256: <hex>}
 //   context_shift: true                           # overrides `hearth serve --context-shift`
 //   draft_model: llama-3.2-1b-draft.gguf            # speculative decoding: a model name or file
@@ -52,8 +51,9 @@ struct ModelConfig {
     std::optional<gguf::TensorType> kv_type;  // YAML "kv_type": f32, f16, q8_0, q4_0
     std::string template_override;  // YAML key "template"; empty = use the GGUF's template
     ModelParameters parameters;
-    bool mmap = true;
     bool mlock = false;
+    // From the catalog (pull writes it): for people reading the file. Whether a model makes
+    // embeddings or text is decided by its architecture, not by this.
     bool embeddings = false;
     std::optional<ModelSource> source;
     std::optional<bool> context_shift;  // none: the server's --context-shift

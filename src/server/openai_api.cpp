@@ -1,5 +1,6 @@
 #include "server/openai_api.h"
 
+#include "core/version.h"
 #include "server/openai_response.h"
 
 namespace hearth::server {
@@ -8,7 +9,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kFingerprint = "hearth-0.1.0";
+const std::string kFingerprint = std::string("hearth-") + kVersion;
 
 // OpenAI's chat.completion(.chunk) and text_completion shapes.
 class OpenAiWriter : public ReplyWriter {

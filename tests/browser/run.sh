@@ -10,7 +10,7 @@ hearth="$(cd "$(dirname "$hearth")" && pwd)/$(basename "$hearth")"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 chromium=${CHROMIUM:-$(command -v chromium || true)}
 if [ -z "$chromium" ]; then
-    echo "browser tests: no chromium (scripts/install-deps.sh --tests installs Debian's)" >&2
+    echo "browser tests: no chromium (scripts/install-deps.sh installs Debian's)" >&2
     exit 1
 fi
 work=$(mktemp -d)

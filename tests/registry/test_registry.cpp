@@ -52,7 +52,6 @@ ModelConfig full_config() {
     config.parameters.sampling.min_p = 0.05;
     config.parameters.max_tokens = 512;
     config.parameters.sampling.seed = 42;
-    config.mmap = false;
     config.mlock = true;
     config.embeddings = false;
     config.source = ModelSource{"bartowski/Llama-3.2-1B-Instruct-GGUF", std::string(40, 'c'),
@@ -86,7 +85,6 @@ TEST(ModelConfigTest, YamlRoundTrips) {
     EXPECT_FLOAT_EQ(*loaded.parameters.sampling.min_p, 0.05);
     EXPECT_EQ(*loaded.parameters.max_tokens, 512);
     EXPECT_EQ(*loaded.parameters.sampling.seed, 42);
-    EXPECT_FALSE(loaded.mmap);
     EXPECT_TRUE(loaded.mlock);
     ASSERT_TRUE(loaded.source);
     EXPECT_EQ(loaded.source->repo, original.source->repo);
@@ -107,7 +105,6 @@ TEST(ModelConfigTest, YamlRoundTrips) {
 
 TEST(ModelConfigTest, MinimalConfigAndDefaults) {
     ModelConfig config = parse_model_config("name: x\nfile: x.gguf\n", "test");
-    EXPECT_TRUE(config.mmap);
     EXPECT_FALSE(config.mlock);
     EXPECT_FALSE(config.context_size);
     EXPECT_FALSE(config.kv_type);  // the server's --kv-type then
@@ -149,6 +146,19 @@ TEST(ModelConfigTest, BadYamlIsAClearError) {
 }
 
 // kv_budget reads sizes as --kv-budget does (binary units) and survives a save.
+TEST(ModelConfigTest, MmapTrueIsAcceptedAndFalseRefused) {
+    EXPECT_NO_THROW(parse_model_config("name: x\nfile: x.gguf\nmmap: true\n", "t"));
+    try {
+        parse_model_config("name: x\nfile: x.gguf\nmmap: false\n", "t");
+        FAIL() << "mmap: false was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("always maps the weights"), std::string::npos) << e.what();
+    }
+    // Saved configs no longer carry the key.
+    EXPECT_EQ(to_yaml(parse_model_config("name: x\nfile: x.gguf\nmmap: true\n", "t")).find("mmap"),
+              std::string::npos);
+}
+
 TEST(ModelConfigTest, KvBudgetIsASize) {
     ModelConfig config = parse_model_config("name: x\nfile: x.gguf\nkv_budget: 512M\n", "t");
     ASSERT_TRUE(config.kv_budget);
