@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
   libcli11-dev libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev libboost-dev libyaml-cpp-dev
-  libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev zlib1g-dev
+  libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev zlib1g-dev libedit-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-jinja2 python3-numpy python3-jsonschema

@@ -288,6 +288,8 @@ std::vector<LoadedModelInfo> ModelPool::loaded() const {
     const int64_t now = now_ms();
     for (const auto& [name, m] : loaded_) {
         LoadedModelInfo info{name, m->memory_bytes, m->scheduler->stats(), std::nullopt};
+        info.ctx_size = m->ctx_size;
+        info.idle_seconds = in_use(m) ? 0 : static_cast<double>(now - m->last_used_ms.load()) / 1000;
         if (const int64_t keep = keep_alive_ms(*m); keep != LoadedModel::kKeepForever) {
             // In use, it expires no sooner than `keep` from now.
             const int64_t from = in_use(m) ? now : m->last_used_ms.load();

@@ -105,6 +105,8 @@ struct LoadedModelInfo {
     runtime::SchedulerStats stats;
     // When it will be unloaded if no request comes; nullopt: never.
     std::optional<std::chrono::system_clock::time_point> expires_at;
+    int64_t ctx_size = 0;       // tokens per sequence
+    double idle_seconds = 0;    // since a request last used it (0 while one does)
 };
 
 class ModelPool {
