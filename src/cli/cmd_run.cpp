@@ -492,6 +492,7 @@ std::unique_ptr<InProcessApi> serve_here(const RunOptions& o) {
     options.pool.threads = o.threads;
     options.pool.parallel = 1;
     options.pool.max_queue = 4;
+    options.http_threads = 1;  // its HTTP front never listens: requests come through handle()
     options.pool.kv_type = o.kv_type;
     options.pool.context_shift = o.context_shift;
     options.models_dir = models_dir_path(o).string();

@@ -50,9 +50,13 @@ class LocalResponder : public http::Responder {
 }  // namespace
 
 InProcessApi::InProcessApi(server::ServerOptions options, std::vector<server::ModelEntry> models)
-    : server_(std::make_unique<server::Server>(std::move(options), std::move(models))) {}
+    : server_(std::make_unique<server::Server>(std::move(options), std::move(models))) {
+    server_->run_without_socket();
+}
 
-InProcessApi::~InProcessApi() = default;
+InProcessApi::~InProcessApi() {
+    server_->stop();
+}
 
 server::ModelPool& InProcessApi::pool() {
     return server_->pool();
