@@ -313,13 +313,16 @@ void show_model(ApiClient& api, const ChatSession& chat) {
     std::printf("    %-20s %s\n", "architecture", details.value("family", "?").c_str());
     std::printf("    %-20s %s\n", "parameters", details.value("parameter_size", "?").c_str());
     std::printf("    %-20s %s\n", "quantization", details.value("quantization_level", "?").c_str());
-    for (const auto& [key, value] : info.value("model_info", nlohmann::json::object()).items()) {
+    const nlohmann::json model_info = info.value("model_info", nlohmann::json::object());
+    for (const auto& [key, value] : model_info.items()) {
         if (key.size() > 15 && key.compare(key.size() - 15, 15, ".context_length") == 0)
             std::printf("    %-20s %s\n", "context length", value.dump().c_str());
     }
     std::string capabilities;
-    for (const auto& c : info.value("capabilities", nlohmann::json::array()))
-        capabilities += (capabilities.empty() ? "" : ", ") + c.get<std::string>();
+    const nlohmann::json listed = info.value("capabilities", nlohmann::json::array());
+    for (const auto& c : listed) {
+        if (c.is_string()) capabilities += (capabilities.empty() ? "" : ", ") + c.get<std::string>();
+    }
     std::printf("    %-20s %s\n", "capabilities", capabilities.c_str());
     std::printf("    %-20s %s\n", "chat template",
                 info.value("template", "").empty() ? "none (the text is continued)" : "from the model");
@@ -504,6 +507,7 @@ std::unique_ptr<InProcessApi> serve_here(const RunOptions& o) {
 
 void run(const RunOptions& o) {
     if (o.raw) {
+        if (is_model_file(o.model)) return run_raw(o, o.model);
         server::ModelPool pool(local_entries(o), {});
         const server::ModelEntry* entry = pool.find(o.model);
         if (!entry) {
