@@ -42,6 +42,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def sandbox(prefix, port):
+    """A temporary home with a models directory holding stories260K as `tiny-stories` (alias
+    Story-Teller), and the environment that points hearth at them and at `port`."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    models = os.path.join(tmp, "models")
+    os.makedirs(models)
+    shutil.copy(MODEL, models)
+    with open(os.path.join(models, "tiny-stories.yaml"), "w") as f:
+        f.write("name: tiny-stories\nfile: stories260K.gguf\naliases: [Story-Teller]\n")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp,
+           "XDG_DATA_HOME": os.path.join(tmp, "data"), "HEARTH_MODELS_DIR": models,
+           "HEARTH_PORT": str(port), "HEARTH_THREADS": "1", "TERM": "xterm"}
+    return tmp, env
+
+
 class Terminal:
     """A process on a pseudo-terminal: what it printed, and keys sent to it."""
 
@@ -99,23 +114,9 @@ class Terminal:
 class RunTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="hearth-run-test-")
-        cls.models = os.path.join(cls.tmp, "models")
-        os.makedirs(cls.models)
-        shutil.copy(MODEL, cls.models)
-        with open(os.path.join(cls.models, "tiny-stories.yaml"), "w") as f:
-            f.write("name: tiny-stories\nfile: stories260K.gguf\naliases: [Story-Teller]\n")
-        cls.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": cls.tmp,
-            "XDG_DATA_HOME": os.path.join(cls.tmp, "data"),
-            "HEARTH_MODELS_DIR": cls.models,
-            # Nothing listens here: the chat loads the model itself (a server another test
-            # or person runs on 8080 must not answer instead).
-            "HEARTH_PORT": str(free_port()),
-            "TERM": "xterm",
-            "HEARTH_THREADS": "1",
-        }
+        # Nothing listens on the port: the chat loads the model itself (a server another test
+        # or person runs on 8080 must not answer instead).
+        cls.tmp, cls.env = sandbox("hearth-run-test-", free_port())
 
     @classmethod
     def tearDownClass(cls):
@@ -224,17 +225,8 @@ class ServerTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="hearth-ps-test-")
-        cls.models = os.path.join(cls.tmp, "models")
-        os.makedirs(cls.models)
-        shutil.copy(MODEL, cls.models)
-        with open(os.path.join(cls.models, "tiny-stories.yaml"), "w") as f:
-            f.write("name: tiny-stories\nfile: stories260K.gguf\n")
         cls.port = free_port()
-        cls.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": cls.tmp,
-                   "XDG_DATA_HOME": os.path.join(cls.tmp, "data"),
-                   "HEARTH_MODELS_DIR": cls.models, "HEARTH_PORT": str(cls.port),
-                   "HEARTH_THREADS": "1"}
+        cls.tmp, cls.env = sandbox("hearth-ps-test-", cls.port)
         cls.server = subprocess.Popen(
             [HEARTH, "serve", "--state-dir", ":memory:", "--responses-db", ":memory:"],
             env=cls.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
