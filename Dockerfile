@@ -10,7 +10,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config ca-certificates \
       libcli11-dev libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev libboost-dev libyaml-cpp-dev \
-      libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev zlib1g-dev \
+      libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev zlib1g-dev libedit-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -10,7 +10,7 @@ set -euo pipefail
 SERVE_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
   libcli11-dev libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev libboost-dev libyaml-cpp-dev
-  libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev zlib1g-dev
+  libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev zlib1g-dev libedit-dev
 )
 # Only the tests need these: gtest, the fuzzers' clang, the reference renderers, the browser of
 # tests/browser, lintian for the .deb, the metrics exposition parser.

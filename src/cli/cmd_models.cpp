@@ -1,4 +1,7 @@
+#include "cli/api_client.h"
 #include "cli/commands.h"
+#include "cli/loaded_models.h"
+#include "cli/pull.h"
 
 #include <signal.h>
 
@@ -83,23 +86,6 @@ class InterruptToCancel {
     struct sigaction previous_ {};
 };
 
-// Left-aligned columns sized to their widest cell.
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-    std::vector<size_t> widths;
-    for (const auto& row : rows) {
-        widths.resize(std::max(widths.size(), row.size()));
-        for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-    }
-    for (const auto& row : rows) {
-        std::string line;
-        for (size_t i = 0; i < row.size(); ++i) {
-            line += row[i];
-            if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-        }
-        std::printf("%s\n", line.c_str());
-    }
-}
-
 std::string join(const std::vector<std::string>& items, const std::string& separator) {
     std::string out;
     for (const std::string& item : items) out += (out.empty() ? "" : separator) + item;
@@ -147,10 +133,6 @@ void print_machine(const hub::MachineInfo& machine, const hub::FitPolicy& policy
         policy.context, policy.ram_share * 100);
 }
 
-registry::Installer make_installer(const registry::ModelsDir& dir) {
-    return registry::Installer(hub::HubSettings::from_environment(), dir);
-}
-
 // ---------------------------------------------------------------- pull
 
 struct PullArgs {
@@ -174,9 +156,7 @@ registry::PullResult pull_one(const registry::Installer& installer, const std::s
     options.aliases = args.aliases;
     options.force = args.force;
     options.check_support = !args.no_check;
-    options.download.on_progress = hub::console_progress();
-    InterruptToCancel interrupt;
-    return installer.pull(plan, options);
+    return pull_with_progress(installer, plan, options);
 }
 
 void run_pull(const PullArgs& args) {
@@ -236,7 +216,20 @@ uint64_t installed_size(const registry::ModelsDir& dir, const registry::ModelCon
     return total;
 }
 
-void run_list(const DirArgs& args) {
+// The names a server running at `address` has loaded; none when no server runs.
+std::set<std::string> loaded_on_server(const ServerAddress& address) {
+    std::set<std::string> names;
+    std::unique_ptr<ApiClient> api = connect_to_server(address);
+    if (!api) return names;
+    try {
+        for (const LoadedModelRow& row : loaded_models(*api)) names.insert(row.name);
+    } catch (const Error& e) {
+        log::warn("the server at {} did not say which models are loaded: {}", api->where(), e.what());
+    }
+    return names;
+}
+
+void run_list(const DirArgs& args, const ServerAddress& address) {
     registry::ModelsDir dir = args.open();
     std::vector<registry::ModelConfig> models = dir.list();
     if (models.empty()) {
@@ -244,16 +237,18 @@ void run_list(const DirArgs& args) {
                     dir.root().string().c_str());
         return;
     }
-    std::vector<std::vector<std::string>> rows = {{"NAME", "SIZE", "FILE", "ALIASES", "SOURCE"}};
+    const std::set<std::string> loaded = loaded_on_server(address);
+    std::vector<std::vector<std::string>> rows = {{"NAME", "SIZE", "FILE", "ALIASES", "SOURCE", "LOADED"}};
     for (const registry::ModelConfig& config : models) {
         bool complete = true;
         uint64_t size = installed_size(dir, config, complete);
         std::string source =
             config.source ? config.source->repo + "@" + short_commit(config.source->revision) : "-";
         rows.push_back({config.name, complete ? format_bytes(size) : "MISSING", config.file,
-                        config.aliases.empty() ? "-" : join(config.aliases, ","), source});
+                        config.aliases.empty() ? "-" : join(config.aliases, ","), source,
+                        loaded.count(config.name) ? "yes" : "-"});
     }
-    print_table(rows);
+    print_columns(rows);
 }
 
 void print_gguf_summary(const fs::path& path) {
@@ -319,7 +314,7 @@ void run_catalog(const CatalogArgs& args) {
                         std::to_string(entry.context), entry.license,
                         entry.repo + "/" + entry.file});
     }
-    print_table(rows);
+    print_columns(rows);
     std::printf("\nSizes are approximate. * = installed. Install with: hearth pull NAME\n");
     if (args.fits && rows.size() == 1) std::printf("Nothing in the catalog fits this machine.\n");
 }
@@ -329,9 +324,14 @@ void add_models(CLI::App& app) {
     models->require_subcommand(1);
 
     auto list_args = std::make_shared<DirArgs>();
-    CLI::App* list = models->add_subcommand("list", "Installed models with sizes and aliases");
+    auto list_server = std::make_shared<ServerAddress>();
+    CLI::App* list = models->add_subcommand(
+        "list", "Installed models with sizes and aliases, and which a running server has loaded");
     add_dir_option(list, *list_args);
-    list->callback([list_args] { guarded([&] { run_list(*list_args); }); });
+    add_server_options(list, *list_server);
+    list->callback([list_args, list_server] {
+        guarded([&] { run_list(*list_args, *list_server); });
+    });
 
     auto show_args = std::make_shared<DirArgs>();
     auto show_name = std::make_shared<std::string>();
@@ -409,7 +409,7 @@ void run_discover(const DiscoverArgs& args) {
                         std::to_string(s.repo.likes),
                         fits ? "hearth pull " + s.repo.id + ":" + s.recommended : "-"});
     }
-    print_table(rows);
+    print_columns(rows);
     if (hidden > 0) std::printf("\n%d more did not fit (--all shows them).\n", hidden);
     if (skipped > 0)
         std::printf("%d more are models hearth cannot run yet (--all shows why).\n", skipped);
@@ -544,6 +544,18 @@ compares that with the repo's main branch. Run it from cron for unattended updat
 }
 
 }  // namespace
+
+registry::Installer make_installer(const registry::ModelsDir& dir) {
+    return registry::Installer(hub::HubSettings::from_environment(), dir);
+}
+
+registry::PullResult pull_with_progress(const registry::Installer& installer,
+                                        const registry::PullPlan& plan,
+                                        registry::PullOptions options) {
+    options.download.on_progress = hub::console_progress();
+    InterruptToCancel interrupt;
+    return installer.pull(plan, options);
+}
 
 void add_model_commands(CLI::App& app) {
     add_pull(app);

@@ -20,6 +20,7 @@ void add_synth_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_keys_command(CLI::App& app);  // keys create, list, show, revoke, rotate
 void add_usage_command(CLI::App& app);  // usage per key, model and day
+void add_ps_commands(CLI::App& app);   // ps, stop (a running server's loaded models)
 
 // --kv-type (serve, run, bench): f32|f16|q8_0|q4_0 into `kv_type`, whose value is the default.
 CLI::Option* add_kv_type_option(CLI::App* cmd, gguf::TensorType& kv_type);

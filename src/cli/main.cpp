@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
         "  hearth serve --model tests/data/models/stories260K.gguf      # OpenAI API on "
         "127.0.0.1:8080\n"
         "  hearth pull bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M && hearth serve\n"
-        "  hearth run tests/data/models/stories260K.gguf -p \"Once upon a time\"\n"
+        "  hearth run llama-3.2-1b                # chat in the terminal (pulls it first)\n"
+        "  hearth ps                              # models the running server has loaded\n"
         "Run `hearth COMMAND --help` for the options of a command.");
     hearth::cli::add_serve_command(app);
     hearth::cli::add_run_command(app);
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
     hearth::cli::add_doctor_command(app);
     hearth::cli::add_keys_command(app);
     hearth::cli::add_usage_command(app);
+    hearth::cli::add_ps_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

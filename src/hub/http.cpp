@@ -117,7 +117,7 @@ namespace {
 
 HttpResponse perform(const HttpSettings& settings, const std::string& url, bool head,
                      bool follow_redirects, const std::string& range, const Http::Sink* sink,
-                     const Http::StatusHook* on_status) {
+                     const Http::StatusHook* on_status, const HttpBody* post = nullptr) {
     std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
     if (!curl) throw TransportError("could not start an HTTP transfer (curl_easy_init)", false);
     Transfer transfer;
@@ -126,10 +126,14 @@ HttpResponse perform(const HttpSettings& settings, const std::string& url, bool 
     transfer.on_status = on_status;
 
     std::unique_ptr<curl_slist, HeaderListDeleter> headers;
-    if (!settings.bearer_token.empty()) {
-        std::string auth = "Authorization: Bearer " + settings.bearer_token;
-        headers.reset(curl_slist_append(nullptr, auth.c_str()));
-    }
+    auto add_header = [&](const std::string& line) {
+        curl_slist* longer = curl_slist_append(headers.get(), line.c_str());
+        if (!longer) throw TransportError("out of memory adding an HTTP header", false);
+        headers.release();  // the same list, now longer (or a new one when it was empty)
+        headers.reset(longer);
+    };
+    if (!settings.bearer_token.empty()) add_header("Authorization: Bearer " + settings.bearer_token);
+    if (post) add_header("Content-Type: " + post->content_type);
     CURL* c = curl.get();
     char error_buffer[CURL_ERROR_SIZE] = {};
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -141,6 +145,7 @@ HttpResponse perform(const HttpSettings& settings, const std::string& url, bool 
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow_redirects ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (!settings.use_proxy) curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, settings.connect_timeout_s);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, settings.stall_timeout_s);
@@ -152,6 +157,10 @@ HttpResponse perform(const HttpSettings& settings, const std::string& url, bool 
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     if (head) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (post) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, post->data.data());
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(post->data.size()));
+    }
     // CURLOPT_RANGE rather than CURLOPT_RESUME_FROM: the latter makes curl fail on a server that
     // answers a Range request with 200 or 416, and we want to handle those ourselves.
     if (!range.empty()) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
@@ -189,6 +198,10 @@ HttpResponse Http::download(const std::string& url, uint64_t resume_from, const 
                             const StatusHook& on_status) const {
     const std::string range = resume_from > 0 ? std::to_string(resume_from) + "-" : "";
     return perform(settings_, url, false, true, range, &sink, &on_status);
+}
+
+HttpResponse Http::post(const std::string& url, const HttpBody& body, const Sink& sink) const {
+    return perform(settings_, url, false, false, "", sink ? &sink : nullptr, nullptr, &body);
 }
 
 namespace {

@@ -1,6 +1,7 @@
 #pragma once
 // A small, blocking libcurl wrapper: just the requests the hub client needs (GET into memory,
-// HEAD, streaming GET with Range, the first bytes of a file). Proxies come from the usual
+// HEAD, streaming GET with Range, the first bytes of a file), and the POSTs CLI commands send
+// to a running hearth server. Proxies come from the usual
 // environment variables (http_proxy, HTTPS_PROXY, no_proxy), which libcurl reads on its own.
 #include <atomic>
 #include <cstdint>
@@ -18,6 +19,7 @@ struct HttpSettings {
     long connect_timeout_s = 30;
     long stall_timeout_s = 60;  // abort when fewer than 1 byte/s arrive for this long
     std::string user_agent = std::string("hearth/") + kVersion;
+    bool use_proxy = true;  // false: connect directly (a server on this machine)
 };
 
 struct HttpResponse {
@@ -28,6 +30,12 @@ struct HttpResponse {
 
     // Header value or "" when absent; `name` is matched case-insensitively.
     std::string header(const std::string& name) const;
+};
+
+// A request body (POST).
+struct HttpBody {
+    std::string data;
+    std::string content_type = "application/json";
 };
 
 // Transport failures (no connection, reset, timeout, cancelled). HTTP statuses are not errors
@@ -64,6 +72,11 @@ class Http {
     // A 2xx answer's bytes are in HttpResponse::body, whether the server honoured the range or
     // not (then the transfer is stopped after n_bytes).
     HttpResponse get_prefix(const std::string& url, uint64_t n_bytes) const;
+
+    // POSTs `body` (no redirects followed). With a sink, a 200 answer's body streams into it as
+    // it arrives (Server-Sent Events); other statuses, and every answer without a sink, are
+    // buffered into HttpResponse::body. cancel_flag() stops it as it stops downloads.
+    HttpResponse post(const std::string& url, const HttpBody& body, const Sink& sink = {}) const;
 
     const HttpSettings& settings() const { return settings_; }
 

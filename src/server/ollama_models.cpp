@@ -193,6 +193,10 @@ void OllamaApi::ps(Exchange& ex) {
         m["size"] = info.memory_bytes;
         m["size_vram"] = 0;  // CPU only
         m["expires_at"] = ollama_time(info.expires_at.value_or(never()));
+        m["context_length"] = info.ctx_size;
+        // hearth's own: what `hearth ps` shows besides Ollama's fields.
+        m["idle_seconds"] = info.idle_seconds;
+        m["active_requests"] = info.stats.active + info.stats.queued;
         models.push_back(std::move(m));
     }
     ex.send_json(200, {{"models", std::move(models)}});

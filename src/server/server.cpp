@@ -566,6 +566,10 @@ void Server::run() {
     impl_->running = false;
 }
 
+void Server::run_without_socket() {
+    impl_->running = true;
+}
+
 void Server::stop() {
     impl_->running = false;
     impl_->http.stop(impl_->options.shutdown_grace);

@@ -72,6 +72,9 @@ class Server {
     // Answers one parsed request, as a connection would: the gate, the routes, the log line.
     // The fuzzer and the tests call it without a socket.
     void handle(const http::Request& request, http::Responder& responder);
+    // Accepts generations without binding or running the HTTP front: requests come only
+    // through handle() (`hearth run` serving its chat in its own process). stop() ends it.
+    void run_without_socket();
 
     ModelPool& pool();
     const std::string& host() const;
