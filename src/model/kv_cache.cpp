@@ -313,11 +313,12 @@ bool KvCache::discard(int32_t seq, int64_t n_keep, int64_t n_discard, const KeyR
 }
 
 int64_t KvCache::blocks_held_by(const std::vector<int32_t>& seqs) const {
-    std::vector<bool> seen(static_cast<size_t>(n_blocks_), false);
+    // The pool of the layers that keep every position: what admission and --kv-budget count.
+    std::vector<bool> seen(static_cast<size_t>(full_.n_blocks), false);
     int64_t n = 0;
     for (int32_t seq : seqs) {
-        for (int64_t block : tables_.at(static_cast<size_t>(seq))) {
-            if (!seen[static_cast<size_t>(block)]) {
+        for (int64_t block : full_.tables.at(static_cast<size_t>(seq))) {
+            if (block >= 0 && !seen[static_cast<size_t>(block)]) {
                 seen[static_cast<size_t>(block)] = true;
                 ++n;
             }
