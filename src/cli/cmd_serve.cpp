@@ -57,6 +57,7 @@ struct ServeOptions {
     std::string kv_budget;
     std::string state_dir;
     std::string oidc_issuer, oidc_audience, oidc_scope_claim;
+    server::KeyLimits oidc_limits;
     std::string draft_model;
     int32_t draft_tokens = server::PoolOptions{}.draft_tokens;
     bool draft_tokens_given = false;
@@ -179,6 +180,7 @@ void serve(const ServeOptions& o) {
     options.oidc.issuer = o.oidc_issuer;
     options.oidc.audience = o.oidc_audience;
     options.oidc.scope_claim = o.oidc_scope_claim;
+    options.oidc_limits = o.oidc_limits;
     options.state_dir = state_dir_or_default(o.state_dir);
     if (options.state_dir == ":memory:") options.state_dir.clear();
     if (o.lookup_draft > 0 && o.draft_tokens_given && o.draft_tokens != o.lookup_draft) {
@@ -398,6 +400,19 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("--oidc-scope-claim", o->oidc_scope_claim,
                     "The claim holding the scopes or roles (default: scope, then scp, then roles)")
         ->envname("HEARTH_OIDC_SCOPE_CLAIM");
+    // Limits of every OIDC subject (a key's come from `hearth keys create --rpm ...`).
+    cmd->add_option("--oidc-rpm", o->oidc_limits.rpm,
+                    "Requests per minute of each OIDC subject, across its tokens (0: no limit)")
+        ->envname("HEARTH_OIDC_RPM");
+    cmd->add_option("--oidc-tpm", o->oidc_limits.tpm,
+                    "Tokens (prompt + completion) per minute of each OIDC subject (0: no limit)")
+        ->envname("HEARTH_OIDC_TPM");
+    cmd->add_option("--oidc-daily-tokens", o->oidc_limits.daily_tokens,
+                    "Tokens per UTC day of each OIDC subject (0: no limit)")
+        ->envname("HEARTH_OIDC_DAILY_TOKENS");
+    cmd->add_option("--oidc-concurrency", o->oidc_limits.concurrency,
+                    "Requests at once of each OIDC subject (0: no limit)")
+        ->envname("HEARTH_OIDC_CONCURRENCY");
     cmd->add_option("--tls-cert", o->tls_cert,
                     "Serve HTTPS with this certificate (PEM: the server's certificate, then any "
                     "intermediates), for setups without a gateway; SIGHUP reloads it. TLS 1.2+")

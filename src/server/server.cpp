@@ -328,6 +328,7 @@ struct Server::Impl {
         id.key_id = ApiKeys::key_id(id.name);  // per subject, stable across its tokens
         id.scope = p.admin ? Scope::Admin : Scope::Inference;
         id.models = p.models;
+        id.limits = options.oidc_limits;
         if (!p.inference) {
             refuse_scope(req, id.name, "token grants no hearth scope",
                          "this token grants no hearth scope: the provider must put "

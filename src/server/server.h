@@ -9,6 +9,7 @@
 
 #include "http/message.h"
 #include "http/server.h"
+#include "server/identity.h"
 #include "server/model_pool.h"
 #include "server/oidc.h"
 #include "server/openai_request.h"
@@ -48,6 +49,9 @@ struct ServerOptions {
     std::string state_dir;
     // Bearer JWTs from an OpenID Connect provider (server/oidc.h); empty issuer: off.
     OidcSettings oidc;
+    // What each OIDC subject may spend, counted per subject across its tokens (as a key's
+    // limits; all 0: none).
+    KeyLimits oidc_limits;
     // HTTPS with this certificate and key (PEM files); both empty: plain HTTP.
     http::TlsFiles tls;
 };

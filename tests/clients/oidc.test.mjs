@@ -47,6 +47,7 @@ async function startProvider() {
       client('ops', 'hearth:admin'),
       client('narrow', 'hearth:inference hearth:model:some-other-model'),
       client('nobody', 'openid'),
+      client('flood', 'hearth:inference'),
     ],
     jwks: { keys },
     scopes: ['openid', 'hearth:inference', 'hearth:admin', 'hearth:model:some-other-model'],
@@ -86,12 +87,15 @@ async function token(clientId, scope, resource = 'urn:hearth:RS256') {
   return body.access_token;
 }
 
+// Each subject's requests per minute: more than any other test sends as one subject.
+const subjectRpm = 12;
+
 async function startHearth() {
   const port = await freePort();
   baseURL = `http://127.0.0.1:${port}`;
   hearth = spawn(hearthBin, ['serve', '--model', modelFile, '--host', '127.0.0.1', '--port', String(port),
     '--threads', '1', '--env-file', '/dev/null', '--state-dir', ':memory:', '--responses-db', ':memory:',
-    '--oidc-issuer', issuer, '--oidc-audience', audience],
+    '--oidc-issuer', issuer, '--oidc-audience', audience, '--oidc-rpm', String(subjectRpm)],
   { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HEARTH_API_KEYS: '' } });
   hearth.stdout.on('data', (d) => { hearthLog += d; });
   hearth.stderr.on('data', (d) => { hearthLog += d; });
@@ -172,4 +176,24 @@ test('a token limited to other models sees this one as absent; no hearth scope i
 test('no token, or garbage, is 401', { skip }, async () => {
   await assert.rejects(chat('not-a-token'), (e) => e.status === 401);
   await assert.rejects(chat('a.b.c'), (e) => e.status === 401);
+});
+
+test('limits apply per subject, across its tokens; other subjects are not affected', { skip }, async () => {
+  const post = (t) => fetch(`${baseURL}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'Once' }], max_tokens: 2 }),
+  });
+  const flood = await token('flood', 'hearth:inference');
+  const first = await post(flood);
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get('x-ratelimit-limit-requests'), String(subjectRpm));
+  assert.equal(first.headers.get('x-ratelimit-remaining-requests'), String(subjectRpm - 1));
+  for (let i = 1; i < subjectRpm; ++i) assert.equal((await post(flood)).status, 200, `request ${i + 1}`);
+  // A fresh token of the same subject shares its minute.
+  const refused = await post(await token('flood', 'hearth:inference'));
+  assert.equal(refused.status, 429);
+  assert.equal((await refused.json()).error.code, 'rate_limit_exceeded');
+  assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+  assert.equal((await post(await token('app', 'hearth:inference'))).status, 200);
 });
