@@ -822,11 +822,17 @@ TEST(ServerDisconnect, NonStreamedRequestWhoseClientLeavesStopsAndFreesItsSlot) 
     const auto freed_after = std::chrono::steady_clock::now() - closed_at;
     EXPECT_LT(freed_after, std::chrono::milliseconds(3000));
     EXPECT_LT(tokens_generated(live.server()), 30000u);
-    auto metrics = live.client().Get("/metrics");
-    ASSERT_TRUE(metrics);
-    EXPECT_NE(metrics->body.find("hearth_cancelled_generations_total{model=\"slow\"} 1"),
-              std::string::npos)
-        << metrics->body;
+    // Counted by the request's handler once it sees the end, a moment after the slot is free.
+    std::string metrics_body;
+    EXPECT_TRUE(wait_for(
+        [&] {
+            auto metrics = live.client().Get("/metrics");
+            metrics_body = metrics ? metrics->body : "";
+            return metrics_body.find("hearth_cancelled_generations_total{model=\"slow\"} 1") !=
+                   std::string::npos;
+        },
+        std::chrono::milliseconds(5000)))
+        << metrics_body;
     // The only slot is free: the next request is answered without waiting.
     const auto asked = std::chrono::steady_clock::now();
     auto next = live.client().Post(
