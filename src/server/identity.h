@@ -3,6 +3,7 @@
 // HEARTH_API_KEYS / the key file, or nobody on a server without keys. What a caller may do
 // (scope, models), what it may spend (limits) and, later, what it used hang off this.
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -38,9 +39,15 @@ struct Identity {
     KeyLimits limits;
 
     bool is_admin() const { return scope == Scope::Admin; }
-    // Whether `name` (a model's name or one of its aliases) is on the allow-list.
+    // Whether `name` (a model's name or one of its aliases) is on the allow-list; ignoring
+    // ASCII case, as model names are matched (docs/CONFIG.md).
     bool allows_model_name(const std::string& model) const {
-        return models.empty() || std::find(models.begin(), models.end(), model) != models.end();
+        auto same = [&](const std::string& allowed) {
+            return allowed.size() == model.size() &&
+                   std::equal(allowed.begin(), allowed.end(), model.begin(),
+                              [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
+        };
+        return models.empty() || std::any_of(models.begin(), models.end(), same);
     }
 };
 

@@ -357,10 +357,12 @@ TEST(ServerKeys, ScopesSeparateAdminFromInference) {
 
 TEST(ServerKeys, AllowListsHideOtherModels) {
     const std::string dir = fresh_state_dir("models");
-    std::string key;
+    std::string key, other_case;
     {
         KeyStore store(dir + "/keys.db");
         key = store.create(key_named("app", Scope::Inference, {"stories"})).secret;  // by alias
+        // Names match ignoring case, in allow-lists as in requests.
+        other_case = store.create(key_named("app2", Scope::Inference, {"Stories260k"})).secret;
     }
     ModelEntry other = stories_entry();
     other.name = "other";
@@ -373,6 +375,9 @@ TEST(ServerKeys, AllowListsHideOtherModels) {
     const json tags = ok_json(c.Get("/api/tags", bearer(key)));
     ASSERT_EQ(tags["models"].size(), 1u);
     EXPECT_EQ(tags["models"][0]["name"], "stories260K");
+    const json seen = ok_json(c.Get("/v1/models", bearer(other_case)));
+    ASSERT_EQ(seen["data"].size(), 1u);
+    EXPECT_EQ(seen["data"][0]["id"], "stories260K");
     EXPECT_EQ(status_of(c.Post("/v1/completions", bearer(key), completion_body("stories260K").dump(),
                                "application/json")),
               200);
