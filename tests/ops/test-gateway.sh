@@ -156,7 +156,7 @@ start_caddy() {  # GATEWAY(off|on)
   for p in "${UP_PORTS[@]}"; do ups+="127.0.0.1:$p "; done
   export HEARTH_CADDY_ADMIN=off HEARTH_HTTP_PORT=$HTTP_PORT HEARTH_HTTPS_PORT=$TLS_PORT \
     HEARTH_DOMAIN="127.0.0.1" HEARTH_UPSTREAMS="$ups" HEARTH_TLS=files \
-    HEARTH_TLS_CERT="$WORK/cert.pem" HEARTH_TLS_KEY="$WORK/key.pem" HEARTH_CADDY_DIR="$d/conf" \
+    HEARTH_GATEWAY_TLS_CERT="$WORK/cert.pem" HEARTH_GATEWAY_TLS_KEY="$WORK/key.pem" HEARTH_CADDY_DIR="$d/conf" \
     HEARTH_GATEWAY="$1" HEARTH_GATEWAY_KEY="$KEY" XDG_DATA_HOME="$d/data" XDG_CONFIG_HOME="$d/config" HOME="$d"
   if ! "$CADDY" validate --config "$ROOT/deploy/caddy/Caddyfile" --adapter caddyfile >"$d/validate.log" 2>&1; then
     fail "caddy validate on the shipped Caddyfile:"; tail -5 "$d/validate.log"; return 1
