@@ -35,22 +35,9 @@ std::string num(int64_t v) {
     return std::to_string(v);
 }
 
-// A label value as the text format wants it: backslash, double quote and newline escaped.
-std::string escaped(const std::string& value) {
-    std::string out;
-    for (char c : value) {
-        if (c == '\\' || c == '"') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
-    }
-    return out;
-}
 
 std::string model_label(const std::string& model) {
-    return "model=\"" + escaped(model) + "\"";
+    return "model=\"" + prometheus_label_value(model) + "\"";
 }
 
 void header(std::string& out, const char* name, const char* type, const char* help) {
@@ -128,6 +115,20 @@ double unix_now() {
 }
 
 }  // namespace
+
+// A label value as the text format wants it: backslash, double quote and newline escaped.
+std::string prometheus_label_value(const std::string& value) {
+    std::string out;
+    for (char c : value) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
 
 uint64_t resident_memory_bytes() {
     std::ifstream statm("/proc/self/statm");
@@ -267,7 +268,7 @@ std::string Metrics::render(const std::vector<LoadedModelInfo>& models) const {
     header(out, "hearth_requests_total", "counter", "HTTP requests by API, route and status.");
     for (const auto& [key, n] : requests_) {
         sample(out, "hearth_requests_total",
-               "api=\"" + api_label(key.first) + "\",route=\"" + escaped(key.first) +
+               "api=\"" + api_label(key.first) + "\",route=\"" + prometheus_label_value(key.first) +
                    "\",status=\"" + std::to_string(key.second) + "\"",
                num(n));
     }
@@ -315,7 +316,7 @@ std::string Metrics::render(const std::vector<LoadedModelInfo>& models) const {
     for (const auto& [model, s] : models_) {
         for (const auto& [api, h] : s.request_latency)
             h.render(out, "hearth_e2e_request_latency_seconds",
-                     model_label(model) + ",api=\"" + escaped(api) + "\"");
+                     model_label(model) + ",api=\"" + prometheus_label_value(api) + "\"");
     }
 
     // ---- loaded models ----

@@ -13,6 +13,10 @@
 
 namespace hearth::server {
 
+// A Prometheus label value: backslash, double quote and newline escaped (every /metrics
+// family, the per-key usage counters too).
+std::string prometheus_label_value(const std::string& value);
+
 // A Prometheus histogram over fixed bucket bounds (upper bounds, ascending; +Inf implied).
 class Histogram {
   public:

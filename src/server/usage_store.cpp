@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "server/generation.h"
+#include "server/metrics.h"
 #include "server/sqlite_db.h"
 
 namespace hearth::server {
@@ -27,20 +28,6 @@ bool is_day(const std::string& s) {
     // A real date: timegm normalizes 2026-02-30 to March, which then reads back differently.
     const std::time_t seconds = timegm(&t);
     return utc_day(static_cast<int64_t>(seconds)) == s;
-}
-
-// A Prometheus label value: backslash, quote and newline escaped.
-std::string label(const std::string& value) {
-    std::string out;
-    for (const char c : value) {
-        if (c == '\\' || c == '"') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
-    }
-    return out;
 }
 
 }  // namespace
@@ -243,7 +230,7 @@ std::string UsageStore::render_metrics() const {
             << " key names seen; the rest as \"other\")\n";
         out << "# TYPE " << c.name << " counter\n";
         for (const auto& [name, counts] : keys)
-            out << c.name << "{key=\"" << label(name) << "\"} " << counts.*c.field << '\n';
+            out << c.name << "{key=\"" << prometheus_label_value(name) << "\"} " << counts.*c.field << '\n';
     }
     return out.str();
 }
