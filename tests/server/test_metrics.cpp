@@ -10,6 +10,8 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
+#include <chrono>
 
 #include "live_server.h"
 
@@ -122,7 +124,21 @@ TEST_F(MetricsTest, CountersAndHistogramCountsEqualTheResponsesUsage) {
     ASSERT_TRUE(bad);
     EXPECT_EQ(bad->status, 400);
 
-    auto m = scrape();
+    // A request is counted once its response has gone out (its log line's time is the whole
+    // exchange), so a scrape right after the last response may not show it yet: scrape until
+    // all eight requests above are counted.
+    std::map<std::string, double> m;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+        m = scrape();
+        double requests = 0;
+        for (const auto& [name, value] : m)
+            if (name.rfind("hearth_requests_total{", 0) == 0 &&
+                name.find("route=\"/metrics\"") == std::string::npos)
+                requests += value;
+        if (requests >= 8 || std::chrono::steady_clock::now() > deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     EXPECT_EQ(at(m, "hearth_prompt_tokens_total{" + kModel + "}"), sent.prompt);
     EXPECT_EQ(at(m, "hearth_cached_prompt_tokens_total{" + kModel + "}"), sent.cached);
     EXPECT_GT(sent.cached, 0);  // the repeated prompt was reused, so the check above means something
