@@ -31,9 +31,10 @@ function report(where, e) {
   $(where).textContent = e.message;
 }
 
-// Runs one admin action on `name`, then lists the models again.
-async function act(name, run) {
+// Runs one admin action, then lists the models again.
+async function act(run) {
   $('action-error').textContent = '';
+  for (const b of $('installed').querySelectorAll('button')) b.disabled = true; // one at a time
   try {
     await run();
   } catch (e) {
@@ -51,11 +52,11 @@ function installedRow(m) {
   const actions = document.createElement('div');
   actions.className = 'actions';
   actions.append(
-    button('Load', `Load ${m.name}`, () => act(m.name, () => call('POST', `/admin/models/${encodeURIComponent(m.name)}/load`)), m.loaded),
-    button('Unload', `Unload ${m.name}`, () => act(m.name, () => call('POST', `/admin/models/${encodeURIComponent(m.name)}/unload`)), !m.loaded),
+    button('Load', `Load ${m.name}`, () => act(() => call('POST', `/admin/models/${encodeURIComponent(m.name)}/load`)), m.loaded),
+    button('Unload', `Unload ${m.name}`, () => act(() => call('POST', `/admin/models/${encodeURIComponent(m.name)}/unload`)), !m.loaded),
     button('Delete', `Delete ${m.name}`, () => {
       if (!confirm(`Delete ${m.name} and its files from the models directory?`)) return;
-      act(m.name, () => call('DELETE', `/admin/models/${encodeURIComponent(m.name)}`));
+      act(() => call('DELETE', `/admin/models/${encodeURIComponent(m.name)}`));
     }),
   );
   row.append(cell(m.name), cell(bytes(m.file_bytes)), cell(bytes(m.ram_estimate_bytes)),
