@@ -133,7 +133,7 @@ test('a pull from the hub moves the progress bar to the end, then the model is l
   if (SCREENSHOTS) {
     await page.waitForFunction(() => {
       const bar = document.getElementById('pull-progress');
-      return bar.value > 0 && bar.value < bar.max;
+      return bar.value > bar.max / 3 && bar.value < bar.max;
     });
     await shoot(page, 'ui-models-pull.png');
   }
@@ -164,12 +164,12 @@ test('Load and Unload put the pulled model in memory and take it out, as /api/ps
   const { page, context } = await openPage('/models');
   const state = page.locator(`#installed tr[data-model="${pulled}"] td.state`);
   assert.equal(await state.innerText(), 'not loaded');
-  await page.getByRole('button', { name: `Load ${pulled}` }).click();
+  await page.getByRole('button', { name: `Load ${pulled}`, exact: true }).click();
   await page.waitForFunction((name) => document.querySelector(`#installed tr[data-model="${name}"] td.state`)
     .textContent.startsWith('loaded'), pulled);
   assert.ok((await api('/api/ps')).models.some((m) => m.name === pulled));
-  assert.equal(await page.getByRole('button', { name: `Load ${pulled}` }).isDisabled(), true);
-  await page.getByRole('button', { name: `Unload ${pulled}` }).click();
+  assert.equal(await page.getByRole('button', { name: `Load ${pulled}`, exact: true }).isDisabled(), true);
+  await page.getByRole('button', { name: `Unload ${pulled}`, exact: true }).click();
   await page.waitForFunction((name) => document.querySelector(`#installed tr[data-model="${name}"] td.state`)
     .textContent === 'not loaded', pulled);
   assert.ok(!(await api('/api/ps')).models.some((m) => m.name === pulled));
@@ -182,10 +182,10 @@ test('Delete removes a pulled model and its file; a model given as a file is ref
   assert.ok(existsSync(path));
   const { page, context } = await openPage('/models');
   page.on('dialog', (dialog) => dialog.accept());
-  await page.getByRole('button', { name: 'Delete tiny-a' }).click();
+  await page.getByRole('button', { name: 'Delete tiny-a', exact: true }).click();
   await page.locator('#action-error').filter({ hasText: 'deletes only models it installed' }).waitFor();
   assert.ok((await api('/admin/models')).data.some((m) => m.name === 'tiny-a'));
-  await page.getByRole('button', { name: `Delete ${pulled}` }).click();
+  await page.getByRole('button', { name: `Delete ${pulled}`, exact: true }).click();
   await page.locator(`#installed tr[data-model="${pulled}"]`).waitFor({ state: 'detached' });
   assert.ok(!(await api('/admin/models')).data.some((m) => m.name === pulled));
   assert.equal(existsSync(path), false);
@@ -215,7 +215,7 @@ function bucketOfRank(buckets, q) {
 
 test('the dashboard shows latency percentiles per model, usage per key and the machine', async () => {
   const { key } = await api('/admin/keys', { body: { name: 'ui-usage-probe', scope: 'inference' }, status: 201 });
-  const { page, context } = await openPage('/dashboard', { viewport: { width: 1280, height: 1500 } });
+  const { page, context } = await openPage('/dashboard', { viewport: { width: 1280, height: 2000 } });
   const polls = () => page.evaluate(() => Number(document.body.dataset.polls || 0));
   const waitPoll = async () => {
     const n = await polls();
@@ -268,7 +268,6 @@ test('the dashboard shows latency percentiles per model, usage per key and the m
     const points = Number(await page.locator(`#chart-${id} .chart`).getAttribute('data-points'));
     assert.ok(points >= 1, `${id}: ${points} points`);
   }
-  await page.locator('#latency-title').scrollIntoViewIfNeeded();
   await shoot(page, 'ui-dashboard-panels.png');
   await context.close();
 });

@@ -199,7 +199,7 @@ const ms = (seconds) => (seconds === null ? '-' : `${(seconds * 1000).toFixed(se
 
 // Per model, since the server started: first-token and inter-token percentiles.
 function showLatency() {
-  const models = [...new Set(samples.filter((s) => s.name === 'hearth_time_to_first_token_seconds_count')
+  const models = [...new Set(samples.filter((s) => s.name === 'hearth_time_to_first_token_seconds_count' && s.value > 0)
     .map((s) => s.labels.model))].sort();
   $('latency').replaceChildren(...models.map((model) => {
     const ofModel = (labels) => labels.model === model;
