@@ -494,9 +494,13 @@ TEST(AdminModels, CatalogWithFitAndInstalledEntries) {
         EXPECT_EQ(data[i]["ram_bytes"], e.ram_bytes);
         EXPECT_EQ(data[i]["installed"], i == 0) << e.name;
         // Clear cases only: RAM available moves a little between the server's look and ours.
-        if (e.ram_bytes < 0.7 * available && e.size_bytes * 2 < machine["disk_free_bytes"].get<double>())
+        if (e.ram_bytes < 0.7 * available &&
+            e.size_bytes * 2 < machine["disk_free_bytes"].get<double>()) {
             EXPECT_EQ(data[i]["fits"], true) << e.name;
-        if (e.ram_bytes > 0.9 * available) EXPECT_EQ(data[i]["fits"], false) << e.name;
+        }
+        if (e.ram_bytes > 0.9 * available) {
+            EXPECT_EQ(data[i]["fits"], false) << e.name;
+        }
     }
     // The bundled model: file + 8 KiB of KV per token for 4096 tokens (its size is far below
     // the 16 KiB per billion parameters rule's floor) + 300 MiB of overhead.
