@@ -1,5 +1,6 @@
-// Bundles the web UI into OUT_DIR (default dist/): index.html and dashboard.html, assets/app.js,
-// assets/dashboard.js and their stylesheets,
+// Bundles the web UI into OUT_DIR (default dist/): index.html, dashboard.html and models.html,
+// assets/app.js, assets/dashboard.js, assets/models.js (it uses the dashboard's stylesheet) and
+// their stylesheets,
 // assets/app-style.css, assets/icon.svg and assets/licenses.txt (the bundled libraries' licenses). The libraries come from node_modules (package-lock.json pins them); nothing
 // is fetched at run time. CMake runs this, then scripts/embed-web.py embeds OUT_DIR in hearth.
 import { build } from 'esbuild';
@@ -17,6 +18,7 @@ await build({
     'app-style': join(here, 'src/app.css'),
     dashboard: join(here, 'src/dashboard.js'),
     'dashboard-style': join(here, 'src/dashboard.css'),
+    models: join(here, 'src/models.js'),
   },
   outdir: join(out, 'assets'),
   bundle: true,
@@ -28,6 +30,7 @@ await build({
 });
 copyFileSync(join(here, 'src/index.html'), join(out, 'index.html'));
 copyFileSync(join(here, 'src/dashboard.html'), join(out, 'dashboard.html'));
+copyFileSync(join(here, 'src/models.html'), join(out, 'models.html'));
 copyFileSync(join(here, 'src/icon.svg'), join(out, 'assets/icon.svg'));
 
 // The libraries bundled into app.js and app-style.css, with their license texts (web/THIRD_PARTY.md).

@@ -306,8 +306,7 @@ void run_catalog(const CatalogArgs& args) {
     std::vector<std::vector<std::string>> rows = {
         {"NAME", "KIND", "SIZE", "RAM", "CONTEXT", "LICENSE", "REPO / FILE"}};
     for (const hub::CatalogEntry& entry : catalog.entries()) {
-        bool fits = hub::fits_in_ram(entry.ram_bytes, machine, policy) &&
-                    entry.size_bytes < machine.disk_free;
+        const bool fits = hub::fits_machine(entry.ram_bytes, entry.size_bytes, machine, policy);
         if (args.fits && !fits) continue;
         rows.push_back({entry.name + (installed.count(entry.name) ? " *" : ""), entry.kind,
                         approx(entry.size_bytes), approx(entry.ram_bytes),

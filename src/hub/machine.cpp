@@ -80,4 +80,9 @@ bool fits_in_ram(uint64_t ram_needed, const MachineInfo& machine, const FitPolic
     return ram_needed <= static_cast<uint64_t>(policy.ram_share * machine.ram_available);
 }
 
+bool fits_machine(uint64_t ram_needed, uint64_t download_bytes, const MachineInfo& machine,
+                  const FitPolicy& policy) {
+    return fits_in_ram(ram_needed, machine, policy) && download_bytes < machine.disk_free;
+}
+
 }  // namespace hearth::hub

@@ -33,5 +33,8 @@ uint64_t estimate_ram_needed(uint64_t model_bytes, const std::string& quant,
                              const FitPolicy& policy);
 
 bool fits_in_ram(uint64_t ram_needed, const MachineInfo& machine, const FitPolicy& policy);
+// A model still to download: it fits in RAM and its `download_bytes` fit on the disk.
+bool fits_machine(uint64_t ram_needed, uint64_t download_bytes, const MachineInfo& machine,
+                  const FitPolicy& policy);
 
 }  // namespace hearth::hub

@@ -2,7 +2,7 @@
 // The admin API (admin scope; the gate checks it): keys (POST / GET /admin/keys,
 // DELETE /admin/keys/{name}), the audit log (GET /admin/audit?limit=N), usage
 // (GET /admin/usage?key=NAME&since=DAY) and the models (admin_models.cpp: GET /admin/models,
-// POST /admin/models/{name}/load and /unload, DELETE /admin/models/{name},
+// GET /admin/models/catalog, POST /admin/models/{name}/load and /unload, DELETE /admin/models/{name},
 // POST /admin/models/pull). Every action that changes something is written to the audit log.
 #include <nlohmann/json.hpp>
 #include <string>
@@ -32,6 +32,7 @@ class AdminApi {
 
     // admin_models.cpp
     void list_models(Exchange& ex);
+    void catalog(Exchange& ex);
     void load_model(Exchange& ex, const std::string& name);
     void unload_model(Exchange& ex, const std::string& name);
     void delete_model(Exchange& ex, const std::string& name);

@@ -1,11 +1,16 @@
 // The admin API's model routes: GET /admin/models (what is offered, what is loaded and its
-// memory), POST /admin/models/{name}/load and /unload, DELETE /admin/models/{name} (deletes
+// memory, and whether it fits this machine), GET /admin/models/catalog (the curated catalog,
+// each entry's size and fit), POST /admin/models/{name}/load and /unload, DELETE /admin/models/{name} (deletes
 // the model's files from the models directory) and POST /admin/models/pull (installs from the
 // hub, streaming progress as JSON lines). Each action is written to the audit log.
 #include <chrono>
 #include <filesystem>
+#include <set>
 
 #include "core/error.h"
+#include "hub/catalog.h"
+#include "hub/machine.h"
+#include "hub/model_ref.h"
 #include "server/admin_api.h"
 #include "server/generation.h"
 #include "server/installed_models.h"
@@ -18,13 +23,28 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-json model_status_json(const ModelEntry& e, const LoadedModelInfo* loaded) {
+// What `models catalog --fits` reports about this machine, and the policy it judges by.
+json machine_json(const hub::MachineInfo& machine, const hub::FitPolicy& policy) {
+    return {{"ram_total_bytes", machine.ram_total},
+            {"ram_available_bytes", machine.ram_available},
+            {"disk_free_bytes", machine.disk_free},
+            {"cores", machine.cores},
+            {"ram_share", policy.ram_share},
+            {"fit_context", policy.context}};
+}
+
+json model_status_json(const ModelEntry& e, const LoadedModelInfo* loaded,
+                       const hub::MachineInfo& machine) {
     std::error_code ec;
     const uintmax_t size = fs::file_size(e.path, ec);
+    const hub::FitPolicy policy;
+    const uint64_t ram = ec ? 0 : hub::estimate_ram_needed(size, hub::quant_of(e.path), policy);
     json m = {{"name", e.name},
               {"aliases", e.aliases},
               {"path", e.path},
               {"file_bytes", ec ? json() : json(size)},
+              {"ram_estimate_bytes", ec ? json() : json(ram)},
+              {"fits", ec ? json() : json(hub::fits_in_ram(ram, machine, policy))},
               {"loaded", loaded != nullptr},
               {"memory_bytes", loaded ? json(loaded->memory_bytes) : json()},
               {"expires_at", json()},
@@ -58,15 +78,46 @@ const ModelEntry& AdminApi::model_named(const Exchange& ex, const std::string& a
 
 void AdminApi::list_models(Exchange& ex) {
     const std::vector<LoadedModelInfo> loaded = pool_.loaded();
+    const hub::MachineInfo machine = hub::probe_machine(pull_dir(models_dir_).root().string());
     json data = json::array();
     for (const ModelEntry& e : pool_.entries()) {
         const LoadedModelInfo* info = nullptr;
         for (const LoadedModelInfo& l : loaded) {
             if (l.name == e.name) info = &l;
         }
-        data.push_back(model_status_json(e, info));
+        data.push_back(model_status_json(e, info, machine));
     }
     ex.send_json(200, {{"object", "list"}, {"data", data}});
+}
+
+// The same entries and fit as `hearth models catalog`, for the web UI's Models page.
+void AdminApi::catalog(Exchange& ex) {
+    const registry::ModelsDir dir = pull_dir(models_dir_);
+    const hub::MachineInfo machine = hub::probe_machine(dir.root().string());
+    const hub::FitPolicy policy;
+    std::set<std::string> installed;
+    for (const registry::ModelConfig& config : dir.list()) installed.insert(config.name);
+    const hub::Catalog catalog = hub::Catalog::builtin();
+    json data = json::array();
+    for (const hub::CatalogEntry& entry : catalog.entries()) {
+        data.push_back({{"name", entry.name},
+                        {"kind", entry.kind},
+                        {"repo", entry.repo},
+                        {"file", entry.file},
+                        {"quant", entry.quant},
+                        {"size_bytes", entry.size_bytes},
+                        {"ram_bytes", entry.ram_bytes},
+                        {"context", entry.context},
+                        {"license", entry.license},
+                        {"description", entry.description},
+                        {"installed", installed.count(entry.name) > 0},
+                        {"fits", hub::fits_machine(entry.ram_bytes, entry.size_bytes, machine,
+                                                   policy)}});
+    }
+    ex.send_json(200, {{"object", "list"},
+                       {"machine", machine_json(machine, policy)},
+                       {"note", catalog.note()},
+                       {"data", data}});
 }
 
 void AdminApi::load_model(Exchange& ex, const std::string& name) {
@@ -83,7 +134,8 @@ void AdminApi::load_model(Exchange& ex, const std::string& name) {
     for (const LoadedModelInfo& l : loaded) {
         if (l.name == e.name) info = &l;
     }
-    ex.send_json(200, model_status_json(e, info));
+    ex.send_json(200, model_status_json(
+                          e, info, hub::probe_machine(pull_dir(models_dir_).root().string())));
 }
 
 void AdminApi::unload_model(Exchange& ex, const std::string& name) {

@@ -66,7 +66,7 @@ std::string route_label(const std::string& path) {
                                   "/api/version",    "/api/pull",
                                   "/admin/keys",     "/admin/audit",
                                   "/admin/usage",    "/admin/models",
-                                  "/admin/models/pull"};
+                                  "/admin/models/pull", "/admin/models/catalog"};
     for (const char* k : known) {
         if (p == k) return p;
     }
@@ -74,7 +74,7 @@ std::string route_label(const std::string& path) {
     if (p.rfind("/v1/responses/", 0) == 0) return "/v1/responses/{id}";
     if (p.rfind("/admin/keys/", 0) == 0) return "/admin/keys/{name}";
     if (p.rfind("/admin/models/", 0) == 0) return "/admin/models/{name}";
-    if (p == "/" || p == "/dashboard") return p;
+    if (p == "/" || p == "/dashboard" || p == "/models") return p;
     if (p.rfind("/assets/", 0) == 0) return "/assets/{file}";
     return "other";
 }
@@ -466,6 +466,7 @@ struct Server::Impl {
         router.add("GET", "/admin/audit", [this](Exchange& ex) { admin.audit(ex); });
         router.add("GET", "/admin/usage", [this](Exchange& ex) { admin.usage(ex); });
         router.add("GET", "/admin/models", [this](Exchange& ex) { admin.list_models(ex); });
+        router.add("GET", "/admin/models/catalog", [this](Exchange& ex) { admin.catalog(ex); });
         router.add("POST", "/admin/models/pull", [this](Exchange& ex) { admin.pull_model(ex); });
         router.add("POST", "/admin/models/{name}/load",
                    [this](Exchange& ex) { admin.load_model(ex, ex.params.front()); });
@@ -475,6 +476,7 @@ struct Server::Impl {
                    [this](Exchange& ex) { admin.delete_model(ex, ex.params.front()); });
         router.add("GET", "/", serve_web_ui);
         router.add("GET", "/dashboard", serve_web_ui);
+        router.add("GET", "/models", serve_web_ui);
         router.add("GET", "/assets/{file}", serve_web_ui);
         router.add("GET", "/metrics", [this](Exchange& ex) {
             ex.send(http::Response(200, metrics.render(pool.loaded()) + usage.render_metrics(),

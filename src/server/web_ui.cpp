@@ -59,7 +59,8 @@ bool etag_matches(const std::string& if_none_match, const char* etag) {
 }  // namespace
 
 bool is_web_ui_path(const std::string& path) {
-    return path == "/" || path == "/dashboard" || path.rfind("/assets/", 0) == 0;
+    return path == "/" || path == "/dashboard" || path == "/models" ||
+           path.rfind("/assets/", 0) == 0;
 }
 
 void serve_web_ui(Exchange& ex) {
@@ -75,6 +76,7 @@ void serve_web_ui(Exchange& ex) {
     }
     const std::string file = req.path == "/"            ? "/index.html"
                              : req.path == "/dashboard" ? "/dashboard.html"
+                             : req.path == "/models"    ? "/models.html"
                                                         : req.path;
     const WebAsset* asset = find_asset(file);
     if (!asset)

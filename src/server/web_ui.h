@@ -1,7 +1,7 @@
 #pragma once
-// The web UI's routes: GET / (the chat page), GET /dashboard and GET /assets/<file>, from the
-// files embedded at build time (web_assets.h). Pages load without an API key; only their API
-// calls need one.
+// The web UI's routes: GET / (the chat page), GET /dashboard, GET /models and
+// GET /assets/<file>, from the files embedded at build time (web_assets.h). Pages load without
+// an API key; only their API calls need one.
 #include <string>
 
 #include "server/exchange.h"

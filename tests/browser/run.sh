@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The web UI in a real browser: Debian's chromium, driven by playwright-core (package-lock.json
 # pins it), against a live `hearth serve` with an API key and two models (the bundled one under
-# two names). Builds nothing. Usage: tests/browser/run.sh path/to/hearth
+# two names), pulling from the fake hub models.test.mjs starts at HF_ENDPOINT. Runs every
+# *.test.mjs here. Builds nothing. Usage: tests/browser/run.sh path/to/hearth
 # UPDATE_SCREENSHOTS=1 also writes the pages' screenshots into docs/images/.
 set -euo pipefail
 
@@ -16,11 +17,12 @@ fi
 work=$(mktemp -d)
 key="ui-test-key-$RANDOM$RANDOM"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+hub_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cp "$root/tests/data/models/stories260K.gguf" "$work/tiny-a.gguf"
 cp "$root/tests/data/models/stories260K.gguf" "$work/tiny-b.gguf"
 mkdir "$work/state" "$work/models"
 
-HEARTH_API_KEYS="$key" "$hearth" serve --model "$work/tiny-a.gguf" --model "$work/tiny-b.gguf" \
+HF_ENDPOINT="http://127.0.0.1:$hub_port" HEARTH_API_KEYS="$key" "$hearth" serve --model "$work/tiny-a.gguf" --model "$work/tiny-b.gguf" \
     --models-dir "$work/models" --state-dir "$work/state" --responses-db "$work/responses.db" \
     --host 127.0.0.1 --port "$port" --threads 1 --env-file /dev/null >"$work/server.log" 2>&1 &
 server=$!
@@ -40,7 +42,7 @@ cd "$root/tests/browser"
 npm ci --no-audit --no-fund --loglevel=error
 status=0
 HEARTH_URL="http://127.0.0.1:$port" HEARTH_API_KEY="$key" CHROMIUM="$chromium" \
-    SCREENSHOT_DIR="${UPDATE_SCREENSHOTS:+$root/docs/images}" \
-    node --test --test-concurrency=1 ui.test.mjs || status=$?
+    SCREENSHOT_DIR="${UPDATE_SCREENSHOTS:+$root/docs/images}" FAKE_HUB_PORT="$hub_port" \
+    node --test --test-concurrency=1 ./*.test.mjs || status=$?
 if [ "$status" -ne 0 ]; then echo "--- server log ---"; tail -40 "$work/server.log"; fi
 exit "$status"

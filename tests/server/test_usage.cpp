@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "fake_hub.h"
+#include "hub/catalog.h"
 #include "live_server.h"
 #include "server/generation.h"
 #include "server/key_store.h"
@@ -445,6 +446,70 @@ TEST(AdminModels, ListLoadUnloadPullDeleteAndAudit) {
     ASSERT_EQ(actions.size(), want.size() + 1) << audit;  // + the failed pull
     for (const std::string& w : want)
         EXPECT_NE(std::find(actions.begin(), actions.end(), w), actions.end()) << w << "\n" << audit;
+    unsetenv("HF_ENDPOINT");
+    fs::remove_all(dir);
+}
+
+// The catalog as the Models page reads it: the built-in entries, the one pulled marked
+// installed, each judged against this machine's available RAM (80% of it, hand rule); and the
+// served models' RAM estimate, hand-computed for the bundled model.
+TEST(AdminModels, CatalogWithFitAndInstalledEntries) {
+    const hub::Catalog catalog = hub::Catalog::builtin();
+    ASSERT_FALSE(catalog.entries().empty());
+    const hub::CatalogEntry& first = catalog.entries().front();
+    fake::FakeHub hub;
+    fake::FakeRepo repo;
+    const std::string bytes = read_file(testing::stories_path());
+    repo.files[first.file] = {bytes, ""};
+    hub.add_repo(first.repo, repo);
+    setenv("HF_ENDPOINT", hub.endpoint().c_str(), 1);
+    const std::string dir = fresh_dir("catalog");
+    const std::string models = dir + "/models";
+    fs::create_directories(models);
+    ServerOptions o = default_options();
+    o.state_dir = dir;
+    o.models_dir = models;
+    o.api_keys = {"sk-admin"};
+    LiveServer live(o);
+    auto c = live.client();
+    const auto admin = bearer("sk-admin");
+
+    auto pulled = c.Post("/admin/models/pull", admin, json({{"model", first.name}}).dump(),
+                         "application/json");
+    ASSERT_EQ(ndjson_lines(pulled->body).back()["status"], "success") << pulled->body;
+
+    const json answer = ok_json(c.Get("/admin/models/catalog", admin));
+    const json& machine = answer["machine"];
+    const double available = machine["ram_available_bytes"].get<double>();
+    EXPECT_GT(available, 0);
+    EXPECT_GE(machine["ram_total_bytes"].get<double>(), available);
+    EXPECT_EQ(machine["ram_share"], 0.8);
+    const json& data = answer["data"];
+    ASSERT_EQ(data.size(), catalog.entries().size());
+    for (size_t i = 0; i < data.size(); ++i) {
+        const hub::CatalogEntry& e = catalog.entries()[i];
+        EXPECT_EQ(data[i]["name"], e.name);
+        EXPECT_EQ(data[i]["repo"], e.repo);
+        EXPECT_EQ(data[i]["size_bytes"], e.size_bytes);
+        EXPECT_EQ(data[i]["ram_bytes"], e.ram_bytes);
+        EXPECT_EQ(data[i]["installed"], i == 0) << e.name;
+        // Clear cases only: RAM available moves a little between the server's look and ours.
+        if (e.ram_bytes < 0.7 * available &&
+            e.size_bytes * 2 < machine["disk_free_bytes"].get<double>()) {
+            EXPECT_EQ(data[i]["fits"], true) << e.name;
+        }
+        if (e.ram_bytes > 0.9 * available) {
+            EXPECT_EQ(data[i]["fits"], false) << e.name;
+        }
+    }
+    // The bundled model: file + 8 KiB of KV per token for 4096 tokens (its size is far below
+    // the 16 KiB per billion parameters rule's floor) + 300 MiB of overhead.
+    for (const json& m : ok_json(c.Get("/admin/models", admin))["data"]) {
+        if (m["name"] != "stories260K") continue;
+        EXPECT_EQ(m["ram_estimate_bytes"], bytes.size() + 8192ull * 4096 + (300ull << 20));
+        EXPECT_EQ(m["fits"], bytes.size() + 8192.0 * 4096 + (300ull << 20) <= 0.8 * available);
+    }
+    EXPECT_EQ(c.Get("/admin/models/catalog")->status, 401);
     unsetenv("HF_ENDPOINT");
     fs::remove_all(dir);
 }

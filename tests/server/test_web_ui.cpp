@@ -85,6 +85,8 @@ TEST(WebUi, ServesTheBundledFilesWithTheirTypes) {
     const std::pair<const char*, const char*> files[] = {
         {"/", "index.html"},
         {"/dashboard", "dashboard.html"},
+        {"/models", "models.html"},
+        {"/assets/models.js", "assets/models.js"},
         {"/assets/app.js", "assets/app.js"},
         {"/assets/dashboard.js", "assets/dashboard.js"},
         {"/assets/app-style.css", "assets/app-style.css"},
@@ -92,6 +94,7 @@ TEST(WebUi, ServesTheBundledFilesWithTheirTypes) {
         {"/assets/licenses.txt", "assets/licenses.txt"},
     };
     const char* types[] = {"text/html; charset=utf-8",       "text/html; charset=utf-8",
+                           "text/html; charset=utf-8",       "text/javascript; charset=utf-8",
                            "text/javascript; charset=utf-8", "text/javascript; charset=utf-8",
                            "text/css; charset=utf-8",        "image/svg+xml",
                            "text/plain; charset=utf-8"};
@@ -111,6 +114,9 @@ TEST(WebUi, ServesTheBundledFilesWithTheirTypes) {
     const std::string dashboard = read_file(kDist / "dashboard.html");
     for (const char* ref : {"/assets/dashboard.js", "/assets/dashboard-style.css"})
         EXPECT_NE(dashboard.find(ref), std::string::npos) << ref;
+    const std::string models = read_file(kDist / "models.html");
+    for (const char* ref : {"/assets/models.js", "/assets/dashboard-style.css"})
+        EXPECT_NE(models.find(ref), std::string::npos) << ref;
     // The licenses of what app.js bundles ship with it.
     const std::string licenses = read_file(kDist / "assets/licenses.txt");
     for (const char* lib : {"marked", "dompurify", "highlight.js", "uplot"})

@@ -1,5 +1,5 @@
-// The OpenAI API as the page uses it: the key from session storage, errors with the server's
-// message, and streamed chat completions read as Server-Sent Events.
+// The API as the pages use it: the key from session storage, errors with the server's message,
+// streamed chat completions read as Server-Sent Events, and JSON-lines streams (model pulls).
 const KEY_ITEM = 'hearth.apiKey';
 
 export class ApiError extends Error {
@@ -92,4 +92,41 @@ export async function get(path, { text = false } = {}) {
   const response = await fetch(path, { headers: headers() });
   if (!response.ok) throw await failure(response);
   return text ? response.text() : response.json();
+}
+
+// Any request with the key: `body` sent as JSON, the JSON answer returned.
+export async function call(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: headers(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw await failure(response);
+  return response.json();
+}
+
+// A POST answered with JSON lines (application/x-ndjson, as /admin/models/pull streams its
+// progress): `onLine(object)` runs for each line as it arrives.
+export async function postLines(path, body, onLine) {
+  const response = await fetch(path, {
+    method: 'POST',
+    headers: headers({ 'Content-Type': 'application/json' }),
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw await failure(response);
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    buffer += decoder.decode(value, { stream: !done });
+    let end;
+    while ((end = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, end).trim();
+      buffer = buffer.slice(end + 1);
+      if (line) onLine(JSON.parse(line));
+    }
+    if (done) break;
+  }
+  if (buffer.trim()) onLine(JSON.parse(buffer));
 }
