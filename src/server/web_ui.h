@@ -33,14 +33,12 @@ class WebUi {
     // GET /auth/config: {"oidc": null} or {"oidc": {"issuer", "client_id", "scope"}}.
     void sign_in_config(Exchange& ex) const;
 
-    // The Content-Security-Policy of every page: connect-src also names the issuer's origin
-    // when the page logs in there (it fetches the discovery document and the token endpoint).
-    const std::string& content_security_policy() const { return csp_; }
-
   private:
     void add_page_headers(http::Response& res) const;
 
     WebUiSignIn sign_in_;
+    // Every page's Content-Security-Policy: connect-src also names the issuer's origin when
+    // the page logs in there (it fetches the discovery document and the token endpoint).
     std::string csp_;
 };
 

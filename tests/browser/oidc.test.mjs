@@ -11,12 +11,14 @@ import { spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const hearthBin = process.env.HEARTH_BIN;
 const modelFile = process.env.HEARTH_MODEL_FILE;
 const skip = !hearthBin || !modelFile ? 'HEARTH_BIN and HEARTH_MODEL_FILE are not set' : false;
 const TIMEOUT = 20000;
+const SCREENSHOTS = process.env.SCREENSHOT_DIR || '';
 const CLIENT_ID = 'hearth-ui';
 const AUDIENCE = 'hearth-api';
 const USER = { name: 'alice', password: 'wonderland' };
@@ -115,6 +117,7 @@ async function startProvider(redirectUri) {
     findAccount: (ctx, id) => (id === USER.name ? { accountId: id, claims: () => ({ sub: id }) } : undefined),
     interactions: { url: (ctx, i) => `/interaction/${i.uid}` },
     pkce: { required: () => true },
+    ttl: { AccessToken: 3600, IdToken: 3600, Interaction: 600, Session: 3600, Grant: 3600 },
     // The page (hearth's origin, the client's redirect URI) calls the token endpoint.
     clientBasedCORS: (ctx, origin, client) => client.redirectUris.some((u) => new URL(u).origin === origin),
     features: {
@@ -215,6 +218,8 @@ test('the page logs in at the provider (code + PKCE), chats with the token, and 
   const dialog = page.getByRole('dialog', { name: 'Sign in to hearth' });
   await dialog.waitFor();
   await page.getByLabel('API key').waitFor(); // a key still works; the login comes first
+  await loginButton(page).waitFor();
+  if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, 'ui-oidc-sign-in.png') });
 
   let authorize = null;
   let tokenRequest = null;

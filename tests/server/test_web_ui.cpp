@@ -202,7 +202,9 @@ TEST(WebUi, SignInConfigNamesTheProviderOnlyWithAClientId) {
         EXPECT_EQ(csp.find("127.0.0.1:9", csp.find("127.0.0.1:9") + 1), std::string::npos) << csp;
         EXPECT_NE(csp.find("default-src 'self';"), std::string::npos) << csp;
     }
-    if (ui_built()) EXPECT_EQ(c.Get("/auth/callback")->body, read_file(kDist / "index.html"));
+    if (ui_built()) {
+        EXPECT_EQ(c.Get("/auth/callback")->body, read_file(kDist / "index.html"));
+    }
     EXPECT_EQ(c.Get("/v1/models")->status, 401);
 }
 
@@ -246,7 +248,7 @@ TEST(WebUi, APageReachedThroughAnAllowedHostMayPostToItsOwnServer) {
     auto upper = post("http://HEARTH.lan:" + std::to_string(live.port()));
     ASSERT_TRUE(upper);
     EXPECT_EQ(upper->status, 200) << upper->body;
-    for (const std::string origin :
+    for (const std::string& origin :
          {"https://" + host, "http://other.lan:" + std::to_string(live.port()),
           std::string("http://hearth.lan:1"), std::string("http://hearth.lan"), std::string("null")}) {
         auto refused = post(origin);
