@@ -332,3 +332,18 @@ test("the provider's refusal is shown, and no token is kept", { skip }, async ()
   assert.equal(await storedToken(page), null);
   await context.close();
 });
+
+test('a login started on the dashboard comes back to the dashboard', { skip }, async () => {
+  const { page, context } = await openPage();
+  await page.goto(`${hearthURL}/dashboard`);
+  await loginButton(page).click();
+  await page.waitForURL((u) => u.href.startsWith(`${issuer}/interaction/`));
+  await page.getByLabel('Username').fill(USER.name);
+  await page.getByLabel('Password').fill(USER.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(`${hearthURL}/dashboard`); // through /auth/callback, then back
+  assert.equal(claims(JSON.parse(await storedToken(page)).token).sub, USER.name);
+  await page.getByRole('button', { name: 'Sign out' }).waitFor(); // signed in
+  assert.equal(await page.getByRole('dialog', { name: 'Sign in to hearth' }).isVisible(), false);
+  await context.close();
+});
