@@ -39,6 +39,7 @@ const bundled = [
   ['dompurify', ['LICENSE']],
   ['highlight.js', ['LICENSE']],
   ['uplot', ['LICENSE']],
+  ['oauth4webapi', ['LICENSE.md']],
 ];
 const licenses = bundled.map(([name, files]) => {
   const pkg = JSON.parse(readFileSync(join(here, 'node_modules', name, 'package.json'), 'utf8'));

@@ -57,6 +57,7 @@ struct ServeOptions {
     std::string kv_budget;
     std::string state_dir;
     std::string oidc_issuer, oidc_audience, oidc_scope_claim;
+    std::string oidc_client_id, oidc_client_scope;
     server::KeyLimits oidc_limits;
     std::string draft_model;
     int32_t draft_tokens = server::PoolOptions{}.draft_tokens;
@@ -181,6 +182,8 @@ void serve(const ServeOptions& o) {
     options.oidc.audience = o.oidc_audience;
     options.oidc.scope_claim = o.oidc_scope_claim;
     options.oidc_limits = o.oidc_limits;
+    options.oidc_client_id = o.oidc_client_id;
+    options.oidc_client_scope = o.oidc_client_scope;
     options.state_dir = state_dir_or_default(o.state_dir);
     if (options.state_dir == ":memory:") options.state_dir.clear();
     if (o.lookup_draft > 0 && o.draft_tokens_given && o.draft_tokens != o.lookup_draft) {
@@ -400,6 +403,16 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("--oidc-scope-claim", o->oidc_scope_claim,
                     "The claim holding the scopes or roles (default: scope, then scp, then roles)")
         ->envname("HEARTH_OIDC_SCOPE_CLAIM");
+    cmd->add_option("--oidc-client-id", o->oidc_client_id,
+                    "The web UI's client at the --oidc-issuer provider: a public client (no "
+                    "secret) allowed the authorization code flow with PKCE and the redirect URI "
+                    "https://THIS-SERVER/auth/callback. Set, the page offers a login there "
+                    "instead of asking for an API key")
+        ->envname("HEARTH_OIDC_CLIENT_ID");
+    cmd->add_option("--oidc-client-scope", o->oidc_client_scope,
+                    "The scopes the web UI asks the provider for (default: openid "
+                    "hearth:inference)")
+        ->envname("HEARTH_OIDC_CLIENT_SCOPE");
     // Limits of every OIDC subject (a key's come from `hearth keys create --rpm ...`).
     cmd->add_option("--oidc-rpm", o->oidc_limits.rpm,
                     "Requests per minute of each OIDC subject, across its tokens (0: no limit)")

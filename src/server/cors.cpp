@@ -28,6 +28,24 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
 }
 
+// "host:port" without the scheme's default port, lower-cased, as an origin serialises it.
+std::string authority_without_default_port(const std::string& authority, bool tls) {
+    std::string a = lower(trim(authority));
+    const std::string default_port = tls ? ":443" : ":80";
+    if (a.ends_with(default_port)) a.resize(a.size() - default_port.size());
+    return a;
+}
+
+// Whether `origin` is the page's own: this server's scheme and the Host the request names.
+// (The Host was checked first, so this admits only names the server answers to.)
+bool is_same_origin(const std::string& origin, const std::string& host_header, bool tls) {
+    const std::string scheme = tls ? "https://" : "http://";
+    const std::string o = lower(origin);
+    if (host_header.empty() || !o.starts_with(scheme)) return false;
+    return authority_without_default_port(o.substr(scheme.size()), tls) ==
+           authority_without_default_port(host_header, tls);
+}
+
 }  // namespace
 
 std::string host_name_of(const std::string& host_header) {
@@ -71,8 +89,8 @@ std::vector<std::string> CorsPolicy::parse_flags(const std::vector<std::string>&
     return origins;
 }
 
-CorsPolicy::CorsPolicy(std::vector<std::string> origins, bool keys_enabled)
-    : origins_(std::move(origins)), keys_enabled_(keys_enabled) {
+CorsPolicy::CorsPolicy(std::vector<std::string> origins, bool keys_enabled, bool tls)
+    : origins_(std::move(origins)), keys_enabled_(keys_enabled), tls_(tls) {
     enabled_ = !contains(origins_, "none");
     any_ = contains(origins_, "*") || (origins_.empty() && keys_enabled);
 }
@@ -86,9 +104,9 @@ bool CorsPolicy::refuses(const http::Request& req) const {
     if (keys_enabled_ || !req.has_header("origin")) return false;
     const std::string origin = req.header("origin");
     // A page's own origin on this server is not cross-origin (the browser sends Origin on
-    // same-origin POSTs too).
+    // same-origin POSTs too), whether reached as localhost or as an --allowed-host name.
     if (allows(origin) || is_loopback_origin(origin)) return false;
-    return true;
+    return !is_same_origin(origin, req.header("host"), tls_);
 }
 
 void CorsPolicy::mark(const http::Request& req, http::Response& res) const {

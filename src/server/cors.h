@@ -14,8 +14,9 @@ class CorsPolicy {
   public:
     // `origins`: exact origins ("https://app.example"), "*" for any, "none" for CORS off, or
     // nothing: any origin when API keys are set, else only pages served from this machine
-    // (http(s)://localhost, 127.0.0.1, [::1], any port), which are always allowed.
-    CorsPolicy(std::vector<std::string> origins, bool keys_enabled);
+    // (http(s)://localhost, 127.0.0.1, [::1], any port), which are always allowed. `tls`: the
+    // server speaks HTTPS, so its own pages' origin is https://HOST.
+    CorsPolicy(std::vector<std::string> origins, bool keys_enabled, bool tls = false);
     // From --cors-origin values: each may be a comma list.
     static std::vector<std::string> parse_flags(const std::vector<std::string>& values);
 
@@ -23,6 +24,7 @@ class CorsPolicy {
     bool allows(const std::string& origin) const;
     // Without API keys a request from a page of another origin is refused (403): the browser
     // would send it (a form post needs no preflight) even though it may not read the answer.
+    // A page's own requests (Origin is this server's scheme and the request's Host) pass.
     bool refuses(const http::Request& req) const;
     // Adds Access-Control-Allow-Origin (and Vary) when the request's origin is allowed.
     void mark(const http::Request& req, http::Response& res) const;
@@ -34,6 +36,7 @@ class CorsPolicy {
     bool any_ = false;
     bool enabled_ = true;
     bool keys_enabled_ = false;
+    bool tls_ = false;
 };
 
 // The Host names a server without API keys answers to: loopback names, the address it listens

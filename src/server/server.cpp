@@ -139,6 +139,7 @@ struct Server::Impl {
     std::atomic<bool> keys_required{false};
     CorsPolicy cors;
     HostCheck host_check;
+    WebUi web_ui;
     ModelPool pool;
     Metrics metrics;
     std::atomic<bool> running{false};
@@ -162,8 +163,11 @@ struct Server::Impl {
           audit(state_file(options.state_dir, "audit.jsonl")),
           usage(*key_store),
           keys_required(has_keys),
-          cors(options.cors_origins, has_keys),
+          cors(options.cors_origins, has_keys,
+               !options.tls.cert_file.empty() || !options.tls.key_file.empty()),
           host_check(options.allowed_hosts, options.host, has_keys),
+          web_ui(WebUiSignIn{options.oidc.issuer, options.oidc_client_id,
+                             options.oidc_client_scope}),
           pool(std::move(models), options.pool),
           generations(pool, metrics, running, options.limits),
           completions(generations),
@@ -474,10 +478,9 @@ struct Server::Impl {
                    [this](Exchange& ex) { admin.unload_model(ex, ex.params.front()); });
         router.add("DELETE", "/admin/models/{name}",
                    [this](Exchange& ex) { admin.delete_model(ex, ex.params.front()); });
-        router.add("GET", "/", serve_web_ui);
-        router.add("GET", "/dashboard", serve_web_ui);
-        router.add("GET", "/models", serve_web_ui);
-        router.add("GET", "/assets/{file}", serve_web_ui);
+        for (const char* page : {"/", "/dashboard", "/models", "/assets/{file}", "/auth/callback"})
+            router.add("GET", page, [this](Exchange& ex) { web_ui.serve(ex); });
+        router.add("GET", "/auth/config", [this](Exchange& ex) { web_ui.sign_in_config(ex); });
         router.add("GET", "/metrics", [this](Exchange& ex) {
             ex.send(http::Response(200, metrics.render(pool.loaded()) + usage.render_metrics(),
                                    "text/plain; version=0.0.4"));

@@ -52,6 +52,11 @@ struct ServerOptions {
     // What each OIDC subject may spend, counted per subject across its tokens (as a key's
     // limits; all 0: none).
     KeyLimits oidc_limits;
+    // The web UI's login at that provider (authorization code + PKCE): its public client id
+    // ("": the page asks for an API key) and the scopes it asks for ("": openid
+    // hearth:inference).
+    std::string oidc_client_id;
+    std::string oidc_client_scope;
     // HTTPS with this certificate and key (PEM files); both empty: plain HTTP.
     http::TlsFiles tls;
 };

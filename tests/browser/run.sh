@@ -41,6 +41,8 @@ done
 cd "$root/tests/browser"
 npm ci --no-audit --no-fund --loglevel=error
 status=0
+# Tests that start servers of their own (OIDC login, --allowed-host) take the binary and model.
+export HEARTH_BIN="$hearth" HEARTH_MODEL_FILE="$root/tests/data/models/stories260K.gguf"
 HEARTH_URL="http://127.0.0.1:$port" HEARTH_API_KEY="$key" CHROMIUM="$chromium" \
     SCREENSHOT_DIR="${UPDATE_SCREENSHOTS:+$root/docs/images}" FAKE_HUB_PORT="$hub_port" \
     node --test --test-concurrency=1 ./*.test.mjs || status=$?

@@ -119,7 +119,7 @@ TEST(WebUi, ServesTheBundledFilesWithTheirTypes) {
         EXPECT_NE(models.find(ref), std::string::npos) << ref;
     // The licenses of what app.js bundles ship with it.
     const std::string licenses = read_file(kDist / "assets/licenses.txt");
-    for (const char* lib : {"marked", "dompurify", "highlight.js", "uplot"})
+    for (const char* lib : {"marked", "dompurify", "highlight.js", "uplot", "oauth4webapi"})
         EXPECT_NE(licenses.find(lib), std::string::npos) << lib;
 }
 
@@ -159,6 +159,122 @@ TEST(WebUi, GzipWhenAcceptedAndEtagsRevalidate) {
     ASSERT_TRUE(head);
     EXPECT_EQ(head->status, 200);
     EXPECT_TRUE(head->body.empty());
+}
+
+ServerOptions with_oidc_login() {
+    ServerOptions o = default_options();
+    o.oidc.issuer = "http://127.0.0.1:9/realms/hearth/";  // nothing listens: never fetched here
+    o.oidc.audience = "hearth-api";
+    o.oidc_client_id = "hearth-ui";
+    return o;
+}
+
+TEST(WebUi, SignInConfigNamesTheProviderOnlyWithAClientId) {
+    {
+        LiveServer live(with_key());
+        httplib::Client c = live.client();
+        auto config = c.Get("/auth/config");
+        ASSERT_TRUE(config);
+        EXPECT_EQ(config->status, 200);
+        EXPECT_EQ(nlohmann::json::parse(config->body), nlohmann::json::parse(R"({"oidc": null})"));
+        const std::string csp = c.Get("/")->get_header_value("Content-Security-Policy");
+        EXPECT_NE(csp.find("connect-src 'self';"), std::string::npos) << csp;
+    }
+    ServerOptions issuer_only = with_oidc_login();
+    issuer_only.oidc_client_id.clear();
+    {
+        LiveServer live(issuer_only);
+        httplib::Client c = live.client();
+        EXPECT_TRUE(nlohmann::json::parse(c.Get("/auth/config")->body)["oidc"].is_null());
+        const std::string csp = c.Get("/")->get_header_value("Content-Security-Policy");
+        EXPECT_NE(csp.find("connect-src 'self';"), std::string::npos) << csp;
+    }
+    LiveServer live(with_oidc_login());
+    httplib::Client c = live.client();
+    auto config = c.Get("/auth/config");  // no key: the page needs it to sign in
+    ASSERT_TRUE(config);
+    EXPECT_EQ(config->status, 200);
+    EXPECT_EQ(nlohmann::json::parse(config->body),
+              nlohmann::json::parse(R"({"oidc": {"issuer": "http://127.0.0.1:9/realms/hearth",
+                                                  "client_id": "hearth-ui",
+                                                  "scope": "openid hearth:inference"}})"));
+    for (const char* path : {"/", "/dashboard", "/auth/callback?code=x&state=y"}) {
+        auto page = c.Get(path);
+        ASSERT_TRUE(page) << path;
+        EXPECT_EQ(page->status, 200) << path;
+        const std::string csp = page->get_header_value("Content-Security-Policy");
+        // Exactly the issuer's origin, for connect-src alone (discovery and the token endpoint).
+        EXPECT_NE(csp.find("connect-src 'self' http://127.0.0.1:9; "), std::string::npos) << csp;
+        EXPECT_EQ(csp.find("127.0.0.1:9", csp.find("127.0.0.1:9") + 1), std::string::npos) << csp;
+        EXPECT_NE(csp.find("default-src 'self';"), std::string::npos) << csp;
+    }
+    if (ui_built()) {
+        EXPECT_EQ(c.Get("/auth/callback")->body, read_file(kDist / "index.html"));
+    }
+    EXPECT_EQ(c.Get("/v1/models")->status, 401);
+}
+
+TEST(WebUi, ABadSignInConfigurationIsRefusedAtStart) {
+    ServerOptions no_issuer = default_options();
+    no_issuer.oidc_client_id = "hearth-ui";
+    try {
+        Server server(no_issuer, std::vector<ModelEntry>{stories_entry()});
+        ADD_FAILURE() << "a client id without an issuer was accepted";
+    } catch (const hearth::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("--oidc-client-id needs --oidc-issuer"), std::string::npos)
+            << e.what();
+    }
+    // A character that would end the policy's directive (or start a new one).
+    for (const char* issuer : {"https://id.example;script-src *", "https://id.example x",
+                               "https://id.example?x=1"}) {
+        ServerOptions o = with_oidc_login();
+        o.oidc.issuer = issuer;
+        EXPECT_THROW(Server(o, std::vector<ModelEntry>{stories_entry()}), hearth::Error) << issuer;
+    }
+}
+
+// Without keys, a page opened through an --allowed-host name sends Origin http://NAME:PORT on
+// its POSTs: its own origin, so they pass; other origins (another scheme, name or port) not.
+TEST(WebUi, APageReachedThroughAnAllowedHostMayPostToItsOwnServer) {
+    ServerOptions o = default_options();
+    o.allowed_hosts = {"hearth.lan"};
+    LiveServer live(o);
+    httplib::Client c = live.client();
+    const std::string host = "hearth.lan:" + std::to_string(live.port());
+    const std::string body =
+        R"({"messages": [{"role": "user", "content": "Once"}], "max_tokens": 2})";
+    auto post = [&](const std::string& origin) {
+        return c.Post("/v1/chat/completions", {{"Host", host}, {"Origin", origin}}, body,
+                      "application/json");
+    };
+    auto own = post("http://" + host);
+    ASSERT_TRUE(own);
+    EXPECT_EQ(own->status, 200) << own->body;
+    EXPECT_EQ(nlohmann::json::parse(own->body)["usage"]["completion_tokens"], 2);
+    auto upper = post("http://HEARTH.lan:" + std::to_string(live.port()));
+    ASSERT_TRUE(upper);
+    EXPECT_EQ(upper->status, 200) << upper->body;
+    for (const std::string& origin :
+         {"https://" + host, "http://other.lan:" + std::to_string(live.port()),
+          std::string("http://hearth.lan:1"), std::string("http://hearth.lan"), std::string("null")}) {
+        auto refused = post(origin);
+        ASSERT_TRUE(refused) << origin;
+        EXPECT_EQ(refused->status, 403) << origin;
+        EXPECT_EQ(nlohmann::json::parse(refused->body)["error"]["code"], "origin_not_allowed")
+            << origin;
+    }
+    // Port 80 is http's default: the browser leaves it out of both Origin and Host.
+    auto default_port =
+        c.Post("/v1/chat/completions", {{"Host", "hearth.lan"}, {"Origin", "http://hearth.lan:80"}},
+               body, "application/json");
+    ASSERT_TRUE(default_port);
+    EXPECT_EQ(default_port->status, 200) << default_port->body;
+    // A Host the server does not answer to is refused before the origin is looked at.
+    auto stranger = c.Post("/v1/chat/completions",
+                           {{"Host", "evil.example"}, {"Origin", "http://evil.example"}}, body,
+                           "application/json");
+    ASSERT_TRUE(stranger);
+    EXPECT_EQ(nlohmann::json::parse(stranger->body)["error"]["code"], "host_not_allowed");
 }
 
 }  // namespace

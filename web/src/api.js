@@ -1,6 +1,8 @@
-// The API as the pages use it: the key from session storage, errors with the server's message,
-// streamed chat completions read as Server-Sent Events, and JSON-lines streams (model pulls).
+// The API as the pages use it: the key (or the OpenID provider's access token) from session
+// storage, errors with the server's message, streamed chat completions read as Server-Sent
+// Events, and JSON-lines streams (model pulls).
 const KEY_ITEM = 'hearth.apiKey';
+const TOKEN_ITEM = 'hearth.accessToken';
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -18,10 +20,35 @@ export function setApiKey(key) {
   else sessionStorage.removeItem(KEY_ITEM);
 }
 
+// The access token of an OpenID login (signin.js), until it expires.
+export function accessToken() {
+  try {
+    const { token, expires } = JSON.parse(sessionStorage.getItem(TOKEN_ITEM) || 'null') || {};
+    return token && (!expires || Date.now() < expires) ? token : '';
+  } catch {
+    return '';
+  }
+}
+
+// Keeps `token` for `expiresIn` seconds (none given: until the server refuses it).
+export function setAccessToken(token, expiresIn) {
+  if (!token) {
+    sessionStorage.removeItem(TOKEN_ITEM);
+    return;
+  }
+  const expires = expiresIn ? Date.now() + expiresIn * 1000 : 0;
+  sessionStorage.setItem(TOKEN_ITEM, JSON.stringify({ token, expires }));
+}
+
+// What the page sends as its bearer credential: the login's token, else the key.
+export function credential() {
+  return accessToken() || apiKey();
+}
+
 function headers(extra = {}) {
   const h = { ...extra };
-  const key = apiKey();
-  if (key) h.Authorization = `Bearer ${key}`;
+  const bearer = credential();
+  if (bearer) h.Authorization = `Bearer ${bearer}`;
   return h;
 }
 
