@@ -139,6 +139,7 @@ class Supervisor:
         self.proc.send_signal(signal.SIGTERM)
         test.assertEqual(self.proc.wait(timeout=60), 0, "\n".join(self.log()))
         self.reader.join(timeout=10)
+        self.proc.stderr.close()
         test.assertTrue(any("every worker has stopped" in l for l in self.log()))
         for pid in pids:
             test.assertFalse(alive(pid), f"worker {pid} outlived its supervisor")
@@ -367,7 +368,9 @@ class Workers(unittest.TestCase):
                 conn.request(method, path, json.dumps(body) if body is not None else None,
                              {"Authorization": "Bearer admin-secret", "Content-Type": "application/json"})
                 response = conn.getresponse()
-                return response.status, json.loads(response.read() or b"null")
+                answer = response.status, json.loads(response.read() or b"null")
+                conn.close()
+                return answer
 
             status, created = admin("POST", "/admin/keys", {"name": "alice"})
             self.assertEqual(status, 201, created)
@@ -411,6 +414,7 @@ class Workers(unittest.TestCase):
         s = Supervisor("--workers", "2", "--tls-cert", junk, "--tls-key", junk)
         rc = s.proc.wait(timeout=120)
         s.reader.join(timeout=10)
+        s.proc.stderr.close()
         log = "\n".join(s.log())
         self.assertNotEqual(rc, 0)
         self.assertRegex(log, r"worker \d+ failed to start 5 times in a row \(the last one exited with status 1\)")
