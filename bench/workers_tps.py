@@ -12,7 +12,8 @@ aggregate as one process (one process batches all streams in one forward pass pe
 workers batch a share each and split the cores). Workers pay off on multi-socket machines
 with --workers auto (docs/OPERATIONS.md, "Workers").
 
-  bench/workers_tps.py build/hearth MODEL.gguf [--workers 2] [--streams 8] [--tokens 64]
+  build/hearth synth 135m /tmp/135m.gguf --type Q4_K_M --vocab tests/data/vocab/ggml-vocab-llama-spm.gguf
+  bench/workers_tps.py build/hearth /tmp/135m.gguf [--workers 2] [--streams 8] [--tokens 64]
                        [--rounds 3]
 """
 import argparse, json, os, re, socket, subprocess, sys, tempfile, threading, time, http.client
@@ -23,6 +24,13 @@ def free_port():
 
 
 def stream(port, body, results, i):
+    try:
+        results[i] = stream_tokens(port, body, i)
+    except Exception as e:  # reported by round_of: a thread cannot end the program
+        results[i] = e
+
+
+def stream_tokens(port, body, i):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
     conn.request("POST", "/v1/completions", json.dumps(body),
                  {"Content-Type": "application/json", "Connection": "close"})
@@ -33,10 +41,11 @@ def stream(port, body, results, i):
         if line == "data: [DONE]": break
         if line.startswith("data: "):
             event = json.loads(line[6:])
-            if "error" in event: sys.exit(f"stream failed: {event['error']}")
+            if "error" in event: raise RuntimeError(f"stream {i} failed: {event['error']}")
             if event.get("usage"): tokens = event["usage"]["completion_tokens"]
-    if res.status != 200 or tokens == 0: sys.exit(f"stream {i} failed: status {res.status}")
-    results[i] = tokens
+    if res.status != 200 or tokens == 0:
+        raise RuntimeError(f"stream {i} failed: status {res.status} {res.read()[:300]!r}")
+    return tokens
 
 
 def round_of(port, streams, tokens, seed):
@@ -48,7 +57,10 @@ def round_of(port, streams, tokens, seed):
     t0 = time.perf_counter()
     for t in threads: t.start()
     for t in threads: t.join()
-    return sum(results) / (time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    for r in results:
+        if isinstance(r, Exception): sys.exit(str(r))
+    return sum(results) / seconds
 
 
 def measure(a, extra, label):
