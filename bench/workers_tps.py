@@ -16,7 +16,7 @@ with --workers auto (docs/OPERATIONS.md, "Workers").
   bench/workers_tps.py build/hearth /tmp/135m.gguf [--workers 2] [--streams 8] [--tokens 64]
                        [--rounds 3]
 """
-import argparse, json, os, re, socket, subprocess, sys, tempfile, threading, time, http.client
+import argparse, json, os, re, shutil, socket, subprocess, sys, tempfile, threading, time, http.client
 
 
 def free_port():
@@ -88,6 +88,7 @@ def measure(a, extra, label):
     finally:
         server.terminate()
         server.wait(timeout=120)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main():

@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,6 +141,7 @@ class Supervisor:
         test.assertEqual(self.proc.wait(timeout=60), 0, "\n".join(self.log()))
         self.reader.join(timeout=10)
         self.proc.stderr.close()
+        shutil.rmtree(self.home, ignore_errors=True)
         test.assertTrue(any("every worker has stopped" in l for l in self.log()))
         for pid in pids:
             test.assertFalse(alive(pid), f"worker {pid} outlived its supervisor")
@@ -406,6 +408,7 @@ class Workers(unittest.TestCase):
             self.assertEqual(refused, workers, "both workers refuse the revoked key")
         finally:
             s.stop(self)
+            shutil.rmtree(state, ignore_errors=True)
 
     def test_worker_that_cannot_start_makes_the_supervisor_give_up(self):
         junk = os.path.join(tempfile.mkdtemp(prefix="hearth-workers-"), "junk.pem")
@@ -415,6 +418,8 @@ class Workers(unittest.TestCase):
         rc = s.proc.wait(timeout=120)
         s.reader.join(timeout=10)
         s.proc.stderr.close()
+        shutil.rmtree(s.home, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(junk), ignore_errors=True)
         log = "\n".join(s.log())
         self.assertNotEqual(rc, 0)
         self.assertRegex(log, r"worker \d+ failed to start 5 times in a row \(the last one exited with status 1\)")
@@ -466,6 +471,7 @@ class Workers(unittest.TestCase):
             self.assertEqual(failures(outs), [])
         finally:
             s.stop(self)
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
