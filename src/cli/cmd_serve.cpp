@@ -1,15 +1,18 @@
 // `hearth serve`: options, keys and models from flags, environment and files, then the server.
 #include <pthread.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/serve_workers.h"
 #include "core/error.h"
 #include "core/format.h"
 #include "core/log.h"
@@ -63,6 +66,7 @@ struct ServeOptions {
     int32_t draft_tokens = server::PoolOptions{}.draft_tokens;
     bool draft_tokens_given = false;
     std::string tls_cert, tls_key;
+    std::string workers;  // --workers N|auto (cli/serve_workers.h); empty: this process serves
 };
 
 // Stored responses live in hearth's data folder, in the user's home whatever the models folder
@@ -70,6 +74,9 @@ struct ServeOptions {
 std::string default_responses_db() {
     return (registry::ModelsDir::data_home() / "responses.db").string();
 }
+
+// How long a drain (SIGQUIT; a worker replaced on reload) lets requests begun run on.
+constexpr std::chrono::minutes kDrainGrace{10};
 
 std::chrono::milliseconds millis(double seconds) {
     return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -147,6 +154,7 @@ std::vector<std::string> collect_keys(const ServeOptions& o) {
 }
 
 void serve(const ServeOptions& o) {
+    std::optional<process::WorkerSlot> worker = start_worker();
     server::ServerOptions options;
     options.host = o.host;
     options.port = o.port;
@@ -196,26 +204,40 @@ void serve(const ServeOptions& o) {
     if (o.tls_cert.empty() != o.tls_key.empty())
         throw Error("--tls-cert and --tls-key go together: give the certificate and its key");
     options.tls = {o.tls_cert, o.tls_key};
+    if (!worker && !o.workers.empty()) return serve_workers(o.workers, options, o.threads);
+    if (worker) options.listen_fd = worker->listen_fd;
 
     // Signals go to one watcher thread (blocked everywhere else, inherited by every thread the
     // server starts), which stops the server so in-flight work ends cleanly. With TLS, SIGHUP
-    // reloads the certificate (as nginx does); without, it keeps its default (the end).
+    // reloads the certificate (as nginx does); without, it keeps its default (the end), except
+    // in a worker (its supervisor handles reloads). SIGQUIT drains: no new connections, requests begun finish (as nginx's).
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
-    if (!o.tls_cert.empty()) sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGQUIT);
+    if (!o.tls_cert.empty() || worker) sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     server::Server srv(options, collect_models(o));
     srv.bind();
+    std::atomic<bool> ended{false};
     std::thread watcher([&] {
         int sig = 0;
-        while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) srv.reload_tls();
-        if (sig != 0) log::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        while (sigwait(&signals, &sig) == 0 && (sig == SIGHUP || sig == SIGQUIT)) {
+            if (sig == SIGHUP) {
+                srv.reload_tls();
+            } else {
+                log::info("received SIGQUIT, draining: finishing the requests begun");
+                srv.drain(kDrainGrace);
+            }
+        }
+        if (sig != 0 && !ended) log::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
         srv.stop();
     });
+    if (worker) process::report_ready(*worker);
     srv.run();
+    ended = true;
     // run() also returns if listening fails; wake the watcher so it can be joined.
     pthread_kill(watcher.native_handle(), SIGTERM);
     watcher.join();
@@ -435,6 +457,13 @@ void add_serve_command(CLI::App& app) {
                     "The private key of --tls-cert (PEM, without a passphrase)")
         ->type_name("FILE")
         ->envname("HEARTH_TLS_KEY");
+    cmd->add_option("--workers", o->workers,
+                    "Serve from N worker processes sharing the port, under a supervisor that "
+                    "restarts a worker that dies and, on SIGHUP, replaces them one at a time "
+                    "without dropping requests; auto: one worker per NUMA node, pinned to its "
+                    "CPUs and memory (docs/OPERATIONS.md, \"Workers\")")
+        ->type_name("N|auto")
+        ->envname("HEARTH_WORKERS");
     cmd->footer(
         "Examples:\n"
         "  hearth serve --model tests/data/models/stories260K.gguf\n"

@@ -1,6 +1,8 @@
 #include "http/server.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -109,6 +111,7 @@ struct Server::Impl {
     std::list<std::shared_ptr<Connection>> connections;  // I/O thread only
     std::unordered_map<std::string, size_t> per_client;  // I/O thread only
     bool stopping = false;                                // I/O thread only
+    bool draining = false;                                // I/O thread only
     Clock::time_point force_close_at;
     std::atomic<bool> io_stopped{false};
     std::atomic<size_t> open{0};
@@ -132,7 +135,7 @@ struct Server::Impl {
     bool evict_for(const std::string* client);
     void refuse_busy(tcp::socket socket, const std::string& remote);
     void forget(Connection& c);
-    void begin_stop(std::chrono::milliseconds grace);
+    void begin_stop(std::chrono::milliseconds grace, bool drain);
     void check_stopped();
 };
 
@@ -523,7 +526,11 @@ void Connection::after_response(bool keep_alive) {
 
 void Server::Impl::accept() {
     acceptor.async_accept([self = this](const error_code& ec, tcp::socket socket) {
-        if (self->stopping) return;
+        // A connection accepted just before a drain began is served, not dropped.
+        if (self->stopping) {
+            if (!ec && self->draining) self->admit(std::move(socket));
+            return;
+        }
         if (ec == asio::error::operation_aborted) return;
         if (ec) {
             // Out of file descriptors (or a transient error): pause instead of spinning.
@@ -615,19 +622,24 @@ void Server::Impl::forget(Connection& c) {
     --open;
 }
 
-void Server::Impl::begin_stop(std::chrono::milliseconds grace) {
-    if (stopping) return;
+void Server::Impl::begin_stop(std::chrono::milliseconds grace, bool drain) {
+    // A stop during a drain cuts it short; anything else after the first call changes nothing.
+    if (stopping && (drain || !draining)) return;
+    const bool first = !stopping;
     stopping = true;
+    draining = drain;
     error_code ignored;
     acceptor.close(ignored);
     accept_retry.cancel();
+    // A drain keeps every connection whose client may already have sent a request (a new
+    // one included): only those idle between requests are closed.
     std::vector<std::shared_ptr<Connection>> quiet;
     for (const auto& c : connections) {
-        if (c->phase != Phase::Handling) quiet.push_back(c);
+        if (drain ? c->phase == Phase::Idle : c->phase != Phase::Handling) quiet.push_back(c);
     }
     for (const auto& c : quiet) c->close();
-    force_close_at = Clock::now() + grace;
-    check_stopped();
+    force_close_at = first ? Clock::now() + grace : std::min(force_close_at, Clock::now() + grace);
+    if (first) check_stopped();  // which then polls until the end
 }
 
 // Polls until every connection is closed and every handler returned; past the grace period
@@ -656,20 +668,15 @@ Server::~Server() {
     impl_->io_stopped = true;
 }
 
-int Server::bind(const std::string& host, int port) {
-    // Each connection is a file descriptor: allow as many as the hard limit lets us.
-    rlimit fds{};
-    if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
-        fds.rlim_cur = std::min<rlim_t>(fds.rlim_max, 1 << 20);
-        setrlimit(RLIMIT_NOFILE, &fds);
-    }
+int open_listener(const std::string& host, int port) {
+    asio::io_context io;
     error_code ec;
-    tcp::resolver resolver(impl_->io);
+    tcp::resolver resolver(io);
     auto endpoints = resolver.resolve(host, std::to_string(port), tcp::resolver::passive, ec);
     if (ec || endpoints.empty())
         throw Error("cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
     const tcp::endpoint endpoint = endpoints.begin()->endpoint();
-    tcp::acceptor& a = impl_->acceptor;
+    tcp::acceptor a(io);
     a.open(endpoint.protocol(), ec);
     if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) a.bind(endpoint, ec);
@@ -680,6 +687,35 @@ int Server::bind(const std::string& host, int port) {
         throw Error("cannot listen on " + host + ":" + std::to_string(port) + " (" + ec.message() +
                     "; in use, or not an address of this machine)");
     }
+    const int fd = a.release();
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+}
+
+int Server::bind(const std::string& host, int port) {
+    return listen_on(open_listener(host, port));
+}
+
+int Server::listen_on(int fd) {
+    // Each connection is a file descriptor: allow as many as the hard limit lets us.
+    rlimit fds{};
+    if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
+        fds.rlim_cur = std::min<rlim_t>(fds.rlim_max, 1 << 20);
+        setrlimit(RLIMIT_NOFILE, &fds);
+    }
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    int listening = 0;
+    socklen_t flag_length = sizeof listening;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+        (address.ss_family != AF_INET && address.ss_family != AF_INET6) ||
+        ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &flag_length) != 0 || !listening)
+        throw Error("descriptor " + std::to_string(fd) + " is not a listening TCP socket");
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    error_code ec;
+    tcp::acceptor& a = impl_->acceptor;
+    a.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (ec) throw Error("cannot accept on descriptor " + std::to_string(fd) + ": " + ec.message());
     return a.local_endpoint().port();
 }
 
@@ -701,7 +737,12 @@ void Server::run() {
 
 void Server::stop(std::chrono::milliseconds grace) {
     if (impl_->io_stopped) return;
-    asio::post(impl_->io, [impl = impl_.get(), grace] { impl->begin_stop(grace); });
+    asio::post(impl_->io, [impl = impl_.get(), grace] { impl->begin_stop(grace, false); });
+}
+
+void Server::drain(std::chrono::milliseconds grace) {
+    if (impl_->io_stopped) return;
+    asio::post(impl_->io, [impl = impl_.get(), grace] { impl->begin_stop(grace, true); });
 }
 
 size_t Server::open_connections() const {

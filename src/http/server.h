@@ -40,6 +40,10 @@ struct TlsFiles {
 
 using Handler = std::function<void(const Request&, Responder&)>;
 
+// A listening TCP socket on host:port (port 0: any free port), for Server::listen_on in this or
+// a child process; the caller owns the descriptor (close-on-exec is set). Throws hearth::Error.
+int open_listener(const std::string& host, int port);
+
 struct Hooks {
     // The body of an error the HTTP layer answers itself (bad request, too large, busy).
     std::function<Response(int status, const std::string& message)> error_response;
@@ -55,6 +59,10 @@ class Server {
 
     // Listens on host:port (port 0: any free port) and returns the port. Throws hearth::Error.
     int bind(const std::string& host, int port);
+    // Accepts on a socket that is already listening (one open_listener made, inherited from a
+    // supervisor process that shares it among its workers) and returns its port. Takes the
+    // descriptor over. Throws hearth::Error when it is not a listening TCP socket.
+    int listen_on(int fd);
     // Speaks HTTPS on the port from now on (TLS 1.2+, ALPN http/1.1; see http/tls.h): call
     // before run(). Called again, from any thread, it swaps the certificate for new
     // connections (open ones keep theirs). Throws hearth::Error when the files cannot be read
@@ -66,6 +74,12 @@ class Server {
     // From any thread: stops accepting, closes idle and half-read connections at once, lets
     // requests being handled finish for up to `grace`, then closes what is left.
     void stop(std::chrono::milliseconds grace);
+    // From any thread: stops accepting and closes connections idle between requests, but lets
+    // every request already begun end normally (a connection accepted and not yet read gets
+    // its first request answered), each answer with `Connection: close`, for up to `grace`;
+    // then closes what is left. Another process accepting on the same socket takes the new
+    // connections: a worker being replaced drops none.
+    void drain(std::chrono::milliseconds grace);
     // Connections open now (for tests and metrics).
     size_t open_connections() const;
 

@@ -515,10 +515,21 @@ struct Server::Impl {
     }
 };
 
+namespace {
+bool keys_configured(const ServerOptions& options, KeyStore& store) {
+    return !options.api_keys.empty() || !options.oidc.issuer.empty() || store.has_active_keys();
+}
+}  // namespace
+
+std::string Server::listen_host(const ServerOptions& options) {
+    if (is_loopback(options.host)) return options.host;
+    KeyStore store(state_file(options.state_dir, "keys.db"));
+    return keys_configured(options, store) ? options.host : "127.0.0.1";
+}
+
 Server::Server(ServerOptions options, std::vector<ModelEntry> models) {
     auto store = std::make_unique<KeyStore>(state_file(options.state_dir, "keys.db"));
-    const bool has_keys =
-        !options.api_keys.empty() || !options.oidc.issuer.empty() || store->has_active_keys();
+    const bool has_keys = keys_configured(options, *store);
     if (!has_keys && !is_loopback(options.host)) {
         log::warn(
             "no API keys are set: binding to 127.0.0.1 instead of {} so only this machine can "
@@ -540,7 +551,7 @@ int Server::bind() {
     std::signal(SIGPIPE, SIG_IGN);
     ServerOptions& o = impl_->options;
     if (!o.tls.cert_file.empty() || !o.tls.key_file.empty()) impl_->http.use_tls(o.tls);
-    o.port = impl_->http.bind(o.host, o.port);
+    o.port = o.listen_fd >= 0 ? impl_->http.listen_on(o.listen_fd) : impl_->http.bind(o.host, o.port);
     return o.port;
 }
 
@@ -579,6 +590,10 @@ void Server::run_without_socket() {
 void Server::stop() {
     impl_->running = false;
     impl_->http.stop(impl_->options.shutdown_grace);
+}
+
+void Server::drain(std::chrono::milliseconds grace) {
+    impl_->http.drain(grace);
 }
 
 void Server::reload_tls() {

@@ -59,12 +59,19 @@ struct ServerOptions {
     std::string oidc_client_scope;
     // HTTPS with this certificate and key (PEM files); both empty: plain HTTP.
     http::TlsFiles tls;
+    // A socket already listening (a worker's, inherited from `serve --workers`): bind() accepts
+    // on it instead of opening host:port. -1: none.
+    int listen_fd = -1;
 };
 
 class Server {
   public:
     Server(ServerOptions options, std::vector<ModelEntry> models);
     ~Server();
+
+    // The address the server listens on: options.host, or 127.0.0.1 when no keys are set (no
+    // API keys, no OIDC issuer, no active key in the key store) and the host is not loopback.
+    static std::string listen_host(const ServerOptions& options);
 
     // Binds the listening socket and returns the port. Throws hearth::Error on failure.
     int bind();
@@ -74,6 +81,9 @@ class Server {
     // get an error event and `data: [DONE]`, non-streamed requests a 503. run() returns once
     // they are answered (or the grace period is over).
     void stop();
+    // Stops accepting (another process on the same socket takes new connections) and lets
+    // every request already begun finish normally, for up to `grace`; run() returns then.
+    void drain(std::chrono::milliseconds grace);
     // Reads the TLS certificate and key again (on SIGHUP), for new connections. When they
     // cannot be used it logs why and keeps serving the old ones. Without TLS: nothing.
     void reload_tls();
