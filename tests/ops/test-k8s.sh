@@ -128,7 +128,7 @@ grep -q "name: $rule\$" "$K8S/overlays/with-autoscaling/hpa.yaml" && [[ ",$METRI
 
 # ---- every overlay rendered ----
 if command -v kubectl >/dev/null && kubectl version --client 2>/dev/null | grep -q 'Kustomize Version: v[4-9]'; then
-    for dir in base overlays/*; do
+    for dir in base $(cd "$K8S" && echo overlays/*); do
         name=${dir#overlays/}
         if ! kubectl kustomize "$K8S/$dir" > "$TMP/$name.yaml" 2> "$TMP/render.err"; then
             fail "$dir does not render: $(head -3 "$TMP/render.err")"
