@@ -50,6 +50,7 @@ struct ServeOptions {
     double idle_timeout = 60;
     std::vector<std::string> cors_origins;
     std::vector<std::string> allowed_hosts;
+    bool public_metrics = false;
     std::string responses_db;
     double responses_max_age_days = 30;
     int64_t responses_max_count = 100000;
@@ -167,6 +168,7 @@ void serve(const ServeOptions& o) {
     options.idle_timeout = millis(o.idle_timeout);
     options.cors_origins = server::CorsPolicy::parse_flags(o.cors_origins);
     options.allowed_hosts = server::CorsPolicy::parse_flags(o.allowed_hosts);
+    options.public_metrics = o.public_metrics;
     options.pool.max_memory = o.max_memory.empty() ? 0 : parse_bytes(o.max_memory);
     options.pool.idle_unload_seconds = o.idle_unload;
     options.pool.parallel = o.parallel;
@@ -376,6 +378,11 @@ void add_serve_command(CLI::App& app) {
                     "--host (repeatable or a comma list; * any). Guards against DNS rebinding")
         ->type_name("NAME")
         ->envname("HEARTH_ALLOWED_HOST");
+    cmd->add_flag("--public-metrics", o->public_metrics,
+                  "Answer GET /metrics without an API key, for scrapers that cannot send one "
+                  "(a Kubernetes inference gateway's endpoint picker); let only them reach the "
+                  "port (NetworkPolicy, firewall)")
+        ->envname("HEARTH_PUBLIC_METRICS");
     cmd->add_option("--responses-db", o->responses_db,
                     "SQLite file of stored /v1/responses (store, previous_response_id; :memory: "
                     "keeps them in memory only). Default: $XDG_DATA_HOME/hearth/responses.db, else "

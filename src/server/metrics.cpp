@@ -360,8 +360,43 @@ std::string Metrics::render(const std::vector<LoadedModelInfo>& models) const {
     loaded("hearth_model_idle_seconds", "gauge",
            "Seconds since the model's last request ended (0 while one runs).",
            [](const LoadedModelInfo& m) { return m.idle_seconds; });
+    render_server_totals(out, models);
     render_machine(out);
     return out;
+}
+
+// One sample per family for the whole server, summed over the loaded models: a router that
+// weighs replicas (the Gateway API Inference Extension's endpoint picker, an autoscaler) reads
+// one value per replica and cannot sum the per-model series itself (docs/SCALING.md).
+void Metrics::render_server_totals(std::string& out,
+                                   const std::vector<LoadedModelInfo>& models) const {
+    uint64_t waiting = 0, running = 0;
+    int64_t kv_used = 0, kv_total = 0;
+    std::string names;
+    for (const auto& m : models) {
+        waiting += m.stats.queued;
+        running += m.stats.active;
+        kv_used += m.stats.kv_blocks_used;
+        kv_total += m.stats.kv_blocks_total;
+        names += (names.empty() ? "" : ",") + m.name;
+    }
+    header(out, "hearth_waiting_sequences", "gauge",
+           "Sequences waiting for a slot (and KV blocks), all models.");
+    sample(out, "hearth_waiting_sequences", "", num(waiting));
+    header(out, "hearth_running_sequences", "gauge",
+           "Sequences running (prefill or generation), all models.");
+    sample(out, "hearth_running_sequences", "", num(running));
+    header(out, "hearth_kv_cache_usage_ratio", "gauge",
+           "KV blocks running sequences hold over all KV blocks of the loaded models, 0 to 1.");
+    sample(out, "hearth_kv_cache_usage_ratio", "",
+           num(kv_total > 0 ? static_cast<double>(kv_used) / static_cast<double>(kv_total) : 0.0));
+    // The label is the one the endpoint picker reads for vLLM's LoRA adapters (it routes a
+    // request to a replica that has its model in memory); the value, as there, is a timestamp.
+    header(out, "hearth_loaded_models_info", "gauge",
+           "Models in memory, comma-separated in the running_lora_adapters label; the value is "
+           "the time of the scrape (Unix seconds).");
+    sample(out, "hearth_loaded_models_info",
+           "running_lora_adapters=\"" + prometheus_label_value(names) + "\"", num(unix_now()));
 }
 
 // The process and the host: what the dashboard charts next to the models.

@@ -66,6 +66,7 @@ class Metrics {
     struct ModelSeries;
     ModelSeries& series(const std::string& model);  // with mutex_ held
     void render_machine(std::string& out) const;
+    void render_server_totals(std::string& out, const std::vector<LoadedModelInfo>& models) const;
 
     // Completion tokens of the last kWindow seconds, one bucket per second, for tokens/s.
     static constexpr int kWindow = 10;

@@ -237,6 +237,7 @@ struct Server::Impl {
             return false;
         }
         if (req.path == "/health" || req.path == "/readyz") return true;
+        if (req.path == "/metrics" && options.public_metrics) return true;
         // The web UI's page and assets load without a key; the page asks for one for its API calls.
         if (is_web_ui_path(req.path) && (req.method == "GET" || req.method == "HEAD")) return true;
         if (!keys_required_now()) return true;  // open (loopback only): anonymous, admin

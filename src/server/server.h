@@ -38,6 +38,9 @@ struct ServerOptions {
     std::vector<std::string> cors_origins;
     // Host names this server answers to without API keys, besides loopback and --host.
     std::vector<std::string> allowed_hosts;
+    // GET /metrics answers without a key (for scrapers that cannot send one, such as the
+    // Gateway API Inference Extension's endpoint picker); the network must limit who asks.
+    bool public_metrics = false;
     RequestLimits limits;
     PoolOptions pool;
     // Where /api/pull installs models; empty: the default models directory.

@@ -4,6 +4,7 @@
 // the Prometheus project's own parser (prometheus_client, tests/server/parse_metrics.py).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <chrono>
 
 #include "live_server.h"
+#include "server/metrics.h"
 
 namespace hearth::server {
 namespace {
@@ -225,6 +227,92 @@ TEST_F(MetricsTest, MachineGaugesAreThere) {
                                m.count("hearth_cpu_info{simd=\"avx512\",amx=\"true\"}") ==
                            1;
     EXPECT_TRUE(one_level);
+}
+
+// The per-server totals a router reads (one sample per family), against sums worked out by
+// hand from two loaded models' scheduler figures.
+TEST(MetricsTotals, AreTheSumsOfTheLoadedModels) {
+    LoadedModelInfo a{.name = "alpha", .memory_bytes = 1};
+    a.stats.queued = 2;
+    a.stats.active = 1;
+    a.stats.kv_blocks_used = 10;
+    a.stats.kv_blocks_total = 40;
+    LoadedModelInfo b{.name = "beta", .memory_bytes = 1};
+    b.stats.queued = 3;
+    b.stats.active = 4;
+    b.stats.kv_blocks_used = 30;
+    b.stats.kv_blocks_total = 60;
+    b.stats.kv_blocks_cached = 20;  // idle slots' prefixes: evictable, so not "in use"
+    Metrics metrics;
+    auto m = parse_samples(metrics.render({a, b}));
+    EXPECT_EQ(m.at("hearth_waiting_sequences"), 5);
+    EXPECT_EQ(m.at("hearth_running_sequences"), 5);
+    EXPECT_DOUBLE_EQ(m.at("hearth_kv_cache_usage_ratio"), 0.4);  // (10 + 30) / (40 + 60)
+    EXPECT_EQ(m.count("hearth_loaded_models_info{running_lora_adapters=\"alpha,beta\"}"), 1u);
+
+    // Nothing loaded: zeros, no division by zero, and an empty list.
+    m = parse_samples(metrics.render({}));
+    EXPECT_EQ(m.at("hearth_waiting_sequences"), 0);
+    EXPECT_EQ(m.at("hearth_running_sequences"), 0);
+    EXPECT_EQ(m.at("hearth_kv_cache_usage_ratio"), 0);
+    EXPECT_EQ(m.count("hearth_loaded_models_info{running_lora_adapters=\"\"}"), 1u);
+}
+
+// On a live server: the model a request loaded is listed, and while a request runs the totals
+// equal the model's own series of the same scrape.
+TEST_F(MetricsTest, TotalsFollowTheLoadedModel) {
+    auto m = scrape();
+    EXPECT_EQ(m.count("hearth_loaded_models_info{running_lora_adapters=\"\"}"), 1u);
+    ok_json(live.post("/v1/completions", {{"prompt", "Once"}, {"max_tokens", 3}}));
+    m = scrape();
+    EXPECT_EQ(m.count("hearth_loaded_models_info{running_lora_adapters=\"stories260K\"}"), 1u);
+    // Generations on another thread, scraped until one shows as running (bounded: the model
+    // is tiny, so a scrape may miss a whole request).
+    bool seen_running = false;
+    for (int attempt = 0; attempt < 20 && !seen_running; ++attempt) {
+        std::atomic<bool> finished{false};
+        std::thread busy([&] {
+            live.post("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 120}});
+            finished = true;
+        });
+        while (!finished && !seen_running) {
+            m = scrape();
+            seen_running = at(m, "hearth_running_sequences") > 0;
+        }
+        busy.join();
+    }
+    ASSERT_TRUE(seen_running);
+    EXPECT_EQ(at(m, "hearth_running_sequences"), at(m, "hearth_active_sequences{" + kModel + "}"));
+    EXPECT_EQ(at(m, "hearth_waiting_sequences"), at(m, "hearth_queue_depth{" + kModel + "}"));
+    EXPECT_DOUBLE_EQ(at(m, "hearth_kv_cache_usage_ratio"),
+                     at(m, "hearth_kv_blocks_used{" + kModel + "}") /
+                         at(m, "hearth_kv_blocks_total{" + kModel + "}"));
+    // (Not > 0: the scheduler publishes the running count and the KV figures a moment apart.)
+    EXPECT_GE(at(m, "hearth_kv_cache_usage_ratio"), 0);
+    EXPECT_LE(at(m, "hearth_kv_cache_usage_ratio"), 1);
+}
+
+// --public-metrics opens /metrics alone: the rest still wants a key, and without the flag
+// /metrics wants an admin key.
+TEST(PublicMetrics, OnlyMetricsAnswerWithoutAKey) {
+    auto status = [](const LiveServer& live, const char* path) {
+        auto res = live.client().Get(path);
+        return res ? res->status : -1;
+    };
+    ServerOptions options = default_options();
+    options.api_keys = {"metrics-test-admin-key"};
+    {
+        LiveServer closed(options);
+        EXPECT_EQ(status(closed, "/metrics"), 401);
+    }
+    options.public_metrics = true;
+    LiveServer open(options);
+    auto res = open.client().Get("/metrics");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_NE(res->body.find("\nhearth_waiting_sequences 0\n"), std::string::npos);
+    EXPECT_EQ(status(open, "/v1/models"), 401);
+    EXPECT_EQ(status(open, "/admin/keys"), 401);
 }
 
 // The Prometheus project's parser reads the whole exposition (after traffic, so every family
