@@ -9,6 +9,7 @@
 
 #include "http/message.h"
 #include "http/server.h"
+#include "server/federation.h"
 #include "server/identity.h"
 #include "server/model_pool.h"
 #include "server/oidc.h"
@@ -54,6 +55,8 @@ struct ServerOptions {
     KeyLimits oidc_limits;
     // HTTPS with this certificate and key (PEM files); both empty: plain HTTP.
     http::TlsFiles tls;
+    // Peers and the peer key (server/federation.h); no key: no federation.
+    FederationOptions federation;
 };
 
 class Server {
