@@ -36,6 +36,7 @@ struct Transfer {
     const Http::Sink* sink = nullptr;
     const Http::StatusHook* on_status = nullptr;
     const Http::HeadHook* on_head = nullptr;
+    const std::function<bool()>* stop_if = nullptr;
     bool stream_every_status = false;  // relay(): the sink takes error bodies too
     bool status_reported = false;
     bool streaming_body = false;
@@ -95,8 +96,10 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
     return n;
 }
 
-int on_progress(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-    return cancel_flag().load() ? 1 : 0;
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    auto* transfer = static_cast<Transfer*>(user);
+    const bool stop = transfer->stop_if && *transfer->stop_if && (*transfer->stop_if)();
+    return cancel_flag().load() || stop ? 1 : 0;
 }
 
 struct CurlDeleter {
@@ -128,6 +131,7 @@ namespace {
 struct RelayParts {
     const std::vector<std::string>* headers = nullptr;
     const Http::HeadHook* on_head = nullptr;
+    const std::function<bool()>* stop_if = nullptr;
 };
 
 HttpResponse perform(const HttpSettings& settings, const std::string& url, bool head,
@@ -142,6 +146,7 @@ HttpResponse perform(const HttpSettings& settings, const std::string& url, bool 
     transfer.on_status = on_status;
     if (relay) {
         transfer.on_head = relay->on_head;
+        transfer.stop_if = relay->stop_if;
         transfer.stream_every_status = true;
     }
 
@@ -182,6 +187,7 @@ HttpResponse perform(const HttpSettings& settings, const std::string& url, bool 
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);
     if (head) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     if (post) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, post->data.data());
@@ -234,12 +240,13 @@ HttpResponse Http::post(const std::string& url, const HttpBody& body, const Sink
 
 HttpResponse Http::relay(const std::string& method, const std::string& url,
                          const std::vector<std::string>& headers, const HttpBody* body,
-                         const HeadHook& on_head, const Sink& sink) const {
+                         const HeadHook& on_head, const Sink& sink,
+                         const std::function<bool()>& stop_if) const {
     if (method != "GET" && method != "POST")
         throw Error("relay: only GET and POST are relayed, not " + method);
     if ((method == "POST") != (body != nullptr))
         throw Error("relay: a POST takes a body and a GET none");
-    const RelayParts parts{&headers, &on_head};
+    const RelayParts parts{&headers, &on_head, &stop_if};
     return perform(settings_, url, false, false, "", sink ? &sink : nullptr, nullptr, body, &parts);
 }
 

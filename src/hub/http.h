@@ -85,10 +85,13 @@ class Http {
     // token, no redirects, no compression asked for. `on_head` runs once the status and headers
     // are known, before the first body byte; then the body of every status streams into
     // `sink`. Without a sink, the body is buffered into HttpResponse::body (up to 1 MiB).
+    // `stop_if` is asked about once a second (and at each chunk); true ends the transfer with
+    // a cancelled TransportError (the caller the answer was for is gone).
     using HeadHook = std::function<void(long status, const std::map<std::string, std::string>& headers)>;
     HttpResponse relay(const std::string& method, const std::string& url,
                        const std::vector<std::string>& headers, const HttpBody* body,
-                       const HeadHook& on_head = {}, const Sink& sink = {}) const;
+                       const HeadHook& on_head = {}, const Sink& sink = {},
+                       const std::function<bool()>& stop_if = {}) const;
 
     const HttpSettings& settings() const { return settings_; }
 

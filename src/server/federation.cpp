@@ -388,13 +388,18 @@ std::string Federation::relay_to(Exchange& ex, const std::string& base) {
     if (content_type.empty()) content_type = "application/json";
     const hub::HttpBody body{req.body, content_type};
     try {
-        relay_http_.relay("POST", base + req.target, headers, &body, on_head, sink);
+        relay_http_.relay("POST", base + req.target, headers, &body, on_head, sink,
+                          [&] { return ex.responder.client_gone(); });
     } catch (const CallerGone&) {
         if (streaming) ex.end_stream();
         return "";
     } catch (const PeerUnavailable&) {
         return "it answered 503 (shutting down or not ready)";
     } catch (const hub::TransportError& e) {
+        if (e.cancelled()) {  // the caller hung up: the peer's work is dropped with it
+            if (streaming) ex.end_stream();
+            return "";
+        }
         if (!head_seen) return e.what();
         // Broken mid-answer: nothing can be taken back; the caller sees the answer end.
         log::warn("peer {} broke off its answer to {}: {}", base, utf8::escape_for_log(req.path),

@@ -1,9 +1,14 @@
-// Federation's pieces without a network: which peer a request goes to (rank_peers), the peer
-// state's JSON both ways, peer URLs and the peer key. The multi-host behaviour (relays,
-// streams, a peer killed under load) is test_federation_netns.py's.
+// Federation: which peer a request goes to (rank_peers), the peer state's JSON both ways,
+// peer URLs and the peer key; then two live servers on loopback, one relaying to the other.
+// The multi-host behaviour (four hosts, a peer killed under load, a peer with the wrong key)
+// is test_federation_netns.py's.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "core/error.h"
+#include "live_server.h"
 #include "server/federation.h"
 
 namespace hearth::server {
@@ -128,6 +133,111 @@ TEST(PeerKey, ComparedWhole) {
     EXPECT_FALSE(f.accepts_key(""));
     o.peer_key = "short";
     EXPECT_THROW(Federation{o}, Error);
+}
+
+constexpr const char* kKey = "loopback-peer-key-0123456789";
+
+ServerOptions peer_options(std::vector<std::string> peers = {}) {
+    ServerOptions o = default_options();
+    o.federation.peer_key = kKey;
+    o.federation.peers = std::move(peers);
+    return o;
+}
+
+ModelEntry stories_named(const std::string& name) {
+    ModelEntry e = stories_entry();
+    e.name = name;
+    e.aliases.clear();
+    return e;
+}
+
+// Whether `server` lists `model` in /v1/models within 30 s (peers are polled every 2 s).
+bool lists_model(const LiveServer& server, const std::string& model) {
+    for (int i = 0; i < 300; ++i) {
+        auto r = server.client().Get("/v1/models");
+        if (r && r->status == 200) {
+            for (const nlohmann::json& m : nlohmann::json::parse(r->body)["data"]) {
+                if (m["id"] == model) return true;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+}
+
+std::string text_of(const httplib::Result& r) {
+    return ok_json(r)["choices"][0]["text"].get<std::string>();
+}
+
+TEST(FederationLoopback, RelaysWhatOnlyThePeerServesAndSpillsOverWhenTheQueueIsFull) {
+    LiveServer b(peer_options(), std::vector<ModelEntry>{stories_named("beta"), stories_named("shared")});
+    const std::string b_url = "http://127.0.0.1:" + std::to_string(b.port());
+    ServerOptions a_options = peer_options({b_url});
+    // a's queue holds nothing: once "shared" is loaded here, a request for it would get 429.
+    a_options.pool.max_queue = 0;
+    LiveServer a(a_options, std::vector<ModelEntry>{stories_named("alpha"), stories_named("shared")});
+    ASSERT_TRUE(lists_model(a, "beta"));
+
+    nlohmann::json body = {{"model", "beta"}, {"prompt", "Once upon a time"}, {"max_tokens", 16},
+                           {"temperature", 0}};
+    const std::string direct = text_of(b.post("/v1/completions", body));
+    auto relayed = a.post("/v1/completions", body);
+    EXPECT_EQ(text_of(relayed), direct);
+    EXPECT_EQ(ok_json(relayed)["model"], "beta");
+    EXPECT_EQ(relayed->get_header_value("X-Hearth-Peer"), b_url);
+
+    // A stream through the peer: its events, the same text, then [DONE].
+    body["stream"] = true;
+    auto streamed = a.post("/v1/completions", body);
+    ASSERT_TRUE(streamed);
+    EXPECT_EQ(streamed->status, 200);
+    const std::vector<std::string> events = sse_payloads(streamed->body);
+    ASSERT_GT(events.size(), 2u);
+    EXPECT_EQ(events.back(), "[DONE]");
+    std::string joined;
+    for (size_t i = 0; i + 1 < events.size(); ++i)
+        joined += nlohmann::json::parse(events[i])["choices"][0]["text"].get<std::string>();
+    EXPECT_EQ(joined, direct);
+
+    // /v1/models: a's own first, then b's, marked as the peer's.
+    auto models = ok_json(a.client().Get("/v1/models"))["data"];
+    std::map<std::string, nlohmann::json> by_id;
+    for (const auto& m : models) by_id[m["id"].get<std::string>()] = m;
+    EXPECT_EQ(by_id["alpha"]["owned_by"], "hearth");
+    EXPECT_EQ(by_id["shared"]["owned_by"], "hearth");
+    EXPECT_EQ(by_id["beta"]["owned_by"], "peer");
+    EXPECT_EQ(by_id["beta"]["served_by"], nlohmann::json::array({b_url}));
+
+    // "shared": the first request loads it here and meets the empty queue (429, not relayed:
+    // the model was not loaded, so not saturated); from then on a relays it to b.
+    body["model"] = "shared";
+    body["stream"] = false;
+    auto first = a.post("/v1/completions", body);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->status, 429);
+    EXPECT_FALSE(first->has_header("X-Hearth-Peer"));
+    auto spilled = a.post("/v1/completions", body);
+    EXPECT_EQ(text_of(spilled), direct);
+    EXPECT_EQ(spilled->get_header_value("X-Hearth-Peer"), b_url);
+
+    // Only peers with the key get the state; a relayed request with a wrong key is refused.
+    EXPECT_EQ(b.client().Get("/federation/state")->status, 401);
+    EXPECT_EQ(b.client().Get("/federation/state", {{"X-Hearth-Peer-Key", "wrong-key-0123456789"}})->status, 401);
+    EXPECT_EQ(b.client().Get("/federation/state", {{"X-Hearth-Peer-Key", kKey}})->status, 200);
+    body["model"] = "beta";
+    EXPECT_EQ(b.client().Post("/v1/completions", {{"X-Hearth-Peer-Key", "wrong-key-0123456789"}},
+                              body.dump(), "application/json")->status,
+              401);
+}
+
+TEST(FederationLoopback, PeerWithoutAKeyIsAStartupError) {
+    ServerOptions o = default_options();
+    auto start = [&] { Server server(o, {stories_entry()}); };
+    o.federation.peers = {"http://127.0.0.1:1"};
+    EXPECT_THROW(start(), Error);  // no key
+    o.federation.peer_key = kKey;
+    o.federation.peers = {"127.0.0.1:1"};
+    EXPECT_THROW(start(), Error);  // not a URL
 }
 
 }  // namespace
