@@ -268,7 +268,7 @@ void Federation::poll_all() {
             }
             const PeerState state = parse_peer_state(r.body);
             record_poll(i, &state, "");
-        } catch (const Error& e) {
+        } catch (const std::exception& e) {  // whatever it is, the poll thread goes on
             record_poll(i, nullptr, e.what());
         }
     }
