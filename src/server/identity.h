@@ -37,9 +37,6 @@ struct Identity {
     Scope scope = Scope::Admin;
     std::vector<std::string> models;  // allowed model names or aliases; empty: every model
     KeyLimits limits;
-    // Another hearth server of the federation, proven by the peer key (server/federation.h):
-    // its relayed requests are answered here, never relayed on.
-    bool peer = false;
 
     bool is_admin() const { return scope == Scope::Admin; }
     // Whether `name` (a model's name or one of its aliases) is on the allow-list; ignoring

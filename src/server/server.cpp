@@ -392,7 +392,8 @@ struct Server::Impl {
     }
 
     // A request from another hearth server: its peer key must be ours (401 otherwise, with an
-    // audit line). It may use every model (the caller's key was checked where it called).
+    // audit line). It may use every model (the caller's key was checked where it called). So a
+    // request that reaches the routes with X-Hearth-Peer-Key comes from a peer.
     Identity authenticate_peer(const http::Request& req) {
         const std::string offered = req.header(kPeerKeyHeader);
         if (!federation || !federation->accepts_key(offered)) {
@@ -412,7 +413,6 @@ struct Server::Impl {
         id.name = "peer";
         id.key_id = ApiKeys::key_id("hearth-peer");
         id.scope = Scope::Inference;
-        id.peer = true;
         return id;
     }
 
@@ -421,7 +421,8 @@ struct Server::Impl {
     // an unknown model's 404, ...). Requests from peers are never relayed again.
     bool forward_to_peer(Exchange& ex) {
         const http::Request& req = ex.request;
-        if (!federation || ex.identity.peer || req.method != "POST" || req.has_header(kHopHeader))
+        if (!federation || req.method != "POST" || req.has_header(kPeerKeyHeader) ||
+            req.has_header(kHopHeader))
             return false;
         std::optional<std::string> name = requested_model(req);
         if (!name) return false;
@@ -587,10 +588,8 @@ struct Server::Impl {
         router.add("POST", "/api/embeddings", [this](Exchange& ex) { ollama.embeddings(ex); });
         router.add("GET", "/api/version", [this](Exchange& ex) { ollama.version(ex); });
         router.add("POST", "/api/pull", [this](Exchange& ex) { ollama.pull(ex); });
-        router.add("GET", kPeerStatePath, [this](Exchange& ex) {
-            if (!ex.identity.peer) throw unauthorized("this path answers only hearth peers");
-            ex.send_json(200, peer_state());
-        });
+        // The gate let only peers with the key through (authenticate_peer).
+        router.add("GET", kPeerStatePath, [this](Exchange& ex) { ex.send_json(200, peer_state()); });
         router.add("GET", "/health", [](Exchange& ex) { ex.send_json(200, {{"status", "ok"}}); });
         router.add("GET", "/readyz", [this](Exchange& ex) {
             const bool ready = running.load() && pool.size() > 0;
@@ -640,7 +639,7 @@ struct Server::Impl {
     // The models only peers serve (those answering now) that `who` may use: name -> peer URLs.
     std::map<std::string, std::vector<std::string>> peer_models(const Identity& who) const {
         std::map<std::string, std::vector<std::string>> out;
-        if (!federation || who.peer) return out;
+        if (!federation) return out;
         for (auto& [name, urls] : federation->remote_models()) {
             if (!pool.find(name) && who.allows_model_name(name)) out[name] = std::move(urls);
         }
