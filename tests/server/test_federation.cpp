@@ -156,7 +156,8 @@ bool lists_model(const LiveServer& server, const std::string& model) {
     for (int i = 0; i < 300; ++i) {
         auto r = server.client().Get("/v1/models");
         if (r && r->status == 200) {
-            for (const nlohmann::json& m : nlohmann::json::parse(r->body)["data"]) {
+            const nlohmann::json listing = nlohmann::json::parse(r->body);
+            for (const nlohmann::json& m : listing["data"]) {
                 if (m["id"] == model) return true;
             }
         }
