@@ -374,6 +374,9 @@ def checks(servers):
     check(not failed, f"kill -9 b under load: {len(results)} requests for shared, none failed "
                       f"(served by {by}); failures: {failed[:3]}")
     check(by.get(url_of("b"), 0) > 0, "b served some of them before it died")
+    log_a = open(os.path.join(servers.workdir, "a.log")).read()
+    print("info relays a retried on another peer after b died: "
+          f"{log_a.count('failed before its answer began')}", flush=True)
     wait_for("a to drop b from shared's peers",
              lambda: listed_models("a")["shared"]["served_by"] == [url_of("c")])
     status, _, _ = call("a", "POST", "/v1/completions", completion_body("beta"))
