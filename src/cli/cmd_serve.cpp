@@ -68,6 +68,8 @@ struct ServeOptions {
     bool draft_tokens_given = false;
     std::string tls_cert, tls_key;
     std::string workers;  // --workers N|auto (cli/serve_workers.h); empty: this process serves
+    std::vector<std::string> peers;
+    std::string peers_file, peer_key;
 };
 
 // Stored responses live in hearth's data folder, in the user's home whatever the models folder
@@ -139,6 +141,18 @@ std::vector<server::ModelEntry> collect_models(const ServeOptions& o) {
     return entries;
 }
 
+// --peer URLs and those of --peers-file, with the key every peer shares.
+server::FederationOptions federation_options(const ServeOptions& o) {
+    server::FederationOptions f;
+    f.peers = o.peers;
+    if (!o.peers_file.empty()) {
+        for (std::string& url : server::read_list_file(o.peers_file, "peers file"))
+            f.peers.push_back(std::move(url));
+    }
+    f.peer_key = o.peer_key;
+    return f;
+}
+
 // Keys from --api-key-file, plus HEARTH_API_KEYS from the environment or else the .env file.
 std::vector<std::string> collect_keys(const ServeOptions& o) {
     std::vector<std::string> keys;
@@ -206,6 +220,7 @@ void serve(const ServeOptions& o) {
     if (o.tls_cert.empty() != o.tls_key.empty())
         throw Error("--tls-cert and --tls-key go together: give the certificate and its key");
     options.tls = {o.tls_cert, o.tls_key};
+    options.federation = federation_options(o);
     if (!worker && !o.workers.empty()) return serve_workers(o.workers, options, o.threads);
     if (worker) options.listen_fd = worker->listen_fd;
 
@@ -471,11 +486,33 @@ void add_serve_command(CLI::App& app) {
                     "CPUs and memory (docs/OPERATIONS.md, \"Workers\")")
         ->type_name("N|auto")
         ->envname("HEARTH_WORKERS");
+    cmd->add_option("--peer", o->peers,
+                    "Federation: another hearth server (http://HOST:PORT; repeatable or a comma "
+                    "list) whose models this one offers too: requests for a model served only "
+                    "there, or while this server's queue for it is full, are relayed to the least "
+                    "loaded peer serving it (docs/SERVER.md, Federation). Needs --peer-key")
+        ->type_name("URL")
+        ->delimiter(',')
+        ->envname("HEARTH_PEERS");
+    cmd->add_option("--peers-file", o->peers_file,
+                    "Federation: a file of peer URLs, one a line (# comments); this server's own "
+                    "URL may be in it (it is recognised and skipped)")
+        ->type_name("FILE")
+        ->envname("HEARTH_PEERS_FILE")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--peer-key", o->peer_key,
+                    "Federation: the secret every peer shares (16 characters or more; prefer the "
+                    "environment variable to the command line). Peers send it on polls and "
+                    "relayed requests; requests with a wrong or missing key get 401")
+        ->type_name("KEY")
+        ->envname("HEARTH_PEER_KEY");
     cmd->footer(
         "Examples:\n"
         "  hearth serve --model tests/data/models/stories260K.gguf\n"
         "  HEARTH_API_KEYS=secret hearth serve --models-dir ~/models --host 0.0.0.0 --max-memory "
-        "8G");
+        "8G\n"
+        "  HEARTH_API_KEYS=secret HEARTH_PEER_KEY=$(cat peer.key) hearth serve --host 0.0.0.0 "
+        "--model a.gguf --peer http://10.0.0.2:8080");
     cmd->callback([o] { serve(*o); });
 }
 

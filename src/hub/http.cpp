@@ -35,6 +35,9 @@ struct Transfer {
     CURL* curl = nullptr;
     const Http::Sink* sink = nullptr;
     const Http::StatusHook* on_status = nullptr;
+    const Http::HeadHook* on_head = nullptr;
+    const std::function<bool()>* stop_if = nullptr;
+    bool stream_every_status = false;  // relay(): the sink takes error bodies too
     bool status_reported = false;
     bool streaming_body = false;
     std::exception_ptr sink_error;  // thrown by the sink; re-thrown once curl has returned
@@ -55,23 +58,30 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     return size * count;
 }
 
+// Once per transfer, before its first body byte (or after it, for an answer without a body):
+// the final status is known; tells the hooks. False when a hook threw.
+bool report_status(Transfer* transfer) {
+    if (transfer->status_reported) return true;
+    curl_easy_getinfo(transfer->curl, CURLINFO_RESPONSE_CODE, &transfer->response.status);
+    transfer->status_reported = true;
+    long status = transfer->response.status;
+    transfer->streaming_body =
+        transfer->sink && (transfer->stream_every_status || status == 200 || status == 206);
+    try {
+        if (transfer->on_status && *transfer->on_status) (*transfer->on_status)(status);
+        if (transfer->on_head && *transfer->on_head)
+            (*transfer->on_head)(status, transfer->response.headers);
+    } catch (...) {
+        transfer->sink_error = std::current_exception();
+        return false;
+    }
+    return true;
+}
+
 size_t on_body(char* data, size_t size, size_t count, void* user) {
     auto* transfer = static_cast<Transfer*>(user);
     size_t n = size * count;
-    if (!transfer->status_reported) {
-        curl_easy_getinfo(transfer->curl, CURLINFO_RESPONSE_CODE, &transfer->response.status);
-        transfer->status_reported = true;
-        long status = transfer->response.status;
-        transfer->streaming_body = transfer->sink && (status == 200 || status == 206);
-        if (transfer->on_status && *transfer->on_status) {
-            try {
-                (*transfer->on_status)(status);
-            } catch (...) {
-                transfer->sink_error = std::current_exception();
-                return 0;
-            }
-        }
-    }
+    if (!report_status(transfer)) return 0;
     if (!transfer->streaming_body) {
         // Error bodies are small; cap them so a misbehaving server cannot fill memory.
         if (transfer->response.body.size() < (1u << 20)) transfer->response.body.append(data, n);
@@ -86,8 +96,10 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
     return n;
 }
 
-int on_progress(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-    return cancel_flag().load() ? 1 : 0;
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    auto* transfer = static_cast<Transfer*>(user);
+    const bool stop = transfer->stop_if && *transfer->stop_if && (*transfer->stop_if)();
+    return cancel_flag().load() || stop ? 1 : 0;
 }
 
 struct CurlDeleter {
@@ -115,15 +127,28 @@ Http::Http(HttpSettings settings) : settings_(std::move(settings)) {
 
 namespace {
 
+// What relay() adds to a transfer.
+struct RelayParts {
+    const std::vector<std::string>* headers = nullptr;
+    const Http::HeadHook* on_head = nullptr;
+    const std::function<bool()>* stop_if = nullptr;
+};
+
 HttpResponse perform(const HttpSettings& settings, const std::string& url, bool head,
                      bool follow_redirects, const std::string& range, const Http::Sink* sink,
-                     const Http::StatusHook* on_status, const HttpBody* post = nullptr) {
+                     const Http::StatusHook* on_status, const HttpBody* post = nullptr,
+                     const RelayParts* relay = nullptr) {
     std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
     if (!curl) throw TransportError("could not start an HTTP transfer (curl_easy_init)", false);
     Transfer transfer;
     transfer.curl = curl.get();
     transfer.sink = sink;
     transfer.on_status = on_status;
+    if (relay) {
+        transfer.on_head = relay->on_head;
+        transfer.stop_if = relay->stop_if;
+        transfer.stream_every_status = true;
+    }
 
     std::unique_ptr<curl_slist, HeaderListDeleter> headers;
     auto add_header = [&](const std::string& line) {
@@ -134,6 +159,10 @@ HttpResponse perform(const HttpSettings& settings, const std::string& url, bool 
     };
     if (!settings.bearer_token.empty()) add_header("Authorization: Bearer " + settings.bearer_token);
     if (post) add_header("Content-Type: " + post->content_type);
+    if (relay) {
+        for (const std::string& line : *relay->headers) add_header(line);
+        add_header("Expect:");  // no 100-continue round trip for large bodies
+    }
     CURL* c = curl.get();
     char error_buffer[CURL_ERROR_SIZE] = {};
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -149,13 +178,16 @@ HttpResponse perform(const HttpSettings& settings, const std::string& url, bool 
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, settings.connect_timeout_s);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, settings.stall_timeout_s);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // let the API compress JSON
+    // Let the API compress JSON; a relay passes bytes on as they came.
+    if (!relay) curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    if (settings.total_timeout_s > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT, settings.total_timeout_s);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &transfer);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);
     if (head) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     if (post) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, post->data.data());
@@ -166,6 +198,8 @@ HttpResponse perform(const HttpSettings& settings, const std::string& url, bool 
     if (!range.empty()) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
 
     CURLcode code = curl_easy_perform(c);
+    // An answer without a body still tells the relay its status and headers.
+    if (code == CURLE_OK && relay) report_status(&transfer);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &transfer.response.status);
     char* effective = nullptr;
     curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
@@ -177,9 +211,9 @@ HttpResponse perform(const HttpSettings& settings, const std::string& url, bool 
     }
     if (code != CURLE_OK) {
         std::string detail = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
-        throw TransportError(detail + " (" + url + "). Check the network, the proxy settings " +
-                                 "(HTTPS_PROXY, NO_PROXY) and HF_ENDPOINT.",
-                             false);
+        const std::string hint = relay ? "" : " Check the network, the proxy settings "
+                                              "(HTTPS_PROXY, NO_PROXY) and HF_ENDPOINT.";
+        throw TransportError(detail + " (" + url + ")." + hint, false);
     }
     return transfer.response;
 }
@@ -202,6 +236,18 @@ HttpResponse Http::download(const std::string& url, uint64_t resume_from, const 
 
 HttpResponse Http::post(const std::string& url, const HttpBody& body, const Sink& sink) const {
     return perform(settings_, url, false, false, "", sink ? &sink : nullptr, nullptr, &body);
+}
+
+HttpResponse Http::relay(const std::string& method, const std::string& url,
+                         const std::vector<std::string>& headers, const HttpBody* body,
+                         const HeadHook& on_head, const Sink& sink,
+                         const std::function<bool()>& stop_if) const {
+    if (method != "GET" && method != "POST")
+        throw Error("relay: only GET and POST are relayed, not " + method);
+    if ((method == "POST") != (body != nullptr))
+        throw Error("relay: a POST takes a body and a GET none");
+    const RelayParts parts{&headers, &on_head, &stop_if};
+    return perform(settings_, url, false, false, "", sink ? &sink : nullptr, nullptr, body, &parts);
 }
 
 namespace {

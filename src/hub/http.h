@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "core/version.h"
@@ -20,6 +21,7 @@ struct HttpSettings {
     long stall_timeout_s = 60;  // abort when fewer than 1 byte/s arrive for this long
     std::string user_agent = std::string("hearth/") + kVersion;
     bool use_proxy = true;  // false: connect directly (a server on this machine)
+    long total_timeout_s = 0;  // the whole transfer at most this long; 0: no bound
 };
 
 struct HttpResponse {
@@ -77,6 +79,19 @@ class Http {
     // it arrives (Server-Sent Events); other statuses, and every answer without a sink, are
     // buffered into HttpResponse::body. cancel_flag() stops it as it stops downloads.
     HttpResponse post(const std::string& url, const HttpBody& body, const Sink& sink = {}) const;
+
+    // A request relayed as it is (federation: another hearth server): `method` GET or POST
+    // (`body` null for GET), `headers` as "Name: value" lines besides the settings' bearer
+    // token, no redirects, no compression asked for. `on_head` runs once the status and headers
+    // are known, before the first body byte; then the body of every status streams into
+    // `sink`. Without a sink, the body is buffered into HttpResponse::body (up to 1 MiB).
+    // `stop_if` is asked about once a second (and at each chunk); true ends the transfer with
+    // a cancelled TransportError (the caller the answer was for is gone).
+    using HeadHook = std::function<void(long status, const std::map<std::string, std::string>& headers)>;
+    HttpResponse relay(const std::string& method, const std::string& url,
+                       const std::vector<std::string>& headers, const HttpBody* body,
+                       const HeadHook& on_head = {}, const Sink& sink = {},
+                       const std::function<bool()>& stop_if = {}) const;
 
     const HttpSettings& settings() const { return settings_; }
 

@@ -65,8 +65,12 @@ std::optional<std::string> read_env_file_value(const std::string& path, const st
 }
 
 std::vector<std::string> read_key_file(const std::string& path) {
+    return read_list_file(path, "API key file");
+}
+
+std::vector<std::string> read_list_file(const std::string& path, const std::string& what) {
     std::ifstream in(path);
-    if (!in) throw Error("cannot read the API key file '" + path + "'");
+    if (!in) throw Error("cannot read the " + what + " '" + path + "'");
     std::vector<std::string> keys;
     std::string line;
     while (std::getline(in, line)) {

@@ -13,6 +13,8 @@ std::vector<std::string> parse_key_list(const std::string& list);
 std::optional<std::string> read_env_file_value(const std::string& path, const std::string& name);
 // One key per line; blank lines and # comments are skipped. Throws hearth::Error if unreadable.
 std::vector<std::string> read_key_file(const std::string& path);
+// The same for any list file (peers); `what` names it in the error ("peers file").
+std::vector<std::string> read_list_file(const std::string& path, const std::string& what);
 
 // The keys a request offers, in the order they are tried: "Authorization: Bearer KEY", then
 // "x-api-key: KEY" (Anthropic clients); blanks left out.

@@ -6,9 +6,11 @@
 // (tags, show, ps, embed, pull, version) live in ollama_models.cpp. docs/API.md lists what is
 // mapped and what is ignored.
 #include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "server/generation.h"
 
@@ -44,7 +46,9 @@ class OllamaApi {
 
     void chat(Exchange& ex) { generate_or_chat(ex, true); }
     void generate(Exchange& ex) { generate_or_chat(ex, false); }
-    void tags(Exchange& ex);
+    // `remote`: models only federation peers serve (name -> their URLs), listed after this
+    // server's with "remote_host" as Ollama lists its cloud models.
+    void tags(Exchange& ex, const std::map<std::string, std::vector<std::string>>& remote = {});
     void show(Exchange& ex);
     void ps(Exchange& ex);
     void embed(Exchange& ex);

@@ -175,10 +175,20 @@ const ModelEntry& OllamaApi::model_of(const Exchange& ex, const json& body) cons
     return resolve_model(pool, ex.identity, "", ollama_model_name(pool, model->get<std::string>()));
 }
 
-void OllamaApi::tags(Exchange& ex) {
+void OllamaApi::tags(Exchange& ex, const std::map<std::string, std::vector<std::string>>& remote) {
     json models = json::array();
     for (const ModelEntry& e : generations_.pool().entries()) {
         if (visible_to(ex.identity, e)) models.push_back(model_summary(e));
+    }
+    for (const auto& [name, urls] : remote) {
+        models.push_back({{"name", name},
+                          {"model", name},
+                          {"remote_model", name},
+                          {"remote_host", urls.front()},
+                          {"modified_at", ollama_time(std::chrono::system_clock::time_point{})},
+                          {"size", 0},
+                          {"digest", ""},
+                          {"details", json::object()}});
     }
     ex.send_json(200, {{"models", std::move(models)}});
 }

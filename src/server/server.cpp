@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <optional>
+#include <set>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -16,6 +18,7 @@
 #include "server/cors.h"
 #include "server/embeddings.h"
 #include "server/exchange.h"
+#include "server/federation.h"
 #include "server/generation.h"
 #include "server/key_store.h"
 #include "server/audit_log.h"
@@ -66,7 +69,8 @@ std::string route_label(const std::string& path) {
                                   "/api/version",    "/api/pull",
                                   "/admin/keys",     "/admin/audit",
                                   "/admin/usage",    "/admin/models",
-                                  "/admin/models/pull", "/admin/models/catalog"};
+                                  "/admin/models/pull", "/admin/models/catalog",
+                                  kPeerStatePath};
     for (const char* k : known) {
         if (p == k) return p;
     }
@@ -125,6 +129,46 @@ ApiError unauthorized(const std::string& message) {
     return ApiError(401, message, "invalid_request_error", "", "invalid_api_key");
 }
 
+// The POST routes that name a model (in the path's /models/{name}/ or the body), which the
+// federation may relay to a peer.
+bool names_a_model(const std::string& path) {
+    static const std::set<std::string> routes = {
+        "/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/messages/count_tokens",
+        "/v1/responses", "/v1/embeddings", "/v1/rerank", "/rerank", "/v1/reranking", "/reranking",
+        "/tokenize", "/detokenize", "/apply-template", "/api/chat", "/api/generate", "/api/show",
+        "/api/embed", "/api/embeddings"};
+    return routes.count(path) > 0;
+}
+
+// The model a request names, if any: the path's /models/{name}/ wins over the body's "model"
+// (Ollama's /api/show may say "name").
+std::optional<std::string> requested_model(const http::Request& req) {
+    std::string route = req.path;
+    if (route.rfind("/models/", 0) == 0) {
+        const size_t slash = route.find('/', 8);
+        if (slash == std::string::npos || !names_a_model(route.substr(slash))) return std::nullopt;
+        return route.substr(8, slash - 8);
+    }
+    if (!names_a_model(route)) return std::nullopt;
+    const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (!body.is_object()) return std::nullopt;
+    for (const char* field : {"model", "name"}) {
+        auto it = body.find(field);
+        if (it != body.end() && it->is_string()) return it->get<std::string>();
+    }
+    return std::nullopt;
+}
+
+std::unique_ptr<Federation> make_federation(const FederationOptions& o) {
+    if (o.peer_key.empty()) {
+        if (!o.peers.empty())
+            throw Error("--peer needs the peer key: set --peer-key or HEARTH_PEER_KEY, the same on "
+                        "every peer");
+        return nullptr;
+    }
+    return std::make_unique<Federation>(o);
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -152,6 +196,7 @@ struct Server::Impl {
     UtilityApi utilities;
     AdminApi admin;
     Router router;
+    std::unique_ptr<Federation> federation;  // null without a peer key
     http::Server http;
 
     Impl(ServerOptions opts, std::vector<ModelEntry> models, std::unique_ptr<KeyStore> store,
@@ -177,6 +222,7 @@ struct Server::Impl {
           responses(generations, response_store),
           utilities(pool, options.limits),
           admin(*key_store, audit, usage, pool, options.models_dir),
+          federation(make_federation(options.federation)),
           http(front_limits(options),
                [this](const http::Request& req, http::Responder& out) { handle(req, out); },
                http::Hooks{front_error, [this](const http::Request& req, int status,
@@ -196,7 +242,7 @@ struct Server::Impl {
         ex.error_shape = error_shape_for(req.path);
         ex.decorate = [this, &req](http::Response& res) { cors.mark(req, res); };
         try {
-            if (pass_gate(ex)) route(ex);
+            if (pass_gate(ex) && !forward_to_peer(ex)) route(ex);
         } catch (const ApiError& e) {
             ex.send_error(e);
         } catch (const hearth::Error& e) {
@@ -235,6 +281,15 @@ struct Server::Impl {
         if (req.method == "OPTIONS" && cors.enabled() && req.has_header("origin")) {
             ex.send(cors.answer_preflight(req));
             return false;
+        }
+        // Peers of the federation prove themselves with the peer key, not an API key.
+        if (req.path == kPeerStatePath || req.has_header(kPeerKeyHeader)) {
+            ex.identity = authenticate_peer(req);
+            ex.key_id = ex.identity.key_id;
+            if (needs_admin(req.path))
+                refuse_scope(req, "peer", "peer key refused", "the peer key does not reach /admin, "
+                             "/metrics or /api/pull: they need an admin key");
+            return true;
         }
         if (req.path == "/health" || req.path == "/readyz") return true;
         if (req.path == "/metrics" && options.public_metrics) return true;
@@ -342,6 +397,84 @@ struct Server::Impl {
         return id;
     }
 
+    // A request from another hearth server: its peer key must be ours (401 otherwise, with an
+    // audit line). It may use every model (the caller's key was checked where it called). So a
+    // request that reaches the routes with X-Hearth-Peer-Key comes from a peer.
+    Identity authenticate_peer(const http::Request& req) {
+        const std::string offered = req.header(kPeerKeyHeader);
+        if (!federation || !federation->accepts_key(offered)) {
+            audit.record_failure({"peer", "authenticate", utf8::escape_for_log(req.path),
+                                  req.remote_addr,
+                                  !federation          ? "peer request, no peer key set here"
+                                  : offered.empty()    ? "no peer key"
+                                                       : "wrong peer key"});
+            throw unauthorized(!federation ? "This server takes no requests from peers (it has no "
+                                             "--peer-key)."
+                               : offered.empty()
+                                   ? "No peer key: this path answers only hearth peers, which "
+                                     "send X-Hearth-Peer-Key."
+                                   : "Incorrect peer key.");
+        }
+        Identity id;
+        id.name = "peer";
+        id.key_id = ApiKeys::key_id("hearth-peer");
+        id.scope = Scope::Inference;
+        return id;
+    }
+
+    // Federation: a request for a model this server does not offer, or whose queue here is
+    // full, goes whole to a peer serving it. False: answer it here (a saturated model's 429,
+    // an unknown model's 404, ...). Requests from peers are never relayed again.
+    bool forward_to_peer(Exchange& ex) {
+        const http::Request& req = ex.request;
+        if (!federation || req.method != "POST" || req.has_header(kPeerKeyHeader) ||
+            req.has_header(kHopHeader))
+            return false;
+        std::optional<std::string> name = requested_model(req);
+        if (!name) return false;
+        const bool ollama = req.path.rfind("/api/", 0) == 0;
+        if (const ModelEntry* e = pool.find(ollama ? ollama_model_name(pool, *name) : *name)) {
+            if (!visible_to(ex.identity, *e) || !queue_full(e->name)) return false;
+            ex.model = e->name;
+            return federation->forward(ex, e->name);
+        }
+        static const std::string kLatest = ":latest";  // Ollama's default tag
+        if (ollama && !federation->known(*name) && name->size() > kLatest.size() &&
+            name->compare(name->size() - kLatest.size(), kLatest.size(), kLatest) == 0)
+            name->resize(name->size() - kLatest.size());
+        if (!ex.identity.allows_model_name(*name)) return false;
+        ex.model = *name;
+        if (federation->forward(ex, *name)) return true;
+        if (!federation->known(*name)) return false;
+        throw ApiError(503,
+                       "the model '" + *name + "' is served by peers of this server, and none of "
+                       "them can take the request now; retry shortly",
+                       "server_error", "", "peers_unavailable");
+    }
+
+    // Whether a request for the model now would find its queue full (and get 429).
+    bool queue_full(const std::string& model) const {
+        for (const LoadedModelInfo& info : pool.loaded()) {
+            if (info.name == model) return info.stats.queued >= options.pool.max_queue;
+        }
+        return false;
+    }
+
+    // What GET /federation/state tells the peers: the models offered and their load.
+    json peer_state() const {
+        std::vector<PeerModel> models;
+        for (const ModelEntry& e : pool.entries()) models.push_back({e.name, e.aliases});
+        for (const LoadedModelInfo& info : pool.loaded()) {
+            for (PeerModel& m : models) {
+                if (m.name != info.name) continue;
+                m.waiting = static_cast<int64_t>(info.stats.queued);
+                m.running = static_cast<int64_t>(info.stats.active);
+                m.saturated = info.stats.queued >= options.pool.max_queue;
+            }
+        }
+        return peer_state_json(federation ? federation->instance() : "", models);
+    }
+
     // A caller whose scope does not reach what it asked for: an audit line, then 403.
     [[noreturn]] void refuse_scope(const http::Request& req, const std::string& who,
                                    const std::string& audit_result, const std::string& message) {
@@ -408,8 +541,11 @@ struct Server::Impl {
             router.add("GET", prefix + "/v1/models/{id}", [this](Exchange& ex) {
                 const std::string& id = ex.params.back();
                 const ModelEntry* e = pool.find(id);
-                if (!e || !visible_to(ex.identity, *e)) throw ApiError::model_not_found(id);
-                ex.send_json(200, model_json(*e));
+                if (e && visible_to(ex.identity, *e)) return ex.send_json(200, model_json(*e));
+                for (const json& m : peer_models_json(ex.identity)) {
+                    if (m["id"] == id) return ex.send_json(200, m);
+                }
+                throw ApiError::model_not_found(id);
             });
             router.add("POST", prefix + "/v1/chat/completions", [this, path_model](Exchange& ex) {
                 completions.handle(ex, /*chat=*/true, path_model(ex));
@@ -451,13 +587,15 @@ struct Server::Impl {
         // Ollama's API (no /models/{name}/ prefix: Ollama clients name the model in the body).
         router.add("POST", "/api/chat", [this](Exchange& ex) { ollama.chat(ex); });
         router.add("POST", "/api/generate", [this](Exchange& ex) { ollama.generate(ex); });
-        router.add("GET", "/api/tags", [this](Exchange& ex) { ollama.tags(ex); });
+        router.add("GET", "/api/tags", [this](Exchange& ex) { ollama.tags(ex, peer_models(ex.identity)); });
         router.add("POST", "/api/show", [this](Exchange& ex) { ollama.show(ex); });
         router.add("GET", "/api/ps", [this](Exchange& ex) { ollama.ps(ex); });
         router.add("POST", "/api/embed", [this](Exchange& ex) { ollama.embed(ex); });
         router.add("POST", "/api/embeddings", [this](Exchange& ex) { ollama.embeddings(ex); });
         router.add("GET", "/api/version", [this](Exchange& ex) { ollama.version(ex); });
         router.add("POST", "/api/pull", [this](Exchange& ex) { ollama.pull(ex); });
+        // The gate let only peers with the key through (authenticate_peer).
+        router.add("GET", kPeerStatePath, [this](Exchange& ex) { ex.send_json(200, peer_state()); });
         router.add("GET", "/health", [](Exchange& ex) { ex.send_json(200, {{"status", "ok"}}); });
         router.add("GET", "/readyz", [this](Exchange& ex) {
             const bool ready = running.load() && pool.size() > 0;
@@ -501,7 +639,32 @@ struct Server::Impl {
         for (const ModelEntry& e : pool.entries()) {
             if (visible_to(ex.identity, e)) data.push_back(model_json(e));
         }
+        for (json& m : peer_models_json(ex.identity)) data.push_back(std::move(m));
         ex.send_json(200, {{"object", "list"}, {"data", data}});
+    }
+
+    // The models only peers serve (those answering now) that `who` may use: name -> peer URLs.
+    std::map<std::string, std::vector<std::string>> peer_models(const Identity& who) const {
+        std::map<std::string, std::vector<std::string>> out;
+        if (!federation) return out;
+        for (auto& [name, urls] : federation->remote_models()) {
+            if (!pool.find(name) && who.allows_model_name(name)) out[name] = std::move(urls);
+        }
+        return out;
+    }
+
+    // The models only peers serve (those that answer now), as /v1/models lists them: owned_by
+    // "peer", and served_by the peers' URLs.
+    std::vector<json> peer_models_json(const Identity& who) const {
+        std::vector<json> out;
+        for (const auto& [name, urls] : peer_models(who)) {
+            out.push_back({{"id", name},
+                           {"object", "model"},
+                           {"created", 0},
+                           {"owned_by", "peer"},
+                           {"served_by", urls}});
+        }
+        return out;
     }
 
     // Embeddings and rerank: the body's model answers through `create` (which checks the rest).

@@ -9,6 +9,7 @@
 
 #include "http/message.h"
 #include "http/server.h"
+#include "server/federation.h"
 #include "server/identity.h"
 #include "server/model_pool.h"
 #include "server/oidc.h"
@@ -65,6 +66,8 @@ struct ServerOptions {
     // A socket already listening (a worker's, inherited from `serve --workers`): bind() accepts
     // on it instead of opening host:port. -1: none.
     int listen_fd = -1;
+    // Peers and the peer key (server/federation.h); no key: no federation.
+    FederationOptions federation;
 };
 
 class Server {
