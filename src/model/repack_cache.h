@@ -24,7 +24,7 @@
 //   that, the index and the chunk checksums),
 //   the index (one Entry per repacked matrix, in Model's order),
 //   the chunk checksums (hash64 of each chunk_bytes of the data region),
-//   padding to a page, then the data region: each matrix's repacked copy, 64-byte aligned.
+//   padding to 2 MiB, then the data region: each matrix's repacked copy, 64-byte aligned.
 #include <cstdint>
 #include <memory>
 #include <span>
