@@ -313,14 +313,15 @@ TEST(RepackCache, AChangedModelIsRepackedAgain) {
 }
 
 // The second process of TwoProcessesShareOnePageCacheCopy: loads the model named by
-// HEARTH_TEST_REPACK_CHILD ("MODEL|CACHE_DIR"), prints its cache file, waits for stdin's end.
+// HEARTH_TEST_REPACK_CHILD ("MODEL|CACHE_DIR"), prints the cache file it maps, waits for
+// stdin's end.
 TEST(RepackCacheChild, HoldsTheModel) {
     const char* spec = std::getenv("HEARTH_TEST_REPACK_CHILD");
     if (!spec) GTEST_SKIP() << "run by RepackCache.TwoProcessesShareOnePageCacheCopy";
     const std::string s = spec;
     const size_t bar = s.find('|');
     auto m = load(s.substr(0, bar), s.substr(bar + 1));
-    std::printf("mapped %s\n", m->repack_cache_path().c_str());
+    std::printf("child maps: %s\n", m->repack_cache_path().c_str());
     std::fflush(stdout);
     char byte;
     while (::read(STDIN_FILENO, &byte, 1) > 0) {
@@ -364,8 +365,8 @@ TEST(RepackCache, TwoProcessesShareOnePageCacheCopy) {
     ::close(from_child[1]);
     std::string output;
     char buf[256];
-    for (ssize_t n; output.find("mapped ") == std::string::npos ||
-                    output.find('\n', output.find("mapped ")) == std::string::npos;) {
+    for (ssize_t n; output.find("child maps: ") == std::string::npos ||
+                    output.find('\n', output.find("child maps: ")) == std::string::npos;) {
         n = ::read(from_child[0], buf, sizeof buf);
         if (n <= 0) break;
         output.append(buf, static_cast<size_t>(n));
@@ -377,7 +378,7 @@ TEST(RepackCache, TwoProcessesShareOnePageCacheCopy) {
     ::waitpid(child, &status, 0);
     ::close(from_child[0]);
 
-    EXPECT_NE(output.find("mapped " + cache + "\n"), std::string::npos) << output;
+    EXPECT_NE(output.find("child maps: " + cache + "\n"), std::string::npos) << output;
     EXPECT_EQ(in_child.inode, inode_of(cache)) << "the child maps another file";
     EXPECT_GT(in_child.rss_kib, 0u);
     std::printf(
