@@ -220,7 +220,13 @@ TEST_P(ColdWarmPrivate, GiveTheSameBytesAndLogits) {
 // tensors (each view's offset in its tensor is part of the index).
 INSTANTIATE_TEST_SUITE_P(Models, ColdWarmPrivate,
                          ::testing::Values(std::make_pair("tiny", "Q4_K_M"),
-                                           std::make_pair("mixtral-tiny", "Q8_0")));
+                                           std::make_pair("mixtral-tiny", "Q8_0")),
+                         [](const auto& info) {
+                             std::string name =
+                                 std::string(info.param.first) + "_" + info.param.second;
+                             std::replace(name.begin(), name.end(), '-', '_');
+                             return name;
+                         });
 
 TEST(RepackCache, DamagedTruncatedAndStaleFilesAreRebuiltWithAWarning) {
     SKIP_WITHOUT_REPACKING();
