@@ -58,6 +58,7 @@ struct ServeOptions {
     std::string prompt_cache_dir;
     std::string prompt_cache_max = "2G";
     int64_t prompt_cache_min = server::PoolOptions{}.prompt_cache.min_tokens;
+    std::string repack_cache;
     std::string kv_budget;
     std::string state_dir;
     std::string oidc_issuer, oidc_audience, oidc_scope_claim;
@@ -201,6 +202,7 @@ void serve(const ServeOptions& o) {
     options.pool.prompt_cache.dir = o.prompt_cache_dir;
     options.pool.prompt_cache.max_bytes = parse_bytes(o.prompt_cache_max);
     options.pool.prompt_cache.min_tokens = o.prompt_cache_min;
+    options.pool.repack_cache = o.repack_cache;
     options.pool.kv_budget = parse_kv_budget(o.kv_budget);
     options.oidc.issuer = o.oidc_issuer;
     options.oidc.audience = o.oidc_audience;
@@ -428,6 +430,13 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->envname("HEARTH_PROMPT_CACHE_MIN")
         ->check(CLI::Range(int64_t{32}, int64_t{1} << 24));
+    cmd->add_option("--repack-cache", o->repack_cache,
+                    "Folder of the repacked-weights cache files, which every hearth process "
+                    "serving a model maps and shares (one copy of the repacked weights in RAM, "
+                    "and restarts skip repacking); off: each process repacks into its own "
+                    "memory. Default: beside the model when its folder is writable, else "
+                    "$XDG_CACHE_HOME/hearth/repack (else ~/.cache/hearth/repack)")
+        ->envname("HEARTH_REPACK_CACHE");
     cmd->add_option("--state-dir", o->state_dir,
                     "Folder of the key store (keys.db, managed with `hearth keys`) and the audit "
                     "log (audit.jsonl); :memory: keeps both in memory only (keys then come from "

@@ -18,6 +18,10 @@
 namespace hearth::kernels {
 
 constexpr int kRepackRows = 16;
+// The version of the packed layouts below and of what the loader repacks: repacked-weights
+// cache files (model/repack_cache.h) of another version are rebuilt. Bump it with any change
+// to a packed block, to repack_block_x16, or to which matrices are repacked.
+constexpr uint32_t kRepackLayoutVersion = 1;
 
 #pragma pack(push, 1)
 // Row r's 4 bytes of a level group g (columns 8g .. 8g+7): byte i holds the level of column

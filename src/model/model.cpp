@@ -7,12 +7,14 @@
 #include <cstring>
 #include <string_view>
 
+#include "core/checksum.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mapped_file.h"
 #include "kernels/cpu.h"
 #include "kernels/type_traits.h"
 #include "model/arch.h"
+#include "model/repack_cache.h"
 
 namespace hearth::model {
 
@@ -226,7 +228,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     const char* repack_env = std::getenv("HEARTH_REPACK");
     if (options.repack && !(repack_env && std::string_view(repack_env) == "0") &&
         kernels::cpu_level() != kernels::CpuLevel::Scalar) {
-        m->repack_weights(options.threads);
+        m->repack_weights(options);
     }
     if (options.mlock) m->lock_weights();
     return m;
@@ -309,24 +311,63 @@ void for_each_expert_matrix(WeightsT& weights, F f) {
 
 }  // namespace
 
-void Model::repack_weights(int threads) {
-    kernels::ThreadPool pool(threads > 0 ? threads : kernels::ThreadPool::default_thread_count());
-    auto repack_one = [&](kernels::WeightMatrix& w) {
-        // Repacked when the type's row has a packed layout the matrix fits and a kernel for it
-        // at this level (kernels/type_traits.h).
-        if (!w.data || !kernels::can_repack(w) || !kernels::traits(w.type).packed_matmul) return;
-        kernels::AlignedBuffer buffer =
-            kernels::AlignedBuffer::allocate(kernels::repacked_bytes(w));
-        const int64_t n_groups = w.rows / kernels::kRepackRows;
-        pool.parallel_for(n_groups, [&](int64_t begin, int64_t end) {
-            kernels::repack(w, buffer.data.get(), begin, end);
-        });
-        w.repacked = buffer.data.get();
-        repacked_.push_back(std::move(buffer));
-        file_.release_pages(w.data, static_cast<size_t>(w.rows) * w.row_bytes);
+void Model::repack_weights(const LoadOptions& options) {
+    // Repacked when the type's row has a packed layout the matrix fits and a kernel for it at
+    // this level (kernels/type_traits.h).
+    std::vector<kernels::WeightMatrix*> matrices;
+    auto plan = [&](kernels::WeightMatrix& w) {
+        if (w.data && kernels::can_repack(w) && kernels::traits(w.type).packed_matmul)
+            matrices.push_back(&w);
     };
-    for_each_matrix(weights_, repack_one);
-    for_each_expert_matrix(weights_, repack_one);
+    for_each_matrix(weights_, plan);
+    for_each_expert_matrix(weights_, plan);
+    if (matrices.empty()) return;
+
+    const int threads = options.threads;
+    kernels::ThreadPool pool(threads > 0 ? threads : kernels::ThreadPool::default_thread_count());
+    const std::vector<const kernels::WeightMatrix*> sources(matrices.begin(), matrices.end());
+    repack_cache_ = open_repack_cache(
+        file_, {identity(), repack_cache_stamp(file_), kernels::cpu_level()}, sources,
+        options.repack_cache, pool);
+    for (size_t i = 0; i < matrices.size(); ++i) {
+        kernels::WeightMatrix& w = *matrices[i];
+        if (repack_cache_) {
+            w.repacked = repack_cache_->copy(i);
+        } else {
+            kernels::AlignedBuffer buffer =
+                kernels::AlignedBuffer::allocate(kernels::repacked_bytes(w));
+            pool.parallel_for(w.rows / kernels::kRepackRows, [&](int64_t begin, int64_t end) {
+                kernels::repack(w, buffer.data.get(), begin, end);
+            });
+            w.repacked = buffer.data.get();
+            repacked_.push_back(std::move(buffer));
+        }
+        file_.release_pages(w.data, static_cast<size_t>(w.rows) * w.row_bytes);
+    }
+}
+
+std::vector<const kernels::WeightMatrix*> Model::repacked_matrices() const {
+    std::vector<const kernels::WeightMatrix*> matrices;
+    auto note = [&](const kernels::WeightMatrix& w) {
+        if (w.data && w.repacked) matrices.push_back(&w);
+    };
+    for_each_matrix(weights_, note);
+    for_each_expert_matrix(weights_, note);
+    return matrices;
+}
+
+std::string Model::repack_cache_path() const {
+    return repack_cache_ ? repack_cache_->path() : std::string();
+}
+
+uint64_t Model::identity() const {
+    const auto header = file_.header_bytes();
+    uint64_t h = fnv1a(header.data(), header.size());
+    for (const gguf::TensorInfo& t : file_.tensors()) {
+        h = fnv1a(t.name.data(), t.name.size(), h);
+        if (t.data) h = fnv1a(t.data, std::min<uint64_t>(t.n_bytes, 64), h);
+    }
+    return h;
 }
 
 std::vector<std::pair<const uint8_t*, size_t>> Model::weight_ranges_in_use() const {
@@ -334,14 +375,10 @@ std::vector<std::pair<const uint8_t*, size_t>> Model::weight_ranges_in_use() con
     // read: the token embedding is looked up row by row even when its tied copy, the output
     // matrix, was repacked.
     std::vector<std::pair<const uint8_t*, const uint8_t*>> copied;
-    auto note = [&](const kernels::WeightMatrix& w) {
-        if (w.data && w.repacked && w.data != weights_.token_embd.data) {
-            const auto* begin = static_cast<const uint8_t*>(w.data);
-            copied.emplace_back(begin, begin + static_cast<size_t>(w.rows) * w.row_bytes);
-        }
-    };
-    for_each_matrix(weights_, note);
-    for_each_expert_matrix(weights_, note);
+    for (const kernels::WeightMatrix* w : repacked_matrices()) {
+        if (w->data != weights_.token_embd.data)
+            copied.emplace_back(w->data, w->data + static_cast<size_t>(w->rows) * w->row_bytes);
+    }
     std::sort(copied.begin(), copied.end());
 
     std::vector<std::pair<const uint8_t*, size_t>> ranges;
@@ -356,6 +393,7 @@ std::vector<std::pair<const uint8_t*, size_t>> Model::weight_ranges_in_use() con
         if (at < end) ranges.emplace_back(at, static_cast<size_t>(end - at));
     }
     for (const auto& buffer : repacked_) ranges.emplace_back(buffer.data.get(), buffer.size);
+    if (repack_cache_) ranges.push_back(repack_cache_->copies_range());
     return ranges;
 }
 

@@ -18,6 +18,7 @@
 namespace hearth::model {
 
 struct ArchSpec;
+class RepackCache;
 
 // One layer's tensors. Optional ones (biases, Q/K norms, post-norms) are null when the
 // architecture has none; the forward functions test the pointer once per layer, not per element.
@@ -117,13 +118,18 @@ struct LoadOptions {
     bool mlock = false;
     // Repack the quantized matrices whose type has repacked kernels at the CPU's level
     // (kernels::has_repacked_kernels: AVX-512 and AVX2; HEARTH_REPACK=0 turns it off). Costs a
-    // copy of those weights in RAM instead of the mapped file's pages.
+    // copy of those weights in RAM instead of the mapped file's pages: the repacked-weights
+    // cache file's pages, shared with other processes, or private memory (repack_cache).
     bool repack = true;
     // Context size the model will serve; phi3 LongRoPE picks its long factors beyond the
     // original training context. 0: the original context (short factors).
     int64_t n_ctx = 0;
     // Threads that repack at load (0: ThreadPool::default_thread_count(), as for compute).
     int threads = 0;
+    // Where the repacked copies are cached, mapped and shared with the other processes that
+    // serve the model (model/repack_cache.h): "" for HEARTH_REPACK_CACHE when set, else beside
+    // the model or in $XDG_CACHE_HOME/hearth/repack; a folder; "off" for private copies.
+    std::string repack_cache;
 };
 
 class Model {
@@ -136,6 +142,15 @@ class Model {
     // Where the weights a forward pass reads live: the repacked copies, and the mapped file's
     // tensors minus the ranges repacking copied away. What `mlock: true` locks.
     std::vector<std::pair<const uint8_t*, size_t>> weight_ranges_in_use() const;
+    // The matrices with a repacked copy, in the order of the repacked-weights cache's index.
+    std::vector<const kernels::WeightMatrix*> repacked_matrices() const;
+    // The cache file the repacked copies are mapped from; empty when they are private memory.
+    std::string repack_cache_path() const;
+    // What tells this model's weights from another's in cache keys (prompt cache, repacked
+    // weights): FNV-1a over the GGUF header (metadata and tensor list), the tensor names and
+    // the first 64 bytes of every tensor's data, so two files with the same header (a
+    // fine-tune, another synthetic seed) differ too. Cheap: no full-file hash.
+    uint64_t identity() const;
     // Bytes of tensor data (what the model costs in RAM once its pages are touched).
     uint64_t weight_bytes() const;
     // Bytes of weight matrices one decode step reads (repacked copies where they are used; the
@@ -188,7 +203,7 @@ class Model {
   private:
     Model(gguf::File file);
     void load_weights(const LoadOptions& options);
-    void repack_weights(int threads);
+    void repack_weights(const LoadOptions& options);
     void lock_weights() const;
     void forward_llama(const Batch& batch, KvCache& cache, kernels::ThreadPool& pool,
                        ForwardScratch& scratch, std::vector<float>& logits) const;
@@ -210,7 +225,9 @@ class Model {
     HParams hparams_;
     const ArchSpec* spec_ = nullptr;
     Weights weights_;
-    std::vector<kernels::AlignedBuffer> repacked_;  // what weights_' `repacked` pointers use
+    // What weights_' `repacked` pointers use: a mapped cache file, or private buffers.
+    std::shared_ptr<const RepackCache> repack_cache_;
+    std::vector<kernels::AlignedBuffer> repacked_;
 };
 
 }  // namespace hearth::model

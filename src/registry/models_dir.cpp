@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "model/repack_cache.h"
 
 namespace hearth::registry {
 namespace {
@@ -168,6 +169,8 @@ std::vector<fs::path> ModelsDir::remove(const std::string& name_or_alias) const 
             partial += ".partial";
             if (fs::remove(partial, error)) removed.push_back(partial);
         }
+        for (const std::string& cache : model::repack_caches_beside(model_path(*config).string()))
+            if (fs::remove(cache, error)) removed.emplace_back(cache);
     }
     if (!config->config_path.empty() && fs::remove(config->config_path, error)) {
         removed.push_back(config->config_path);

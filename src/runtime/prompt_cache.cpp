@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "core/checksum.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -41,16 +42,6 @@ struct FileHeader {
 };
 static_assert(sizeof(FileHeader) == 56);
 constexpr size_t kCheckedHeaderBytes = offsetof(FileHeader, crc);
-
-constexpr uint64_t kFnvOffset = 1469598103934665603ull;
-uint64_t fnv1a(const void* data, size_t n, uint64_t h = kFnvOffset) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    for (size_t i = 0; i < n; ++i) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 uint32_t crc32_of(const void* data, size_t n, uint32_t crc = 0) {
     const auto* p = static_cast<const Bytef*>(data);
@@ -133,17 +124,6 @@ std::string hex(uint64_t v) {
 }
 
 }  // namespace
-
-uint64_t model_identity(const model::Model& model) {
-    const gguf::File& file = model.file();
-    const auto header = file.header_bytes();
-    uint64_t h = fnv1a(header.data(), header.size());
-    for (const gguf::TensorInfo& t : file.tensors()) {
-        h = fnv1a(t.name.data(), t.name.size(), h);
-        if (t.data) h = fnv1a(t.data, std::min<uint64_t>(t.n_bytes, 64), h);
-    }
-    return h;
-}
 
 PromptCache::PromptCache(PromptCacheParams params, uint64_t model_id, const model::KvCache& cache)
     : params_(std::move(params)),

@@ -39,17 +39,12 @@ struct PromptCacheParams {
     int64_t min_tokens = 256;         // shorter prompts are not saved
 };
 
-// What tells one model's weights from another's in cache keys: FNV-1a over the GGUF header
-// (metadata and tensor list) and the first 64 bytes of every tensor's data, so two files with
-// the same header (a fine-tune, another synthetic seed) differ too. Cheap: no full-file hash.
-uint64_t model_identity(const model::Model& model);
-
 class PromptCache {
   public:
-    // Files must match `model_id` and `cache`'s type, layers, row size and block size; others
-    // (another model's, in a shared directory) are left alone. Reads the headers and token ids
-    // of the directory's files (deleting broken ones); throws hearth::Error when the directory
-    // cannot be created.
+    // Files must match `model_id` (model::Model::identity()) and `cache`'s type, layers, row
+    // size and block size; others (another model's, in a shared directory) are left alone.
+    // Reads the headers and token ids of the directory's files (deleting broken ones); throws
+    // hearth::Error when the directory cannot be created.
     PromptCache(PromptCacheParams params, uint64_t model_id, const model::KvCache& cache);
     ~PromptCache();  // writes what is queued
     PromptCache(const PromptCache&) = delete;

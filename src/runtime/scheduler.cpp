@@ -142,7 +142,7 @@ Scheduler::Scheduler(std::shared_ptr<const model::Model> model,
       slots_(static_cast<size_t>(params.parallel)) {
     if (!params_.prompt_cache.dir.empty()) {
         prompt_cache_ = std::make_unique<PromptCache>(
-            params_.prompt_cache, model_identity(ctx_.model()), ctx_.cache());
+            params_.prompt_cache, ctx_.model().identity(), ctx_.cache());
     }
     if (params_.draft_model && params_.draft_tokens > 0) {
         // Sized by the fitted context: no sequence grows beyond what the KV pool can hold.

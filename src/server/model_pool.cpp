@@ -170,7 +170,9 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
 
     auto m = std::make_shared<LoadedModel>();
     m->entry = entry;
-    m->model = model::Model::load(entry.path, {.mlock = entry.mlock, .threads = entry.threads > 0 ? entry.threads : options_.threads});
+    m->model = model::Model::load(entry.path, {.mlock = entry.mlock,
+                                               .threads = entry.threads > 0 ? entry.threads : options_.threads,
+                                               .repack_cache = options_.repack_cache});
     m->tokenizer = tokenizer::Tokenizer::from_gguf(m->model->file());
     for (const std::string& token : m->tokenizer->vocab().tokens)
         m->longest_token_bytes = std::max(m->longest_token_bytes, token.size());
@@ -193,7 +195,7 @@ std::shared_ptr<LoadedModel> ModelPool::load(const ModelEntry& entry) {
     params.prompt_lookup = options_.lookup_draft > 0;
     const std::string& draft = entry.draft_model.empty() ? options_.draft_model : entry.draft_model;
     if (!draft.empty()) {
-        params.draft_model = model::Model::load(draft_model_path(draft));
+        params.draft_model = model::Model::load(draft_model_path(draft), {.repack_cache = options_.repack_cache});
         if (options_.lookup_draft <= 0) params.draft_tokens = options_.draft_tokens;
     }
     // Sliding-window layers hold only their windows: their pool comes off the budget first, the

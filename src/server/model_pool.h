@@ -53,6 +53,7 @@ struct PoolOptions {
     gguf::TensorType kv_type = runtime::SchedulerParams{}.kv_type;
     bool context_shift = false;  // runtime::SchedulerParams::context_shift
     runtime::PromptCacheParams prompt_cache;  // empty dir: no prompt cache on disk
+    std::string repack_cache;  // model::LoadOptions::repack_cache ("": its default; "off")
     uint64_t kv_budget = 0;  // bytes of KV pool per model; 0: kv_pool_tokens' default
     // Speculative decoding with a draft model (a model name or .gguf file; empty: none), and
     // the tokens drafted a step when lookup_draft does not say (lookup_draft's N counts for both).

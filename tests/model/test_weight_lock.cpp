@@ -60,7 +60,8 @@ TEST(WeightLock, LocksTheRepackedCopiesNotTheFilePagesTheyReplace) {
     tools::write_synthetic_model(options, path);
     const uint64_t file_bytes = std::filesystem::file_size(path);
 
-    auto model = model::Model::load(path, {.mlock = true});
+    // Private copies (test_repack_cache checks mlock with the shared cache file).
+    auto model = model::Model::load(path, {.mlock = true, .repack_cache = "off"});
     std::filesystem::remove(path);  // the mapping stays valid
     const MappingMemory file = mapping_memory(path + " (deleted)");
 

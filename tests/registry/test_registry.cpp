@@ -190,6 +190,8 @@ TEST(ModelsDirTest, ListsResolvesAndRemoves) {
     models.save(b);
     std::ofstream(dir / "qwen-Q8_0-00001-of-00002.gguf") << "part 1";
     std::ofstream(dir / "qwen-Q8_0-00002-of-00002.gguf") << "part 2";
+    // A repacked-weights cache (model/repack_cache.h): no model of its own, deleted with qwen.
+    std::ofstream(dir / "qwen-Q8_0-00001-of-00002.gguf.hearth-repack-avx2") << "cache";
     std::ofstream(dir / "Loose-Model-F16.gguf") << "dropped in by hand";
     std::ofstream(dir / "broken.yaml") << "name: [";
 
@@ -207,8 +209,9 @@ TEST(ModelsDirTest, ListsResolvesAndRemoves) {
     EXPECT_EQ(models.model_files(*models.resolve("qwen")).size(), 2u);
 
     auto removed = models.remove("text-embedding-ada-002");
-    EXPECT_EQ(removed.size(), 3u);
+    EXPECT_EQ(removed.size(), 4u);
     EXPECT_FALSE(fs::exists(dir / "qwen-Q8_0-00002-of-00002.gguf"));
+    EXPECT_FALSE(fs::exists(dir / "qwen-Q8_0-00001-of-00002.gguf.hearth-repack-avx2"));
     EXPECT_FALSE(fs::exists(dir / "qwen.yaml"));
     EXPECT_TRUE(fs::exists(dir / a.file));
     EXPECT_THROW(models.remove("qwen"), Error);
