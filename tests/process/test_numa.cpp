@@ -1,5 +1,6 @@
 // CPU lists as Linux writes them, and the NUMA nodes of a made-up /sys tree.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -41,7 +42,9 @@ TEST(CpuList, FormatsTheShortestList) {
 
 class FakeSys : public ::testing::Test {
   protected:
-    std::filesystem::path root = std::filesystem::path(::testing::TempDir()) / "hearth_fake_sys";
+    // One folder a process: CTest runs the tests of this fixture in parallel processes.
+    std::filesystem::path root = std::filesystem::path(::testing::TempDir()) /
+                                 ("hearth_fake_sys_" + std::to_string(::getpid()));
     void SetUp() override { std::filesystem::remove_all(root); }
     void TearDown() override { std::filesystem::remove_all(root); }
     void node(const std::string& name, const std::string& cpulist) {
