@@ -504,7 +504,8 @@ TEST(AdminModels, CatalogWithFitAndInstalledEntries) {
     }
     // The bundled model: file + 8 KiB of KV per token for 4096 tokens (its size is far below
     // the 16 KiB per billion parameters rule's floor) + 300 MiB of overhead.
-    for (const json& m : ok_json(c.Get("/admin/models", admin))["data"]) {
+    const json listed = ok_json(c.Get("/admin/models", admin));  // outlives the loop below
+    for (const json& m : listed["data"]) {
         if (m["name"] != "stories260K") continue;
         EXPECT_EQ(m["ram_estimate_bytes"], bytes.size() + 8192ull * 4096 + (300ull << 20));
         EXPECT_EQ(m["fits"], bytes.size() + 8192.0 * 4096 + (300ull << 20) <= 0.8 * available);
